@@ -1,0 +1,1 @@
+"""The edges: storage selection, CLI, HTTP, feeds, importers, exporters."""

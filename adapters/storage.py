@@ -1,0 +1,61 @@
+"""Choosing the store: `--db` / `CASECORE_DB` is a file path or `sqlite:///…` (default `./casecore.db`) or
+`postgresql://…`. This is the composition root: settings in, a ready application out."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from casecore.application import CaseManagement
+
+DEFAULT_DB = "./casecore.db"
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where the event log lives."""
+
+    kind: str  # "sqlite" or "postgres"
+    url: str
+    env: dict[str, str]
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The same database for projection tables."""
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.env['SQLITE_DBNAME']}"
+        e = self.env
+        auth = e["POSTGRES_USER"] + (f":{e['POSTGRES_PASSWORD']}" if e.get("POSTGRES_PASSWORD") else "")
+        return f"postgresql+psycopg://{auth}@{e['POSTGRES_HOST']}:{e['POSTGRES_PORT']}/{e['POSTGRES_DBNAME']}"
+
+
+def resolve_store(db: str | None = None) -> Store:
+    url = db or os.environ.get("CASECORE_DB") or DEFAULT_DB
+    if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        parsed = urlparse(url)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": (parsed.path or "/").lstrip("/") or "postgres",
+            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": unquote(parsed.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_POOL_SIZE": "4",
+        }
+        return Store("postgres", url, env)
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    if path != ":memory:":
+        path = str(Path(path).expanduser())
+    return Store("sqlite", url, {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
+                                 "SQLITE_LOCK_TIMEOUT": "30"})
+
+
+def bootstrap(db: str | None = None) -> CaseManagement:
+    """Build the application on the chosen store."""
+    store = resolve_store(db)
+    app = CaseManagement(env=store.env)
+    app.store = store  # type: ignore[attr-defined]
+    return app

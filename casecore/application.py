@@ -1,0 +1,217 @@
+"""The application service: any contract command → get the aggregate → decide → save. Nothing else."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from casecore import commands as c
+from casecore.errors import CaseError, Conflict, InvalidTransition, NotFound
+from casecore.household import Household
+from casecore.policy import PolicyBook, default_policies
+from casecore.transcoding import DateAsISO
+
+log = structlog.get_logger("casecore")
+
+HOUSEHOLD_PREFIX = "household/"
+PROBLEM_PREFIX = "problem/"
+
+
+def household_stream(household_id: str) -> str:
+    return HOUSEHOLD_PREFIX + household_id
+
+
+def problem_stream(problem_id: str) -> str:
+    return PROBLEM_PREFIX + problem_id
+
+
+@dataclass
+class Outcome:
+    """What became of one command: the event types it stored, or the refusal."""
+
+    ok: bool
+    events: list[str] = field(default_factory=list)
+    error: CaseError | None = None
+    duplicate: bool = False
+
+    def as_dict(self, line: int | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {} if line is None else {"line": line}
+        out["ok"] = self.ok
+        if self.ok:
+            out["events"] = self.events
+            if self.duplicate:
+                out["duplicate"] = True
+        else:
+            assert self.error is not None
+            out["error"] = self.error.as_dict()
+        return out
+
+
+class CaseManagement(Application[str]):
+    """One application and one event log for households and problems: the feed has one total order."""
+
+    name = "casecore"
+    env: ClassVar[dict[str, str]] = {"ORIGINATOR_ID_TYPE": "text"}
+    #: more transcodings (tests add freezegun's fake dates here)
+    extra_transcodings: ClassVar[list[Transcoding]] = []
+
+    def __init__(self, env: dict[str, str] | None = None, policies: PolicyBook | None = None):
+        super().__init__(env)
+        self.policies = policies or default_policies()
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self.cache_size = 20_000
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+        for t in self.extra_transcodings:
+            transcoder.register(t)
+
+    # ------------------------------------------------------------------ loading
+
+    def get_household(self, household_id: str) -> Household:
+        try:
+            return self.repository.get(household_stream(household_id))
+        except AggregateNotFoundError:
+            raise NotFound(f"户 {household_id} 未建档; 请先登记户信息 (register_household)") from None
+
+    def get_problem(self, problem_id: str) -> Any:
+        try:
+            return self.repository.get(problem_stream(problem_id))
+        except AggregateNotFoundError:
+            raise NotFound(f"问题 {problem_id} 未登记; 请先登记问题 (raise_problem)") from None
+
+    def _load(self, cmd: c.Command, cached: dict[str, Any] | None) -> Any:
+        stream = self._stream(cmd)
+        if cached is not None and stream in cached:
+            return cached[stream]
+        try:
+            return self.repository.get(stream)
+        except AggregateNotFoundError:
+            return None
+
+    @staticmethod
+    def _stream(cmd: c.Command) -> str:
+        if isinstance(cmd, c.HouseholdCommand):
+            return household_stream(cmd.household_id)
+        return problem_stream(cmd.problem_id)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ deciding
+
+    def _decide(self, cmd: c.Command, aggregate: Any) -> tuple[Any, Outcome]:
+        """Run the command against the aggregate (created if the command creates one). Returns the
+        aggregate holding the new pending event(s) and the outcome; raises CaseError on refusal."""
+        if cmd.command_id and aggregate is not None and cmd.command_id in aggregate.command_ids:
+            return aggregate, Outcome(ok=True, events=[], duplicate=True)
+        before = len(aggregate.pending_events) if aggregate is not None else 0
+        if isinstance(cmd, c.RegisterHousehold):
+            if aggregate is not None:
+                raise InvalidTransition(f"户 {cmd.household_id} 已建档; 如需更改成员请用 add_member / remove_member")
+            aggregate = Household.register(cmd, household_stream(cmd.household_id))
+        elif isinstance(cmd, c.RaiseProblem):
+            from casecore.problem import Problem
+
+            if aggregate is not None:
+                raise InvalidTransition(f"问题 {cmd.problem_id} 已登记")
+            aggregate = Problem.raise_problem(cmd)
+        else:
+            if aggregate is None:
+                if isinstance(cmd, c.HouseholdCommand):
+                    raise NotFound(f"户 {cmd.household_id} 未建档; 请先登记户信息 (register_household)")
+                raise NotFound(f"问题 {cmd.problem_id} 未登记; 请先登记问题 (raise_problem)")  # type: ignore[attr-defined]
+            method = getattr(aggregate, cmd.command, None)
+            if method is None:
+                raise InvalidTransition(f"“{c.LABELS.get(cmd.command, cmd.command)}”不适用于此对象")
+            method(cmd, self.policies)
+        new = aggregate.pending_events[before:]
+        return aggregate, Outcome(ok=True, events=[type(e).TYPE for e in new])
+
+    def handle(self, cmd: c.Command) -> Outcome:
+        """Decide and save one command in its own transaction."""
+        started = time.perf_counter()
+        stream = self._stream(cmd)
+        aggregate = None
+        try:
+            aggregate, outcome = self._decide(cmd, self._load(cmd, None))
+            if outcome.events:
+                try:
+                    self.save(aggregate)
+                except IntegrityError:
+                    raise Conflict("该户/问题已被他人同时修改; 请刷新后重试") from None
+        except CaseError as err:
+            if aggregate is not None:
+                aggregate.collect_events()
+            outcome = Outcome(ok=False, error=err)
+        self._log(cmd, stream, outcome, started)
+        return outcome
+
+    def handle_many(self, cmds: Iterable[c.Command | CaseError], batch_size: int = 1000) -> Iterator[Outcome]:
+        """The bulk path: decide commands in order, saving each batch's aggregates in ONE transaction.
+
+        Each command still stands on its own: a refused command adds nothing (it triggers its event only
+        after every check), and the others in the batch go in. Items that are already errors (bad input
+        lines) are passed through as refusals. If a batch's transaction conflicts with another writer, the
+        batch is decided again command by command.
+        """
+        batch: list[c.Command | CaseError] = []
+        for item in cmds:
+            batch.append(item)
+            if len(batch) >= batch_size:
+                yield from self._run_batch(batch)
+                batch = []
+        if batch:
+            yield from self._run_batch(batch)
+
+    def _run_batch(self, batch: list[c.Command | CaseError]) -> list[Outcome]:
+        touched: dict[str, Any] = {}
+        outcomes: list[Outcome] = []
+        for item in batch:
+            if isinstance(item, CaseError):
+                outcomes.append(Outcome(ok=False, error=item))
+                continue
+            started = time.perf_counter()
+            stream = self._stream(item)
+            if stream not in touched and stream in self._cache:
+                touched[stream] = self._cache[stream]
+            try:
+                aggregate, outcome = self._decide(item, self._load(item, touched))
+                touched[stream] = aggregate
+            except CaseError as err:
+                outcome = Outcome(ok=False, error=err)
+            self._log(item, stream, outcome, started)
+            outcomes.append(outcome)
+        pending = [a for a in touched.values() if a is not None and a.pending_events]
+        if pending:
+            try:
+                self.save(*pending)
+            except IntegrityError:
+                self._cache.clear()
+                for a in pending:
+                    a.collect_events()
+                return [o if isinstance(i, CaseError) else self.handle(i) for i, o in zip(batch, outcomes, strict=True)]
+        for stream, aggregate in touched.items():
+            if aggregate is not None:
+                self._cache[stream] = aggregate
+                self._cache.move_to_end(stream)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return outcomes
+
+    @staticmethod
+    def _log(cmd: c.Command, stream: str, outcome: Outcome, started: float) -> None:
+        log.info(
+            "command",
+            stream=stream,
+            command=cmd.command,
+            outcome="ok" if outcome.ok else outcome.error.code,  # type: ignore[union-attr]
+            rule=None if outcome.ok else outcome.error.rule,  # type: ignore[union-attr]
+            events=outcome.events,
+            ms=round((time.perf_counter() - started) * 1000, 3),
+        )

@@ -1,0 +1,387 @@
+"""The public command contract (shared/CONTRACT.md) as pydantic models.
+
+One command is one JSON object with a `command` name; `parse_command` validates it into its model.
+Fields may be added, never renamed. Every command and enum has its Chinese label in one place.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+from casecore.values import (
+    AccountableParty,
+    Category,
+    CountyDecision,
+    ExitMode,
+    Finding,
+    Housing,
+    HouseholdType,
+    Labour,
+    LeadSource,
+    MeasureType,
+    MemberChange,
+    ObjectionOutcome,
+    Party,
+    ProblemKind,
+    ProblemSource,
+    RiskType,
+    Role,
+    TownshipDecision,
+    check_division_code,
+    check_person_id,
+    to_money,
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Actor(_Model):
+    """Who acts: an id, optionally a name, a role and a unit (a division code or a department's name)."""
+
+    id: str = Field(min_length=1)
+    name: str | None = None
+    role: Role
+    unit: str = Field(min_length=1)
+
+
+class Person(_Model):
+    """A named person of a unit (cadre, responsible or supervising party)."""
+
+    id: str | None = None
+    name: str = Field(min_length=1)
+    unit: str = Field(min_length=1)
+
+
+class Member(_Model):
+    person_id: str
+    name: str = Field(min_length=1)
+    relation: str = Field(min_length=1)
+    birth_date: date
+    labour: Labour
+    in_school: bool = False
+    disabled: bool = False
+    illness: bool = False
+
+    @model_validator(mode="after")
+    def _id_matches_birth(self) -> Member:
+        check_person_id(self.person_id, self.birth_date)
+        return self
+
+
+Money = Annotated[Decimal, Field(description="decimal yuan, as a string")]
+
+
+class Command(_Model):
+    """Fields every command has."""
+
+    command: str
+    on: date = Field(description="business date of the act")
+    actor: Actor
+    command_id: str | None = Field(default=None, description="idempotency key")
+    note: str | None = None
+    evidence: list[str] = Field(default_factory=list)
+
+    #: the Chinese label of the command, for human output
+    label: ClassVar[str] = ""
+
+
+class HouseholdCommand(Command):
+    household_id: str = Field(min_length=1, max_length=64)
+
+    @property
+    def stream(self) -> str:
+        return self.household_id
+
+
+class ProblemCommand(Command):
+    problem_id: str = Field(min_length=1, max_length=64)
+
+    @property
+    def stream(self) -> str:
+        return self.problem_id
+
+
+# --- household case -----------------------------------------------------------------------------
+
+
+class RegisterHousehold(HouseholdCommand):
+    command: Literal["register_household"]
+    label: ClassVar[str] = "建档"
+    division_code: str
+    household_type: HouseholdType
+    relocated: bool = False
+    resettlement_site: str | None = None
+    key_county: bool = False
+    members: list[Member] = Field(min_length=1)
+
+    @field_validator("division_code")
+    @classmethod
+    def _division(cls, v: str) -> str:
+        return check_division_code(v)
+
+    @model_validator(mode="after")
+    def _unique_members(self) -> RegisterHousehold:
+        ids = [m.person_id.upper() for m in self.members]
+        if len(ids) != len(set(ids)):
+            raise ValueError("家庭成员身份证号重复 (a person appears twice)")
+        return self
+
+
+class AddMember(HouseholdCommand):
+    command: Literal["add_member"]
+    label: ClassVar[str] = "人口增加"
+    member: Member
+    reason: MemberChange
+
+
+class RemoveMember(HouseholdCommand):
+    command: Literal["remove_member"]
+    label: ClassVar[str] = "人口减少"
+    person_id: str
+    reason: MemberChange
+
+
+class AssessIncome(HouseholdCommand):
+    command: Literal["assess_income"]
+    label: ClassVar[str] = "收入核算"
+    period_start: date
+    period_end: date
+    net_income: Money
+    rigid_expenditure: Money = Decimal("0")
+
+    @field_validator("net_income", "rigid_expenditure", mode="before")
+    @classmethod
+    def _exact_money(cls, value: Any) -> Decimal:
+        return to_money(value)
+
+    @model_validator(mode="after")
+    def _period(self) -> AssessIncome:
+        if self.period_end < self.period_start:
+            raise ValueError("收入测算期的结束日期早于开始日期")
+        if self.rigid_expenditure < 0:
+            raise ValueError("合规自付支出不能为负数")
+        return self
+
+
+class AssessGuarantees(HouseholdCommand):
+    command: Literal["assess_guarantees"]
+    label: ClassVar[str] = "三保障及饮水核查"
+    housing: Housing
+    drinking_water_safe: bool
+    children_out_of_school: list[str] = Field(default_factory=list)
+    members_without_medical_insurance: list[str] = Field(default_factory=list)
+
+
+class RecordLead(HouseholdCommand):
+    command: Literal["record_lead"]
+    label: ClassVar[str] = "线索"
+    lead_id: str = Field(min_length=1)
+    source: LeadSource
+    risk_types: list[RiskType] = Field(default_factory=list)
+    detail: str = ""
+
+
+class VerifyLead(HouseholdCommand):
+    command: Literal["verify_lead"]
+    label: ClassVar[str] = "入户核实"
+    lead_id: str = Field(min_length=1)
+    finding: Finding
+
+
+class SignApplication(HouseholdCommand):
+    command: Literal["sign_application"]
+    label: ClassVar[str] = "农户申请及承诺授权"
+
+
+class OpenPublicity(HouseholdCommand):
+    command: Literal["open_publicity"]
+    label: ClassVar[str] = "村级评议及公示"
+
+
+class RaiseObjection(HouseholdCommand):
+    command: Literal["raise_objection"]
+    label: ClassVar[str] = "公示异议"
+    objection_id: str = Field(min_length=1)
+    detail: str = ""
+
+
+class ResolveObjection(HouseholdCommand):
+    command: Literal["resolve_objection"]
+    label: ClassVar[str] = "异议处理"
+    objection_id: str = Field(min_length=1)
+    outcome: ObjectionOutcome
+
+
+class ClosePublicity(HouseholdCommand):
+    command: Literal["close_publicity"]
+    label: ClassVar[str] = "公示结束"
+
+
+class ReviewTownship(HouseholdCommand):
+    command: Literal["review_township"]
+    label: ClassVar[str] = "乡级审核"
+    decision: TownshipDecision
+
+
+class ApproveCounty(HouseholdCommand):
+    command: Literal["approve_county"]
+    label: ClassVar[str] = "县级批复/审定及公告"
+    decision: CountyDecision
+    category: Category | None = None
+    risk_types: list[RiskType] = Field(default_factory=list)
+
+
+class EnterSystem(HouseholdCommand):
+    command: Literal["enter_system"]
+    label: ClassVar[str] = "乡级录入系统"
+
+
+class AssignCadre(HouseholdCommand):
+    command: Literal["assign_cadre"]
+    label: ClassVar[str] = "帮扶责任人"
+    cadre: Person
+
+
+class PlanMeasure(HouseholdCommand):
+    command: Literal["plan_measure"]
+    label: ClassVar[str] = "制定帮扶措施"
+    measure_id: str = Field(min_length=1)
+    measure_type: MeasureType
+    addresses: list[RiskType] = Field(min_length=1)
+    department: str = Field(min_length=1)
+    responsible: str = Field(min_length=1)
+
+
+class ImplementMeasure(HouseholdCommand):
+    command: Literal["implement_measure"]
+    label: ClassVar[str] = "落实帮扶措施"
+    measure_id: str = Field(min_length=1)
+
+
+class EndMeasure(HouseholdCommand):
+    command: Literal["end_measure"]
+    label: ClassVar[str] = "结束帮扶措施"
+    measure_id: str = Field(min_length=1)
+
+
+class NominateExit(HouseholdCommand):
+    command: Literal["nominate_exit"]
+    label: ClassVar[str] = "村提名"
+    mode: ExitMode
+
+
+class VerifyExit(HouseholdCommand):
+    command: Literal["verify_exit"]
+    label: ClassVar[str] = "风险消除入户核实"
+    finding: Finding
+
+
+class MarkRiskEliminated(HouseholdCommand):
+    command: Literal["mark_risk_eliminated"]
+    label: ClassVar[str] = "标注风险消除"
+
+
+class RollbackElimination(HouseholdCommand):
+    command: Literal["rollback_elimination"]
+    label: ClassVar[str] = "风险消除回退"
+    reason: str = Field(min_length=1)
+
+
+# --- rectification ------------------------------------------------------------------------------
+
+
+class RaiseProblem(ProblemCommand):
+    command: Literal["raise_problem"]
+    label: ClassVar[str] = "问题登记"
+    kind: ProblemKind
+    household_id: str | None = None
+    division_code: str
+    source: ProblemSource
+    detail: str = ""
+    #: the inspector rule's cycle key, when raised from a finding (one problem per rule, household and cycle)
+    finding_key: str | None = None
+
+    @field_validator("division_code")
+    @classmethod
+    def _division(cls, v: str) -> str:
+        return check_division_code(v)
+
+
+class Party_(_Model):
+    unit: str = Field(min_length=1)
+    person: str = Field(min_length=1)
+
+
+class AssignResponsibility(ProblemCommand):
+    command: Literal["assign_responsibility"]
+    label: ClassVar[str] = "双责任"
+    responsible: Party_
+    supervisor: Party_
+    deadline: date
+
+
+class RecordRectification(ProblemCommand):
+    command: Literal["record_rectification"]
+    label: ClassVar[str] = "整改措施"
+    action: str = Field(min_length=1)
+
+
+class ReportRectified(ProblemCommand):
+    command: Literal["report_rectified"]
+    label: ClassVar[str] = "整改完成"
+
+
+class SignOff(ProblemCommand):
+    command: Literal["sign_off"]
+    label: ClassVar[str] = "销号"
+    party: Party
+
+
+class RejectSignOff(ProblemCommand):
+    command: Literal["reject_sign_off"]
+    label: ClassVar[str] = "退回整改"
+    party: Party
+    reason: str = Field(min_length=1)
+
+
+class HoldAccountable(ProblemCommand):
+    command: Literal["hold_accountable"]
+    label: ClassVar[str] = "问责"
+    party: AccountableParty
+    reason: str = Field(min_length=1)
+
+
+HOUSEHOLD_COMMANDS: tuple[type[HouseholdCommand], ...] = (
+    RegisterHousehold, AddMember, RemoveMember, AssessIncome, AssessGuarantees, RecordLead, VerifyLead,
+    SignApplication, OpenPublicity, RaiseObjection, ResolveObjection, ClosePublicity, ReviewTownship,
+    ApproveCounty, EnterSystem, AssignCadre, PlanMeasure, ImplementMeasure, EndMeasure, NominateExit,
+    VerifyExit, MarkRiskEliminated, RollbackElimination,
+)
+PROBLEM_COMMANDS: tuple[type[ProblemCommand], ...] = (
+    RaiseProblem, AssignResponsibility, RecordRectification, ReportRectified, SignOff, RejectSignOff,
+    HoldAccountable,
+)
+ALL_COMMANDS = HOUSEHOLD_COMMANDS + PROBLEM_COMMANDS
+BY_NAME: dict[str, type[Command]] = {c.model_fields["command"].annotation.__args__[0]: c for c in ALL_COMMANDS}
+LABELS: dict[str, str] = {name: cls.label for name, cls in BY_NAME.items()}
+
+AnyCommand = Annotated[Union[ALL_COMMANDS], Field(discriminator="command")]  # type: ignore[valid-type]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyCommand)
+
+
+def parse_command(data: Any) -> Command:
+    """Validate one JSON object (dict) or JSON text into its command model (raises pydantic.ValidationError)."""
+    if isinstance(data, (str, bytes)):
+        return _ADAPTER.validate_json(data)
+    return _ADAPTER.validate_python(data)
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of every command, as `casecore schema` prints it."""
+    return _ADAPTER.json_schema()

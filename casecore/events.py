@@ -1,0 +1,100 @@
+"""Event base classes: every event carries its business date, actor, command id and provenance.
+
+Events are frozen, keyword-only dataclasses with explicit, versioned topics
+(`cn.casecore.<aggregate>.<event>.v<version>`), so stored history survives classes moving. A mutator
+(`apply`) only assigns; it never checks, computes a date, reads a clock or raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, ClassVar, TypeVar
+
+from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
+
+E = TypeVar("E", bound=type)
+
+#: every event class by its public type name, per aggregate: {"household": {"lead_recorded": cls}}
+EVENT_TYPES: dict[str, dict[str, type[CaseEvent]]] = {}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseEvent(CanMutateAggregate[str]):
+    """Fields every stored event has beside its stream, version and `timestamp` (= recorded_at)."""
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    on: date
+    actor: dict[str, Any]
+    command_id: str | None = None
+    note: str | None = None
+    evidence: tuple[str, ...] | list[str] = ()
+    #: where the fact came from when not a native command (e.g. "national_export:FILE")
+    origin: str | None = None
+    #: "day", or "month" for imported facts whose date has month precision
+    date_precision: str = "day"
+
+    AGGREGATE: ClassVar[str] = ""
+    TYPE: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+
+    def mutate(self, aggregate: Any) -> Any:
+        agg = super().mutate(aggregate)
+        if self.command_id:
+            agg.command_ids[self.command_id] = self.originator_version
+        return agg
+
+    @property
+    def recorded_at(self) -> datetime:
+        return self.timestamp
+
+    def payload(self) -> dict[str, Any]:
+        """The event's own fields (not the common ones)."""
+        common = _COMMON
+        return {k: v for k, v in vars(self).items() if k not in common}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseCreated(CaseEvent, CanInitAggregate[str]):
+    originator_topic: str
+
+
+_COMMON = frozenset(f.name for f in fields(CaseCreated)) | {"class_version"}
+
+
+def event(aggregate: str, name: str, version: int = 1) -> Callable[[E], E]:
+    """Declare an event class: a frozen keyword-only dataclass with topic
+    `cn.casecore.<aggregate>.<name>.v<version>`."""
+
+    def wrap(cls: E) -> E:
+        cls = dataclass(frozen=True, kw_only=True)(cls)  # type: ignore[assignment]
+        cls.AGGREGATE = aggregate  # type: ignore[attr-defined]
+        cls.TYPE = name  # type: ignore[attr-defined]
+        cls.VERSION = version  # type: ignore[attr-defined]
+        cls.TOPIC = f"cn.casecore.{aggregate}.{name}.v{version}"  # type: ignore[attr-defined]
+        EVENT_TYPES.setdefault(aggregate, {})[name] = cls  # type: ignore[assignment]
+        return cls
+
+    return wrap
+
+
+def plain(value: Any) -> Any:
+    """Commands' values as event payload: enums become their strings, models become dicts; dates and
+    Decimals stay typed (the transcoder knows them)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (str, int, float, bool, date, Decimal)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return plain(dump())
+    raise TypeError(f"cannot store {type(value).__name__} in an event")

@@ -1,0 +1,604 @@
+"""The household aggregate: one event stream per household (户), from registration through inclusion,
+assistance and exit.
+
+Each command method checks who acts, asks the procedure's machine whether the step is legal now
+(`invalid_transition`), checks the policy in force on the act's date (`policy_violation`), and only then
+triggers ONE event. Mutators (`apply`) only assign what the event says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from eventsourcing.domain import BaseAggregate
+
+from casecore import commands as c
+from casecore.authority import check_jurisdiction, check_role
+from casecore.errors import InvalidTransition, NotAuthorised, NotFound, PolicyViolation, ValidationFailed
+from casecore.events import CaseCreated, CaseEvent, event, plain
+from casecore.policy import Policy, PolicyBook
+from casecore.values import (
+    Category,
+    CountyDecision,
+    Finding,
+    HouseholdType,
+    Labour,
+    Procedure,
+    Stage,
+    TownshipDecision,
+    month_window,
+)
+from workflows.exit import EXIT
+from workflows.inclusion import INCLUSION, Inclusion
+from workflows.machine import Workflow
+
+WORKFLOWS: dict[str, Workflow] = {Procedure.INCLUSION: INCLUSION, Procedure.EXIT: EXIT}
+CENT = Decimal("0.01")
+
+H = "household"
+
+
+def common(cmd: c.Command) -> dict[str, Any]:
+    """The fields every event takes from its command."""
+    return {
+        "on": cmd.on,
+        "actor": plain(cmd.actor),
+        "command_id": cmd.command_id,
+        "note": cmd.note,
+        "evidence": list(cmd.evidence),
+    }
+
+
+class Household(BaseAggregate[str]):
+    """A household's case. Attributes are plain data so that snapshots and replays are cheap."""
+
+    TOPIC = "cn.casecore.household"
+
+    class Event(CaseEvent):
+        pass
+
+    # ------------------------------------------------------------------ events (facts) and mutators
+
+    @event(H, "registered")
+    class Registered(Event, CaseCreated):
+        division_code: str
+        household_type: str
+        relocated: bool
+        resettlement_site: str | None
+        key_county: bool
+        members: list[dict[str, Any]]
+
+        def apply(self, agg: Household) -> None:
+            agg.household_id = self.originator_id.split("/", 1)[-1]
+            agg.division_code = self.division_code
+            agg.household_type = self.household_type
+            agg.relocated = self.relocated
+            agg.resettlement_site = self.resettlement_site
+            agg.key_county = self.key_county
+            agg.registered_on = self.on
+            agg.members = {m["person_id"]: dict(m, added_on=None, removed_on=None) for m in self.members}
+            agg.stage = Stage.NOT_MONITORED.value
+            agg.procedure = None
+            agg.step = None
+            agg.step_on = None
+            agg.cycle = 0
+            agg.procedure_started_on = None
+            agg.category = None
+            agg.risk_types = []
+            agg.incomes = []
+            agg.guarantees = []
+            agg.leads = {}
+            agg.objections = {}
+            agg.publicity_opened_on = None
+            agg.verified_by = None
+            agg.included_on = None
+            agg.eliminated_on = None
+            agg.exit_mode = None
+            agg.exit_nominated_on = None
+            agg.cadre = None
+            agg.measures = {}
+            agg.stage_before_procedure = Stage.NOT_MONITORED.value
+            agg.command_ids = {}
+
+    @event(H, "member_added")
+    class MemberAdded(Event):
+        member: dict[str, Any]
+        reason: str
+
+        def apply(self, agg: Household) -> None:
+            agg.members[self.member["person_id"]] = dict(self.member, added_on=self.on, removed_on=None,
+                                                         reason=self.reason)
+
+    @event(H, "member_removed")
+    class MemberRemoved(Event):
+        person_id: str
+        reason: str
+
+        def apply(self, agg: Household) -> None:
+            member = agg.members[self.person_id]
+            member["removed_on"] = self.on
+            member["removal_reason"] = self.reason
+
+    @event(H, "income_assessed")
+    class IncomeAssessed(Event):
+        period_start: date
+        period_end: date
+        net_income: Decimal
+        rigid_expenditure: Decimal
+        household_size: int
+        per_capita_income: Decimal
+
+        def apply(self, agg: Household) -> None:
+            agg.incomes.append({
+                "on": self.on,
+                "period_start": self.period_start,
+                "period_end": self.period_end,
+                "net_income": self.net_income,
+                "rigid_expenditure": self.rigid_expenditure,
+                "household_size": self.household_size,
+                "per_capita_income": self.per_capita_income,
+            })
+
+    @event(H, "guarantees_assessed")
+    class GuaranteesAssessed(Event):
+        housing: str
+        drinking_water_safe: bool
+        children_out_of_school: list[str]
+        members_without_medical_insurance: list[str]
+
+        def apply(self, agg: Household) -> None:
+            agg.guarantees.append({
+                "on": self.on,
+                "housing": self.housing,
+                "drinking_water_safe": self.drinking_water_safe,
+                "children_out_of_school": list(self.children_out_of_school),
+                "members_without_medical_insurance": list(self.members_without_medical_insurance),
+            })
+
+    @event(H, "lead_recorded")
+    class LeadRecorded(Event):
+        lead_id: str
+        source: str
+        risk_types: list[str]
+        detail: str
+        #: what the lead did to the case, decided when it was recorded
+        opens_procedure: bool
+        cycle: int
+        stage: str
+        adds_risks: list[str]
+
+        def apply(self, agg: Household) -> None:
+            agg.leads[self.lead_id] = {
+                "lead_id": self.lead_id,
+                "on": self.on,
+                "source": self.source,
+                "risk_types": list(self.risk_types),
+                "detail": self.detail,
+                "status": "open",
+                "cycle": self.cycle,
+            }
+            if self.opens_procedure:
+                agg.procedure = Procedure.INCLUSION.value
+                agg.step = Inclusion.LEAD_RECORDED.value
+                agg.step_on = self.on
+                agg.cycle = self.cycle
+                agg.procedure_started_on = self.on
+                agg.objections = {}
+                agg.publicity_opened_on = None
+                agg.verified_by = None
+                agg.stage_before_procedure = agg.stage
+            agg.stage = self.stage
+            if self.adds_risks:
+                agg.risk_types = agg.risk_types + list(self.adds_risks)
+
+    # The procedure steps below all carry the procedure, the step and the stage they lead to.
+
+    @dataclass(frozen=True, kw_only=True)
+    class Step(Event):
+        """Base of procedure steps (abstract: never stored itself)."""
+
+        TOPIC = "cn.casecore.household.step.abstract"
+        procedure: str
+        step: str
+        stage: str
+
+        def apply(self, agg: Household) -> None:
+            agg.step = self.step
+            agg.step_on = self.on
+            agg.stage = self.stage
+            if self.stage in (Stage.NOT_MONITORED.value, Stage.MONITORED.value, Stage.RISK_ELIMINATED.value):
+                agg.procedure = None
+                agg.step = None
+            self.apply_step(agg)
+
+        def apply_step(self, agg: Household) -> None:
+            """What the step records beside moving the case."""
+
+    @event(H, "lead_verified")
+    class LeadVerified(Step):
+        lead_id: str
+        finding: str
+
+        def apply_step(self, agg: Household) -> None:
+            agg.leads[self.lead_id]["status"] = self.finding
+            if self.finding == Finding.MEETS.value:
+                agg.verified_by = self.actor["id"]
+
+    @event(H, "application_signed")
+    class ApplicationSigned(Step):
+        pass
+
+    @event(H, "publicity_opened")
+    class PublicityOpened(Step):
+        def apply_step(self, agg: Household) -> None:
+            agg.publicity_opened_on = self.on
+            agg.objections = {}
+
+    @event(H, "objection_raised")
+    class ObjectionRaised(Step):
+        objection_id: str
+        detail: str
+
+        def apply_step(self, agg: Household) -> None:
+            agg.objections[self.objection_id] = {"on": self.on, "detail": self.detail, "outcome": None}
+
+    @event(H, "objection_resolved")
+    class ObjectionResolved(Step):
+        objection_id: str
+        outcome: str
+
+        def apply_step(self, agg: Household) -> None:
+            agg.objections[self.objection_id]["outcome"] = self.outcome
+            agg.objections[self.objection_id]["resolved_on"] = self.on
+
+    @event(H, "publicity_closed")
+    class PublicityClosed(Step):
+        opened_on: date
+
+    @event(H, "township_reviewed")
+    class TownshipReviewed(Step):
+        decision: str
+
+    @event(H, "county_decided")
+    class CountyDecided(Step):
+        decision: str
+        category: str | None
+        risk_types: list[str]
+
+        def apply_step(self, agg: Household) -> None:
+            if self.category is not None:
+                agg.category = self.category
+            if self.risk_types:
+                agg.risk_types = list(self.risk_types)
+
+    @event(H, "entered_system")
+    class EnteredSystem(Step):
+        def apply_step(self, agg: Household) -> None:
+            agg.included_on = self.on
+            agg.eliminated_on = None
+            agg.exit_mode = None
+            for lead in agg.leads.values():
+                if lead["status"] == "open":
+                    lead["status"] = "included"
+
+    # ------------------------------------------------------------------ queries used when deciding
+
+    def size_on(self, day: date) -> int:
+        """Household size on a date: members present then (registration members count from the start)."""
+        n = 0
+        for m in self.members.values():
+            added, removed = m.get("added_on"), m.get("removed_on")
+            if (added is None or added <= day) and (removed is None or removed > day):
+                n += 1
+        return n
+
+    def current_members(self) -> list[dict[str, Any]]:
+        return [m for m in self.members.values() if m.get("removed_on") is None]
+
+    def has_labour(self) -> bool:
+        """False for 整户无劳动力: no current member has full or weak labour capacity."""
+        return any(m["labour"] in (Labour.FULL.value, Labour.WEAK.value) for m in self.current_members())
+
+    def income_covering(self, start: date, end: date) -> dict[str, Any] | None:
+        """The newest income assessment whose period covers [start, end]."""
+        best = None
+        for a in self.incomes:
+            if a["period_start"] <= start and a["period_end"] >= end and (best is None or a["on"] >= best["on"]):
+                best = a
+        return best
+
+    def latest_guarantees(self) -> dict[str, Any] | None:
+        return self.guarantees[-1] if self.guarantees else None
+
+    # ------------------------------------------------------------------ checks
+
+    def _check_actor(self, cmd: c.HouseholdCommand) -> None:
+        check_role(cmd.command, cmd.actor.role)
+        check_jurisdiction(cmd.actor.unit, self.division_code)
+
+    def _advance(self, cmd: c.HouseholdCommand, policies: PolicyBook, trigger: str) -> str:
+        """Ask the open procedure's machine whether `trigger` is legal now; check its guards; return the
+        step it leads to."""
+        if self.procedure is None:
+            raise InvalidTransition(
+                f"户 {self.household_id} 当前{Stage(self.stage).label}, 没有进行中的程序, 不能办理"
+                f"“{c.LABELS[cmd.command]}”"
+            )
+        workflow = WORKFLOWS[self.procedure]
+        step = workflow.step(self.step, trigger)
+        if step is None:
+            legal = "、".join(c.LABELS.get(t, t) for t in _commands_of(workflow.triggers(self.step))) or "无"
+            raise InvalidTransition(
+                f"{Procedure(self.procedure).label}当前环节为“{_step_label(self.procedure, self.step)}”, "
+                f"不能办理“{c.LABELS[cmd.command]}”; 下一步可办理: {legal}"
+            )
+        if self.step_on is not None and cmd.on < self.step_on:
+            raise PolicyViolation(
+                f"办理日期 {cmd.on} 早于上一环节日期 {self.step_on}; 请核对日期", rule="step_date_order"
+            )
+        for guard in step.guards:
+            getattr(self, f"_guard_{guard}")(cmd, policies)
+        return step.dest
+
+    # ------------------------------------------------------------------ commands: registration, members, assessments
+
+    @classmethod
+    def register(cls, cmd: c.RegisterHousehold, stream: str) -> Household:
+        check_role(cmd.command, cmd.actor.role)
+        check_jurisdiction(cmd.actor.unit, cmd.division_code)
+        return cls._create(
+            cls.Registered,
+            id=stream,
+            division_code=cmd.division_code,
+            household_type=cmd.household_type.value,
+            relocated=cmd.relocated,
+            resettlement_site=cmd.resettlement_site,
+            key_county=cmd.key_county,
+            members=[plain(m) | {"person_id": m.person_id.upper()} for m in cmd.members],
+            **common(cmd),
+        )
+
+    def add_member(self, cmd: c.AddMember, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        pid = cmd.member.person_id.upper()
+        current = self.members.get(pid)
+        if current is not None and current.get("removed_on") is None:
+            raise InvalidTransition(f"成员 {pid} 已在本户, 无需重复添加")
+        self.trigger_event(self.MemberAdded, member=plain(cmd.member) | {"person_id": pid},
+                           reason=cmd.reason.value, **common(cmd))
+
+    def remove_member(self, cmd: c.RemoveMember, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        pid = cmd.person_id.upper()
+        member = self.members.get(pid)
+        if member is None or member.get("removed_on") is not None:
+            raise NotFound(f"本户没有在册成员 {pid}; 请核对身份证号")
+        if len(self.current_members()) == 1:
+            raise PolicyViolation("不能移除户内最后一名成员; 整户消亡请走销户流程", rule="last_member")
+        self.trigger_event(self.MemberRemoved, person_id=pid, reason=cmd.reason.value, **common(cmd))
+
+    def assess_income(self, cmd: c.AssessIncome, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        size = self.size_on(cmd.period_end)
+        if size == 0:
+            raise PolicyViolation(f"测算期末 {cmd.period_end} 户内无在册成员, 无法计算人均纯收入",
+                                  rule="household_size")
+        per_capita = ((cmd.net_income - cmd.rigid_expenditure) / size).quantize(CENT, ROUND_HALF_UP)
+        self.trigger_event(
+            self.IncomeAssessed,
+            period_start=cmd.period_start,
+            period_end=cmd.period_end,
+            net_income=cmd.net_income,
+            rigid_expenditure=cmd.rigid_expenditure,
+            household_size=size,
+            per_capita_income=per_capita,
+            **common(cmd),
+        )
+
+    def assess_guarantees(self, cmd: c.AssessGuarantees, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        known = set(self.members)
+        unknown = [p for p in cmd.children_out_of_school + cmd.members_without_medical_insurance
+                   if p.upper() not in known]
+        if unknown:
+            raise ValidationFailed(f"以下人员不是本户成员: {', '.join(unknown)}")
+        self.trigger_event(
+            self.GuaranteesAssessed,
+            housing=cmd.housing.value,
+            drinking_water_safe=cmd.drinking_water_safe,
+            children_out_of_school=[p.upper() for p in cmd.children_out_of_school],
+            members_without_medical_insurance=[p.upper() for p in cmd.members_without_medical_insurance],
+            **common(cmd),
+        )
+
+    # ------------------------------------------------------------------ commands: the inclusion procedure
+
+    def record_lead(self, cmd: c.RecordLead, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        if cmd.lead_id in self.leads:
+            raise InvalidTransition(f"线索 {cmd.lead_id} 已登记")
+        opens = self.procedure is None and self.stage in (Stage.NOT_MONITORED.value, Stage.RISK_ELIMINATED.value)
+        monitored = self.stage in (Stage.MONITORED.value, Stage.IN_EXIT.value)
+        adds = [r.value for r in cmd.risk_types if r.value not in self.risk_types] if monitored else []
+        self.trigger_event(
+            self.LeadRecorded,
+            lead_id=cmd.lead_id,
+            source=cmd.source.value,
+            risk_types=[r.value for r in cmd.risk_types],
+            detail=cmd.detail,
+            opens_procedure=opens,
+            cycle=self.cycle + 1 if opens else self.cycle,
+            stage=Stage.IN_INCLUSION.value if opens else self.stage,
+            adds_risks=list(dict.fromkeys(adds)),
+            **common(cmd),
+        )
+
+    def _step(self, cmd: c.HouseholdCommand, policies: PolicyBook, event_class: type, trigger: str,
+              **payload: Any) -> None:
+        dest = self._advance(cmd, policies, trigger)
+        self.trigger_event(
+            event_class, procedure=self.procedure, step=dest, stage=self._stage_after(dest), **payload,
+            **common(cmd),
+        )
+
+    def _stage_after(self, dest: str) -> str:
+        if self.procedure == Procedure.INCLUSION.value:
+            if dest == Inclusion.ENTERED.value:
+                return Stage.MONITORED.value
+            if dest == Inclusion.CLOSED.value:
+                return getattr(self, "stage_before_procedure", Stage.NOT_MONITORED.value)
+            return Stage.IN_INCLUSION.value
+        return self._exit_stage_after(dest)
+
+    def _exit_stage_after(self, dest: str) -> str:
+        from workflows.exit import Exit
+
+        if dest == Exit.ELIMINATED.value:
+            return Stage.RISK_ELIMINATED.value
+        if dest == Exit.CLOSED.value:
+            return Stage.MONITORED.value
+        return Stage.IN_EXIT.value
+
+    def verify_lead(self, cmd: c.VerifyLead, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        lead = self.leads.get(cmd.lead_id)
+        if lead is None:
+            raise NotFound(f"户 {self.household_id} 没有线索 {cmd.lead_id}; 请先登记线索")
+        if lead["status"] != "open":
+            raise InvalidTransition(f"线索 {cmd.lead_id} 已核实或已办结, 不能再次核实")
+        if self.procedure != Procedure.INCLUSION.value:
+            raise InvalidTransition(f"户 {self.household_id} 没有进行中的识别程序, 线索已记入监测档案")
+        self._step(cmd, policies, self.LeadVerified, f"verify_lead_{cmd.finding.value}", lead_id=cmd.lead_id,
+                   finding=cmd.finding.value)
+
+    def sign_application(self, cmd: c.SignApplication, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        self._step(cmd, policies, self.ApplicationSigned, "sign_application")
+
+    def open_publicity(self, cmd: c.OpenPublicity, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        self._step(cmd, policies, self.PublicityOpened, "open_publicity")
+
+    def raise_objection(self, cmd: c.RaiseObjection, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        if cmd.objection_id in self.objections:
+            raise InvalidTransition(f"异议 {cmd.objection_id} 已登记")
+        self._step(cmd, policies, self.ObjectionRaised, "raise_objection", objection_id=cmd.objection_id,
+                   detail=cmd.detail)
+
+    def resolve_objection(self, cmd: c.ResolveObjection, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        objection = self.objections.get(cmd.objection_id)
+        if objection is None:
+            raise NotFound(f"本次公示没有异议 {cmd.objection_id}")
+        if objection["outcome"] is not None:
+            raise InvalidTransition(f"异议 {cmd.objection_id} 已处理")
+        self._step(cmd, policies, self.ObjectionResolved, "resolve_objection", objection_id=cmd.objection_id,
+                   outcome=cmd.outcome.value)
+
+    def close_publicity(self, cmd: c.ClosePublicity, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        self._step(cmd, policies, self.PublicityClosed, "close_publicity", opened_on=self.publicity_opened_on)
+
+    def review_township(self, cmd: c.ReviewTownship, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        self._step(cmd, policies, self.TownshipReviewed, f"review_township_{cmd.decision.value}",
+                   decision=cmd.decision.value)
+
+    def approve_county(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        inclusion = self.procedure == Procedure.INCLUSION.value
+        if inclusion and cmd.decision == CountyDecision.APPROVE and (cmd.category is None or not cmd.risk_types):
+            raise ValidationFailed("县级批复纳入监测时须注明监测对象类型 (category) 和风险类型 (risk_types)")
+        self._step(cmd, policies,
+            self.CountyDecided,
+            f"approve_county_{cmd.decision.value}",
+            decision=cmd.decision.value,
+            category=cmd.category.value if (inclusion and cmd.category) else None,
+            risk_types=[r.value for r in cmd.risk_types] if inclusion else [],
+        )
+
+    def enter_system(self, cmd: c.EnterSystem, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        if self.procedure != Procedure.INCLUSION.value:
+            raise InvalidTransition("没有进行中的识别程序, 不能录入系统")
+        self._step(cmd, policies, self.EnteredSystem, "enter_system")
+
+    # ------------------------------------------------------------------ guards named in the machines' tables
+
+    def _policy_for_procedure(self, policies: PolicyBook) -> Policy:
+        """The policy of the procedure's year (the line a procedure is judged by)."""
+        return policies.on(self.procedure_started_on)
+
+    def _guard_publicity_min_days(self, cmd: c.Command, policies: PolicyBook) -> None:
+        days = policies.on(cmd.on).procedure.publicity_days
+        opened = self.publicity_opened_on
+        if (cmd.on - opened).days < days:
+            earliest = date.fromordinal(opened.toordinal() + days)
+            raise PolicyViolation(
+                f"公示自 {opened} 开始, 须满{days}天, 最早于 {earliest} 结束公示", rule="publicity_min_days"
+            )
+
+    def _guard_objections_resolved(self, cmd: c.Command, policies: PolicyBook) -> None:
+        open_ = [k for k, o in self.objections.items() if o["outcome"] is None]
+        if open_:
+            raise PolicyViolation(f"公示期内的异议尚未处理: {', '.join(open_)}; 请先处理异议再结束公示",
+                                  rule="objections_unresolved")
+
+    def _guard_four_eyes(self, cmd: c.Command, policies: PolicyBook) -> None:
+        if self.verified_by is not None and cmd.actor.id == self.verified_by:
+            raise NotAuthorised(f"{cmd.actor.id} 已参与入户核实, 不能再作县级审批 (四眼原则); 请由另一名干部审批")
+
+    def _guard_income_assessment_window(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
+        start, end = month_window(self.procedure_started_on)
+        if self.income_covering(start, end) is None:
+            raise PolicyViolation(
+                f"缺少覆盖 {start} 至 {end} (识别前12个月) 的收入核算; 请先核算收入", rule="income_assessment_window"
+            )
+
+    def _guard_category_fits_household(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
+        need = {Category.MARGINAL: HouseholdType.GENERAL, Category.UNSTABLE_ALLEVIATED: HouseholdType.POVERTY_ALLEVIATED}
+        wanted = need.get(cmd.category)
+        if wanted is not None and self.household_type != wanted.value:
+            raise PolicyViolation(
+                f"{cmd.category.label}只适用于{wanted.label}, 本户为{HouseholdType(self.household_type).label}",
+                rule="category_household_type",
+            )
+
+    def _guard_income_below_line(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
+        if cmd.category == Category.SUDDEN_HARDSHIP:
+            return
+        policy = self._policy_for_procedure(policies)
+        start, end = month_window(self.procedure_started_on)
+        assessment = self.income_covering(start, end)
+        line = policy.income.monitoring_line
+        if assessment["per_capita_income"] >= line:
+            raise PolicyViolation(
+                f"人均纯收入 {assessment['per_capita_income']} 元不低于{policy.effective_from.year}年监测标准 {line} 元, "
+                f"不能纳入{Category(cmd.category).label}; 如有大额刚性支出或收入骤减, 请按突发严重困难户认定",
+                rule="income_below_line",
+            )
+
+
+
+def _commands_of(triggers: list[str]) -> list[str]:
+    out = []
+    for t in triggers:
+        for suffix in ("_not_meets", "_meets", "_pass", "_return", "_reject", "_approve"):
+            if t.endswith(suffix):
+                t = t[: -len(suffix)]
+                break
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def _step_label(procedure: str, step: str) -> str:
+    from workflows import exit as ex
+    from workflows import inclusion as inc
+
+    labels = inc.LABELS if procedure == Procedure.INCLUSION.value else ex.LABELS
+    return next((v for k, v in labels.items() if k.value == step), step)

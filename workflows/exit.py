@@ -1,0 +1,65 @@
+"""风险消除程序 — the exit procedure (DOMAIN.md "Exit"), as one table.
+
+village nominates → home visit → deliberation and 5-day notice → township review → county decision and
+announcement → township marks the risk eliminated. `return` goes back one stage; `reject` and a
+`not_meets` visit close the procedure and the household stays monitored.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from workflows.machine import Workflow
+
+
+class Exit(str, Enum):
+    NOMINATED = "nominated"                  # 村（居）提名
+    VERIFIED = "verified"                    # 入户核实符合
+    IN_PUBLICITY = "in_publicity"            # 村级评议及公示中
+    PUBLICITY_CLOSED = "publicity_closed"    # 公示结束
+    TOWNSHIP_PASSED = "township_passed"      # 乡级审核通过
+    COUNTY_APPROVED = "county_approved"      # 县级审定及公告
+    ELIMINATED = "eliminated"                # 标注风险消除
+    CLOSED = "closed"                        # 程序终止: stays monitored
+
+
+LABELS = {
+    Exit.NOMINATED: "村级提名",
+    Exit.VERIFIED: "入户核实符合",
+    Exit.IN_PUBLICITY: "村级评议及公示中",
+    Exit.PUBLICITY_CLOSED: "公示结束",
+    Exit.TOWNSHIP_PASSED: "乡级审核通过",
+    Exit.COUNTY_APPROVED: "县级审定及公告",
+    Exit.ELIMINATED: "已标注风险消除",
+    Exit.CLOSED: "程序终止",
+}
+
+S = Exit
+TRANSITIONS = [
+    {"trigger": "verify_exit_meets", "source": S.NOMINATED, "dest": S.VERIFIED},
+    {"trigger": "verify_exit_not_meets", "source": S.NOMINATED, "dest": S.CLOSED},
+    {"trigger": "open_publicity", "source": S.VERIFIED, "dest": S.IN_PUBLICITY},
+    {"trigger": "raise_objection", "source": S.IN_PUBLICITY, "dest": S.IN_PUBLICITY},
+    {"trigger": "resolve_objection", "source": S.IN_PUBLICITY, "dest": S.IN_PUBLICITY},
+    {
+        "trigger": "close_publicity",
+        "source": S.IN_PUBLICITY,
+        "dest": S.PUBLICITY_CLOSED,
+        "guards": ["publicity_min_days", "objections_resolved"],
+    },
+    {"trigger": "review_township_pass", "source": S.PUBLICITY_CLOSED, "dest": S.TOWNSHIP_PASSED},
+    {"trigger": "review_township_return", "source": S.PUBLICITY_CLOSED, "dest": S.VERIFIED},
+    {"trigger": "review_township_reject", "source": S.PUBLICITY_CLOSED, "dest": S.CLOSED},
+    {"trigger": "approve_county_approve", "source": S.TOWNSHIP_PASSED, "dest": S.COUNTY_APPROVED,
+     "guards": ["four_eyes"]},
+    {"trigger": "approve_county_return", "source": S.TOWNSHIP_PASSED, "dest": S.PUBLICITY_CLOSED},
+    {"trigger": "approve_county_reject", "source": S.TOWNSHIP_PASSED, "dest": S.CLOSED},
+    {
+        "trigger": "mark_risk_eliminated",
+        "source": S.COUNTY_APPROVED,
+        "dest": S.ELIMINATED,
+        "guards": ["post_elimination_assessment", "household_has_labour"],
+    },
+]
+
+EXIT = Workflow("exit", Exit, Exit.NOMINATED, TRANSITIONS)
