@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, quote, unquote, urlparse
 
 from casecore.application import CaseManagement
 
@@ -28,10 +28,14 @@ class Store:
             return f"sqlite:///{self.env['SQLITE_DBNAME']}"
         e = self.env
         auth = e["POSTGRES_USER"] + (f":{e['POSTGRES_PASSWORD']}" if e.get("POSTGRES_PASSWORD") else "")
-        return f"postgresql+psycopg://{auth}@{e['POSTGRES_HOST']}:{e['POSTGRES_PORT']}/{e['POSTGRES_DBNAME']}"
+        url = f"postgresql+psycopg://{auth}@{e['POSTGRES_HOST']}:{e['POSTGRES_PORT']}/{e['POSTGRES_DBNAME']}"
+        if e.get("POSTGRES_SCHEMA"):
+            url += "?options=" + quote(f"-csearch_path={e['POSTGRES_SCHEMA']}")
+        return url
 
 
 def resolve_store(db: str | None = None) -> Store:
+    """`postgresql://user@host:port/dbname[?schema=NAME]`, `sqlite:///path`, or a plain file path."""
     url = db or os.environ.get("CASECORE_DB") or DEFAULT_DB
     if url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         parsed = urlparse(url)
@@ -45,6 +49,9 @@ def resolve_store(db: str | None = None) -> Store:
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "POSTGRES_POOL_SIZE": "4",
         }
+        schema = parse_qs(parsed.query).get("schema", [""])[0]
+        if schema:
+            env["POSTGRES_SCHEMA"] = schema
         return Store("postgres", url, env)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if path != ":memory:":

@@ -64,7 +64,8 @@ def check_role(command: str, role: Role) -> None:
     allowed = ROLES[command]
     if role not in allowed:
         names = "、".join(sorted(r.label for r in allowed))
-        raise NotAuthorised(f"{Role(role).label}无权执行此操作; 应由{names}办理 ({command} needs role: {", ".join(sorted(r.value for r in allowed))})")
+        codes = ", ".join(sorted(r.value for r in allowed))
+        raise NotAuthorised(f"{Role(role).label}无权执行此操作; 应由{names}办理 ({command} needs role: {codes})")
 
 
 def check_jurisdiction(unit: str, division_code: str) -> None:

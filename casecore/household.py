@@ -284,6 +284,99 @@ class Household(BaseAggregate[str]):
                 if lead["status"] == "open":
                     lead["status"] = "included"
 
+    # --- assistance (帮扶) and exit (风险消除): facts; their commands are below with the others
+
+    @event(H, "cadre_assigned")
+    class CadreAssigned(Event):
+        cadre: dict[str, Any]
+
+        def apply(self, agg: Household) -> None:
+            agg.cadre = dict(self.cadre, assigned_on=self.on)
+
+    @event(H, "measure_planned")
+    class MeasurePlanned(Event):
+        measure_id: str
+        measure_type: str
+        addresses: list[str]
+        department: str
+        responsible: str
+
+        def apply(self, agg: Household) -> None:
+            agg.measures[self.measure_id] = {
+                "measure_id": self.measure_id,
+                "measure_type": self.measure_type,
+                "addresses": list(self.addresses),
+                "department": self.department,
+                "responsible": self.responsible,
+                "planned_on": self.on,
+                "implemented_on": None,
+                "ended_on": None,
+                "status": "planned",
+                "cycle": agg.cycle,
+            }
+
+    @event(H, "measure_implemented")
+    class MeasureImplemented(Event):
+        measure_id: str
+
+        def apply(self, agg: Household) -> None:
+            m = agg.measures[self.measure_id]
+            m["implemented_on"] = self.on
+            m["status"] = "implemented"
+
+    @event(H, "measure_ended")
+    class MeasureEnded(Event):
+        measure_id: str
+
+        def apply(self, agg: Household) -> None:
+            m = agg.measures[self.measure_id]
+            m["ended_on"] = self.on
+            m["status"] = "ended"
+
+    @event(H, "exit_nominated")
+    class ExitNominated(Event):
+        mode: str
+        procedure: str
+        step: str
+        stage: str
+
+        def apply(self, agg: Household) -> None:
+            agg.procedure = self.procedure
+            agg.step = self.step
+            agg.step_on = self.on
+            agg.stage = self.stage
+            agg.exit_mode = self.mode
+            agg.exit_nominated_on = self.on
+            agg.objections = {}
+            agg.publicity_opened_on = None
+            agg.verified_by = None
+
+    @event(H, "exit_verified")
+    class ExitVerified(Step):
+        finding: str
+
+        def apply_step(self, agg: Household) -> None:
+            if self.finding == Finding.MEETS.value:
+                agg.verified_by = self.actor["id"]
+
+    @event(H, "risk_eliminated")
+    class RiskEliminated(Step):
+        mode: str
+
+        def apply_step(self, agg: Household) -> None:
+            agg.eliminated_on = self.on
+            agg.exit_mode = self.mode
+
+    @event(H, "elimination_rolled_back")
+    class EliminationRolledBack(Event):
+        reason: str
+        stage: str
+
+        def apply(self, agg: Household) -> None:
+            agg.stage = self.stage
+            agg.rolled_back_on = self.on
+            agg.eliminated_on = None
+
     # ------------------------------------------------------------------ queries used when deciding
 
     def size_on(self, day: date) -> int:
@@ -602,3 +695,35 @@ def _step_label(procedure: str, step: str) -> str:
 
     labels = inc.LABELS if procedure == Procedure.INCLUSION.value else ex.LABELS
     return next((v for k, v in labels.items() if k.value == step), step)
+
+
+def public_state(h: Household) -> dict[str, Any]:
+    """The household's current state as CONTRACT.md "Household state" names it (plus more detail)."""
+    return {
+        "household_id": h.household_id,
+        "division_code": h.division_code,
+        "household_type": h.household_type,
+        "relocated": h.relocated,
+        "resettlement_site": h.resettlement_site,
+        "key_county": h.key_county,
+        "stage": h.stage,
+        "category": h.category,
+        "risk_types": list(h.risk_types),
+        "members": [dict(m) for m in h.members.values()],
+        "household_size": len(h.current_members()),
+        "has_labour": h.has_labour(),
+        "open_procedure": h.procedure,
+        "procedure_step": h.step,
+        "procedure_started_on": h.procedure_started_on,
+        "cycle": h.cycle,
+        "included_on": h.included_on,
+        "eliminated_on": h.eliminated_on,
+        "exit_mode": h.exit_mode,
+        "cadre": h.cadre,
+        "income_assessments": [dict(a) for a in h.incomes],
+        "guarantee_assessments": [dict(g) for g in h.guarantees],
+        "leads": [dict(v) for v in h.leads.values()],
+        "objections": [dict(v, objection_id=k) for k, v in h.objections.items()],
+        "measures": [dict(v) for v in h.measures.values()],
+        "version": h.version,
+    }

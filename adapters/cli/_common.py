@@ -1,0 +1,63 @@
+"""Shared CLI plumbing: the --db option, logging set-up, JSON output."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Annotated, Any
+
+import orjson
+import structlog
+import typer
+from rich.console import Console
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", envvar="CASECORE_DB", help="事件库: 文件路径、sqlite:///… 或 postgresql://… (默认 ./casecore.db)"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="机器可读的 JSON 输出")]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def configure_logging() -> None:
+    """Structured logs to stderr; level from CASECORE_LOG_LEVEL (default warning, `info` shows one line a
+    command decided)."""
+    level = getattr(logging, os.environ.get("CASECORE_LOG_LEVEL", "warning").upper(), logging.WARNING)
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(serializer=lambda o, **_: orjson.dumps(o, default=str).decode()),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def dumps(obj: Any) -> str:
+    return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _default(o: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(o, Decimal):
+        return str(o)
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    return str(o)
+
+
+def open_app(db: str | None):  # noqa: ANN201 - returns CaseManagement
+    from adapters.storage import bootstrap
+
+    configure_logging()
+    try:
+        return bootstrap(db)
+    except Exception as exc:  # a store that cannot be opened is the user's to fix, not a traceback
+        err_console.print(f"[red]无法打开事件库 {db or os.environ.get('CASECORE_DB') or './casecore.db'}: {exc}[/red]")
+        raise typer.Exit(2) from None

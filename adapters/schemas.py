@@ -1,0 +1,1 @@
+"""Published JSON Schemas beyond the commands (events are added by the feed)."""
