@@ -8,44 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
-from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.intake import parse_line, validation_message  # noqa: F401 - re-exported for callers of the CLI module
 from casecore import commands as c
-from casecore.errors import CaseError, ValidationFailed
+from casecore.errors import CaseError
 from casecore.values import Stage
-
-
-def validation_message(exc: ValidationError) -> str:
-    """One sentence from pydantic's errors: where and what."""
-    parts = []
-    for e in exc.errors()[:3]:
-        loc = ".".join(str(x) for x in e["loc"][1:] if not str(x).startswith("function-")) or str(e["loc"][0])
-        msg = e["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
-    more = f" (另有 {len(exc.errors()) - 3} 处)" if len(exc.errors()) > 3 else ""
-    return "输入有误 — " + "; ".join(parts) + more
-
-
-def parse_line(text: str) -> c.Command | CaseError:
-    """One JSON Lines entry to a command, or a `validation_error` saying what is wrong with it."""
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        return ValidationFailed(f"不是有效的 JSON: {exc}")
-    if not isinstance(data, dict):
-        return ValidationFailed("每行应为一个 JSON 对象 (one JSON object a line)")
-    name = data.get("command")
-    if name not in c.BY_NAME:
-        return ValidationFailed(f"未知命令 {name!r}; 可用命令见 `casecore schema`")
-    try:
-        return c.parse_command(data)
-    except ValidationError as exc:
-        return ValidationFailed(validation_message(exc))
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
