@@ -54,6 +54,11 @@ class Projection:
     def fold(self, conn: Connection, events: list[CaseEvent]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def fold_at(self, conn: Connection, events: list[CaseEvent], positions: list[int]) -> None:
+        """Fold a batch knowing each event's global position (a projection that records positions overrides
+        this; the others only fold)."""
+        self.fold(conn, events)
+
 
 ProgressFn = Callable[[int, int], None]
 
@@ -113,7 +118,7 @@ class ProjectionRunner:
             events = [self.app.mapper.to_domain_event(n) for n in notifications]
             last = notifications[-1].id
             with self.engine.begin() as conn:
-                projection.fold(conn, events)  # type: ignore[arg-type]
+                projection.fold_at(conn, events, [n.id for n in notifications])  # type: ignore[arg-type]
                 self._set_position(conn, projection, last, rebuilding and last < head)
             done += len(events)
             start = last
