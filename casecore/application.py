@@ -179,7 +179,13 @@ class CaseManagement(Application[str]):
             started = time.perf_counter()
             stream = self._stream(item)
             if stream not in touched and stream in self._cache:
-                touched[stream] = self._cache[stream]
+                cached = self._cache[stream]
+                # Another writer (or `handle`) may have moved the stream on: deciding on a stale copy would
+                # refuse commands wrongly, so reload unless the store has nothing newer.
+                if cached is None or not self.recorder.select_events(stream, gt=cached.version, limit=1):
+                    touched[stream] = cached
+                else:
+                    del self._cache[stream]
             try:
                 aggregate, outcome = self._decide(item, self._load(item, touched))
                 touched[stream] = aggregate
