@@ -23,15 +23,20 @@ from casecore.policy import Policy, PolicyBook
 from casecore.values import (
     Category,
     CountyDecision,
+    ExitMode,
     Finding,
     HouseholdType,
+    Housing,
     Labour,
+    MeasureType,
     Procedure,
+    RiskType,
     Stage,
     TownshipDecision,
+    add_months,
     month_window,
 )
-from workflows.exit import EXIT
+from workflows.exit import EXIT, NOMINATION_GUARDS, Exit
 from workflows.inclusion import INCLUSION, Inclusion
 from workflows.machine import Workflow
 
@@ -98,6 +103,7 @@ class Household(BaseAggregate[str]):
             agg.eliminated_on = None
             agg.exit_mode = None
             agg.exit_nominated_on = None
+            agg.rolled_back_on = None
             agg.cadre = None
             agg.measures = {}
             agg.stage_before_procedure = Stage.NOT_MONITORED.value
@@ -347,6 +353,7 @@ class Household(BaseAggregate[str]):
             agg.stage = self.stage
             agg.exit_mode = self.mode
             agg.exit_nominated_on = self.on
+            agg.procedure_started_on = self.on
             agg.objections = {}
             agg.publicity_opened_on = None
             agg.verified_by = None
@@ -620,6 +627,240 @@ class Household(BaseAggregate[str]):
             raise InvalidTransition("没有进行中的识别程序, 不能录入系统")
         self._step(cmd, policies, self.EnteredSystem, "enter_system")
 
+    # ================================================================== assistance (帮扶) and exit (风险消除)
+    # Commands and guards of issue 3. Decisions (see docs/assistance-and-exit.md):
+    # - a cadre can be assigned from the inclusion procedure on (识别中, 监测中, 风险消除程序中);
+    # - measures are planned and implemented only for a household that is monitored or in exit; ending a
+    #   measure is allowed in any stage (measures wind down after elimination);
+    # - targeted assistance (针对性帮扶) = measures implemented on or after the current cycle's `included_on`.
+
+    _ASSISTED_STAGES = (Stage.MONITORED.value, Stage.IN_EXIT.value)
+
+    def targeted_measures(self, as_of: date) -> list[dict[str, Any]]:
+        """Measures counting as targeted assistance on `as_of`: implemented in the current monitoring cycle
+        (on or after `included_on`) and not after `as_of`. Ended measures still count: they were carried out."""
+        if self.included_on is None:
+            return []
+        return [m for m in self.measures.values()
+                if m["implemented_on"] is not None and self.included_on <= m["implemented_on"] <= as_of]
+
+    def income_as_of(self, start: date, end: date, as_of: date) -> dict[str, Any] | None:
+        """The newest income assessment made on or before `as_of` whose period covers [start, end]."""
+        best = None
+        for a in self.incomes:
+            if a["on"] <= as_of and a["period_start"] <= start and a["period_end"] >= end and (
+                    best is None or a["on"] >= best["on"]):
+                best = a
+        return best
+
+    def guarantees_as_of(self, as_of: date, after: date | None = None) -> dict[str, Any] | None:
+        """The newest guarantee assessment made on or before `as_of` (and strictly after `after`, if given)."""
+        best = None
+        for g in self.guarantees:
+            if g["on"] <= as_of and (after is None or g["on"] > after) and (best is None or g["on"] >= best["on"]):
+                best = g
+        return best
+
+    def open_guarantees(self, assessment: dict[str, Any], as_of: date) -> list[str]:
+        """What an assessment leaves open (三保障及饮水), counting only people who are still members on `as_of`."""
+        present = {pid for pid, m in self.members.items()
+                   if (m.get("added_on") is None or m["added_on"] <= as_of)
+                   and (m.get("removed_on") is None or m["removed_on"] > as_of)}
+        out = []
+        if assessment["housing"] != Housing.SAFE.value:
+            out.append(f"住房为{Housing(assessment['housing']).label}")
+        if not assessment["drinking_water_safe"]:
+            out.append("饮水不安全")
+        dropouts = [p for p in assessment["children_out_of_school"] if p in present]
+        if dropouts:
+            out.append(f"义务教育阶段失学辍学 {', '.join(dropouts)}")
+        uninsured = [p for p in assessment["members_without_medical_insurance"] if p in present]
+        if uninsured:
+            out.append(f"未参加基本医疗保险 {', '.join(uninsured)}")
+        return out
+
+    def _require_stage(self, cmd: c.HouseholdCommand, stages: tuple[str, ...]) -> None:
+        if self.stage not in stages:
+            allowed = "、".join(Stage(s).label for s in stages)
+            raise InvalidTransition(
+                f"户 {self.household_id} 当前{Stage(self.stage).label}, “{c.LABELS[cmd.command]}”只适用于{allowed}的户"
+            )
+
+    def _measure(self, measure_id: str) -> dict[str, Any]:
+        measure = self.measures.get(measure_id)
+        if measure is None:
+            raise NotFound(f"户 {self.household_id} 没有帮扶措施 {measure_id}; 请先制定措施 (plan_measure)")
+        return measure
+
+    def assign_cadre(self, cmd: c.AssignCadre, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        self._require_stage(cmd, (Stage.IN_INCLUSION.value, *self._ASSISTED_STAGES))
+        cadre = plain(cmd.cadre)
+        current = self.cadre
+        if current is not None and all(current.get(k) == cadre.get(k) for k in ("id", "name", "unit")):
+            raise InvalidTransition(f"{cmd.cadre.name} 已是本户帮扶责任人, 无需重复指定")
+        self.trigger_event(self.CadreAssigned, cadre=cadre, **common(cmd))
+
+    def plan_measure(self, cmd: c.PlanMeasure, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        self._require_stage(cmd, self._ASSISTED_STAGES)
+        if cmd.measure_id in self.measures:
+            raise InvalidTransition(f"帮扶措施 {cmd.measure_id} 已登记; 措施编号不能重复使用")
+        policy = policies.on(cmd.on)
+        addresses = list(dict.fromkeys(r.value for r in cmd.addresses))
+        if not any(cmd.measure_type.value in policy.fitting_measures(r) for r in addresses):
+            risks = "、".join(RiskType(r).label for r in addresses)
+            fitting = sorted({m for r in addresses for m in policy.fitting_measures(r)})
+            names = "、".join(MeasureType(m).label for m in fitting) or "无"
+            raise PolicyViolation(
+                f"{cmd.measure_type.label}不对应所针对的风险 ({risks}); 缺什么补什么, 可选措施: {names}",
+                rule="measure_does_not_fit",
+            )
+        self.trigger_event(
+            self.MeasurePlanned,
+            measure_id=cmd.measure_id,
+            measure_type=cmd.measure_type.value,
+            addresses=addresses,
+            department=cmd.department,
+            responsible=cmd.responsible,
+            **common(cmd),
+        )
+
+    def implement_measure(self, cmd: c.ImplementMeasure, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        measure = self._measure(cmd.measure_id)
+        self._require_stage(cmd, self._ASSISTED_STAGES)
+        if measure["status"] != "planned":
+            done = "落实" if measure["status"] == "implemented" else "结束"
+            raise InvalidTransition(f"帮扶措施 {cmd.measure_id} 已{done}, 不能再次落实")
+        if cmd.on < measure["planned_on"]:
+            raise PolicyViolation(f"落实日期 {cmd.on} 早于措施制定日期 {measure['planned_on']}; 请核对日期",
+                                  rule="step_date_order")
+        self.trigger_event(self.MeasureImplemented, measure_id=cmd.measure_id, **common(cmd))
+
+    def end_measure(self, cmd: c.EndMeasure, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        measure = self._measure(cmd.measure_id)
+        if measure["status"] == "ended":
+            raise InvalidTransition(f"帮扶措施 {cmd.measure_id} 已于 {measure['ended_on']} 结束")
+        since = measure["implemented_on"] or measure["planned_on"]
+        if cmd.on < since:
+            raise PolicyViolation(f"结束日期 {cmd.on} 早于措施的 {since}; 请核对日期", rule="step_date_order")
+        self.trigger_event(self.MeasureEnded, measure_id=cmd.measure_id, **common(cmd))
+
+    def nominate_exit(self, cmd: c.NominateExit, policies: PolicyBook) -> None:
+        """村提名: starts the exit procedure, if every nomination guard of the exit table holds."""
+        self._check_actor(cmd)
+        if self.stage != Stage.MONITORED.value or self.procedure is not None:
+            raise InvalidTransition(
+                f"户 {self.household_id} 当前{Stage(self.stage).label}, 只有监测中且没有进行中程序的户才能提名风险消除"
+            )
+        if self.included_on is not None and cmd.on < self.included_on:
+            raise PolicyViolation(f"提名日期 {cmd.on} 早于纳入监测日期 {self.included_on}; 请核对日期",
+                                  rule="step_date_order")
+        for guard in NOMINATION_GUARDS:
+            getattr(self, f"_guard_{guard}")(cmd, policies)
+        self.trigger_event(
+            self.ExitNominated, mode=cmd.mode.value, procedure=Procedure.EXIT.value, step=Exit.NOMINATED.value,
+            stage=Stage.IN_EXIT.value, **common(cmd),
+        )
+
+    def verify_exit(self, cmd: c.VerifyExit, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        if self.procedure != Procedure.EXIT.value:
+            raise InvalidTransition(f"户 {self.household_id} 没有进行中的风险消除程序; 请先由村提名 (nominate_exit)")
+        self._step(cmd, policies, self.ExitVerified, f"verify_exit_{cmd.finding.value}", finding=cmd.finding.value)
+
+    def mark_risk_eliminated(self, cmd: c.MarkRiskEliminated, policies: PolicyBook) -> None:
+        self._check_actor(cmd)
+        if self.procedure != Procedure.EXIT.value:
+            raise InvalidTransition(f"户 {self.household_id} 没有进行中的风险消除程序, 不能标注风险消除")
+        self._step(cmd, policies, self.RiskEliminated, "mark_risk_eliminated", mode=self.exit_mode)
+
+    def rollback_elimination(self, cmd: c.RollbackElimination, policies: PolicyBook) -> None:
+        """风险消除回退: an eliminated household returns to monitoring (same cycle, same inclusion date)."""
+        self._check_actor(cmd)
+        self._require_stage(cmd, (Stage.RISK_ELIMINATED.value,))
+        if self.eliminated_on is not None and cmd.on < self.eliminated_on:
+            raise PolicyViolation(f"回退日期 {cmd.on} 早于标注风险消除日期 {self.eliminated_on}; 请核对日期",
+                                  rule="step_date_order")
+        self.trigger_event(self.EliminationRolledBack, reason=cmd.reason, stage=Stage.MONITORED.value, **common(cmd))
+
+    # --- guards of the exit table (workflows/exit.py: NOMINATION_GUARDS and the transitions' guards)
+
+    def _guard_household_has_labour(self, cmd: c.Command, policies: PolicyBook) -> None:
+        if not self.has_labour():
+            raise PolicyViolation(
+                "整户无劳动力, 不能标注风险消除: 落实兜底保障等社会保障措施后继续监测 (持续跟踪)",
+                rule="household_without_labour",
+            )
+
+    def _guard_min_assistance_months(self, cmd: c.NominateExit, policies: PolicyBook) -> None:
+        if cmd.mode != ExitMode.ASSISTED:
+            return
+        months = policies.on(cmd.on).exit.min_assistance_months
+        measures = self.targeted_measures(cmd.on)
+        if not measures:
+            raise PolicyViolation(
+                f"纳入监测 ({self.included_on}) 以来没有落实的针对性帮扶措施, 不能帮扶消除 (须满{months}个月); "
+                f"如风险自然消除请按自然消除 (natural) 提名",
+                rule="min_assistance_months",
+            )
+        since = min(m["implemented_on"] for m in measures)
+        earliest = add_months(since, months)
+        if cmd.on < earliest:
+            raise PolicyViolation(
+                f"针对性帮扶措施自 {since} 落实, 不满{months}个月, 最早于 {earliest} 提名帮扶消除",
+                rule="min_assistance_months",
+            )
+
+    def _guard_exit_income_assessment(self, cmd: c.NominateExit, policies: PolicyBook) -> None:
+        start, end = month_window(cmd.on)
+        assessment = self.income_as_of(start, end, cmd.on)
+        if assessment is None:
+            raise PolicyViolation(
+                f"缺少覆盖 {start} 至 {end} (提名前12个月) 的收入核算; 请先核算收入再提名",
+                rule="exit_income_assessment_missing",
+            )
+        self._require_income_at_line(assessment, policies.on(cmd.on))
+
+    def _require_income_at_line(self, assessment: dict[str, Any], policy: Policy) -> None:
+        line = policy.income.monitoring_line
+        if assessment["per_capita_income"] < line:
+            raise PolicyViolation(
+                f"{assessment['on']} 核算的人均纯收入 {assessment['per_capita_income']} 元低于"
+                f"{policy.effective_from.year}年监测标准 {line} 元, 风险未消除, 继续帮扶",
+                rule="exit_income_below_line",
+            )
+
+    def _guard_guarantees_secure(self, cmd: c.Command, policies: PolicyBook) -> None:
+        assessment = self.guarantees_as_of(cmd.on)
+        if assessment is not None:
+            self._require_guarantees_closed(assessment, cmd.on)
+
+    def _require_guarantees_closed(self, assessment: dict[str, Any], as_of: date) -> None:
+        open_ = self.open_guarantees(assessment, as_of)
+        if open_:
+            raise PolicyViolation(
+                f"{assessment['on']} 的三保障及饮水核查仍有未解决问题 ({'; '.join(open_)}); 解决后再办理风险消除",
+                rule="open_guarantee",
+            )
+
+    def _guard_post_elimination_assessment(self, cmd: c.Command, policies: PolicyBook) -> None:
+        """风险消除后: an income and a guarantee assessment dated after the nomination, and both clear."""
+        nominated = self.exit_nominated_on
+        incomes = [a for a in self.incomes if nominated < a["on"] <= cmd.on]
+        guarantees = self.guarantees_as_of(cmd.on, after=nominated)
+        missing = ([] if incomes else ["收入核算"]) + ([] if guarantees else ["三保障及饮水核查"])
+        if missing:
+            raise PolicyViolation(
+                f"缺少提名 ({nominated}) 之后的{'和'.join(missing)} (风险消除后信息); 请入户采集后再标注风险消除",
+                rule="post_elimination_assessment",
+            )
+        newest = max(incomes, key=lambda a: a["on"])
+        self._require_income_at_line(newest, policies.on(cmd.on))
+        self._require_guarantees_closed(guarantees, cmd.on)
+
     # ------------------------------------------------------------------ guards named in the machines' tables
 
     def _policy_for_procedure(self, policies: PolicyBook) -> Policy:
@@ -719,6 +960,8 @@ def public_state(h: Household) -> dict[str, Any]:
         "included_on": h.included_on,
         "eliminated_on": h.eliminated_on,
         "exit_mode": h.exit_mode,
+        "exit_nominated_on": h.exit_nominated_on,
+        "rolled_back_on": h.rolled_back_on,
         "cadre": h.cadre,
         "income_assessments": [dict(a) for a in h.incomes],
         "guarantee_assessments": [dict(g) for g in h.guarantees],

@@ -2,7 +2,12 @@
 
 village nominates → home visit → deliberation and 5-day notice → township review → county decision and
 announcement → township marks the risk eliminated. `return` goes back one stage; `reject` and a
-`not_meets` visit close the procedure and the household stays monitored.
+`not_meets` visit close the procedure and the household stays monitored. After the county's decision the
+township may still decline to mark (`review_township` reject) when the fresh data do not support it, so a
+case can never be stuck at `county_approved`.
+
+Nomination starts the procedure (the machine's initial state), so it is not a transition: its guards are
+listed in `NOMINATION_GUARDS` and checked by the aggregate when the village nominates.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ TRANSITIONS = [
      "guards": ["four_eyes"]},
     {"trigger": "approve_county_return", "source": S.TOWNSHIP_PASSED, "dest": S.PUBLICITY_CLOSED},
     {"trigger": "approve_county_reject", "source": S.TOWNSHIP_PASSED, "dest": S.CLOSED},
+    {"trigger": "review_township_reject", "source": S.COUNTY_APPROVED, "dest": S.CLOSED},
     {
         "trigger": "mark_risk_eliminated",
         "source": S.COUNTY_APPROVED,
@@ -61,5 +67,13 @@ TRANSITIONS = [
         "guards": ["post_elimination_assessment", "household_has_labour"],
     },
 ]
+
+#: checked, in this order, when the village nominates a household (村提名)
+NOMINATION_GUARDS = (
+    "household_has_labour",
+    "min_assistance_months",
+    "exit_income_assessment",
+    "guarantees_secure",
+)
 
 EXIT = Workflow("exit", Exit, Exit.NOMINATED, TRANSITIONS)
