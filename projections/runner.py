@@ -1,19 +1,34 @@
 """Folding the event log into SQLAlchemy tables, exactly once.
 
-Each projection owns its tables and one row in `projection_positions` (its tracked position). A batch of
-notifications is decoded, folded by the projection (set-based writes: it loads the rows the batch touches,
-changes them in memory, writes them back) and the new position is written IN THE SAME TRANSACTION as the
-rows — so a crash anywhere leaves table and position consistent, and a rerun continues where it stopped
-without applying anything twice.
+Each projection owns its tables and one row in `projection_positions` (its tracked position: every event
+at or below it has been folded, none above it). A batch is read from the notification log, decoded, folded
+by the projection (set-based: it loads the rows the batch touches, changes them in memory, writes them
+back) and the new position is written IN THE SAME TRANSACTION as the rows. So:
 
-On SQLite the runner follows the log by polling `select_notifications`; on PostgreSQL the same loop works
-(ids can have gaps — a rolled-back insert — but commit in id order, so "after the last position" is safe).
+- a crash anywhere leaves table and position consistent: the batch that was being folded is rolled back
+  whole, and a rerun reads it again from the position;
+- two runners of the same projection (two `casecore roster` at once, a `follow` beside a `catch-up`)
+  cannot both fold a batch: the first statement of every batch transaction is a compare-and-set of the
+  position (`UPDATE … WHERE position = <the one we read from>`). It takes the position row's lock
+  (PostgreSQL) or the database's write lock (SQLite) before anything is folded, and if another runner has
+  moved the position meanwhile it changes nothing, the transaction is dropped and the loser re-reads from
+  the new position.
+
+Reading stops at the head of the log as it was when the batch was read (`stop=head`); a batch shorter
+than the limit means everything up to that head has been seen, so the position becomes the head even when
+the projection filters topics and the last events were not its own (`status` then shows it up to date).
+
+On SQLite the runner follows the log by polling `select_notifications`; on PostgreSQL the same loop is
+safe: notification ids can have gaps (a rolled-back insert) but the library takes an EXCLUSIVE table lock
+for every insert, so ids commit in id order and nothing can appear below a position already passed.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -37,7 +52,8 @@ class Projection:
     """A read model: its own tables and a fold over batches of events.
 
     Subclasses set `name` and `metadata` (the tables) and implement `fold(conn, events)`, which must be
-    deterministic: the same events give the same rows, whether in one batch or many.
+    deterministic: the same events give the same rows, whether in one batch or many. `fold` runs inside
+    the batch's transaction and must not commit.
     """
 
     name: ClassVar[str]
@@ -60,7 +76,26 @@ class Projection:
         self.fold(conn, events)
 
 
+#: progress(position reached, head of the log)
 ProgressFn = Callable[[int, int], None]
+
+
+class PositionMoved(Exception):
+    """Another runner folded past the position this batch was read from; the batch is dropped."""
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    position: int
+    head: int
+    rebuilding: bool
+    updated_at: datetime | None
+
+    @property
+    def behind(self) -> int:
+        """Notifications not yet seen (ids above the position; PostgreSQL's gaps make it an upper bound)."""
+        return max(0, self.head - self.position)
 
 
 class ProjectionRunner:
@@ -76,109 +111,192 @@ class ProjectionRunner:
             positions_metadata.create_all(conn)
             for p in self.projections:
                 p.create(conn)
+        for p in self.projections:
+            self._ensure_position(p)
+
+    def get(self, name: str) -> Projection:
+        for p in self.projections:
+            if p.name == name:
+                return p
+        raise KeyError(name)
 
     # ------------------------------------------------------------------ positions
+
+    def _ensure_position(self, projection: Projection) -> None:
+        """Every projection has its row from the start, so each batch can compare-and-set it."""
+        try:
+            with self.engine.begin() as conn:
+                if self._read(conn, projection) is None:
+                    conn.execute(positions.insert().values(name=projection.name, position=0, rebuilding=False,
+                                                           updated_at=datetime.now(UTC)))
+        except sa.exc.IntegrityError:  # another runner inserted it first: fine
+            pass
+
+    @staticmethod
+    def _read(conn: Connection, projection: Projection) -> tuple[int, bool] | None:
+        row = conn.execute(sa.select(positions.c.position, positions.c.rebuilding)
+                           .where(positions.c.name == projection.name)).first()
+        return (int(row[0]), bool(row[1])) if row else None
+
+    def _position(self, conn: Connection, projection: Projection) -> tuple[int, bool]:
+        return self._read(conn, projection) or (0, False)
 
     def position(self, projection: Projection) -> int:
         with self.engine.connect() as conn:
             return self._position(conn, projection)[0]
 
-    def _position(self, conn: Connection, projection: Projection) -> tuple[int, bool]:
-        row = conn.execute(sa.select(positions.c.position, positions.c.rebuilding)
-                           .where(positions.c.name == projection.name)).first()
-        return (row[0], bool(row[1])) if row else (0, False)
-
-    def _set_position(self, conn: Connection, projection: Projection, position: int, rebuilding: bool) -> None:
-        from datetime import UTC, datetime
-
-        values = {"position": position, "rebuilding": rebuilding, "updated_at": datetime.now(UTC)}
-        updated = conn.execute(positions.update().where(positions.c.name == projection.name).values(**values))
-        if updated.rowcount == 0:
-            conn.execute(positions.insert().values(name=projection.name, **values))
-
-    # ------------------------------------------------------------------ running
-
-    def max_position(self) -> int:
-        return self.app.recorder.max_notification_id() or 0
-
-    def catch_up(self, projection: Projection, progress: ProgressFn | None = None,
-                 stop_after_batches: int | None = None) -> int:
-        """Fold every event after the tracked position. Returns how many events were folded."""
-        with self.engine.connect() as conn:
-            start, rebuilding = self._position(conn, projection)
-        head = self.max_position()
-        done = 0
-        batches = 0
-        while True:
-            notifications = self.app.recorder.select_notifications(
-                start=start, limit=self.batch_size, topics=projection.topics, inclusive_of_start=False
-            )
-            if not notifications:
-                break
-            events = [self.app.mapper.to_domain_event(n) for n in notifications]
-            last = notifications[-1].id
-            with self.engine.begin() as conn:
-                projection.fold_at(conn, events, [n.id for n in notifications])  # type: ignore[arg-type]
-                self._set_position(conn, projection, last, rebuilding and last < head)
-            done += len(events)
-            start = last
-            batches += 1
-            if progress:
-                progress(start, head)
-            if stop_after_batches is not None and batches >= stop_after_batches:
-                return done
-        if rebuilding:
-            with self.engine.begin() as conn:
-                self._set_position(conn, projection, start, False)
-        return done
-
-    def rebuild(self, projection: Projection, progress: ProgressFn | None = None, restart: bool = False,
-                stop_after_batches: int | None = None) -> int:
-        """Fold the whole log from position 0 into empty tables. A rebuild that was interrupted continues
-        from where it stopped (unless `restart`)."""
-        with self.engine.begin() as conn:
-            _, rebuilding = self._position(conn, projection)
-            if restart or not rebuilding:
-                projection.drop(conn)
-                projection.create(conn)
-                self._set_position(conn, projection, 0, True)
-        return self.catch_up(projection, progress, stop_after_batches)
-
     def is_rebuilding(self, projection: Projection) -> bool:
         with self.engine.connect() as conn:
             return self._position(conn, projection)[1]
 
-    def follow(self, projection: Projection, poll_seconds: float = 0.5, stop: Callable[[], bool] | None = None,
-               on_batch: Callable[[int], None] | None = None) -> None:
-        """Keep folding new events as they are committed, until `stop()` says so."""
+    def _advance(self, conn: Connection, projection: Projection, expected: int, position: int,
+                 rebuilding: bool) -> None:
+        """Compare-and-set: move the position from `expected` to `position`, or raise PositionMoved."""
+        result = conn.execute(
+            positions.update()
+            .where(positions.c.name == projection.name, positions.c.position == expected)
+            .values(position=position, rebuilding=rebuilding, updated_at=datetime.now(UTC))
+        )
+        if result.rowcount != 1:
+            raise PositionMoved(projection.name)
+
+    def max_position(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def status(self) -> list[Status]:
+        head = self.max_position()
+        with self.engine.connect() as conn:
+            rows = {r.name: r for r in conn.execute(sa.select(positions))}
+        out = []
+        for p in self.projections:
+            r = rows.get(p.name)
+            out.append(Status(p.name, int(r.position) if r else 0, head, bool(r.rebuilding) if r else False,
+                              r.updated_at if r else None))
+        return out
+
+    # ------------------------------------------------------------------ running
+
+    def catch_up(self, projection: Projection, progress: ProgressFn | None = None,
+                 stop_after_batches: int | None = None) -> int:
+        """Fold every event after the tracked position, batch by batch. Returns how many events this call
+        folded. `stop_after_batches` ends the call early (the rest is left for the next call)."""
+        done = 0
+        batches = 0
+        with self.engine.connect() as conn:
+            start, rebuilding = self._position(conn, projection)
+        while True:
+            head = self.max_position()
+            if start >= head and not rebuilding:
+                return done
+            notifications = self.app.recorder.select_notifications(
+                start=start, limit=self.batch_size, stop=head, topics=projection.topics, inclusive_of_start=False
+            )
+            # a short batch means every id up to `head` has been seen
+            reached = notifications[-1].id if len(notifications) >= self.batch_size else head
+            reached = max(reached, start)
+            events = [self.app.mapper.to_domain_event(n) for n in notifications]
+            still_rebuilding = rebuilding and reached < head
+            try:
+                with self.engine.begin() as conn:
+                    self._advance(conn, projection, start, reached, still_rebuilding)
+                    if events:
+                        projection.fold_at(conn, events, [n.id for n in notifications])  # type: ignore[arg-type]
+            except PositionMoved:
+                with self.engine.connect() as conn:
+                    start, rebuilding = self._position(conn, projection)
+                continue
+            done += len(events)
+            start, rebuilding = reached, still_rebuilding
+            batches += 1
+            if progress:
+                progress(start, head)
+            if start >= head:
+                # caught up with the head as it was; events committed meanwhile wait for the next call
+                # unless the batch was full (then the loop goes on)
+                if len(notifications) < self.batch_size:
+                    return done
+            if stop_after_batches is not None and batches >= stop_after_batches:
+                return done
+
+    def rebuild(self, projection: Projection, progress: ProgressFn | None = None, restart: bool = False,
+                stop_after_batches: int | None = None) -> int:
+        """Fold the whole log from position 0 into empty tables. A rebuild that was interrupted (its row
+        still says `rebuilding`) continues from where it stopped, unless `restart`."""
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    # the position update comes first: it takes the write lock, so on SQLite the DDL below
+                    # runs in the same transaction (a crash cannot leave empty tables behind an old position)
+                    position, rebuilding = self._position(conn, projection)
+                    if restart or not rebuilding or position == 0:
+                        self._advance(conn, projection, position, 0, True)
+                        projection.drop(conn)
+                        projection.create(conn)
+                break
+            except PositionMoved:  # another runner folded a batch between our read and our write
+                continue
+        return self.catch_up(projection, progress, stop_after_batches)
+
+    def catch_up_all(self, progress: Callable[[Projection, int, int], None] | None = None) -> dict[str, int]:
+        return {p.name: self.catch_up(p, (lambda s, h, p=p: progress(p, s, h)) if progress else None)
+                for p in self.projections}
+
+    def follow(self, projection: Projection | None = None, poll_seconds: float = 0.5,
+               stop: Callable[[], bool] | None = None, on_batch: Callable[[int], None] | None = None) -> None:
+        """Keep folding new events as they are committed (one projection, or all), until `stop()`."""
+        targets = [projection] if projection is not None else self.projections
         while not (stop and stop()):
-            n = self.catch_up(projection)
+            n = 0
+            for p in targets:
+                n += self.catch_up(p)
             if on_batch and n:
                 on_batch(n)
             if n == 0:
                 time.sleep(poll_seconds)
 
 
-def rows_by_key(conn: Connection, table: sa.Table, key: str, keys: Iterable[Any]) -> dict[Any, dict[str, Any]]:
-    """Load the rows a batch touches, as dicts by key (one query per 500 keys)."""
+# ---------------------------------------------------------------------- helpers for set-based folds
+
+Key = str | tuple[str, ...]
+
+
+def _key_of(row: dict[str, Any], key: Key) -> Any:
+    return row[key] if isinstance(key, str) else tuple(row[k] for k in key)
+
+
+def rows_by_key(conn: Connection, table: sa.Table, key: Key, keys: Iterable[Any]) -> dict[Any, dict[str, Any]]:
+    """Load the rows a batch touches, as dicts by key (one query per 500 keys). `key` is a column name,
+    or a tuple of names (then `keys` are tuples and rows are matched on the first column, filtered on all)."""
     wanted = list(dict.fromkeys(keys))
     found: dict[Any, dict[str, Any]] = {}
-    column = table.c[key]
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
+    if isinstance(key, str):
+        column = table.c[key]
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            for row in conn.execute(sa.select(table).where(column.in_(chunk))).mappings():
+                found[row[key]] = dict(row)
+        return found
+    want = set(wanted)
+    firsts = list(dict.fromkeys(k[0] for k in wanted))
+    column = table.c[key[0]]
+    for i in range(0, len(firsts), 500):
+        chunk = firsts[i : i + 500]
         for row in conn.execute(sa.select(table).where(column.in_(chunk))).mappings():
-            found[row[key]] = dict(row)
+            k = _key_of(row, key)  # type: ignore[arg-type]
+            if k in want:
+                found[k] = dict(row)
     return found
 
 
-def upsert(conn: Connection, table: sa.Table, key: str, rows: dict[Any, dict[str, Any]],
+def upsert(conn: Connection, table: sa.Table, key: Key, rows: dict[Any, dict[str, Any]],
            existing: set[Any]) -> None:
-    """Write back changed rows: one executemany for updates, one for inserts."""
+    """Write back changed rows: one executemany for updates, one for inserts. `existing` holds the keys that
+    were loaded from the table (they are updated; the others are inserted)."""
     updates = [r for k, r in rows.items() if k in existing]
     inserts = [r for k, r in rows.items() if k not in existing]
     if updates:
-        column = table.c[key]
-        stmt = table.update().where(column == sa.bindparam("_key"))
-        conn.execute(stmt, [dict(r, _key=r[key]) for r in updates])
+        names = (key,) if isinstance(key, str) else key
+        stmt = table.update().where(*(table.c[n] == sa.bindparam(f"_key_{n}") for n in names))
+        conn.execute(stmt, [dict(r, **{f"_key_{n}": r[n] for n in names}) for r in updates])
     if inserts:
         conn.execute(table.insert(), inserts)
