@@ -1,0 +1,84 @@
+"""Read models beside the event log: the SQLAlchemy engine for an application's store (the same SQLite
+file, or the same PostgreSQL database and schema) and a projection runner over it.
+
+    with read_models(app) as rm:          # every projection of the registry
+        rm.catch_up()                      # fold what is new
+        with rm.engine.connect() as conn:  # then read the tables
+            ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from adapters.storage import Store, resolve_store
+from casecore.application import CaseManagement
+from projections.registry import all_projections
+from projections.runner import Projection, ProjectionRunner
+
+#: how long a projection write waits for SQLite's write lock (the application may be writing events)
+SQLITE_LOCK_SECONDS = 30
+
+
+def store_of(app: CaseManagement) -> Store:
+    store = getattr(app, "store", None)
+    if store is None:  # an application not built by `bootstrap`: derive the store from its environment
+        env = app.env
+        if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
+            store = resolve_store(env["SQLITE_DBNAME"])
+        else:
+            raise ValueError("cannot tell where the events live; build the application with adapters.storage.bootstrap")
+    return store
+
+
+def engine_for(store: Store) -> Engine:
+    """An engine on the database that holds the events (projection tables live beside them)."""
+    if store.kind == "sqlite":
+        path = store.env["SQLITE_DBNAME"]
+        if path == ":memory:" or "mode=memory" in path:
+            raise ValueError("投影表须与事件库在同一数据库; 内存事件库 (:memory:) 不能建投影, 请使用数据库文件")
+        return sa.create_engine(store.sqlalchemy_url, connect_args={"timeout": SQLITE_LOCK_SECONDS})
+    return sa.create_engine(store.sqlalchemy_url, pool_size=2, max_overflow=2)
+
+
+class ReadModels:
+    """An engine on the application's store and a runner for the given projections (default: all)."""
+
+    def __init__(self, app: CaseManagement, projections: Iterable[Projection] | None = None,
+                 batch_size: int = 2000):
+        self.app = app
+        self.engine = engine_for(store_of(app))
+        try:
+            self.runner = ProjectionRunner(app, self.engine, all_projections() if projections is None else projections,
+                                           batch_size=batch_size)
+        except Exception:
+            self.engine.dispose()
+            raise
+
+    def projection(self, name: str) -> Projection:
+        return self.runner.get(name)
+
+    def catch_up(self, name: str | None = None) -> int:
+        """Fold what is new into one projection (or all); returns the events folded."""
+        if name is not None:
+            return self.runner.catch_up(self.runner.get(name))
+        return sum(self.runner.catch_up_all().values())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> ReadModels:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def read_models(app: CaseManagement, projections: Iterable[Projection] | None = None,
+                batch_size: int = 2000) -> ReadModels:
+    return ReadModels(app, projections, batch_size)
