@@ -857,7 +857,10 @@ class Household(BaseAggregate[str]):
                 f"缺少提名 ({nominated}) 之后的{'和'.join(missing)} (风险消除后信息); 请入户采集后再标注风险消除",
                 rule="post_elimination_assessment",
             )
-        newest = max(incomes, key=lambda a: a["on"])
+        newest = incomes[0]
+        for a in incomes:  # the newest by business date; of one day's assessments, the last recorded
+            if a["on"] >= newest["on"]:
+                newest = a
         self._require_income_at_line(newest, policies.on(cmd.on))
         self._require_guarantees_closed(guarantees, cmd.on)
 
