@@ -16,6 +16,7 @@ from casecore import commands as c
 from casecore.errors import CaseError, Conflict, InvalidTransition, NotFound
 from casecore.household import Household
 from casecore.policy import PolicyBook, default_policies
+from casecore.problem import Problem
 from casecore.transcoding import DateAsISO
 
 log = structlog.get_logger("casecore")
@@ -116,11 +117,9 @@ class CaseManagement(Application[str]):
                 raise InvalidTransition(f"户 {cmd.household_id} 已建档; 如需更改成员请用 add_member / remove_member")
             aggregate = Household.register(cmd, household_stream(cmd.household_id))
         elif isinstance(cmd, c.RaiseProblem):
-            from casecore.problem import Problem
-
             if aggregate is not None:
                 raise InvalidTransition(f"问题 {cmd.problem_id} 已登记")
-            aggregate = Problem.raise_problem(cmd)
+            aggregate = Problem.raise_problem(cmd, problem_stream(cmd.problem_id))
         else:
             if aggregate is None:
                 if isinstance(cmd, c.HouseholdCommand):

@@ -39,6 +39,7 @@ ROLES: dict[str, frozenset[Role]] = {
     "sign_off": frozenset(Role),
     "reject_sign_off": frozenset(Role),
     "hold_accountable": frozenset({C, I, A}),
+    "reopen_problem": frozenset({T, C, I, A, S}),
 }
 
 _LEVELS = (2, 4, 6, 9, 12)

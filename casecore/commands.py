@@ -357,6 +357,17 @@ class HoldAccountable(ProblemCommand):
     reason: str = Field(min_length=1)
 
 
+class ReopenProblem(ProblemCommand):
+    """A closed problem found false by a new finding goes back to rectification; accountability is recorded
+    against both parties."""
+
+    command: Literal["reopen_problem"]
+    label: ClassVar[str] = "销号后重新整改"
+    reason: str = Field(min_length=1)
+    deadline: date
+    finding_key: str | None = None
+
+
 HOUSEHOLD_COMMANDS: tuple[type[HouseholdCommand], ...] = (
     RegisterHousehold, AddMember, RemoveMember, AssessIncome, AssessGuarantees, RecordLead, VerifyLead,
     SignApplication, OpenPublicity, RaiseObjection, ResolveObjection, ClosePublicity, ReviewTownship,
@@ -365,7 +376,7 @@ HOUSEHOLD_COMMANDS: tuple[type[HouseholdCommand], ...] = (
 )
 PROBLEM_COMMANDS: tuple[type[ProblemCommand], ...] = (
     RaiseProblem, AssignResponsibility, RecordRectification, ReportRectified, SignOff, RejectSignOff,
-    HoldAccountable,
+    HoldAccountable, ReopenProblem,
 )
 ALL_COMMANDS = HOUSEHOLD_COMMANDS + PROBLEM_COMMANDS
 BY_NAME: dict[str, type[Command]] = {c.model_fields["command"].annotation.__args__[0]: c for c in ALL_COMMANDS}
