@@ -1,0 +1,109 @@
+"""`casecore projections rebuild | catch-up | status`: the read models beside the event log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+
+ProjectionOption = Annotated[str | None, typer.Option("--projection", "-p", help="只处理这个投影 (默认: 全部)")]
+BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="每个事务折叠的事件数")]
+
+projections_app = typer.Typer(name="projections", help="投影 (读模型): 重建、追赶、查看进度", no_args_is_help=True)
+
+
+def _open(db: str | None, projection: str | None, batch_size: int = 2000):
+    from adapters.readmodels import read_models
+    from projections.registry import by_name
+
+    app = open_app(db)
+    try:
+        chosen = None if projection is None else [by_name(projection)]
+    except KeyError as exc:
+        err_console.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        return read_models(app, chosen, batch_size=batch_size)
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("事件位置"), TimeRemainingColumn(), console=err_console, transient=False)
+
+
+def rebuild(projection: ProjectionOption = None, restart: Annotated[bool, typer.Option(
+        "--restart", help="丢弃中断的重建, 从位置 0 重新开始")] = False, db: DbOption = None,
+        batch_size: BatchOption = 2000) -> None:
+    """从位置 0 重建投影 (rebuild from position 0; an interrupted rebuild continues unless --restart)."""
+    with _open(db, projection, batch_size) as rm:
+        runner = rm.runner
+        totals = {}
+        with _progress() as bar:
+            for p in runner.projections:
+                resumed = runner.is_rebuilding(p) and not restart and runner.position(p) > 0
+                label = f"重建 {p.name}" + (" (续)" if resumed else "")
+                task: TaskID = bar.add_task(label, total=max(1, runner.max_position()))
+                bar.update(task, completed=runner.position(p) if resumed else 0)
+
+                def advance(position: int, head: int, task: TaskID = task) -> None:
+                    bar.update(task, completed=position, total=max(1, head))
+
+                totals[p.name] = runner.rebuild(p, progress=advance, restart=restart)
+                done_at = runner.position(p)
+                bar.update(task, completed=done_at, total=max(1, done_at))
+        for name, n in totals.items():
+            console.print(f"投影 {name}: 折叠 {n} 个事件, 已到位置 {runner.position(runner.get(name))}")
+
+
+def catch_up(projection: ProjectionOption = None, db: DbOption = None, batch_size: BatchOption = 2000) -> None:
+    """折叠新事件 (fold the events after each projection's position)."""
+    with _open(db, projection, batch_size) as rm:
+        runner = rm.runner
+        totals = {}
+        with _progress() as bar:
+            for p in runner.projections:
+                task = bar.add_task(f"追赶 {p.name}", total=max(1, runner.max_position()),
+                                    completed=runner.position(p))
+
+                def advance(position: int, head: int, task: TaskID = task) -> None:
+                    bar.update(task, completed=position, total=max(1, head))
+
+                totals[p.name] = runner.catch_up(p, progress=advance)
+                done_at = runner.position(p)
+                bar.update(task, completed=done_at, total=max(1, done_at))
+        for name, n in totals.items():
+            console.print(f"投影 {name}: 新折叠 {n} 个事件, 已到位置 {runner.position(runner.get(name))}")
+
+
+def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonOption = False) -> None:
+    """各投影的位置与事件日志头 (each projection's position against the head of the log)."""
+    with _open(db, projection) as rm:
+        rows = rm.runner.status()
+    if json:
+        for s in rows:
+            print(dumps({"projection": s.name, "position": s.position, "head": s.head, "behind": s.behind,
+                         "rebuilding": s.rebuilding, "updated_at": s.updated_at}))
+        return
+    table = Table(title="投影进度")
+    for col in ("投影", "位置", "日志头", "未折叠", "状态", "更新时间"):
+        table.add_column(col)
+    for s in rows:
+        state = ("[yellow]重建中断, 可续[/yellow]" if s.rebuilding else
+                 "[green]最新[/green]" if s.behind == 0 else "[cyan]待追赶[/cyan]")
+        updated = s.updated_at.strftime("%Y-%m-%d %H:%M:%S") if s.updated_at else "—"
+        table.add_row(s.name, str(s.position), str(s.head), str(s.behind), state, updated)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    projections_app.command("rebuild")(rebuild)
+    projections_app.command("catch-up")(catch_up)
+    projections_app.command("status")(status)
+    app.add_typer(projections_app)
