@@ -41,6 +41,7 @@ def resolve_store(db: str | None = None) -> Store:
         parsed = urlparse(url)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:PostgresHashedRecorder",
             "POSTGRES_DBNAME": (parsed.path or "/").lstrip("/") or "postgres",
             "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parsed.port or 5432),
@@ -57,12 +58,23 @@ def resolve_store(db: str | None = None) -> Store:
     if path != ":memory:":
         path = str(Path(path).expanduser())
     return Store("sqlite", url, {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
-                                 "SQLITE_LOCK_TIMEOUT": "30"})
+                                 "SQLITE_LOCK_TIMEOUT": "30",
+                                 "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:SQLiteHashedRecorder"})
+
+
+def cipher_env() -> dict[str, str]:
+    """Encryption at rest: with `CASECORE_CIPHER_KEY` set (base64 of 16, 24 or 32 random bytes), every stored
+    event's state is AES-GCM encrypted by the library's cipher. The audit hashes the stored bytes, so
+    verifying needs no key."""
+    key = os.environ.get("CASECORE_CIPHER_KEY", "").strip()
+    if not key:
+        return {}
+    return {"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher", "CIPHER_KEY": key}
 
 
 def bootstrap(db: str | None = None) -> CaseManagement:
     """Build the application on the chosen store."""
     store = resolve_store(db)
-    app = CaseManagement(env=store.env)
+    app = CaseManagement(env=store.env | cipher_env())
     app.store = store  # type: ignore[attr-defined]
     return app

@@ -1,0 +1,314 @@
+"""The auditor's check: recompute every hash from the stored rows and name what was changed behind the
+engine's back; roll the stream heads up into a digest per day that the auditor keeps outside the system.
+
+What is checked (see `adapters.hashchain` for what is hashed):
+
+- every event row against its own hash row: `altered` (content differs), `inserted` (no hash row: the
+  engine never wrote it), `reordered` (its content is the one hashed for another version or position of
+  the same stream — versions swapped, a row moved in the global order);
+- every hash row against the stored events: `deleted` (no event row holds it any more);
+- the hash rows of a stream against each other: `chain_broken` (a hash row's `prev_hash` is not the hash of
+  the version before it — an event and its hash rewritten together, or a hash row removed);
+- with a checkpoint: each day's digest recomputed over the events at or below the checkpoint's position:
+  `day_changed`, `day_missing`, `day_added` catch even a rewrite that recomputed the whole hash table.
+
+A day is the UTC date on which the engine recorded the event (the recorder's clock, stored in the hash row
+and covered by the hash). A day's digest is SHA-256 over the day's stream heads (stream, version and the
+recomputed chain hash of each stream's last event recorded that day, streams in byte order); since every
+chain hash covers all earlier events of its stream, the heads cover the day. The overall digest chains the
+days in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from itertools import groupby
+from typing import Any
+
+from adapters.hashchain import GENESIS, AuditRow, HashedRecorder, HashRow, event_hash
+
+CHECKPOINT_FORMAT = "casecore.audit-checkpoint.v1"
+
+KIND_LABELS = {
+    "altered": "内容被篡改",
+    "deleted": "被删除",
+    "reordered": "顺序被调换",
+    "inserted": "非系统写入",
+    "chain_broken": "哈希链断裂",
+    "day_changed": "日摘要与检查点不符",
+    "day_missing": "检查点中的日期已无记录",
+    "day_added": "检查点后出现更早的记录",
+    "digest_changed": "总摘要与检查点不符",
+}
+
+
+@dataclass(frozen=True)
+class Tampering:
+    """One thing the store shows that the engine did not write."""
+
+    kind: str
+    detail: str
+    stream: str | None = None
+    version: int | None = None
+    position: int | None = None
+    topic: str | None = None
+    day: str | None = None
+
+    @property
+    def label(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None} | {"label": self.label}
+
+
+@dataclass
+class DayDigest:
+    day: str
+    events: int
+    streams: int
+    first_position: int
+    last_position: int
+    digest: str
+
+
+@dataclass
+class AuditReport:
+    events: int = 0
+    streams: int = 0
+    through_position: int = 0
+    findings: list[Tampering] = field(default_factory=list)
+    days: dict[str, DayDigest] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def digest(self) -> str:
+        return overall_digest(self.days.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "streams": self.streams,
+            "through_position": self.through_position,
+            "digest": self.digest,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+def _digest_parts(*parts: str) -> bytes:
+    return b"".join(len(p.encode()).to_bytes(8, "big") + p.encode() for p in parts)
+
+
+def overall_digest(days: Iterable[DayDigest]) -> str:
+    h = hashlib.sha256(b"casecore.audit-digest.v1")
+    for d in sorted(days, key=lambda d: d.day):
+        h.update(_digest_parts(d.day, str(d.events), d.digest))
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------- one stream
+
+
+def _matches(sid: str, row: AuditRow, h: HashRow) -> bool:
+    assert row.topic is not None and row.state is not None
+    return event_hash(h.prev_hash, sid, h.originator_version, h.position, h.recorded_at, row.topic, row.state) == h.hash
+
+
+def check_stream(sid: str, rows: list[AuditRow]) -> list[Tampering]:
+    """Name every event of one stream that the engine did not write as it stands."""
+    events = [r for r in rows if r.position is not None]
+    hashes = {r.hashed.originator_version: r.hashed for r in rows if r.hashed is not None}
+    findings: list[Tampering] = []
+    claimed: set[int] = set()  # hash rows whose content was found elsewhere in the stream
+
+    intact = {r.originator_version for r in events
+              if (h := hashes.get(r.originator_version)) is not None and _matches(sid, r, h)}
+    for r in events:
+        v, p = r.originator_version, r.position
+        own = hashes.get(v)
+        if v in intact:
+            if own.position != p:  # type: ignore[union-attr]
+                claimed.add(v)
+                findings.append(Tampering("reordered", f"事件在总序中的位置由 {own.position} 被改为 {p}",  # type: ignore[union-attr]
+                                          sid, v, p, r.topic))
+            continue
+        # content that belongs to another version whose own row no longer holds it: moved, not forged
+        found = next((h for h in _candidates(hashes, own, p)
+                      if h.originator_version not in intact and _matches(sid, r, h)), None)
+        if found is not None:
+            claimed.add(found.originator_version)
+            findings.append(Tampering(
+                "reordered",
+                f"原为第 {found.originator_version} 版 (位置 {found.position}) 的事件, 现存为第 {v} 版 (位置 {p})",
+                sid, v, p, r.topic))
+        elif own is not None:
+            findings.append(Tampering("altered", f"第 {v} 版事件的内容与记录时的哈希不符 (记录于 {own.recorded_at})",
+                                      sid, v, p, r.topic))
+        else:
+            copy = next((h.originator_version for h in hashes.values() if _matches(sid, r, h)), None)
+            what = f"与第 {copy} 版内容相同的副本" if copy is not None else "没有哈希记录"
+            findings.append(Tampering("inserted", f"第 {v} 版事件{what}: 不是由系统写入的", sid, v, p, r.topic))
+
+    present = {r.originator_version for r in events}
+    top = max([*present, *hashes], default=0)
+    for v in range(1, top + 1):
+        if v in present or v in claimed:
+            continue
+        h = hashes.get(v)
+        if h is not None:
+            findings.append(Tampering(
+                "deleted", f"第 {v} 版事件 (位置 {h.position}, 记录于 {h.recorded_at}) 已不在库中", sid, v, h.position))
+        else:
+            findings.append(Tampering("deleted", f"第 {v} 版事件及其哈希记录均已不在库中", sid, v))
+
+    ordered = sorted(hashes.values(), key=lambda h: h.originator_version)
+    previous: HashRow | None = None
+    for h in ordered:
+        if previous is None:
+            expected = GENESIS if h.originator_version == 1 else None
+        elif previous.originator_version == h.originator_version - 1:
+            expected = previous.hash
+        else:
+            expected = None  # a gap: already named as deleted above
+        if expected is not None and h.prev_hash != expected:
+            before = h.originator_version - 1
+            findings.append(Tampering(
+                "chain_broken",
+                f"第 {h.originator_version} 版记录的前序哈希与第 {before} 版不符: 第 {before} 版事件连同其哈希被改写",
+                sid, before, hashes[before].position if before in hashes else None))
+        previous = h
+    return findings
+
+
+def _candidates(hashes: dict[int, HashRow], own: HashRow | None, position: int | None) -> Iterator[HashRow]:
+    """Other hash rows of the stream the content may belong to: the one at the same position first."""
+    by_position = next((h for h in hashes.values() if h.position == position and h is not own), None)
+    if by_position is not None:
+        yield by_position
+    for h in hashes.values():
+        if h is not own and h is not by_position:
+            yield h
+
+
+# ---------------------------------------------------------------------------------------------------- whole store
+
+
+class _Days:
+    """Per-day digests over the recomputed stream heads, fed stream by stream in byte order."""
+
+    def __init__(self) -> None:
+        self.hashers: dict[str, Any] = {}
+        self.counts: dict[str, list[int]] = {}  # day -> [events, streams, first position, last position]
+
+    def add_stream(self, sid: str, chain: list[tuple[str, int, int, str]]) -> None:
+        heads: dict[str, tuple[int, str]] = {}
+        for day, version, position, h in chain:
+            c = self.counts.setdefault(day, [0, 0, position, position])
+            c[0] += 1
+            c[2] = min(c[2], position)
+            c[3] = max(c[3], position)
+            if day not in heads or version > heads[day][0]:
+                heads[day] = (version, h)
+        for day, (version, h) in heads.items():
+            hasher = self.hashers.setdefault(day, hashlib.sha256(b"casecore.audit-day.v1" + day.encode()))
+            hasher.update(_digest_parts(sid, str(version), h))
+            self.counts[day][1] += 1
+
+    def result(self) -> dict[str, DayDigest]:
+        return {day: DayDigest(day, c[0], c[1], c[2], c[3], self.hashers[day].hexdigest())
+                for day, c in sorted(self.counts.items())}
+
+
+def audit(recorder: HashedRecorder, through_position: int | None = None) -> AuditReport:
+    """Verify every stored row and compute the day digests over the events at or below `through_position`
+    (all of them when None)."""
+    report = AuditReport()
+    days = _Days()
+    limit = float("inf") if through_position is None else through_position
+    highest = 0
+    for sid, group in groupby(recorder.iter_audit_rows(), key=lambda r: r.originator_id):
+        rows = list(group)
+        report.findings.extend(check_stream(sid, rows))
+        chain: list[tuple[str, int, int, str]] = []
+        h = GENESIS
+        counted = False
+        for r in rows:
+            if r.position is None:
+                continue
+            assert r.topic is not None and r.state is not None
+            recorded_at = r.hashed.recorded_at if r.hashed is not None else ""
+            h = event_hash(h, sid, r.originator_version, r.position, recorded_at, r.topic, r.state)
+            report.events += 1
+            counted = True
+            highest = max(highest, r.position)
+            if r.position <= limit:
+                chain.append((recorded_at[:10] or "unknown", r.originator_version, r.position, h))
+        report.streams += counted
+        days.add_stream(sid, chain)
+    report.days = days.result()
+    report.through_position = highest if through_position is None else through_position
+    report.findings.sort(key=lambda f: (f.position is None, f.position or 0, f.stream or "", f.version or 0))
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_document(report: AuditReport, source: str) -> dict[str, Any]:
+    """What the auditor keeps outside the system."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "source": source,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "through_position": report.through_position,
+        "events": sum(d.events for d in report.days.values()),
+        "streams": report.streams,
+        "digest": report.digest,
+        "days": [asdict(d) for d in report.days.values()],
+        "verified": report.ok,
+    }
+
+
+class CheckpointError(ValueError):
+    """The checkpoint file is not one `casecore audit checkpoint` wrote."""
+
+
+def read_checkpoint(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"不是 casecore 审计检查点文件 (format 应为 {CHECKPOINT_FORMAT})")
+    for key in ("through_position", "digest", "days"):
+        if key not in data:
+            raise CheckpointError(f"检查点文件缺少 {key}")
+    return data
+
+
+def compare_checkpoint(report: AuditReport, checkpoint: dict[str, Any]) -> list[Tampering]:
+    """Day by day: what changed among the events the checkpoint covered. `report` must have been computed
+    with the checkpoint's `through_position`."""
+    findings: list[Tampering] = []
+    kept = {d["day"]: d for d in checkpoint["days"]}
+    for day, then in kept.items():
+        now = report.days.get(day)
+        if now is None:
+            findings.append(Tampering("day_missing", f"检查点记有 {day} 记录的 {then['events']} 条事件 (位置 "
+                                      f"{then['first_position']}–{then['last_position']}), 现已全部不在库中", day=day))
+        elif now.digest != then["digest"]:
+            findings.append(Tampering(
+                "day_changed",
+                f"{day} 记录的事件已被改动: 检查点时 {then['events']} 条 (位置 {then['first_position']}–"
+                f"{then['last_position']}), 现为 {now.events} 条 (位置 {now.first_position}–{now.last_position})",
+                day=day))
+    for day, now in report.days.items():
+        if day not in kept:
+            findings.append(Tampering("day_added", f"{day} 记录的 {now.events} 条事件位于检查点范围内, 但检查点中没有",
+                                      day=day))
+    if not findings and report.digest != checkpoint["digest"]:
+        findings.append(Tampering("digest_changed", "总摘要与检查点不符"))
+    return findings

@@ -1,0 +1,268 @@
+"""Tamper evidence in the storage layer: every stored event gets a hash, written in the SAME transaction.
+
+Each event's hash covers its stream id, version, global position, the time it was recorded, its topic and
+its stored state bytes (as stored: compressed and encrypted when a cipher is configured, so verifying needs
+no key), and the previous event's hash in the same stream (`GENESIS` for version 1). The hashes live in a
+side table beside the library's events table:
+
+    event_hashes(originator_id, originator_version, position, recorded_at, prev_hash, hash)
+
+(`event_hashes` on SQLite; `<app>_event_hashes`, e.g. `casecore_event_hashes`, on PostgreSQL.)
+
+The recorders below are the library's application recorders with one addition: after the events are
+inserted (and their positions are known), the hash rows are inserted with the same cursor, inside the same
+transaction — so an event without its hash, or a hash without its event, is never committed by the engine.
+On PostgreSQL the library has already taken its EXCLUSIVE lock on the events table by then, so reading the
+previous hash of a stream cannot race another writer. `adapters.audit` recomputes all of this from the
+stored rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg.sql import SQL, Identifier
+
+GENESIS = "0" * 64
+_DOMAIN = b"casecore.event-hash.v1"
+
+
+def event_hash(prev_hash: str, originator_id: str, version: int, position: int, recorded_at: str, topic: str,
+               state: bytes) -> str:
+    """SHA-256 over the event's stored content and the previous hash; every part length-prefixed, so no two
+    different events can be written as the same byte string."""
+    h = hashlib.sha256()
+    for part in (_DOMAIN, prev_hash.encode(), originator_id.encode(), str(version).encode(), str(position).encode(),
+                 recorded_at.encode(), topic.encode(), bytes(state)):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+class HashRow(NamedTuple):
+    originator_id: str
+    originator_version: int
+    position: int
+    recorded_at: str
+    prev_hash: str
+    hash: str
+
+
+class AuditRow(NamedTuple):
+    """One line of the stored log joined with its hash row (either side may be missing)."""
+
+    originator_id: str
+    originator_version: int
+    position: int | None  # the event row's position (None: no event row)
+    topic: str | None
+    state: bytes | None
+    hashed: HashRow | None  # None: no hash row
+
+
+def _sid(originator_id: UUID | str) -> str:
+    return originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
+
+
+def now_recorded() -> str:
+    """The recorder's clock, as stored and hashed (UTC, microseconds)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def chain(stored_events: Sequence[StoredEvent], positions: Sequence[int], previous: dict[str, str]) -> list[HashRow]:
+    """Hash rows for a batch of events just inserted. `previous` holds each stream's hash before the batch."""
+    recorded_at = now_recorded()
+    last = dict(previous)
+    rows = []
+    for s, position in zip(stored_events, positions, strict=True):
+        sid = _sid(s.originator_id)
+        prev = last.get(sid, GENESIS)
+        h = event_hash(prev, sid, s.originator_version, position, recorded_at, s.topic, s.state)
+        rows.append(HashRow(sid, s.originator_version, position, recorded_at, prev, h))
+        last[sid] = h
+    return rows
+
+
+def _wanted_previous(stored_events: Sequence[StoredEvent]) -> list[tuple[str, int]]:
+    """(stream, version before the batch) for each stream whose first event in the batch is not its first."""
+    first: dict[str, int] = {}
+    for s in stored_events:
+        first.setdefault(_sid(s.originator_id), s.originator_version)
+    return [(sid, v - 1) for sid, v in first.items() if v > 1]
+
+
+class HashedRecorder:
+    """What both hashed recorders offer beyond the library's: the audit's view of the stored rows."""
+
+    hashes_table_name: str
+
+    def iter_audit_rows(self) -> Iterator[AuditRow]:  # pragma: no cover - implemented below
+        raise NotImplementedError
+
+    def stream_positions(self, originator_id: str) -> dict[int, int]:  # pragma: no cover - implemented below
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------------------------------- SQLite
+
+
+class SQLiteHashedRecorder(SQLiteApplicationRecorder, HashedRecorder):
+    """The library's SQLite application recorder, writing a hash row for every event it inserts."""
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        self.hashes_table_name = "event_hashes"
+        super().__init__(datastore, events_table_name)
+
+    def construct_create_table_statements(self) -> list[str]:
+        t = self.hashes_table_name
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {t} ("
+            "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, position INTEGER NOT NULL, "
+            "recorded_at TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, "
+            "PRIMARY KEY (originator_id, originator_version))",
+            f"CREATE INDEX IF NOT EXISTS {t}_position ON {t} (position)",
+        ]
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
+        positions = super()._insert_events(c, stored_events, **kwargs)
+        assert positions is not None
+        previous: dict[str, str] = {}
+        wanted = _wanted_previous(stored_events)
+        for i in range(0, len(wanted), 400):
+            chunk = wanted[i : i + 400]
+            values = ",".join("(?,?)" for _ in chunk)
+            c.execute(
+                f"SELECT originator_id, hash FROM {self.hashes_table_name} "
+                f"WHERE (originator_id, originator_version) IN (VALUES {values})",
+                [x for pair in chunk for x in pair],
+            )
+            previous.update((row[0], row[1]) for row in c.fetchall())
+        rows = chain(stored_events, positions, previous)
+        c.executemany(f"INSERT INTO {self.hashes_table_name} VALUES (?,?,?,?,?,?)", rows)
+        return positions
+
+    def iter_audit_rows(self) -> Iterator[AuditRow]:
+        e, h = self.events_table_name, self.hashes_table_name
+        statement = (
+            f"SELECT COALESCE(e.originator_id, h.originator_id) AS sid, "
+            f"COALESCE(e.originator_version, h.originator_version) AS ver, e.rowid AS pos, e.topic, e.state, "
+            f"h.originator_id AS h_id, h.position AS h_pos, h.recorded_at, h.prev_hash, h.hash "
+            f"FROM {e} AS e FULL OUTER JOIN {h} AS h "
+            f"ON e.originator_id = h.originator_id AND e.originator_version = h.originator_version "
+            f"ORDER BY sid, ver, pos"
+        )
+        with self.datastore.transaction(commit=False) as c:
+            cursor = c.sqlite_cursor
+            cursor.execute(statement)
+            for row in cursor:
+                yield _audit_row(row["sid"], row["ver"], row["pos"], row["topic"], row["state"], row["h_id"],
+                                 row["h_pos"], row["recorded_at"], row["prev_hash"], row["hash"])
+
+    def stream_positions(self, originator_id: str) -> dict[int, int]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT originator_version, rowid FROM {self.events_table_name} WHERE originator_id = ?",
+                      (originator_id,))
+            return {row[0]: row[1] for row in c.fetchall()}
+
+
+def _audit_row(sid: Any, ver: int, pos: int | None, topic: str | None, state: Any, h_id: Any, h_pos: int | None,
+               recorded_at: str | None, prev_hash: str | None, hash_: str | None) -> AuditRow:
+    sid = _sid(sid)
+    hashed = None if h_id is None else HashRow(sid, ver, h_pos, recorded_at, prev_hash, hash_)  # type: ignore[arg-type]
+    return AuditRow(sid, ver, pos, topic, None if state is None else bytes(state), hashed)
+
+
+# ---------------------------------------------------------------------------------------------------- PostgreSQL
+
+
+class PostgresHashedRecorder(PostgresApplicationRecorder, HashedRecorder):
+    """The library's PostgreSQL application recorder, writing a hash row for every event it inserts (after
+    the library's EXCLUSIVE table lock, in the same transaction)."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.hashes_table_name = events_table_name.removesuffix("_events") + "_event_hashes"
+        self.check_identifier_length(self.hashes_table_name)
+        schema, table = Identifier(self.datastore.schema), Identifier(self.hashes_table_name)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+            "originator_id text NOT NULL, originator_version bigint NOT NULL, position bigint NOT NULL, "
+            "recorded_at text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL, "
+            "PRIMARY KEY (originator_id, originator_version))"
+        ).format(schema=schema, table=table))
+        self.sql_create_statements.append(SQL("CREATE INDEX IF NOT EXISTS {index} ON {schema}.{table} (position)")
+                                          .format(index=Identifier(self.hashes_table_name + "_position"),
+                                                  schema=schema, table=table))
+        self._select_previous = SQL(
+            "SELECT h.originator_id, h.hash FROM {schema}.{table} AS h "
+            "JOIN unnest(%s::text[], %s::bigint[]) AS w(sid, ver) "
+            "ON h.originator_id = w.sid AND h.originator_version = w.ver"
+        ).format(schema=schema, table=table)
+        self._select_positions = SQL(
+            "SELECT originator_id::text AS sid, originator_version AS ver, notification_id AS pos "
+            "FROM {schema}.{events} WHERE notification_id = ANY(%s)"
+        ).format(schema=schema, events=Identifier(self.events_table_name))
+        self._insert_hashes = SQL(
+            "INSERT INTO {schema}.{table} "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[]) "
+            "RETURNING originator_version"
+        ).format(schema=schema, table=table)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if self.datastore.enable_db_functions:
+            raise ProgrammingError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the hash chain; unset it")
+        return super().insert_events(stored_events, **kwargs)
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                                       **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if not stored_events:
+            return ids
+        # Map positions by (stream, version) rather than trusting RETURNING's row order.
+        curs.execute(self._select_positions, (list(ids or []),))
+        by_key = {(r["sid"], r["ver"]): r["pos"] for r in curs.fetchall()}
+        positions = [by_key[(_sid(s.originator_id), s.originator_version)] for s in stored_events]
+        wanted = _wanted_previous(stored_events)
+        previous: dict[str, str] = {}
+        if wanted:
+            curs.execute(self._select_previous, ([w[0] for w in wanted], [w[1] for w in wanted]))
+            previous = {r["originator_id"]: r["hash"] for r in curs.fetchall()}
+        rows = chain(stored_events, positions, previous)
+        columns = list(zip(*rows, strict=True))
+        curs.execute(self._insert_hashes, [list(col) for col in columns])
+        curs.fetchall()  # surfaces a constraint violation here, inside the insert's error handling
+        return ids
+
+    def iter_audit_rows(self) -> Iterator[AuditRow]:
+        statement = SQL(
+            "SELECT COALESCE(e.originator_id::text, h.originator_id) AS sid, "
+            "COALESCE(e.originator_version, h.originator_version) AS ver, e.notification_id AS pos, e.topic, "
+            "e.state, h.originator_id AS h_id, h.position AS h_pos, h.recorded_at, h.prev_hash, h.hash "
+            "FROM {schema}.{events} AS e FULL OUTER JOIN {schema}.{hashes} AS h "
+            "ON e.originator_id::text = h.originator_id AND e.originator_version = h.originator_version "
+            'ORDER BY COALESCE(e.originator_id::text, h.originator_id) COLLATE "C", '
+            "COALESCE(e.originator_version, h.originator_version), e.notification_id"
+        ).format(schema=Identifier(self.datastore.schema), events=Identifier(self.events_table_name),
+                 hashes=Identifier(self.hashes_table_name))
+        with self.datastore.get_connection() as conn, conn.transaction(), \
+                conn.cursor(name="casecore_audit") as cursor:
+            cursor.itersize = 2000
+            cursor.execute(statement)
+            for row in cursor:
+                yield _audit_row(row["sid"], row["ver"], row["pos"], row["topic"], row["state"], row["h_id"],
+                                 row["h_pos"], row["recorded_at"], row["prev_hash"], row["hash"])
+
+    def stream_positions(self, originator_id: str) -> dict[int, int]:
+        statement = SQL("SELECT originator_version, notification_id FROM {schema}.{events} "
+                        "WHERE originator_id = %s").format(schema=Identifier(self.datastore.schema),
+                                                           events=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (originator_id,))
+            return {r["originator_version"]: r["notification_id"] for r in curs.fetchall()}
