@@ -613,12 +613,14 @@ class Household(BaseAggregate[str]):
         inclusion = self.procedure == Procedure.INCLUSION.value
         if inclusion and cmd.decision == CountyDecision.APPROVE and (cmd.category is None or not cmd.risk_types):
             raise ValidationFailed("县级批复纳入监测时须注明监测对象类型 (category) 和风险类型 (risk_types)")
+        # only an approval decides the category and risks; a return or rejection must not leave them behind
+        approving = inclusion and cmd.decision == CountyDecision.APPROVE
         self._step(cmd, policies,
             self.CountyDecided,
             f"approve_county_{cmd.decision.value}",
             decision=cmd.decision.value,
-            category=cmd.category.value if (inclusion and cmd.category) else None,
-            risk_types=[r.value for r in cmd.risk_types] if inclusion else [],
+            category=cmd.category.value if approving else None,
+            risk_types=[r.value for r in cmd.risk_types] if approving else [],
         )
 
     def enter_system(self, cmd: c.EnterSystem, policies: PolicyBook) -> None:

@@ -227,3 +227,15 @@ def test_an_income_assessment_can_be_made_before_the_lead(app):
     del path[1]  # no assessment during the procedure
     run(app, path)
     assert app.get_household("H1").stage == Stage.MONITORED
+
+
+def test_a_county_return_or_rejection_leaves_no_category_or_risks_behind(app):
+    path = inclusion_path("H1", start=D, risk_types=("illness",))
+    run(app, [register("H1"), *path[:7]])
+    for decision in ("return", "reject"):
+        if decision == "reject":
+            run(app, [cmd("review_township", D + timedelta(days=11), household_id="H1", decision="pass")])
+        run(app, [cmd("approve_county", D + timedelta(days=11), household_id="H1", decision=decision,
+                      category="marginal", risk_types=["disaster"])])
+        h = app.get_household("H1")
+        assert (h.category, h.risk_types) == (None, [])
