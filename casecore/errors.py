@@ -48,3 +48,13 @@ class Conflict(CaseError):
 
 
 ERROR_CODES = ("validation_error", "not_found", "invalid_transition", "policy_violation", "not_authorised", "conflict")
+
+#: the Chinese label of each error code, for human output
+ERROR_LABELS = {
+    "validation_error": "输入有误",
+    "not_found": "对象不存在",
+    "invalid_transition": "环节不符",
+    "policy_violation": "政策不允许",
+    "not_authorised": "无权办理",
+    "conflict": "并发冲突",
+}

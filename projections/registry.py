@@ -11,6 +11,8 @@ from projections.runner import Projection
 #: caught up in this order
 PROJECTIONS: list[str] = [
     "projections.roster:RosterProjection",
+    "projections.ledger:LedgerProjection",
+    "projections.activity:ActivityProjection",
 ]
 
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
 from adapters.intake import parse_line, validation_message  # noqa: F401 - re-exported for callers of the CLI module
 from casecore import commands as c
-from casecore.errors import CaseError
+from casecore.errors import ERROR_LABELS, CaseError
 from casecore.values import Stage
 
 
@@ -72,17 +72,19 @@ def apply(
     listed = sorted(refused + rows, key=lambda r: r[0]) if len(lines) <= 200 else refused
     for n, cmd, result in listed:
         label = c.LABELS.get(cmd.command, cmd.command) if isinstance(cmd, c.Command) else "—"
-        target = getattr(cmd, "household_id", None) or getattr(cmd, "problem_id", "") if isinstance(cmd, c.Command) else ""
+        target = (getattr(cmd, "household_id", None) or getattr(cmd, "problem_id", "")) if isinstance(
+            cmd, c.Command) else ""
         if result["ok"]:
             outcome_text = "[green]✓[/green] " + (", ".join(result["events"]) or "重复命令, 未作改动")
         else:
             err = result["error"]
-            outcome_text = f"[red]✗ {err['code']}[/red] {err['message']}"
+            outcome_text = f"[red]✗ {ERROR_LABELS.get(err['code'], err['code'])}[/red] {err['message']}"
         table.add_row(str(n), label, str(target or ""), outcome_text)
     if listed:
         console.print(table)
     ok = counts.pop("ok", 0)
-    summary = f"共 {len(lines)} 条: 办理成功 {ok} 条" + "".join(f", {k} {v} 条" for k, v in sorted(counts.items()))
+    summary = f"共 {len(lines)} 条: 办理成功 {ok} 条" + "".join(
+        f", {ERROR_LABELS.get(k, k)} ({k}) {v} 条" for k, v in sorted(counts.items()))
     console.print(summary)
 
 
@@ -113,6 +115,17 @@ def show(
     render_household(state)
 
 
+LEAD_STATUS = {"open": "待核实", "meets": "核实符合", "not_meets": "核实不符合", "included": "已纳入监测"}
+
+
+def _step_label(procedure: str, step: str) -> str:
+    """The Chinese label of a procedure's step, from the procedure's table module."""
+    import importlib
+
+    labels = getattr(importlib.import_module(f"workflows.{procedure}"), "LABELS", {})
+    return next((label for state, label in labels.items() if getattr(state, "value", state) == step), step)
+
+
 def render_household(s: dict) -> None:
     from casecore.values import Category, HouseholdType, Labour, LeadSource, Procedure, RiskType
 
@@ -125,7 +138,8 @@ def render_household(s: dict) -> None:
     if s["risk_types"]:
         console.print("风险类型: " + "、".join(RiskType(r).label for r in s["risk_types"]))
     if s["open_procedure"]:
-        console.print(f"进行中: {Procedure(s['open_procedure']).label} — 环节 {s['procedure_step']}")
+        console.print(f"进行中: {Procedure(s['open_procedure']).label} — 环节 "
+                      f"{_step_label(s['open_procedure'], s['procedure_step'])}")
     members = Table(title=f"家庭成员 ({s['household_size']} 人)")
     for col in ("身份证号", "姓名", "关系", "出生日期", "劳动能力", "状态"):
         members.add_column(col)
@@ -148,7 +162,8 @@ def render_household(s: dict) -> None:
             t.add_column(col)
         for lead in s["leads"]:
             t.add_row(lead["lead_id"], str(lead["on"]), LeadSource(lead["source"]).label,
-                      "、".join(RiskType(r).label for r in lead["risk_types"]), lead["status"])
+                      "、".join(RiskType(r).label for r in lead["risk_types"]),
+                      LEAD_STATUS.get(lead["status"], lead["status"]))
         console.print(t)
 
 

@@ -1,0 +1,197 @@
+"""`casecore ledger`: 双台账 — the problem ledger (问题台账) and the rectification ledger (整改台账), read from the
+ledger projection after catching it up. Overdue days are computed as of `--as-of` (default: today).
+
+Human output is two tables with Chinese headers; `--json` prints one object {as_of, division, problems,
+rectifications}; `--xlsx FILE` writes both ledgers as two printable sheets (title and header rows frozen and
+repeated on each page, widths that fit, dates as dates, a signature line in the footer).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.sheets import Column, fill_sheet
+from casecore.problem import status_label
+from casecore.values import AccountableParty, Labelled, ProblemKind, ProblemSource, Role
+
+PROBLEM_COLUMNS = [
+    Column("no", "序号"),
+    Column("problem_id", "问题编号"),
+    Column("division_code", "区划代码"),
+    Column("household_id", "户编号"),
+    Column("kind_label", "问题类型"),
+    Column("source_label", "问题来源"),
+    Column("detail", "问题描述"),
+    Column("found_on", "发现日期"),
+    Column("found_by", "发现人"),
+    Column("found_by_unit", "发现单位"),
+    Column("responsible_unit", "整改责任单位"),
+    Column("responsible_person", "整改责任人"),
+    Column("supervisor_unit", "监督责任单位"),
+    Column("supervisor_person", "监督责任人"),
+    Column("deadline", "整改时限"),
+    Column("actions", "整改措施(条)"),
+    Column("responsible_signed_on", "责任方销号日期"),
+    Column("supervisor_signed_on", "监督方销号日期"),
+    Column("status_label", "整改状态"),
+    Column("overdue_label", "是否超期"),
+    Column("overdue_days", "超期天数"),
+    Column("rejections", "退回次数"),
+    Column("accountability", "问责(次)"),
+]
+
+RECTIFICATION_COLUMNS = [
+    Column("no", "序号"),
+    Column("problem_id", "问题编号"),
+    Column("division_code", "区划代码"),
+    Column("entry_label", "记录类型"),
+    Column("party_label", "责任方/监督方"),
+    Column("acted_on", "日期"),
+    Column("actor", "办理人"),
+    Column("actor_unit", "办理单位"),
+    Column("content", "整改措施/理由"),
+    Column("persons", "被问责人员"),
+    Column("overdue_days", "超期天数"),
+    Column("evidence", "佐证材料"),
+    Column("status_label", "办理后状态"),
+]
+
+
+def _label(enum: type[Labelled], value: str | None) -> str:
+    if value is None:
+        return ""
+    try:
+        return enum(value).label
+    except ValueError:
+        return value
+
+
+def _who(name: str | None, ident: str | None) -> str:
+    if name and ident:
+        return f"{name} ({ident})"
+    return name or ident or ""
+
+
+def problem_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Problem-ledger rows with their Chinese labels beside the codes."""
+    out = []
+    for i, r in enumerate(rows, start=1):
+        out.append(dict(
+            r, no=i, kind_label=_label(ProblemKind, r["kind"]), source_label=_label(ProblemSource, r["source"]),
+            found_by=_who(r["found_by_name"], r["found_by_id"]), status_label=status_label(r["status"]),
+            overdue_label="是" if r["overdue"] else "否",
+        ))
+    return out
+
+
+def rectification_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from projections.ledger import ENTRY_LABELS
+
+    out = []
+    for i, r in enumerate(rows, start=1):
+        out.append(dict(
+            r, no=i, entry_label=ENTRY_LABELS.get(r["entry"], r["entry"]),
+            party_label=_label(AccountableParty, r["party"]), actor=_who(r["actor_name"], r["actor_id"]),
+            actor_role_label=_label(Role, r["actor_role"]), status_label=status_label(r["status_after"]),
+        ))
+    return out
+
+
+def read_ledgers(app: Any, as_of: date, division: str | None) -> tuple[list[dict], list[dict]]:
+    """Catch the ledger projection up, then read both ledgers as of a date."""
+    from adapters.readmodels import read_models
+    from projections.ledger import problem_rows, rectification_rows
+    from projections.registry import by_name
+
+    with read_models(app, [by_name("ledger")]) as rm:
+        rm.catch_up("ledger")
+        with rm.engine.connect() as conn:
+            return problem_rows(conn, as_of, division), rectification_rows(conn, as_of, division)
+
+
+def write_ledger_xlsx(path: Path, problems: list[dict[str, Any]], rectifications: list[dict[str, Any]],
+                      as_of: date, division: str | None = None) -> None:
+    """The two-sheet ledger workbook: 问题台账 and 整改台账."""
+    from openpyxl import Workbook
+
+    where = f"区划 {division} " if division else ""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "问题台账"
+    fill_sheet(ws, f"{where}问题台账 (截至 {as_of.isoformat()})", PROBLEM_COLUMNS, problem_view(problems))
+    ws2 = wb.create_sheet("整改台账")
+    fill_sheet(ws2, f"{where}整改台账 (截至 {as_of.isoformat()})", RECTIFICATION_COLUMNS,
+               rectification_view(rectifications))
+    wb.save(path)
+
+
+def ledger(
+    division: Annotated[str | None, typer.Option("--division", help="区划代码前缀 (如县 6 位、乡镇 9 位)")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="截至日期 YYYY-MM-DD (默认今天): 超期按此日计算")] = None,
+    json: JsonOption = False,
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="另存为 Excel 工作簿 (问题台账、整改台账两张表)")] = None,
+    db: DbOption = None,
+) -> None:
+    """双台账: 问题台账与整改台账 (the problem ledger and the rectification ledger)."""
+    if division is not None and not division.isdigit():
+        err_console.print(f"[red]区划代码前缀应为数字: {division!r}[/red]")
+        raise typer.Exit(2)
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError:
+        err_console.print(f"[red]日期格式应为 YYYY-MM-DD: {as_of!r}[/red]")
+        raise typer.Exit(2) from None
+    app = open_app(db)
+    try:
+        problems, entries = read_ledgers(app, day, division)
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if xlsx is not None:
+        try:
+            write_ledger_xlsx(xlsx, problems, entries, day, division)
+        except OSError as exc:
+            err_console.print(f"[red]无法写入 {xlsx}: {exc}[/red]")
+            raise typer.Exit(2) from None
+        if not json:
+            console.print(f"已写入 {xlsx}: 问题台账 {len(problems)} 条, 整改台账 {len(entries)} 条")
+    if json:
+        print(dumps({"as_of": day, "division": division, "problems": problems, "rectifications": entries}))
+        return
+    if xlsx is None:
+        render(problems, entries, day)
+
+
+def render(problems: list[dict[str, Any]], entries: list[dict[str, Any]], as_of: date) -> None:
+    out = console if console.is_terminal else Console(width=220)
+    t = Table(title=f"问题台账 (截至 {as_of})")
+    for col in ("问题编号", "区划代码", "户编号", "问题类型", "来源", "发现日期", "整改责任人", "监督责任人",
+                "整改时限", "状态", "超期天数"):
+        t.add_column(col, overflow="fold")
+    for r in problem_view(problems):
+        late = f"[red]{r['overdue_days']}[/red]" if r["overdue"] else "0"
+        t.add_row(r["problem_id"], r["division_code"], r["household_id"] or "", r["kind_label"], r["source_label"],
+                  str(r["found_on"]), r["responsible_person"] or "", r["supervisor_person"] or "",
+                  str(r["deadline"] or ""), r["status_label"], late)
+    out.print(t)
+    t2 = Table(title=f"整改台账 (截至 {as_of})")
+    for col in ("问题编号", "记录类型", "相关方", "日期", "办理人", "内容", "佐证材料"):
+        t2.add_column(col, overflow="fold")
+    for r in rectification_view(entries):
+        t2.add_row(r["problem_id"], r["entry_label"], r["party_label"], str(r["acted_on"]), r["actor"],
+                   r["content"] or "", r["evidence"] or "")
+    out.print(t2)
+    overdue = sum(1 for r in problems if r["overdue"])
+    closed = sum(1 for r in problems if r["status"] == "closed")
+    out.print(f"共 {len(problems)} 个问题: 已销号 {closed} 个, 超期未销号 {overdue} 个; 整改台账 {len(entries)} 条")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ledger)

@@ -1,0 +1,260 @@
+"""双台账 — the double ledger, folded from the problems' events.
+
+- 问题台账 `problem_ledger`: one row per problem — where, which household, kind, source, found on/by, the
+  double responsibility and deadline, its status, sign-offs and counts of actions, returns and
+  accountability records.
+- 整改台账 `rectification_ledger`: one row per act on a problem after it was raised — each rectification
+  action, the report that it is done, each sign-off and each refused sign-off, each accountability record
+  and each reopening — with what, when, by whom and the evidence.
+
+Overdue days are not stored: they depend on the date asked about, so `problem_rows(as_of=…)` computes them
+from the deadline and the closing date (`casecore.problem.overdue_days`). A batch is folded set-based: the
+problem rows it touches are loaded once, changed in memory in log order, and written back with one
+executemany for updates and one for inserts; rectification rows are appended with one executemany.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from casecore.events import EVENT_TYPES, CaseEvent
+from casecore.problem import overdue_days
+from casecore.values import county_of, township_of
+from projections.runner import Projection, rows_by_key, upsert
+
+PROBLEM_PREFIX = "problem/"
+
+metadata = sa.MetaData()
+
+problem_ledger = sa.Table(
+    "problem_ledger",
+    metadata,
+    sa.Column("problem_id", sa.String(64), primary_key=True),
+    sa.Column("division_code", sa.String(12), nullable=False),
+    sa.Column("county_code", sa.String(6), nullable=False),
+    sa.Column("township_code", sa.String(9), nullable=False),
+    sa.Column("household_id", sa.String(64)),
+    sa.Column("kind", sa.String(48), nullable=False),
+    sa.Column("source", sa.String(24), nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("finding_key", sa.String(128)),
+    sa.Column("found_on", sa.Date, nullable=False),
+    sa.Column("found_by_id", sa.String(64)),
+    sa.Column("found_by_name", sa.String(64)),
+    sa.Column("found_by_role", sa.String(16)),
+    sa.Column("found_by_unit", sa.String(128)),
+    sa.Column("responsible_unit", sa.String(128)),
+    sa.Column("responsible_person", sa.String(64)),
+    sa.Column("supervisor_unit", sa.String(128)),
+    sa.Column("supervisor_person", sa.String(64)),
+    sa.Column("assigned_on", sa.Date),
+    sa.Column("deadline", sa.Date),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("actions", sa.Integer, nullable=False),
+    sa.Column("last_action_on", sa.Date),
+    sa.Column("reported_on", sa.Date),
+    sa.Column("responsible_signed_on", sa.Date),
+    sa.Column("responsible_signed_by", sa.String(64)),
+    sa.Column("supervisor_signed_on", sa.Date),
+    sa.Column("supervisor_signed_by", sa.String(64)),
+    sa.Column("closed_on", sa.Date),
+    sa.Column("rejections", sa.Integer, nullable=False),
+    sa.Column("accountability", sa.Integer, nullable=False),
+    sa.Column("reopened", sa.Integer, nullable=False),
+    sa.Column("last_event_on", sa.Date),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+sa.Index("ix_problem_ledger_division", problem_ledger.c.division_code)
+sa.Index("ix_problem_ledger_deadline", problem_ledger.c.deadline)
+
+rectification_ledger = sa.Table(
+    "rectification_ledger",
+    metadata,
+    sa.Column("problem_id", sa.String(64), primary_key=True),
+    #: the event's version in the problem's stream: the acts of one problem in order
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("division_code", sa.String(12), nullable=False),
+    sa.Column("entry", sa.String(24), nullable=False),
+    sa.Column("party", sa.String(16)),
+    sa.Column("acted_on", sa.Date, nullable=False),
+    sa.Column("actor_id", sa.String(64)),
+    sa.Column("actor_name", sa.String(64)),
+    sa.Column("actor_role", sa.String(16)),
+    sa.Column("actor_unit", sa.String(128)),
+    sa.Column("content", sa.Text),
+    #: for accountability: the persons held to account ("unit person; unit person")
+    sa.Column("persons", sa.Text),
+    sa.Column("overdue_days", sa.Integer),
+    sa.Column("evidence", sa.Text),
+    sa.Column("status_after", sa.String(24), nullable=False),
+)
+sa.Index("ix_rectification_ledger_division", rectification_ledger.c.division_code)
+
+#: rectification-ledger entries (整改台账 记录类型)
+ENTRY_LABELS = {
+    "rectification": "整改措施",
+    "reported": "整改完成",
+    "signed_off": "销号",
+    "rejected": "退回整改",
+    "accountability": "问责",
+    "reopened": "销号后重新整改(双方问责)",
+}
+_ENTRY_OF = {
+    "rectification_recorded": "rectification",
+    "rectification_reported": "reported",
+    "signed_off": "signed_off",
+    "sign_off_rejected": "rejected",
+    "held_accountable": "accountability",
+    "reopened": "reopened",
+}
+
+
+def _blank(problem_id: str) -> dict[str, Any]:
+    row: dict[str, Any] = {c.name: None for c in problem_ledger.columns}
+    row.update(problem_id=problem_id, actions=0, rejections=0, accountability=0, reopened=0, version=0)
+    return row
+
+
+def _persons(parties: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{p.get('unit', '')} {p.get('person', '')}".strip() for p in parties)
+
+
+class LedgerProjection(Projection):
+    """问题台账 and 整改台账, folded from problem events."""
+
+    name = "ledger"
+    metadata = metadata
+
+    def __init__(self) -> None:
+        self.topics = tuple(sorted(cls.TOPIC for cls in EVENT_TYPES.get("problem", {}).values()))
+
+    def fold(self, conn: Connection, events: list[CaseEvent]) -> None:
+        ids = [e.originator_id.removeprefix(PROBLEM_PREFIX) for e in events]
+        rows = rows_by_key(conn, problem_ledger, "problem_id", ids)
+        existing = set(rows)
+        entries: list[dict[str, Any]] = []
+        for e in events:
+            pid = e.originator_id.removeprefix(PROBLEM_PREFIX)
+            row = rows.get(pid)
+            if row is None:
+                row = rows[pid] = _blank(pid)
+            self._apply(row, e)
+            entry = _ENTRY_OF.get(type(e).TYPE)
+            if entry is not None:
+                entries.append(self._entry(row, e, entry))
+        upsert(conn, problem_ledger, "problem_id", rows, existing)
+        if entries:
+            conn.execute(rectification_ledger.insert(), entries)
+
+    @staticmethod
+    def _apply(row: dict[str, Any], e: Any) -> None:
+        kind = type(e).TYPE
+        row["version"] = e.originator_version
+        row["last_event_on"] = e.on
+        if hasattr(e, "status"):
+            row["status"] = e.status
+        if kind == "raised":
+            row.update(division_code=e.division_code, county_code=county_of(e.division_code),
+                       township_code=township_of(e.division_code), household_id=e.household_id, kind=e.kind,
+                       source=e.source, detail=e.detail, finding_key=e.finding_key, found_on=e.on,
+                       found_by_id=e.actor.get("id"), found_by_name=e.actor.get("name"),
+                       found_by_role=e.actor.get("role"), found_by_unit=e.actor.get("unit"), status="raised")
+        elif kind == "responsibility_assigned":
+            row.update(responsible_unit=e.responsible.get("unit"), responsible_person=e.responsible.get("person"),
+                       supervisor_unit=e.supervisor.get("unit"), supervisor_person=e.supervisor.get("person"),
+                       deadline=e.deadline, assigned_on=e.on)
+        elif kind == "rectification_recorded":
+            row.update(actions=row["actions"] + 1, last_action_on=e.on)
+        elif kind == "rectification_reported":
+            row["reported_on"] = e.on
+        elif kind == "signed_off":
+            row[f"{e.party}_signed_on"] = e.on
+            row[f"{e.party}_signed_by"] = e.actor.get("id")
+            if e.status == "closed":
+                row["closed_on"] = e.on
+        elif kind == "sign_off_rejected":
+            row.update(rejections=row["rejections"] + 1, reported_on=None, responsible_signed_on=None,
+                       responsible_signed_by=None, supervisor_signed_on=None, supervisor_signed_by=None)
+        elif kind == "held_accountable":
+            row["accountability"] = row["accountability"] + 1
+        elif kind == "reopened":
+            row.update(reopened=row["reopened"] + 1, accountability=row["accountability"] + 1, deadline=e.deadline,
+                       closed_on=None, reported_on=None, responsible_signed_on=None, responsible_signed_by=None,
+                       supervisor_signed_on=None, supervisor_signed_by=None)
+
+    @staticmethod
+    def _entry(row: dict[str, Any], e: Any, entry: str) -> dict[str, Any]:
+        kind = type(e).TYPE
+        content: str | None = None
+        persons: str | None = None
+        late: int | None = None
+        party = getattr(e, "party", None)
+        if kind == "rectification_recorded":
+            content = e.action
+        elif kind == "sign_off_rejected":
+            content = e.reason
+        elif kind == "signed_off":
+            content = "监督方销号, 问题销号" if e.status == "closed" else "责任方销号"
+        elif kind == "held_accountable":
+            content, persons, late = e.reason, _persons(e.parties), e.overdue_days
+        elif kind == "reopened":
+            content, persons, party = e.reason, _persons(e.parties), e.accountable_party
+        elif kind == "rectification_reported":
+            content = e.note or "报告整改完成"
+        return {
+            "problem_id": row["problem_id"],
+            "seq": e.originator_version,
+            "division_code": row["division_code"],
+            "entry": entry,
+            "party": party,
+            "acted_on": e.on,
+            "actor_id": e.actor.get("id"),
+            "actor_name": e.actor.get("name"),
+            "actor_role": e.actor.get("role"),
+            "actor_unit": e.actor.get("unit"),
+            "content": content,
+            "persons": persons,
+            "overdue_days": late,
+            "evidence": "; ".join(e.evidence) if e.evidence else None,
+            "status_after": row["status"],
+        }
+
+
+# ---------------------------------------------------------------------- queries
+
+
+def problem_rows(conn: Connection, as_of: date, division: str | None = None) -> list[dict[str, Any]]:
+    """The problem ledger as of a date: problems found on or before `as_of` (in `division`, a division-code
+    prefix), each with `overdue_days` and `overdue` computed for that date."""
+    query = sa.select(problem_ledger).where(problem_ledger.c.found_on <= as_of)
+    if division:
+        query = query.where(problem_ledger.c.division_code.startswith(division, autoescape=True))
+    query = query.order_by(problem_ledger.c.division_code, problem_ledger.c.found_on, problem_ledger.c.problem_id)
+    out = []
+    for r in conn.execute(query).mappings():
+        row = dict(r)
+        row["overdue_days"] = overdue_days(row["deadline"], row["closed_on"], as_of)
+        row["overdue"] = row["overdue_days"] > 0
+        out.append(row)
+    return out
+
+
+def rectification_rows(conn: Connection, as_of: date, division: str | None = None) -> list[dict[str, Any]]:
+    """The rectification ledger: every act on or before `as_of`, problem by problem in order."""
+    query = sa.select(rectification_ledger).where(rectification_ledger.c.acted_on <= as_of)
+    if division:
+        query = query.where(rectification_ledger.c.division_code.startswith(division, autoescape=True))
+    query = query.order_by(rectification_ledger.c.division_code, rectification_ledger.c.problem_id,
+                           rectification_ledger.c.seq)
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def overdue_condition(as_of: date) -> sa.ColumnElement[bool]:
+    """SQL: the problem is not closed by its deadline, as of `as_of` (the same rule as `overdue_days`)."""
+    t = problem_ledger.c
+    return sa.and_(t.found_on <= as_of, t.deadline.is_not(None), t.deadline < as_of,
+                   sa.or_(t.closed_on.is_(None), t.closed_on > as_of))
