@@ -13,6 +13,7 @@ PROJECTIONS: list[str] = [
     "projections.roster:RosterProjection",
     "projections.ledger:LedgerProjection",
     "projections.activity:ActivityProjection",
+    "projections.timeline:TimelineProjection",
 ]
 
 
