@@ -1,0 +1,122 @@
+"""Response models of the HTTP service (`…Public`): what callers receive, documented for the OpenAPI page.
+
+Request bodies are the contract's command objects (`casecore schema commands`); they are validated by the
+command models themselves so that a bad command in a list is refused on its own, not the whole request.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from casecore.errors import ERROR_CODES
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorPublic(BaseModel):
+    """A refusal: one of the contract's error codes and one sentence saying what to do."""
+
+    code: Literal[ERROR_CODES] = Field(  # type: ignore[valid-type]
+        description="validation_error 输入有误 · not_found 不存在 · invalid_transition 当前环节不能办理 · "
+        "policy_violation 政策规则不允许 · not_authorised 无权办理 · conflict 并发修改冲突",
+        examples=["policy_violation"],
+    )
+    message: str = Field(description="可据以办理的一句话说明",
+                         examples=["公示自 2023-03-05 开始, 须满5天, 最早于 2023-03-10 结束公示"])
+    rule: str | None = Field(default=None, description="policy_violation 时的政策规则名",
+                             examples=["publicity_min_days"])
+
+
+class CommandResultPublic(BaseModel):
+    """The result of one command, as `casecore apply --json` prints it (`line` is its 1-based place in the
+    request)."""
+
+    line: int = Field(description="命令在请求中的序号 (从1起)", examples=[1])
+    ok: bool = Field(description="是否办理成功")
+    events: list[str] | None = Field(default=None, description="写入的事件类型 (成功时)",
+                                     examples=[["publicity_closed"]])
+    duplicate: bool | None = Field(default=None, description="同一 command_id 已办理过, 未作改动")
+    error: ErrorPublic | None = Field(default=None, description="拒绝原因 (失败时)")
+
+
+class ErrorResponse(BaseModel):
+    """The body of every non-2xx response."""
+
+    ok: Literal[False] = False
+    error: ErrorPublic
+
+
+class MemberPublic(_Public):
+    """A household member (家庭成员). ID number and name are masked for callers not entitled to them."""
+
+    person_id: str = Field(description="身份证号 (无权查看者为脱敏后的号码)", examples=["522631********1234"])
+    name: str = Field(description="姓名", examples=["张*"])
+    relation: str = Field(description="与户主关系", examples=["户主"])
+    birth_date: date
+    labour: str = Field(description="劳动能力: full 有劳动能力 · weak 弱劳动能力 · none 无劳动能力")
+    in_school: bool = False
+    disabled: bool = False
+    illness: bool = False
+    added_on: date | None = Field(default=None, description="增员日期 (建档成员为空)")
+    removed_on: date | None = Field(default=None, description="减员日期 (在册为空)")
+
+
+class HouseholdPublic(_Public):
+    """A household's current state (CONTRACT.md "Household state") with its detail."""
+
+    household_id: str = Field(description="户编号")
+    division_code: str = Field(description="12位统计用区划代码 (村)")
+    household_type: str = Field(description="poverty_alleviated 脱贫户 · general 一般农户")
+    stage: str = Field(description="not_monitored 未纳入监测 · in_inclusion 识别中 · monitored 监测中 · "
+                       "in_exit 风险消除程序中 · risk_eliminated 已消除风险")
+    stage_label: str = Field(description="stage 的中文名", examples=["监测中"])
+    category: str | None = Field(description="监测对象类型: unstable_alleviated 脱贫不稳定户 · marginal 边缘易致贫户 · "
+                                 "sudden_hardship 突发严重困难户")
+    risk_types: list[str] = Field(description="风险类型 (因病 illness, 因学 schooling, …)")
+    members: list[MemberPublic]
+    open_procedure: str | None = Field(description="进行中的程序: inclusion 识别程序 · exit 风险消除程序")
+    procedure_step: str | None = Field(description="程序当前环节")
+    household_size: int = Field(description="在册人口")
+    included_on: date | None = Field(default=None, description="纳入监测日期")
+    eliminated_on: date | None = Field(default=None, description="风险消除日期")
+    cadre: dict[str, Any] | None = Field(default=None, description="帮扶责任人")
+    measures: list[dict[str, Any]] = Field(default_factory=list, description="帮扶措施")
+    version: int = Field(description="事件流版本 (已存事件数)")
+
+
+class ActorPublic(BaseModel):
+    id: str | None = None
+    name: str | None = None
+    role: str | None = Field(default=None, description="village 村级 · township 乡镇 · county 县级 · "
+                             "department 行业部门 · inspector 督查 · auditor 审计 · system 系统")
+    unit: str | None = Field(default=None, description="区划代码或部门名称")
+
+
+class TimelineEventPublic(BaseModel):
+    """One stored event of a household (办理记录): business date, recorded time, actor, payload."""
+
+    position: int = Field(description="事件在全局日志中的位置 (只增不减)")
+    version: int = Field(description="事件在本户事件流中的版本号")
+    type: str = Field(description="事件类型", examples=["publicity_closed"])
+    event_version: int = Field(description="事件结构版本", examples=[1])
+    label: str = Field(description="事件的中文名", examples=["公示结束"])
+    on: date = Field(description="业务日期 (办理、公示、签字发生的日期)")
+    recorded_at: datetime = Field(description="系统记录时间 (UTC)")
+    actor: ActorPublic
+    command_id: str | None = Field(default=None, description="命令幂等键")
+    origin: str | None = Field(default=None, description="非本系统办理时的来源 (如导入文件)")
+    date_precision: str = Field(description="day, 或 month (导入的按月精度数据)")
+    stage: str | None = Field(default=None, description="事件后的办理阶段 (改变阶段的事件)")
+    note: str | None = None
+    evidence: list[str] = Field(default_factory=list, description="佐证材料")
+    payload: dict[str, Any] = Field(description="事件自身字段")
+
+
+class TimelinePublic(BaseModel):
+    household_id: str
+    events: list[TimelineEventPublic]

@@ -1,0 +1,155 @@
+"""What the HTTP routes call: the application, the projection tables and the callers' reach, composed once
+per service (`create_app`). Routes translate HTTP to these calls and back; the rules live in the domain
+(commands) and in the projections' query functions (reads)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from adapters.feed import mask
+from adapters.http.auth import Principal, TokenBook
+from adapters.http.settings import Settings
+from adapters.intake import parse_object
+from adapters.readmodels import ReadModels
+from adapters.storage import bootstrap
+from casecore import commands as c
+from casecore.application import CaseManagement
+from casecore.authority import jurisdiction_prefix
+from casecore.errors import CaseError, NotAuthorised, NotFound
+from casecore.household import public_state
+from casecore.values import Stage
+from projections import timeline as tl
+
+
+class Services:
+    """The composition root of the HTTP service: one application, one engine, one token book."""
+
+    def __init__(self, settings: Settings, tokens: TokenBook):
+        self.settings = settings
+        self.tokens = tokens
+        self.app: CaseManagement = bootstrap(settings.db)
+        try:
+            self.read = ReadModels(self.app)  # every projection of the registry, beside the events
+        except Exception:
+            self.app.close()
+            raise
+        self.engine: Engine = self.read.engine
+        # the bulk path keeps a cache of aggregates: one writer at a time per process
+        self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.read.close()
+        self.app.close()
+
+    # ------------------------------------------------------------------ reads are fresh
+
+    def fresh(self, *names: str) -> None:
+        """Fold what the log holds beyond these projections' positions (unless workers keep them)."""
+        if not self.settings.catch_up_on_read:
+            return
+        with self._read_lock:
+            for name in names:
+                self.read.catch_up(name)
+
+    def connect(self) -> Connection:
+        return self.engine.connect()
+
+    def shown(self, principal: Principal, doc: Any) -> Any:
+        """The document as this caller may see it (personal data masked unless entitled)."""
+        return doc if principal.personal_data else mask(doc)
+
+    # ------------------------------------------------------------------ commands
+
+    def submit(self, principal: Principal, items: list[Any]) -> list[dict[str, Any]]:
+        """Decide the commands in order, each on its own (the bulk path), after checking that each carries
+        the token's actor and stays within the token's reach. Results are the contract's, `line` = 1-based
+        index in the request."""
+        known: dict[str, str] = {}
+        admitted = [self._admit(principal, self._with_actor(principal, item), known) for item in items]
+        with self._write_lock:
+            outcomes = list(self.app.handle_many(admitted, batch_size=500))
+        return [o.as_dict(line=n) for n, o in enumerate(outcomes, start=1)]
+
+    @staticmethod
+    def _with_actor(principal: Principal, item: Any) -> Any:
+        """A command without `actor` acts as the token's actor."""
+        if isinstance(item, dict) and "actor" not in item:
+            return {**item, "actor": principal.actor.model_dump(mode="json", exclude_none=True)}
+        return item
+
+    def _admit(self, principal: Principal, item: Any, known: dict[str, str]) -> c.Command | CaseError:
+        cmd = parse_object(item)
+        if isinstance(cmd, CaseError):
+            return cmd
+        if not principal.same_actor(cmd.actor):
+            return NotAuthorised(
+                f"命令的办理人 {cmd.actor.id} ({cmd.actor.role}, {cmd.actor.unit}) 与令牌所属办理人 "
+                f"{principal.actor.id} ({principal.actor.role}, {principal.actor.unit}) 不符; 请以令牌所属办理人提交"
+            )
+        division = self._division_of(principal, cmd, known)
+        if division is not None and not principal.reaches(division):
+            return NotAuthorised(f"区划 {division} 不在令牌的办理范围 {principal.scope or '全部'} 内; 请由属地单位办理")
+        return cmd
+
+    def _division_of(self, principal: Principal, cmd: c.Command, known: dict[str, str]) -> str | None:
+        """The division code of the case the command acts on, when the token's reach must be checked here:
+        the domain already holds an area unit to its jurisdiction, so only a narrower or non-area reach needs
+        the case loaded."""
+        if isinstance(cmd, (c.RegisterHousehold, c.RaiseProblem)):
+            if isinstance(cmd, c.RegisterHousehold):
+                known[cmd.household_id] = cmd.division_code
+            return cmd.division_code
+        if principal.scope == (jurisdiction_prefix(principal.actor.unit) or ""):
+            return None
+        if isinstance(cmd, c.HouseholdCommand):
+            if cmd.household_id not in known:
+                try:
+                    known[cmd.household_id] = self.app.get_household(cmd.household_id).division_code
+                except NotFound:
+                    return None  # the domain reports it
+            return known[cmd.household_id]
+        pid = cmd.problem_id  # type: ignore[attr-defined]
+        try:
+            return str(self.app.get_problem(pid).division_code)
+        except NotFound:
+            return None
+
+    # ------------------------------------------------------------------ one household
+
+    def household(self, principal: Principal, household_id: str) -> dict[str, Any]:
+        """A household's current state (CONTRACT "Household state"), or NotFound when it does not exist or
+        lies outside the caller's reach (the two are not told apart)."""
+        try:
+            h = self.app.get_household(household_id)
+        except NotFound:
+            h = None
+        if h is None or not principal.reaches(h.division_code):
+            raise NotFound(f"户 {household_id} 不存在或不在您的查看范围内")
+        state = public_state(h)
+        state["stage_label"] = Stage(state["stage"]).label
+        return self.shown(principal, state)
+
+    def timeline(self, principal: Principal, household_id: str) -> list[dict[str, Any]]:
+        self.fresh(tl.TimelineProjection.name)
+        with self.connect() as conn:
+            division = tl.household_division(conn, household_id)
+            if division is None or not principal.reaches(division):
+                raise NotFound(f"户 {household_id} 不存在或不在您的查看范围内")
+            rows = tl.stream_events(conn, household_id)
+        return [self.shown(principal, r) for r in rows]
+
+
+def narrow(scope: str, requested: str | None) -> str | None:
+    """The division prefix a listing is read with: the caller's reach, narrowed by the prefix asked for;
+    None when the two do not overlap (nothing to show)."""
+    if not requested:
+        return scope
+    if requested.startswith(scope):
+        return requested
+    if scope.startswith(requested):
+        return scope
+    return None
