@@ -61,3 +61,14 @@ def open_app(db: str | None):  # noqa: ANN201 - returns CaseManagement
     except Exception as exc:  # a store that cannot be opened is the user's to fix, not a traceback
         err_console.print(f"[red]无法打开事件库 {db or os.environ.get('CASECORE_DB') or './casecore.db'}: {exc}[/red]")
         raise typer.Exit(2) from None
+
+
+def group(app: typer.Typer, name: str, help: str) -> typer.Typer:
+    """The command group `casecore <name> …`, shared by every module that adds a command to it (created by
+    the first, found by the others), so that e.g. `import national` and `import measures` live side by side."""
+    for info in app.registered_groups:
+        if info.name == name and info.typer_instance is not None:
+            return info.typer_instance
+    sub = typer.Typer(help=help, no_args_is_help=True)
+    app.add_typer(sub, name=name)
+    return sub

@@ -1,0 +1,138 @@
+"""`casecore export roster` (the monthly push to the provincial data-sharing platform) and `casecore import
+measures` (the measures industry departments report back). Layouts: docs/integration.md."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, group, open_app
+from casecore.values import Role, month_window
+
+MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def month_end(month: str) -> date:
+    """The last day of `YYYY-MM`."""
+    m = MONTH.match(month)
+    if m is None:
+        raise typer.BadParameter(f"月份应为 YYYY-MM: {month!r}")
+    year, mon = int(m.group(1)), int(m.group(2))
+    nxt = date(year + (mon == 12), mon % 12 + 1, 1)
+    return month_window(nxt)[1]
+
+
+def export_roster(
+    month: Annotated[str, typer.Option("--month", help="月份 YYYY-MM: 列出该月最后一天处于监测中的户")],
+    division: Annotated[str | None, typer.Option("--division", help="区划代码前缀 (如省 2 位、县 6 位)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json (一个数组) 或 csv")] = "json",
+    out: Annotated[Path | None, typer.Option("--out", help="写入文件 (默认标准输出)")] = None,
+    masked: Annotated[bool, typer.Option("--mask", help="户主身份证号和姓名脱敏")] = False,
+    db: DbOption = None,
+) -> None:
+    """监测对象名单月度推送 (the monthly monitored-household list for the data-sharing platform)."""
+    from adapters.exchange import push_rows, to_csv
+    from adapters.readmodels import read_models
+    from projections.monthly_roster import month_end_roster
+
+    if fmt not in ("json", "csv"):
+        err_console.print(f"[red]--format 应为 json 或 csv: {fmt!r}[/red]")
+        raise typer.Exit(2)
+    if division is not None and not division.isdigit():
+        err_console.print(f"[red]区划代码前缀应为数字: {division!r}[/red]")
+        raise typer.Exit(2)
+    last_day = month_end(month)
+    app = open_app(db)
+    try:
+        with read_models(app) as rm:
+            rm.catch_up("roster")
+            rm.catch_up("timeline")
+            with rm.engine.connect() as conn:
+                rows = push_rows(month_end_roster(conn, month, last_day, division), masked=masked)
+    finally:
+        app.close()
+    text = to_csv(rows) if fmt == "csv" else dumps(rows) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        err_console.print(f"[red]无法写入 {out}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    err_console.print(f"{month} 监测对象 {len(rows)} 户 → {out}")
+
+
+def import_measures(
+    file: Annotated[Path, typer.Argument(help="部门反馈的帮扶措施 (CSV 或 XLSX, 列见 docs/integration.md)")],
+    actor_id: Annotated[str, typer.Option("--actor-id", help="报送人 id")],
+    unit: Annotated[str, typer.Option("--unit", help="报送单位 (部门名称或区划代码)")],
+    actor_name: Annotated[str | None, typer.Option("--actor-name", help="报送人姓名")] = None,
+    role: Annotated[Role, typer.Option("--role", help="报送人角色")] = Role.DEPARTMENT,
+    db: DbOption = None,
+    json: JsonOption = False,
+) -> None:
+    """导入部门反馈的帮扶措施 (plan and implement measures reported by departments; bad rows are listed)."""
+    from adapters.exchange import BadRow, UnreadableFile, measure_commands, read_measure_rows
+    from casecore.commands import Actor
+
+    try:
+        rows = read_measure_rows(file)
+    except UnreadableFile as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    actor = Actor(id=actor_id, name=actor_name, role=role, unit=unit)
+    prepared = measure_commands(rows, actor)
+    app = open_app(db)
+    try:
+        outcomes = list(app.handle_many([cmd for _, cmd in prepared.commands], batch_size=500))
+    finally:
+        app.close()
+    bad: dict[int, BadRow] = {b.line: b for b in prepared.bad}
+    counts: Counter[str] = Counter()
+    for (line, cmd), outcome in zip(prepared.commands, outcomes, strict=True):
+        if not outcome.ok:
+            if line not in bad:  # a refused plan also refuses its implementation: report the first reason
+                err = outcome.error
+                bad[line] = BadRow(line, f"{err.code}: {err.message}", cmd.household_id,  # type: ignore[union-attr,attr-defined]
+                                   cmd.measure_id)  # type: ignore[attr-defined]
+        elif outcome.duplicate:
+            counts[f"{cmd.command}_duplicate"] += 1
+        else:
+            counts[cmd.command] += 1
+    report = sorted(bad.values(), key=lambda b: b.line)
+    summary = {
+        "rows": prepared.rows,
+        "bad_rows": len(report),
+        "planned": counts["plan_measure"],
+        "implemented": counts["implement_measure"],
+        "already_imported": counts["plan_measure_duplicate"] + counts["implement_measure_duplicate"],
+        "bad": [b.as_dict() for b in report],
+    }
+    if json:
+        print(dumps(summary))
+    else:
+        if report:
+            table = Table(title="未导入的行")
+            for col in ("行", "户编号", "措施编号", "原因"):
+                table.add_column(col)
+            for b in report:
+                table.add_row(str(b.line), b.household_id or "", b.measure_id or "", b.reason)
+            console.print(table)
+        console.print(f"共 {summary['rows']} 行: 新制定措施 {summary['planned']} 项, "
+                      f"新落实 {summary['implemented']} 项, 已导入过 {summary['already_imported']} 项, "
+                      f"有误 {summary['bad_rows']} 行")
+    if report:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    group(app, "export", "导出数据 (export data for other systems).").command("roster")(export_roster)
+    group(app, "import", "导入其他系统的数据 (import data from other systems).").command("measures")(import_measures)
