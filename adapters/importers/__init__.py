@@ -1,0 +1,1 @@
+"""Importers: files from other systems (the national monitoring export, department screening data)."""

@@ -1,0 +1,77 @@
+"""Writing a workbook the way the national system exports it — for tests and the demo.
+
+Two title rows, the header on the third row, one row per person with the household's columns repeated on
+each, every cell text (an empty cell is an empty string), and the spellings of other years (aliases such as
+`公益性岗位帮扶`) when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+
+from adapters.importers.national import COLUMNS
+from casecore.values import make_person_id
+
+#: the spelling some years use, for tests that the importer maps them
+YEAR_2021_ALIASES = {"公益岗位帮扶": "公益性岗位帮扶", "证件号码": "身份证号码"}
+
+TITLE = "（自定义）监测对象信息"
+
+
+def person(seq: int, born: date = date(1980, 1, 2), name: str | None = None, relation: str = "户主",
+           labour: str = "普通劳动力", area6: str = "522631", **columns: str) -> dict[str, str]:
+    """One person's own columns (canonical names → text), with a valid citizen ID number."""
+    pid = make_person_id(area6, born, seq % 1000)
+    return {"人编号": f"P{seq}", "姓名": name or f"成员{seq}", "证件号码": pid, "证件类型": "居民身份证",
+            "出生日期": born.strftime("%Y%m%d"), "性别": "男" if int(pid[16]) % 2 else "女", "民族": "汉族",
+            "与户主关系": relation, "健康状况": "健康", "劳动技能": labour, "在校生状况": "",
+            "是否参加城乡居民基本医疗保险": "是", "是否参加城镇职工基本医疗保险": "否", **columns}
+
+
+def household_rows(household: Mapping[str, str], people: Sequence[Mapping[str, str]]) -> list[dict[str, str]]:
+    """The export's rows of one household: its columns repeated on each person's row."""
+    return [{**household, **p} for p in people]
+
+
+def write_export(path: Path, rows: Iterable[Mapping[str, str]], columns: Sequence[str] = COLUMNS,
+                 aliases: Mapping[str, str] | None = None, exported_on: date | None = None,
+                 unit: str = "", extra_columns: Sequence[str] = ("备注",)) -> Path:
+    """Write `rows` (canonical column → text) as the national system does. `columns` chooses and orders the
+    columns (leave some out to imitate another year's export); `aliases` renames headers; `extra_columns`
+    are columns the importer does not know (left empty)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    aliases = dict(aliases or {})
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("监测对象信息")
+    headers = [aliases.get(c, c) for c in columns] + list(extra_columns)
+    ws.append([TITLE] + [""] * (len(headers) - 1))
+    stamp = f"导出时间: {exported_on:%Y-%m-%d}" if exported_on else "导出时间:"
+    ws.append([f"{stamp}    导出单位: {unit}"] + [""] * (len(headers) - 1))
+    ws.append(headers)
+    def text(value: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(ws, value=value)
+        cell.number_format = "@"  # the national system formats every cell as text
+        return cell
+
+    for row in rows:
+        ws.append([text(str(row.get(c, ""))) for c in columns] + [text("") for _ in extra_columns])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def write_divisions(path: Path, villages: Iterable[tuple[str, str, str, str]]) -> Path:
+    """The division table the importer reads: (code, county, township, village) rows."""
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["code", "county", "township", "village"])
+        for row in villages:
+            w.writerow(row)
+    return path

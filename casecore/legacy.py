@@ -1,0 +1,730 @@
+"""Legacy histories from the national monitoring system (国家防返贫监测信息系统), stored as imported facts.
+
+The national export has one row per person, every cell text, dates of month precision (YYYYMM). This module
+turns ONE household's rows (dicts keyed by the export's canonical column names, see
+`adapters/importers/national.py` for the header mapping) into facts on the Household aggregate: the same
+event classes as native history — registration, income and guarantee assessments at identification, the
+county's decision with category and risks, entry into the system, measures, the elimination with its mode,
+the post-elimination assessments — each marked `origin="national_export:<file>"` and
+`date_precision="month"` (the 1st of the month stands for the month).
+
+Imported history is NOT re-judged: the facts are triggered directly, without the commands' guards; the
+inspector rules then judge imported and native histories alike. Importing is idempotent and incremental:
+every fact carries a deterministic `command_id` (or is recognised from the household's state), so the same
+export adds nothing and a newer export adds only what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from casecore.household import Household
+from casecore.policy import default_policies
+from casecore.values import (
+    Category,
+    ExitMode,
+    HouseholdType,
+    Housing,
+    Labour,
+    MeasureType,
+    Procedure,
+    RiskType,
+    Stage,
+    check_person_id,
+    id_birth_date,
+    month_window,
+)
+from workflows.exit import Exit
+from workflows.inclusion import Inclusion
+
+ORIGIN = "national_export"
+CENT = Decimal("0.01")
+
+#: 户类型
+HOUSEHOLD_TYPES = {"脱贫户": HouseholdType.POVERTY_ALLEVIATED.value}
+#: 监测对象类别 (empty: not a monitored household)
+CATEGORIES = {c.label: c.value for c in Category}
+#: 劳动技能 → labour capacity
+LABOUR = {
+    "普通劳动力": Labour.FULL.value, "技能劳动力": Labour.FULL.value, "有劳动能力": Labour.FULL.value,
+    "弱劳动力或半劳动力": Labour.WEAK.value, "弱劳动力": Labour.WEAK.value, "半劳动力": Labour.WEAK.value,
+    "弱劳动能力": Labour.WEAK.value,
+    "丧失劳动力": Labour.NONE.value, "无劳动力": Labour.NONE.value, "丧失劳动能力": Labour.NONE.value,
+    "无劳动能力": Labour.NONE.value, "": Labour.NONE.value,
+}
+#: 致贫/返贫风险 labels (the national system's are the enum's labels) plus spellings seen in exports
+RISKS = {r.label: r.value for r in RiskType} | {"因灾": RiskType.DISASTER.value, "因意外": RiskType.ACCIDENT.value,
+                                               "因务工就业不稳定": RiskType.UNSTABLE_EMPLOYMENT.value,
+                                               "因产业失败": RiskType.INDUSTRY_FAILURE.value}
+RISK_COLUMNS = tuple(f"致贫/返贫风险{i}" for i in range(1, 6))
+EXIT_MODES = {m.label: m.value for m in ExitMode}
+#: the fourteen measure columns → measure type
+MEASURE_COLUMNS = {
+    "产业帮扶": MeasureType.INDUSTRY.value,
+    "就业帮扶": MeasureType.EMPLOYMENT.value,
+    "金融帮扶": MeasureType.FINANCE.value,
+    "公益岗位帮扶": MeasureType.PUBLIC_WELFARE_JOB.value,
+    "健康帮扶": MeasureType.HEALTH.value,
+    "义务教育保障": MeasureType.COMPULSORY_EDUCATION.value,
+    "教育帮扶": MeasureType.EDUCATION.value,
+    "综合保障": MeasureType.SOCIAL_ASSISTANCE.value,
+    "住房安全保障": MeasureType.HOUSING.value,
+    "饮水安全保障": MeasureType.DRINKING_WATER.value,
+    "社会帮扶": MeasureType.SOCIAL.value,
+    "搬迁": MeasureType.RELOCATION.value,
+    "生产生活条件改善": MeasureType.LIVING_CONDITIONS.value,
+    "基础设施建设": MeasureType.INFRASTRUCTURE.value,
+}
+DEVELOPMENTAL = {MeasureType.INDUSTRY.value, MeasureType.EMPLOYMENT.value, MeasureType.FINANCE.value,
+                 MeasureType.PUBLIC_WELFARE_JOB.value}
+INCOME_PARTS = ("工资性收入", "生产经营性收入", "财产性收入", "转移性收入", "理赔收入")
+POST_INCOME_PARTS = tuple(f"风险消除后{p}" for p in INCOME_PARTS)
+#: ages of compulsory education (义务教育阶段适龄): 6 to 15 years old on the assessment's date
+SCHOOL_AGE = (6, 15)
+
+_SPLIT = re.compile(r"[,，、;；\n]+")
+_YES = {"是", "Y", "y", "1", "TRUE", "True", "true"}
+_NO = {"否", "N", "n", "0", "FALSE", "False", "false"}
+
+
+class LegacyRowError(ValueError):
+    """A row that cannot be read; the message says why, in one sentence."""
+
+
+# ---------------------------------------------------------------------------------------------- reading rows
+
+
+def yes(value: str) -> bool | None:
+    """是 → True, 否 → False, empty or unknown → None."""
+    v = value.strip()
+    if v in _YES:
+        return True
+    if v in _NO:
+        return False
+    return None
+
+
+def export_month(value: str, column: str) -> date | None:
+    """YYYYMM (also YYYY-MM, YYYYMMDD, YYYY年M月) → the 1st of that month; empty → None."""
+    v = value.strip()
+    if not v:
+        return None
+    m = re.fullmatch(r"(\d{4})[-/.年]?(\d{1,2})(?:[-/.月]?(\d{1,2})?日?)?月?", v)
+    if m is None or (len(m.group(2)) == 1 and not re.search(r"[-/.年]", v)):
+        raise LegacyRowError(f"{column} “{value}” 不是年月 (应为 YYYYMM)")
+    year, month = int(m.group(1)), int(m.group(2))
+    if not (1 <= month <= 12 and 1990 <= year <= 2100):
+        raise LegacyRowError(f"{column} “{value}” 不是有效的年月")
+    return date(year, month, 1)
+
+
+def export_day(value: str, column: str) -> date | None:
+    """YYYYMMDD (also YYYY-MM-DD) → a date; empty → None."""
+    v = value.strip().replace("-", "").replace("/", "").replace(".", "")
+    if not v:
+        return None
+    if not re.fullmatch(r"\d{8}", v):
+        raise LegacyRowError(f"{column} “{value}” 不是日期 (应为 YYYYMMDD)")
+    try:
+        return date(int(v[:4]), int(v[4:6]), int(v[6:]))
+    except ValueError:
+        raise LegacyRowError(f"{column} “{value}” 不是有效日期") from None
+
+
+def amount(value: str, column: str) -> Decimal | None:
+    """Yuan as text (thousands separators allowed) → Decimal; empty → None."""
+    v = value.strip().replace(",", "").replace("，", "").replace("元", "")
+    if not v:
+        return None
+    try:
+        d = Decimal(v)
+    except InvalidOperation:
+        raise LegacyRowError(f"{column} “{value}” 不是金额") from None
+    if not d.is_finite():
+        raise LegacyRowError(f"{column} “{value}” 不是金额")
+    return d
+
+
+def person_number(value: str) -> str:
+    """证件号码: 18 characters; a disability card's 20 or 22 characters carry the ID in the first 18."""
+    v = value.strip().upper()
+    if len(v) in (20, 22):
+        v = v[:18]
+    try:
+        return check_person_id(v)
+    except ValueError as exc:
+        raise LegacyRowError(f"证件号码无效: {exc}") from None
+
+
+@dataclass
+class Income:
+    """An income assessment as the export states it."""
+
+    net_income: Decimal
+    rigid_expenditure: Decimal
+    per_capita_income: Decimal | None  # as the export states it; None: computed from the size
+
+    def key(self) -> str:
+        return f"{self.net_income}|{self.rigid_expenditure}|{self.per_capita_income}"
+
+
+@dataclass
+class Row:
+    """One person's row, read and checked. Household-level columns are read on every row so that a bad
+    value rejects the row it is on."""
+
+    number: int
+    household_id: str
+    division_code: str
+    person_id: str
+    name: str
+    relation: str
+    birth_date: date
+    labour: str
+    in_school: bool
+    disabled: bool
+    illness: bool
+    household_type: str
+    category: str | None
+    identified: date | None
+    eliminated: date | None
+    exit_mode: str | None
+    risks: list[str]
+    income: Income | None
+    post_income: Income | None
+    # guarantees at identification and after elimination, as the row states them
+    dangerous_house: bool | None
+    water_safe: bool | None
+    dropout_flag: bool | None
+    uninsured_flag: bool | None
+    insured: bool | None
+    out_of_school_reason: str
+    post_house_damaged: bool | None
+    post_water_damaged: bool | None
+    post_dropout_flag: bool | None
+    post_uninsured_flag: bool | None
+    measures: list[tuple[str, str]]
+    developmental_done: bool | None
+    cadre: str
+    collector: str
+
+
+def _get(row: dict[str, str], column: str) -> str:
+    value = row.get(column)
+    return "" if value is None else str(value).strip()
+
+
+def _income(row: dict[str, str], parts: tuple[str, ...], cost: str, rigid: str, net: str | None,
+            per_capita: str) -> Income | None:
+    values = {p: amount(_get(row, p), p) for p in parts}
+    cost_v = amount(_get(row, cost), cost)
+    rigid_v = amount(_get(row, rigid), rigid)
+    net_v = amount(_get(row, net), net) if net else None
+    pc_v = amount(_get(row, per_capita), per_capita)
+    if net_v is None and pc_v is None and all(v is None for v in values.values()):
+        return None
+    if net_v is None:
+        net_v = sum((v or Decimal(0) for v in values.values()), Decimal(0)) - (cost_v or Decimal(0))
+    return Income(net_income=net_v, rigid_expenditure=rigid_v or Decimal(0), per_capita_income=pc_v)
+
+
+def read_row(number: int, row: dict[str, str], division_code: str) -> Row:
+    """Check one row of the export (canonical column names → text). Raises LegacyRowError with the reason."""
+    hid = _get(row, "户编号")
+    if not hid:
+        raise LegacyRowError("户编号为空")
+    if len(hid) > 64:
+        raise LegacyRowError(f"户编号 “{hid[:20]}…” 超过64个字符")
+    pid = person_number(_get(row, "证件号码"))
+    name = _get(row, "姓名")
+    if not name:
+        raise LegacyRowError("姓名为空")
+    relation = _get(row, "与户主关系")
+    if not relation:
+        raise LegacyRowError("与户主关系为空")
+    born = export_day(_get(row, "出生日期"), "出生日期")
+    from_id = id_birth_date(pid)
+    if born is not None and born != from_id:
+        raise LegacyRowError(f"出生日期 {born} 与证件号码中的 {from_id} 不一致")
+    labour_text = _get(row, "劳动技能")
+    if labour_text not in LABOUR:
+        raise LegacyRowError(f"劳动技能 “{labour_text}” 无法识别")
+    category_text = _get(row, "监测对象类别")
+    if category_text and category_text not in CATEGORIES:
+        raise LegacyRowError(f"监测对象类别 “{category_text}” 无法识别 (应为{'、'.join(CATEGORIES)}或空)")
+    category = CATEGORIES.get(category_text)
+    identified = export_month(_get(row, "识别监测时间"), "识别监测时间")
+    if category and identified is None:
+        raise LegacyRowError("监测对象类别已填, 但识别监测时间为空")
+    eliminated_flag = yes(_get(row, "风险是否已消除"))
+    eliminated = export_month(_get(row, "消除监测时间"), "消除监测时间")
+    mode_text = _get(row, "风险消除方式")
+    exit_mode = None
+    if category and eliminated_flag:
+        if eliminated is None:
+            raise LegacyRowError("风险已消除, 但消除监测时间为空")
+        if mode_text not in EXIT_MODES:
+            raise LegacyRowError(f"风险消除方式 “{mode_text}” 无法识别 (应为帮扶消除或自然消除)")
+        exit_mode = EXIT_MODES[mode_text]
+        if identified is not None and eliminated < identified:
+            raise LegacyRowError(f"消除监测时间 {eliminated:%Y%m} 早于识别监测时间 {identified:%Y%m}")
+    else:
+        eliminated = None
+    risks = []
+    for column in RISK_COLUMNS:
+        text = _get(row, column)
+        if not text:
+            continue
+        if text not in RISKS:
+            raise LegacyRowError(f"{column} “{text}” 无法识别")
+        risks.append(RISKS[text])
+    measures = []
+    for column, mtype in MEASURE_COLUMNS.items():
+        for name in _SPLIT.split(_get(row, column)):
+            if name.strip():
+                measures.append((mtype, name.strip()))
+    health = _get(row, "健康状况")
+    return Row(
+        number=number,
+        household_id=hid,
+        division_code=division_code,
+        person_id=pid,
+        name=name,
+        relation=relation,
+        birth_date=from_id,
+        labour=LABOUR[labour_text],
+        in_school=bool(_get(row, "在校生状况")) and _get(row, "在校生状况") not in ("非在校生", "否", "无"),
+        disabled=health == "残疾",
+        illness=health in ("长期慢性病", "患大病"),
+        household_type=HOUSEHOLD_TYPES.get(_get(row, "户类型"), HouseholdType.GENERAL.value),
+        category=category,
+        identified=identified if category else None,
+        eliminated=eliminated,
+        exit_mode=exit_mode,
+        risks=risks,
+        income=_income(row, INCOME_PARTS, "生产经营性支出", "合规自付支出", None, "人均纯收入（元）"),
+        post_income=_income(row, POST_INCOME_PARTS, "风险消除后生产经营性支出", "风险消除后合规自付支出",
+                            "风险消除后家庭纯收入", "风险消除后家庭人均纯收入"),
+        dangerous_house=yes(_get(row, "是否危房户")),
+        water_safe=yes(_get(row, "是否解决安全饮用水")),
+        dropout_flag=yes(_get(row, "是否义务教育阶段适龄儿童少年失学辍学")),
+        uninsured_flag=yes(_get(row, "是否有家庭成员未参加城乡居民（职工）基本医疗保险")),
+        insured=_insured(row),
+        out_of_school_reason=_get(row, "义务教育阶段未上学原因"),
+        post_house_damaged=yes(_get(row, "风险消除后是否住房损毁")),
+        post_water_damaged=yes(_get(row, "风险消除后是否饮水设施损毁")),
+        post_dropout_flag=yes(_get(row, "风险消除后是否义务教育阶段适龄儿童少年失学辍学")),
+        post_uninsured_flag=yes(_get(row, "风险消除后是否有家庭成员未参加城乡居民（职工）基本医疗保险")),
+        measures=measures,
+        developmental_done=yes(_get(row, "实施开发式帮扶措施情况")),
+        cadre=_get(row, "帮扶责任人"),
+        collector=_get(row, "信息采集人"),
+    )
+
+
+def _insured(row: dict[str, str]) -> bool | None:
+    resident = yes(_get(row, "是否参加城乡居民基本医疗保险"))
+    employee = yes(_get(row, "是否参加城镇职工基本医疗保险"))
+    if resident or employee:
+        return True
+    if resident is False and employee is not True:
+        return False
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- one household
+
+
+@dataclass
+class LegacyHousehold:
+    """One household of the export, assembled from its readable rows."""
+
+    household_id: str
+    division_code: str
+    household_type: str
+    rows: list[Row]
+    category: str | None
+    identified: date | None
+    eliminated: date | None
+    exit_mode: str | None
+    risks: list[str]
+    measures: list[tuple[str, str]]
+    developmental_done: bool | None
+    cadre: str
+    #: rows of this household that could not be read (then nobody is removed for being absent)
+    rejected_rows: int = 0
+    #: the export has the measure columns (else measures are left as they are)
+    has_measure_columns: bool = True
+
+    @property
+    def head(self) -> Row:
+        return next((r for r in self.rows if r.relation == "户主"), self.rows[0])
+
+
+def assemble(rows: list[Row], rejected_rows: int = 0, has_measure_columns: bool = True) -> LegacyHousehold:
+    """A household from its readable rows: household-level values from the head's row (户主), risks and
+    measures from all rows (the export repeats or splits them)."""
+    if not rows:
+        raise ValueError("a household needs at least one readable row")
+    head = next((r for r in rows if r.relation == "户主"), rows[0])
+    risks = list(dict.fromkeys(x for r in [head, *rows] for x in r.risks))
+    measures = list(dict.fromkeys(m for r in [head, *rows] for m in r.measures))
+    done = [r.developmental_done for r in rows if r.developmental_done is not None]
+    return LegacyHousehold(
+        household_id=head.household_id,
+        division_code=head.division_code,
+        household_type=head.household_type,
+        rows=rows,
+        category=head.category,
+        identified=head.identified,
+        eliminated=head.eliminated,
+        exit_mode=head.exit_mode,
+        risks=risks,
+        measures=measures,
+        developmental_done=head.developmental_done if head.developmental_done is not None else (
+            done[0] if done else None),
+        cadre=head.cadre or next((r.cadre for r in rows if r.cadre), ""),
+        rejected_rows=rejected_rows,
+        has_measure_columns=has_measure_columns,
+    )
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where imported facts come from: the export file's name and the month it was taken."""
+
+    file_name: str
+    exported_on: date
+
+    @property
+    def origin(self) -> str:
+        return f"{ORIGIN}:{self.file_name}"
+
+    @property
+    def month(self) -> date:
+        return self.exported_on.replace(day=1)
+
+
+@dataclass
+class Result:
+    """What importing one household did: the aggregate with its new (pending) facts, or notes on what was
+    left as it was."""
+
+    household: Household | None
+    created: bool = False
+    events: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha1("|".join(str(p) for p in parts).encode()).hexdigest()[:12]
+
+
+def measure_id(household_id: str, measure_type: str, name: str) -> str:
+    """Imported measures are known by household, type and name (the export has no measure ids or dates)."""
+    return f"ne-{_digest(household_id, measure_type, name)}"
+
+
+class _Facts:
+    """Triggers imported facts on one household: common fields, idempotency keys, no guards."""
+
+    def __init__(self, h: LegacyHousehold, source: Source):
+        self.h = h
+        self.source = source
+        self.agg: Household | None = None
+        self.count = 0
+
+    def actor(self) -> dict[str, Any]:
+        return {"id": ORIGIN, "name": "国家防返贫监测信息系统", "role": "system", "unit": self.h.division_code[:6]}
+
+    def common(self, on: date, key: str | None, note: str | None = None) -> dict[str, Any]:
+        return {
+            "on": on,
+            "actor": self.actor(),
+            "command_id": None if key is None else f"{ORIGIN}:{self.h.household_id}:{key}",
+            "note": note,
+            "evidence": [self.source.file_name],
+            "origin": self.source.origin,
+            "date_precision": "month",
+        }
+
+    def seen(self, key: str) -> bool:
+        return self.agg is not None and f"{ORIGIN}:{self.h.household_id}:{key}" in self.agg.command_ids
+
+    def trigger(self, event_class: type, on: date, key: str | None, note: str | None = None, **payload: Any) -> None:
+        assert self.agg is not None
+        self.agg.trigger_event(event_class, **payload, **self.common(on, key, note))
+        self.count += 1
+
+
+def _member(r: Row) -> dict[str, Any]:
+    return {"person_id": r.person_id, "name": r.name, "relation": r.relation, "birth_date": r.birth_date,
+            "labour": r.labour, "in_school": r.in_school, "disabled": r.disabled, "illness": r.illness,
+            "origin": ORIGIN}
+
+
+def _age(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _flag(h: LegacyHousehold, attr: str) -> bool | None:
+    """A household-level flag: the head's row, else the first row that states it."""
+    value = getattr(h.head, attr)
+    if value is None:
+        value = next((getattr(r, attr) for r in h.rows if getattr(r, attr) is not None), None)
+    return value
+
+
+def _guarantees(h: LegacyHousehold, on: date, post: bool) -> dict[str, Any] | None:
+    """A guarantee assessment from the 3+1 columns (at identification, or 风险消除后), or None if the export
+    says nothing. Household-level flags name people where the rows allow (未上学原因, the per-person insurance
+    columns); otherwise school-age members (a dropout) or the head, so that an open guarantee the export
+    states is never lost."""
+    if post:
+        flags = [_flag(h, a) for a in ("post_house_damaged", "post_water_damaged", "post_dropout_flag",
+                                       "post_uninsured_flag")]
+        if all(v is None for v in flags):
+            return None
+        house, water_bad, dropout, uninsured_flag = flags
+        water_safe = water_bad is not True
+        children: list[str] = []
+    else:
+        flags = [_flag(h, a) for a in ("dangerous_house", "water_safe", "dropout_flag", "uninsured_flag")]
+        if all(v is None for v in flags):
+            return None
+        house, water, dropout, uninsured_flag = flags
+        water_safe = water is not False
+        children = [r.person_id for r in h.rows if r.out_of_school_reason]
+    if dropout and not children:
+        children = _school_age(h.rows, on) or [h.head.person_id]
+    if dropout is False and not post:
+        children = []
+    named = [r.person_id for r in h.rows if r.insured is False]
+    if uninsured_flag is True:
+        uninsured = named or [h.head.person_id]
+    elif uninsured_flag is False or post:
+        uninsured = []
+    else:
+        uninsured = named
+    return {
+        "housing": Housing.C_LEVEL.value if house else Housing.SAFE.value,
+        "drinking_water_safe": water_safe,
+        "children_out_of_school": children,
+        "members_without_medical_insurance": uninsured,
+    }
+
+
+def _school_age(rows: list[Row], on: date) -> list[str]:
+    return [r.person_id for r in rows if SCHOOL_AGE[0] <= _age(r.birth_date, on) <= SCHOOL_AGE[1]]
+
+
+def _income_payload(income: Income, on: date, size: int) -> dict[str, Any]:
+    start, end = month_window(on)
+    per_capita = income.per_capita_income
+    if per_capita is None:
+        per_capita = ((income.net_income - income.rigid_expenditure) / max(size, 1)).quantize(CENT, ROUND_HALF_UP)
+    return {"period_start": start, "period_end": end, "net_income": income.net_income,
+            "rigid_expenditure": income.rigid_expenditure, "household_size": size, "per_capita_income": per_capita}
+
+
+def import_household(existing: Household | None, h: LegacyHousehold, source: Source) -> Result:
+    """The facts of `h` that `existing` (None: a new household) does not hold yet, triggered on it.
+
+    Registration (with the members) once; members that appear later are added, imported members that a
+    complete newer export no longer lists are removed. Per monitoring cycle (one 识别监测时间): the income
+    and guarantee assessments at identification, the county's decision with category and risks, the entry
+    into the system; a changed category or risk list is stored as a corrected county decision. Measures by
+    household, type and name; an imported measure no longer listed is ended. The elimination with its mode
+    and the post-elimination assessments; an elimination the newer export no longer shows is rolled back.
+    """
+    f = _Facts(h, source)
+    result = Result(household=None)
+    if existing is None:
+        registered_on = min(x for x in (h.identified, source.month) if x is not None)
+        f.agg = Household._create(
+            Household.Registered,
+            id=f"household/{h.household_id}",
+            division_code=h.division_code,
+            household_type=h.household_type,
+            relocated=False,
+            resettlement_site=None,
+            key_county=False,
+            members=[_member(r) for r in h.rows],
+            **f.common(registered_on, "registered"),
+        )
+        f.count += 1
+        result.created = True
+    else:
+        f.agg = existing
+        _members(f, existing, h, source)
+    agg = f.agg
+    size = len(h.rows) if h.rejected_rows == 0 else max(len(h.rows), len(agg.current_members()))
+
+    new_cycle = False
+    if h.category is not None and h.identified is not None:
+        found = _inclusion(f, agg, h, size, result)
+        if found is None:
+            return _done(f, result)
+        new_cycle = found
+    else:
+        # not a monitoring object: what the export says of income and guarantees, as of the export's month
+        _assessments(f, h, source.month, size, "none")
+
+    if h.cadre and agg.stage != Stage.NOT_MONITORED.value and (agg.cadre is None or agg.cadre.get("name") != h.cadre):
+        key = f"cadre:{_digest(h.cadre)}"
+        if not f.seen(key):
+            on = h.identified if (new_cycle and h.identified is not None) else source.month
+            f.trigger(Household.CadreAssigned, on, key, cadre={"id": None, "name": h.cadre, "unit": h.division_code})
+
+    if h.has_measure_columns:
+        _measures(f, agg, h, source, new_cycle)
+    if h.category is not None and h.identified is not None:
+        _elimination(f, agg, h, size, source)
+    return _done(f, result)
+
+
+def _done(f: _Facts, result: Result) -> Result:
+    result.events = f.count
+    result.household = f.agg if f.count else None
+    return result
+
+
+def _assessments(f: _Facts, h: LegacyHousehold, on: date, size: int, cycle_key: str) -> None:
+    """The income and guarantee assessments the export states for a cycle (`cycle_key`: its 识别监测时间, or
+    "none"), each added once per content."""
+    if h.head.income is not None:
+        key = f"income:{cycle_key}:{_digest(h.head.income.key())}"
+        if not f.seen(key):
+            f.trigger(Household.IncomeAssessed, on, key, **_income_payload(h.head.income, on, size))
+    g = _guarantees(h, on, post=False)
+    if g is not None:
+        key = f"guarantees:{cycle_key}:{_digest(g)}"
+        if not f.seen(key):
+            f.trigger(Household.GuaranteesAssessed, on, key, **g)
+
+
+def _members(f: _Facts, agg: Household, h: LegacyHousehold, source: Source) -> None:
+    listed = {r.person_id for r in h.rows}
+    for r in h.rows:
+        current = agg.members.get(r.person_id)
+        if current is None or current.get("removed_on") is not None:
+            f.trigger(Household.MemberAdded, source.month, None, note="国家监测系统导出新增成员",
+                      member=_member(r), reason="other")
+    if h.rejected_rows:
+        return  # an unreadable row may be the member who looks absent: remove nobody
+    for pid, m in list(agg.members.items()):
+        if m.get("removed_on") is None and m.get("origin") == ORIGIN and pid not in listed:
+            if len(agg.current_members()) <= 1:
+                break
+            f.trigger(Household.MemberRemoved, source.month, None, note="国家监测系统导出中已无此成员",
+                      person_id=pid, reason="other")
+
+
+def _inclusion(f: _Facts, agg: Household, h: LegacyHousehold, size: int, result: Result) -> bool | None:
+    """The cycle of `h.identified`: True when its inclusion facts were added now, False when the household
+    already holds it, None when the household's state contradicts it (noted, nothing imported)."""
+    ident = h.identified
+    assert ident is not None and h.category is not None
+    month = f"{ident:%Y%m}"
+    included = agg.included_on
+    if included is not None and included.replace(day=1) == ident:
+        _assessments(f, h, ident, size, month)
+        changed = h.category != agg.category or list(h.risks) != list(agg.risk_types)
+        key = f"category:{month}:{_digest(h.category, h.risks)}"
+        if changed and agg.procedure is None and not f.seen(key):
+            # a correction of the same cycle: the case stays where it is (stage unchanged, no procedure opened)
+            f.trigger(Household.CountyDecided, max(ident, f.source.month), key,
+                      note="国家监测系统导出更正: 监测对象类别/风险类型",
+                      procedure=Procedure.INCLUSION.value, step=Inclusion.ENTERED.value, stage=agg.stage,
+                      decision="approve", category=h.category, risk_types=list(h.risks))
+        return False
+    if agg.stage in (Stage.MONITORED.value, Stage.IN_EXIT.value):
+        result.notes.append(f"户 {h.household_id} 已于 {included} 纳入监测, 与导出的识别监测时间 {month} 不一致; "
+                            "该户未导入, 请核对")
+        return None
+    if agg.eliminated_on is not None and ident <= agg.eliminated_on:
+        result.notes.append(f"户 {h.household_id} 的识别监测时间 {month} 不晚于已有的风险消除 ({agg.eliminated_on}); "
+                            "该户未导入, 请核对")
+        return None
+    _assessments(f, h, ident, size, month)
+    f.trigger(Household.CountyDecided, ident, f"county:{month}",
+              procedure=Procedure.INCLUSION.value, step=Inclusion.COUNTY_APPROVED.value,
+              stage=Stage.IN_INCLUSION.value, decision="approve", category=h.category, risk_types=list(h.risks))
+    f.trigger(Household.EnteredSystem, ident, f"entered:{month}",
+              procedure=Procedure.INCLUSION.value, step=Inclusion.ENTERED.value, stage=Stage.MONITORED.value)
+    return True
+
+
+def _measures(f: _Facts, agg: Household, h: LegacyHousehold, source: Source, new_cycle: bool) -> None:
+    """Measures by type and name, dated the month of identification when their cycle is imported now, else
+    the export's month (the export has no measure dates: a measure is known from the first export listing
+    it). Developmental measures of a household whose 实施开发式帮扶措施情况 is 尚未实施 are planned only."""
+    on = h.identified if (new_cycle and h.identified is not None) else source.month
+    active: set[str] = set()
+    for mtype, name in h.measures:
+        base = measure_id(h.household_id, mtype, name)
+        ids = [mid for mid in agg.measures if mid == base or mid.startswith(base + "-")]
+        current = next((mid for mid in ids if agg.measures[mid]["status"] != "ended"), None)
+        implemented = not (mtype in DEVELOPMENTAL and h.developmental_done is False)
+        if current is not None:
+            active.add(current)
+            m = agg.measures[current]
+            if m["status"] == "planned" and implemented:
+                f.trigger(Household.MeasureImplemented, max(source.month, m["planned_on"]), None, measure_id=current)
+            continue
+        mid = base if not ids else f"{base}-{len(ids)}"
+        active.add(mid)
+        f.trigger(Household.MeasurePlanned, on, None, measure_id=mid, measure_type=mtype,
+                  addresses=_addresses(mtype, h.risks or list(agg.risk_types), on),
+                  department=MeasureType(mtype).label, responsible=name)
+        if implemented:
+            f.trigger(Household.MeasureImplemented, on, None, measure_id=mid)
+    for mid, m in list(agg.measures.items()):
+        if mid.startswith("ne-") and m["status"] != "ended" and mid not in active:
+            f.trigger(Household.MeasureEnded, max(source.month, m["implemented_on"] or m["planned_on"]), None,
+                      note="国家监测系统导出中已无此措施", measure_id=mid)
+
+
+def _addresses(mtype: str, risks: list[str], on: date) -> list[str]:
+    """The household's risks the measure fits (the fit table in force), else all its risks."""
+    policy = default_policies().on(on)
+    fitting = [r for r in risks if mtype in policy.fitting_measures(r)]
+    return fitting or list(risks) or [RiskType.OTHER.value]
+
+
+def _elimination(f: _Facts, agg: Household, h: LegacyHousehold, size: int, source: Source) -> None:
+    ident = h.identified
+    assert ident is not None
+    if agg.included_on is None or agg.included_on.replace(day=1) != ident:
+        return
+    if h.eliminated is None:
+        if agg.stage == Stage.RISK_ELIMINATED.value and agg.eliminated_on is not None:
+            key = f"rollback:{ident:%Y%m}:{agg.eliminated_on:%Y%m}"
+            if not f.seen(key):
+                f.trigger(Household.EliminationRolledBack, max(source.month, agg.eliminated_on), key,
+                          note="国家监测系统导出显示风险未消除", reason="国家监测系统导出显示风险未消除",
+                          stage=Stage.MONITORED.value)
+        return
+    month = f"{h.eliminated:%Y%m}"
+    key = f"eliminated:{ident:%Y%m}:{month}"
+    if not f.seen(key) and agg.stage in (Stage.MONITORED.value, Stage.IN_EXIT.value):
+        f.trigger(Household.RiskEliminated, h.eliminated, key,
+                  procedure=Procedure.EXIT.value, step=Exit.ELIMINATED.value, stage=Stage.RISK_ELIMINATED.value,
+                  mode=h.exit_mode)
+    if not f.seen(key):
+        return
+    if h.head.post_income is not None:
+        key = f"post_income:{month}:{_digest(h.head.post_income.key())}"
+        if not f.seen(key):
+            f.trigger(Household.IncomeAssessed, h.eliminated, key,
+                      **_income_payload(h.head.post_income, h.eliminated, size))
+    g = _guarantees(h, h.eliminated, post=True)
+    if g is not None:
+        key = f"post_guarantees:{month}:{_digest(g)}"
+        if not f.seen(key):
+            f.trigger(Household.GuaranteesAssessed, h.eliminated, key, **g)
