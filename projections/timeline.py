@@ -182,3 +182,23 @@ def household_division(conn: Connection, household_id: str) -> str | None:
                                             timeline.c.stream_id == household_id, timeline.c.type == "registered")
     ).scalar()
     return None if payload is None else orjson.loads(payload).get("division_code")
+
+
+def divisions_of(conn: Connection, streams: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The division codes of (aggregate, stream id) pairs, from each stream's first event (a household's
+    registration, a problem's raising); streams without one are left out."""
+    wanted = list(dict.fromkeys(streams))
+    found: dict[tuple[str, str], str] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = set(wanted[i : i + 500])
+        ids = list({s for _, s in chunk})
+        rows = conn.execute(
+            sa.select(timeline.c.aggregate, timeline.c.stream_id, timeline.c.payload)
+            .where(timeline.c.stream_id.in_(ids), timeline.c.version == 1)
+        )
+        for aggregate, stream_id, payload in rows:
+            if (aggregate, stream_id) in chunk:
+                division = orjson.loads(payload).get("division_code")
+                if division:
+                    found[(aggregate, stream_id)] = division
+    return found

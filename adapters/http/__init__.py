@@ -95,7 +95,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service: open the store, load the tokens, mount one router per resource."""
-    from adapters.http.routers import commands, households
+    from adapters.http.routers import commands, households, listings
     from adapters.http.services import Services
 
     settings = settings or Settings.from_env()
@@ -117,8 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
-    for module in (commands, households):
-        app.include_router(module.router)
+    for router in (commands.router, households.router, listings.roster, listings.ledgers, listings.reports,
+                   listings.events):
+        app.include_router(router)
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -7,6 +7,7 @@ command models themselves so that a bad command in a list is refused on its own,
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -120,3 +121,93 @@ class TimelineEventPublic(BaseModel):
 class TimelinePublic(BaseModel):
     household_id: str
     events: list[TimelineEventPublic]
+
+
+class RosterRowPublic(_Public):
+    """One household of the monitored roster (监测对象名单), from the roster projection."""
+
+    household_id: str
+    division_code: str
+    county_code: str | None = None
+    township_code: str | None = None
+    household_type: str
+    stage: str = Field(description="monitored 监测中 · in_exit 风险消除程序中")
+    category: str | None = None
+    risk_types: list[str]
+    household_size: int
+    has_labour: bool = Field(description="false: 整户无劳动力")
+    cadre_name: str | None = Field(default=None, description="帮扶责任人")
+    included_on: date | None = Field(default=None, description="纳入监测日期")
+    per_capita_income: Decimal | None = Field(default=None,
+                                              description="最新收入核算的人均纯收入 (元, 十进制字符串)")
+    measures_planned: int
+    measures_implemented: int
+    measures: list[dict[str, Any]] = Field(description="帮扶措施 (类型、针对风险、责任部门、落实日期、状态)")
+
+
+class RosterPublic(BaseModel):
+    division: str | None = Field(description="实际查询的区划代码前缀 (令牌辖区与请求的交集); 空为全部")
+    count: int
+    rows: list[RosterRowPublic]
+
+
+class LedgersPublic(BaseModel):
+    """双台账: the problem ledger (问题台账) and the rectification ledger (整改台账) as of a date."""
+
+    as_of: date
+    division: str | None
+    problems: list[dict[str, Any]] = Field(
+        description="问题台账: 每个问题一行 (类型、户、区划、发现日期及来源、双责任、时限、进度、"
+        "是否超期 overdue / overdue_days)")
+    rectifications: list[dict[str, Any]] = Field(description="整改台账: 每项整改措施、销号、退回、问责一行")
+
+
+class MonthlyReportPublic(_Public):
+    """一月一调度一通报: counts by county and township for the month, key areas, campaign milestones."""
+
+    month: str
+    as_of: date
+    division: str | None
+    policy: str = Field(description="当月适用的政策版本")
+    counties: list[dict[str, Any]] = Field(
+        description="各县及乡镇: 线索、新纳入、风险消除、落实措施、发现问题、销号、超期、问责")
+    total: dict[str, Any]
+    milestones: list[dict[str, Any]] = Field(description="专项行动时间节点及逾期情况")
+
+
+class FindingPublic(BaseModel):
+    """One inspector finding (CONTRACT.md "Findings")."""
+
+    rule: str = Field(description="规则: fast_in_fast_out 快进快出 · helped_not 应帮未帮 · … (见契约)")
+    label: str = Field(description="规则中文名")
+    household_id: str | None = None
+    problem_id: str | None = None
+    division_code: str
+    severity: str = Field(description="severe 严重 · warning 一般")
+    detail: str
+    evidence: dict[str, Any]
+
+
+class FindingsPublic(BaseModel):
+    as_of: date
+    division: str | None
+    count: int
+    findings: list[FindingPublic]
+
+
+class CloudEventPublic(BaseModel):
+    """A stored event as a CloudEvents 1.0 structured JSON object."""
+
+    specversion: str = Field(examples=["1.0"])
+    id: str = Field(description="事件 id (按流和版本稳定不变, 可作去重键)")
+    source: str
+    type: str = Field(examples=["cn.casecore.household.publicity_closed.v1"])
+    subject: str = Field(examples=["household/H1"])
+    time: datetime = Field(description="recorded_at (UTC)")
+    datacontenttype: str = "application/json"
+    data: dict[str, Any] = Field(description="事件内容, 另含 on (业务日期)、position、version、actor 等")
+
+
+class EventsPublic(BaseModel):
+    events: list[CloudEventPublic]
+    next_after: int = Field(description="下次从此位置之后续读 (本页看过的最后位置; 不漏不重)")

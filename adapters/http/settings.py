@@ -18,7 +18,8 @@ class Settings(BaseModel):
         description="读取前先把投影追到事件日志末尾 (read your writes); 由独立投影进程维护时可关闭",
     )
     max_commands: int = Field(default=5000, ge=1, description="一次 POST /commands 最多的命令数")
-    source: str = Field(default="urn:casecore", description="CloudEvents `source` of this deployment")
+    source: str | None = Field(default=None, description="CloudEvents `source` of this deployment (CASECORE_SOURCE; "
+                               "default urn:casecore:<hostname>)")
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
