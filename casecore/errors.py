@@ -58,3 +58,23 @@ ERROR_LABELS = {
     "not_authorised": "无权办理",
     "conflict": "并发冲突",
 }
+
+#: the Chinese label of each policy rule a refusal can name (`rule`), for human output
+RULE_LABELS = {
+    "publicity_min_days": "公示未满规定天数",
+    "objections_unresolved": "公示异议未处理",
+    "step_date_order": "办理日期早于上一环节",
+    "income_assessment_window": "缺少识别前12个月的收入核算",
+    "category_household_type": "监测对象类型与农户属性不符",
+    "income_below_line": "人均纯收入不低于监测标准",
+    "household_size": "测算期末无在册人口",
+    "last_member": "不能移除最后一名成员",
+    "measure_does_not_fit": "帮扶措施与风险不匹配",
+    "min_assistance_months": "帮扶措施落实不满半年",
+    "exit_income_assessment_missing": "缺少风险消除前12个月的收入核算",
+    "exit_income_below_line": "人均纯收入仍低于监测标准",
+    "open_guarantee": "三保障及饮水安全仍有未解决问题",
+    "post_elimination_assessment": "缺少风险消除后的信息采集",
+    "household_without_labour": "整户无劳动力不标注风险消除",
+    "rectification_action_required": "退回后须有新的整改措施",
+}

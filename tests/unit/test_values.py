@@ -120,3 +120,18 @@ def test_every_enum_value_has_a_chinese_label(enum):
     for member in enum:
         assert member.label != member.value
         assert any("\u4e00" <= ch <= "\u9fff" for ch in member.label)
+
+
+def test_every_error_code_and_every_policy_rule_the_domain_names_has_a_chinese_label():
+    import re
+    from pathlib import Path
+
+    import casecore
+    from casecore.errors import ERROR_CODES, ERROR_LABELS, RULE_LABELS
+
+    assert set(ERROR_LABELS) == set(ERROR_CODES)
+    source = "".join(p.read_text(encoding="utf-8") for p in Path(casecore.__file__).parent.glob("*.py"))
+    named = set(re.findall(r'rule="([a-z_]+)"', source))
+    assert named, "the domain names its rules"
+    missing = named - set(RULE_LABELS)
+    assert not missing, f"rules without a Chinese label in casecore.errors.RULE_LABELS: {missing}"
