@@ -863,7 +863,8 @@ class Household(BaseAggregate[str]):
         for a in incomes:  # the newest by business date; of one day's assessments, the last recorded
             if a["on"] >= newest["on"]:
                 newest = a
-        self._require_income_at_line(newest, policies.on(cmd.on))
+        # judged by the line of the procedure's year, as the nomination was (and as inclusion is)
+        self._require_income_at_line(newest, self._policy_for_procedure(policies))
         self._require_guarantees_closed(guarantees, cmd.on)
 
     # ------------------------------------------------------------------ guards named in the machines' tables
