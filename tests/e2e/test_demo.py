@@ -1,0 +1,164 @@
+"""`casecore demo` as a newcomer runs it: a small county through every stage, a summary, a store to look at."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.storage import bootstrap
+from casecore.values import check_division_code, check_person_id
+
+runner = CliRunner()
+PLANTED_RULES = ("publicity_min_days", "objections_unresolved", "income_assessment_window",
+                 "category_household_type", "step_date_order", "not_authorised")
+
+
+def demo(*args: str):
+    from adapters.cli import app
+
+    return runner.invoke(app, ["demo", *args])
+
+
+def counts_of(stage_title: str, output: str) -> dict[str, int]:
+    """The `key: value` lines of one stage's cell in the summary table."""
+    block = output.split(stage_title, 2)[-1]
+    found: dict[str, int] = {}
+    for key, value in re.findall(r"│\s*([^│:\n]+(?:: [^│:\n]+)?): (\d+)\s*│", block):
+        found.setdefault(key.strip(), int(value))
+        if "意外结果" in key:
+            break
+    return found
+
+
+def stored_types(db: str) -> Counter:
+    app = bootstrap(db)
+    try:
+        return Counter(n.topic.split(".")[-2] for n in app.recorder.select_notifications(start=1, limit=10**7))
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory) -> tuple[object, Path]:
+    where = tmp_path_factory.mktemp("demo")
+    result = demo("--households", "60", "--db", str(where / "demo.db"), "--output", str(where / "out"),
+                  "--seed", "7")
+    return result, where
+
+
+def test_a_small_demo_runs_every_stage_and_exits_zero(small_demo):
+    result, _ = small_demo
+    assert result.exit_code == 0, result.output
+    from adapters.demo import stages
+
+    for stage in stages():
+        assert stage.title in result.stdout
+        assert "失败" not in result.stdout
+
+
+def test_the_inclusion_stage_reports_its_counts_in_chinese_and_nothing_unexpected(small_demo):
+    result, _ = small_demo
+    counts = counts_of("建档与识别纳入", result.stdout)
+    assert counts["建档户数"] == 60
+    assert counts["脱贫户"] + counts["一般农户"] == 60
+    assert counts["纳入监测户"] > 0
+    for turn in ("入户核实不符合", "公示异议", "乡级退回", "乡级审核不予通过", "县级退回", "县级不予批准"):
+        assert counts[turn] >= 1, turn
+    assert sum(v for k, v in counts.items() if k.startswith("线索: ")) >= 5
+    assert len([k for k in counts if k.startswith("线索: ")]) == 5          # every lead source
+    assert counts["预设拒绝"] >= len(PLANTED_RULES)
+    assert counts["意外结果 (应为0)"] == 0
+
+
+def column(table: str, n: int) -> str:
+    """Column `n` of a rich table as one string (cells fold long words over several lines)."""
+    return "".join(line.split("│")[n].strip() for line in table.splitlines() if line.count("│") > n)
+
+
+def test_the_summary_shows_the_refusals_by_rule_with_an_example_each(small_demo):
+    result, _ = small_demo
+    table = result.stdout.split("引擎拒绝的命令", 1)[1].split("文件", 1)[0]
+    rules, labels, examples = column(table, 1), column(table, 2), column(table, 4)
+    for rule in PLANTED_RULES:
+        assert rule in rules, rule
+    assert "公示未满规定天数" in labels and "无权办理" in labels     # each rule's Chinese label
+    assert "最早于" in examples and "四眼原则" in examples           # and an example message
+
+
+def test_the_summary_says_where_the_store_and_files_are(small_demo):
+    result, _ = small_demo
+    assert "事件库" in result.stdout and "demo.db" in result.stdout
+    assert "输出目录" in result.stdout
+
+
+def test_the_store_holds_the_generated_county_with_valid_codes_and_ids(small_demo):
+    result, where = small_demo
+    db = str(where / "demo.db")
+    types = stored_types(db)
+    assert types["registered"] == 60
+    counts = counts_of("建档与识别纳入", result.stdout)
+    assert types["entered_system"] >= counts["纳入监测户"]
+    assert types["lead_recorded"] >= sum(v for k, v in counts.items() if k.startswith("线索: "))
+    app = bootstrap(db)
+    try:
+        registrations = [app.mapper.to_domain_event(n) for n in app.recorder.select_notifications(start=1, limit=10**6)
+                         if n.topic.endswith(".registered.v1") and n.originator_id.startswith("household/")]
+        kinds = Counter(e.household_type for e in registrations)
+        assert set(kinds) == {"poverty_alleviated", "general"}
+        assert any(e.relocated and e.resettlement_site for e in registrations)
+        assert all(e.key_county for e in registrations)
+        for e in registrations:
+            assert check_division_code(e.division_code).startswith("522631")
+            for m in e.members:
+                check_person_id(m["person_id"], m["birth_date"])
+        assert any(all(m["labour"] == "none" for m in e.members) for e in registrations)   # 整户无劳动力
+        monitored = [app.get_household(e.originator_id.split("/", 1)[1]) for e in registrations]
+        assert any(h.included_on is not None for h in monitored)
+    finally:
+        app.close()
+
+
+def test_the_same_seed_gives_the_same_county_and_cases(small_demo, tmp_path):
+    first, _ = small_demo
+    again = demo("--households", "60", "--db", str(tmp_path / "again.db"), "--output", str(tmp_path / "out"),
+                 "--seed", "7")
+    assert counts_of("建档与识别纳入", again.stdout) == counts_of("建档与识别纳入", first.stdout)
+
+
+def test_running_again_replaces_the_demo_store_and_says_so(tmp_path):
+    db = str(tmp_path / "demo.db")
+    demo("--households", "20", "--db", db, "--output", str(tmp_path / "out"))
+    second = demo("--households", "20", "--db", db, "--output", str(tmp_path / "out"))
+    assert second.exit_code == 0, second.output
+    assert "重新创建" in second.stdout
+    assert stored_types(db)["registered"] == 20
+
+
+def test_the_demo_will_not_replace_a_file_that_is_not_an_event_store(tmp_path):
+    precious = tmp_path / "thesis.db"
+    precious.write_text("my thesis, not a database")
+    result = demo("--households", "20", "--db", str(precious), "--output", str(tmp_path / "out"))
+    assert result.exit_code != 0
+    assert precious.read_text() == "my thesis, not a database"
+
+
+def test_a_stage_that_fails_is_reported_the_others_still_summarised_and_the_exit_is_non_zero(tmp_path, monkeypatch):
+    import adapters.demo as demo_pkg
+
+    real = demo_pkg.stages()
+
+    def broken(ctx):
+        raise RuntimeError("模拟的阶段故障")
+
+    monkeypatch.setattr(demo_pkg, "stages", lambda: [real[0], demo_pkg.StageInfo("stage_15_broken", "故障阶段", broken),
+                                                     *real[1:]])
+    result = demo("--households", "20", "--db", str(tmp_path / "d.db"), "--output", str(tmp_path / "out"))
+    assert result.exit_code != 0
+    assert "模拟的阶段故障" in result.output
+    assert "建档户数: 20" in result.stdout              # the stage before it is still summarised
+    for stage in real[1:]:
+        assert stage.title in result.stdout            # and the stages after it ran and are shown
