@@ -18,8 +18,9 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.demo import DemoContext
-from adapters.demo.county import actor_for_county, make_county, make_households
+from adapters.demo.county import County, actor_for_county, make_county, make_households
 from casecore.commands import Command, parse_command
+from casecore.policy import PolicyBook
 from casecore.values import Category, HouseholdType, LeadSource, month_window
 
 TITLE = "建档与识别纳入"
@@ -54,9 +55,10 @@ class Script:
 class Inclusion:
     """Writes the scripts: what each household's case goes through, with a seeded generator."""
 
-    def __init__(self, ctx: DemoContext, county, households: dict[str, dict[str, Any]]):
-        self.ctx = ctx
-        self.rng: random.Random = ctx.rng
+    def __init__(self, rng: random.Random, policies: PolicyBook, county: County,
+                 households: dict[str, dict[str, Any]]):
+        self.rng = rng
+        self.policies = policies
         self.county = county
         self.households = households
         self.actor_for = actor_for_county(county)
@@ -76,7 +78,7 @@ class Inclusion:
         return self.chance(p)
 
     def line(self, day: date) -> Decimal:
-        return self.ctx.app.policies.on(day).income.monitoring_line
+        return self.policies.on(day).income.monitoring_line
 
     def registration(self, h: dict[str, Any], on: date) -> Command:
         fields = {k: v for k, v in h.items() if k != "per_capita_income"}
@@ -278,14 +280,29 @@ def _in_order(scripts: list[Script]):
             yield latest, i, j, cmd
 
 
-def run(ctx: DemoContext) -> dict[str, int]:
-    rng = ctx.rng
-    county = make_county(rng, ctx.households)
-    households = make_households(rng, county, ctx.households)
-    writer = Inclusion(ctx, county, households)
-    line = writer.line(CAMPAIGN_START)
+@dataclass
+class Plan:
+    """Every household's script for the stage, and what the stage will report about them."""
 
-    registered_on = ctx.start - timedelta(days=20)
+    writer: Inclusion
+    scripts: list[Script]
+    late: list[dict[str, Any]]
+    unreported: int
+
+    def commands(self) -> list[tuple[date, Command]]:
+        """All commands in business-date order (each household's own order kept)."""
+        return [(day, cmd) for day, _, _, cmd in sorted(_in_order(self.scripts))]
+
+    @property
+    def planted(self) -> set[int]:
+        return set().union(*(s.planted for s in self.scripts))
+
+
+def plan(rng: random.Random, policies: PolicyBook, county: County, households: dict[str, dict[str, Any]],
+         registered_on: date) -> Plan:
+    """Write the scripts: registrations, leads from every source, each procedure as far as it goes."""
+    writer = Inclusion(rng, policies, county, households)
+    line = writer.line(CAMPAIGN_START)
     scripts: list[Script] = []
     first = Script("", "", registered_on)
     for h in households.values():
@@ -338,9 +355,18 @@ def run(ctx: DemoContext) -> dict[str, int]:
         scripts.append(s)
         unreported -= 1
 
-    ordered = sorted(_in_order(scripts))
-    planted = set().union(*(s.planted for s in scripts))
-    results = ctx.submit([cmd for *_, cmd in ordered])
+    return Plan(writer, scripts, late, unreported)
+
+
+def run(ctx: DemoContext) -> dict[str, int]:
+    rng = ctx.rng
+    county = make_county(rng, ctx.households)
+    households = make_households(rng, county, ctx.households)
+    p = plan(rng, ctx.app.policies, county, households, ctx.start - timedelta(days=20))
+    writer, late, unreported = p.writer, p.late, p.unreported
+    ordered = p.commands()
+    planted = p.planted
+    results = ctx.submit([cmd for _, cmd in ordered])
 
     monitored: set[str] = set(ctx.shared.get("monitored", set()))
     included_on: dict[str, date] = dict(ctx.shared.get("included_on", {}))
@@ -360,7 +386,7 @@ def run(ctx: DemoContext) -> dict[str, int]:
     ctx.shared["actor_for"] = writer.actor_for
     ctx.shared["monitored"] = monitored
     ctx.shared["included_on"] = included_on
-    ctx.shared["today"] = max(day for day, *_ in ordered) + timedelta(days=1)
+    ctx.shared["today"] = ordered[-1][0] + timedelta(days=1)
 
     types = Counter(h["household_type"] for h in households.values())
     counts = writer.counts
