@@ -19,7 +19,7 @@ from adapters.storage import bootstrap
 from casecore import commands as c
 from casecore.application import CaseManagement
 from casecore.authority import jurisdiction_prefix
-from casecore.errors import CaseError, NotAuthorised, NotFound
+from casecore.errors import CaseError, NotAuthorised, NotFound, ValidationFailed
 from casecore.household import public_state
 from casecore.values import Stage
 from projections import timeline as tl
@@ -174,8 +174,12 @@ class Services:
         return self.shown(principal, doc)
 
     def monthly_report(self, principal: Principal, month: str, division: str | None) -> dict[str, Any]:
-        from adapters.cli.report import build_monthly
+        from adapters.cli.report import build_monthly, parse_month
 
+        try:
+            parse_month(month)
+        except ValueError:
+            raise ValidationFailed(f"月份 {month!r} 无效; 应为 YYYY-MM, 如 2023-06") from None
         prefix = self.area(principal, division)
         self.fresh("ledger", "activity")
         with self.connect() as conn:

@@ -43,7 +43,7 @@ async def get_ledgers(services: ServicesDep, caller: CallerDep, division: Divisi
              description="当月各县、乡镇的线索、纳入、风险消除、措施、问题及整改情况, 重点地区, 专项行动节点。")
 async def get_monthly(
     services: ServicesDep, caller: CallerDep,
-    month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="月份 YYYY-MM",
+    month: Annotated[str, Query(pattern=r"^[1-9]\d{3}-(0[1-9]|1[0-2])$", description="月份 YYYY-MM",
                                 examples=["2023-06"])],
     division: Division = None,
 ) -> Any:

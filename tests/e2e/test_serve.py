@@ -1,0 +1,53 @@
+"""`casecore serve` as a real process: it answers over HTTP, and refuses to start without tokens."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.builders import register
+from tests.http.support import auth, write_tokens
+
+CASECORE = str(Path(sys.executable).parent / "casecore")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_commands_and_reads_over_http(tmp_path):
+    port = free_port()
+    tokens = write_tokens(tmp_path / "tokens.json")
+    proc = subprocess.Popen([CASECORE, "serve", "--port", str(port),
+                             "--db", str(tmp_path / "db"), "--tokens", str(tokens)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(base + "/openapi.json", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        command = json.loads(register().model_dump_json(exclude_none=True))
+        r = httpx.post(base + "/commands", json=command, headers=auth("tok-village-1"), timeout=10)
+        assert r.json() == {"line": 1, "ok": True, "events": ["registered"]}
+        assert httpx.get(base + "/households/H1", headers=auth("tok-village-1"), timeout=10).json()["stage"] == \
+            "not_monitored"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_serve_will_not_start_without_a_tokens_file(tmp_path):
+    r = subprocess.run([CASECORE, "serve", "--db", str(tmp_path / "db")],
+                       capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2 and "令牌文件" in r.stderr
