@@ -25,10 +25,11 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
+
+import orjson
 
 from casecore.application import CaseManagement
 from casecore.events import CaseEvent
@@ -47,21 +48,20 @@ def deployment_source() -> str:
     return os.environ.get("CASECORE_SOURCE") or f"urn:casecore:{socket.gethostname()}"
 
 
-def jsonable(value: Any) -> Any:
-    """Event values as JSON: dates ISO, money as decimal strings, enums as their value."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
+def _encode_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
+    if isinstance(value, set | frozenset):
+        return list(value)
+    raise TypeError(f"cannot put {type(value).__name__} in the feed")
+
+
+def jsonable(value: Any) -> Any:
+    """Event values as JSON: dates ISO, money as decimal strings, enums as their value (one orjson
+    round trip: much faster than walking the values in Python)."""
+    return orjson.loads(orjson.dumps(value, default=_encode_default, option=orjson.OPT_NON_STR_KEYS))
 
 
 # ---------------------------------------------------------------------------------------------------- masking
@@ -86,17 +86,19 @@ def mask_name(value: str) -> str:
 
 
 def mask(value: Any, key: str | None = None) -> Any:
-    """Mask ID numbers and names anywhere in an event's data; ID numbers also inside free text."""
-    if isinstance(value, dict):
+    """Mask ID numbers and names anywhere in an event's data (JSON values); ID numbers also inside free text."""
+    kind = type(value)
+    if kind is dict:
         return {k: mask(v, k) for k, v in value.items()}
-    if isinstance(value, list):
+    if kind is list:
         return [mask(v, key) for v in value]
-    if isinstance(value, str):
+    if kind is str:
         if key in ID_KEYS:
             return mask_id(value)
         if key in NAME_KEYS:
             return mask_name(value)
-        return _ID_NUMBER.sub(lambda m: m.group(1) + "********" + m.group(2), value)
+        if len(value) >= 18:
+            return _ID_NUMBER.sub(lambda m: m.group(1) + "********" + m.group(2), value)
     return value
 
 
