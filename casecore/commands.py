@@ -314,8 +314,12 @@ class RaiseProblem(ProblemCommand):
 
 
 class Party_(_Model):
+    """One party of a double responsibility: its unit and its named person. `person` is the person's actor id
+    (the sign-off for the party must come from `actor.id == person`); `name` is for the printed ledgers."""
+
     unit: str = Field(min_length=1)
     person: str = Field(min_length=1)
+    name: str | None = None
 
 
 class AssignResponsibility(ProblemCommand):

@@ -25,7 +25,7 @@ from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household  # noqa: F401  (declares the household events read below)
 from casecore.problem import Problem  # noqa: F401  (declares the problem events read below)
 from casecore.values import county_of, township_of
-from projections.ledger import overdue_condition, problem_ledger
+from projections.ledger import overdue_condition, problem_ledger, state_as_of
 from projections.runner import Projection, rows_by_key, upsert
 
 KINDS = {
@@ -229,9 +229,11 @@ def monthly_counts(conn: Connection, month_start: date, month_end: date,
     if division:
         in_month = sa.and_(in_month, a.division_code.startswith(division, autoescape=True))
     p = problem_ledger.c
-    overdue = overdue_condition(month_end)
+    state = state_as_of(month_end)
+    overdue = overdue_condition(state, month_end)
     if division:
         overdue = sa.and_(overdue, p.division_code.startswith(division, autoescape=True))
+    with_state = problem_ledger.join(state, state.c.problem_id == p.problem_id)
 
     areas: dict[tuple[str, str], dict[str, int]] = {}
     for county, township, kind, n in conn.execute(
@@ -240,7 +242,7 @@ def monthly_counts(conn: Connection, month_start: date, month_end: date,
     ):
         areas.setdefault((county, township), _blank_counts())[kind] = n
     for county, township, n in conn.execute(
-        sa.select(p.county_code, p.township_code, sa.func.count()).where(overdue)
+        sa.select(p.county_code, p.township_code, sa.func.count()).select_from(with_state).where(overdue)
         .group_by(p.county_code, p.township_code)
     ):
         areas.setdefault((county, township), _blank_counts())["problem_overdue"] = n
@@ -258,7 +260,7 @@ def monthly_counts(conn: Connection, month_start: date, month_end: date,
     ):
         sites.setdefault(site, _blank_counts())[kind] = n
     ap = activity_problems.c
-    joined = problem_ledger.join(activity_problems, ap.problem_id == p.problem_id)
+    joined = with_state.join(activity_problems, ap.problem_id == p.problem_id)
     for county, n in conn.execute(
         sa.select(p.county_code, sa.func.count()).select_from(joined).where(overdue, ap.key_county.is_(True))
         .group_by(p.county_code)
@@ -297,10 +299,12 @@ def count_between(conn: Connection, kind: str, start: date | None, end: date, di
 
 
 def open_problems_due_by(conn: Connection, due: date, as_of: date, division: str | None = None) -> int:
-    """Problems found on or before `due` that were not closed as of `as_of` (campaign: all problems rectified
+    """Problems found on or before `due` that were not closed on `as_of` (campaign: all problems rectified
     and closed by the milestone)."""
     p = problem_ledger.c
-    q = sa.select(sa.func.count()).where(p.found_on <= due, sa.or_(p.closed_on.is_(None), p.closed_on > as_of))
+    state = state_as_of(as_of)
+    q = (sa.select(sa.func.count()).select_from(problem_ledger.join(state, state.c.problem_id == p.problem_id))
+         .where(p.found_on <= due, state.c.status != "closed"))
     if division:
         q = q.where(p.division_code.startswith(division, autoescape=True))
     return int(conn.execute(q).scalar_one())

@@ -49,8 +49,10 @@ problem_ledger = sa.Table(
     sa.Column("found_by_unit", sa.String(128)),
     sa.Column("responsible_unit", sa.String(128)),
     sa.Column("responsible_person", sa.String(64)),
+    sa.Column("responsible_name", sa.String(64)),
     sa.Column("supervisor_unit", sa.String(128)),
     sa.Column("supervisor_person", sa.String(64)),
+    sa.Column("supervisor_name", sa.String(64)),
     sa.Column("assigned_on", sa.Date),
     sa.Column("deadline", sa.Date),
     sa.Column("status", sa.String(24), nullable=False),
@@ -86,16 +88,19 @@ rectification_ledger = sa.Table(
     sa.Column("actor_role", sa.String(16)),
     sa.Column("actor_unit", sa.String(128)),
     sa.Column("content", sa.Text),
-    #: for accountability: the persons held to account ("unit person; unit person")
+    #: the persons named: the two parties of an assignment, those held to account ("unit person; unit person")
     sa.Column("persons", sa.Text),
     sa.Column("overdue_days", sa.Integer),
     sa.Column("evidence", sa.Text),
+    #: the problem's status and deadline after the act: the ledger as of any date is read from these
     sa.Column("status_after", sa.String(24), nullable=False),
+    sa.Column("deadline", sa.Date),
 )
 sa.Index("ix_rectification_ledger_division", rectification_ledger.c.division_code)
 
 #: rectification-ledger entries (整改台账 记录类型)
 ENTRY_LABELS = {
+    "assigned": "明确双责任",
     "rectification": "整改措施",
     "reported": "整改完成",
     "signed_off": "销号",
@@ -104,6 +109,7 @@ ENTRY_LABELS = {
     "reopened": "销号后重新整改(双方问责)",
 }
 _ENTRY_OF = {
+    "responsibility_assigned": "assigned",
     "rectification_recorded": "rectification",
     "rectification_reported": "reported",
     "signed_off": "signed_off",
@@ -120,7 +126,12 @@ def _blank(problem_id: str) -> dict[str, Any]:
 
 
 def _persons(parties: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{p.get('unit', '')} {p.get('person', '')}".strip() for p in parties)
+    """"unit name(person); …" — the named persons of the parties, as the ledger prints them."""
+    out = []
+    for p in parties:
+        who = f"{p['name']}({p.get('person', '')})" if p.get("name") else p.get("person", "")
+        out.append(f"{p.get('unit', '')} {who}".strip())
+    return "; ".join(out)
 
 
 class LedgerProjection(Projection):
@@ -165,7 +176,8 @@ class LedgerProjection(Projection):
                        found_by_role=e.actor.get("role"), found_by_unit=e.actor.get("unit"), status="raised")
         elif kind == "responsibility_assigned":
             row.update(responsible_unit=e.responsible.get("unit"), responsible_person=e.responsible.get("person"),
-                       supervisor_unit=e.supervisor.get("unit"), supervisor_person=e.supervisor.get("person"),
+                       responsible_name=e.responsible.get("name"), supervisor_unit=e.supervisor.get("unit"),
+                       supervisor_person=e.supervisor.get("person"), supervisor_name=e.supervisor.get("name"),
                        deadline=e.deadline, assigned_on=e.on)
         elif kind == "rectification_recorded":
             row.update(actions=row["actions"] + 1, last_action_on=e.on)
@@ -195,6 +207,9 @@ class LedgerProjection(Projection):
         party = getattr(e, "party", None)
         if kind == "rectification_recorded":
             content = e.action
+        elif kind == "responsibility_assigned":
+            content = f"整改时限 {e.deadline.isoformat()}"
+            persons = _persons([e.responsible, e.supervisor])
         elif kind == "sign_off_rejected":
             content = e.reason
         elif kind == "signed_off":
@@ -221,22 +236,98 @@ class LedgerProjection(Projection):
             "overdue_days": late,
             "evidence": "; ".join(e.evidence) if e.evidence else None,
             "status_after": row["status"],
+            "deadline": row["deadline"],
         }
 
 
 # ---------------------------------------------------------------------- queries
 
+#: columns of the problem ledger that change as a problem goes on: read as of a date from the acts
+_CHANGING = ("status", "deadline", "actions", "rejections", "accountability", "reopened", "responsible_signed_on",
+             "responsible_signed_by", "supervisor_signed_on", "supervisor_signed_by", "closed_on", "reported_on",
+             "last_action_on")
+
+
+def state_as_of(as_of: date) -> sa.Subquery:
+    """Each problem's state on `as_of`, from the acts on or before it (set-based: one GROUP BY and a join):
+    problem_id, status, deadline, closed_on and the counts of actions, rejections, accountability records and
+    reopenings. A problem with no act by then is `raised` without a deadline."""
+    r = rectification_ledger.c
+    last = (
+        sa.select(
+            r.problem_id,
+            sa.func.max(r.seq).label("last_seq"),
+            sa.func.sum(sa.case((r.entry == "rectification", 1), else_=0)).label("actions"),
+            sa.func.max(sa.case((r.entry == "rectification", r.acted_on))).label("last_action_on"),
+            sa.func.sum(sa.case((r.entry == "rejected", 1), else_=0)).label("rejections"),
+            sa.func.sum(sa.case((r.entry.in_(("accountability", "reopened")), 1), else_=0)).label("accountability"),
+            sa.func.sum(sa.case((r.entry == "reopened", 1), else_=0)).label("reopened"),
+            sa.func.max(sa.case((r.entry == "reported", r.acted_on))).label("reported_on"),
+            sa.func.max(sa.case((sa.and_(r.entry == "signed_off", r.party == "responsible"), r.acted_on)))
+            .label("responsible_signed_on"),
+            sa.func.max(sa.case((sa.and_(r.entry == "signed_off", r.party == "supervisor"), r.acted_on)))
+            .label("supervisor_signed_on"),
+        )
+        .where(r.acted_on <= as_of)
+        .group_by(r.problem_id)
+        .subquery("acts")
+    )
+    at = rectification_ledger.alias("at_last")
+    status = sa.func.coalesce(at.c.status_after, "raised")
+    return (
+        sa.select(
+            problem_ledger.c.problem_id,
+            status.label("status"),
+            at.c.deadline.label("deadline"),
+            sa.case((status == "closed", last.c.supervisor_signed_on)).label("closed_on"),
+            sa.func.coalesce(last.c.actions, 0).label("actions"),
+            last.c.last_action_on,
+            sa.func.coalesce(last.c.rejections, 0).label("rejections"),
+            sa.func.coalesce(last.c.accountability, 0).label("accountability"),
+            sa.func.coalesce(last.c.reopened, 0).label("reopened"),
+            last.c.reported_on,
+            last.c.responsible_signed_on,
+            last.c.supervisor_signed_on,
+        )
+        .select_from(
+            problem_ledger.outerjoin(last, last.c.problem_id == problem_ledger.c.problem_id)
+            .outerjoin(at, sa.and_(at.c.problem_id == last.c.problem_id, at.c.seq == last.c.last_seq))
+        )
+        .where(problem_ledger.c.found_on <= as_of)
+        .subquery("state")
+    )
+
+
+def overdue_condition(state: sa.Subquery, as_of: date) -> sa.ColumnElement[bool]:
+    """SQL over `state_as_of(as_of)`: not closed by its deadline, as of `as_of` (the rule of `overdue_days`)."""
+    return sa.and_(state.c.status != "closed", state.c.deadline.is_not(None), state.c.deadline < as_of)
+
 
 def problem_rows(conn: Connection, as_of: date, division: str | None = None) -> list[dict[str, Any]]:
-    """The problem ledger as of a date: problems found on or before `as_of` (in `division`, a division-code
-    prefix), each with `overdue_days` and `overdue` computed for that date."""
-    query = sa.select(problem_ledger).where(problem_ledger.c.found_on <= as_of)
+    """The problem ledger as it stood on `as_of`: problems found on or before it (in `division`, a
+    division-code prefix), with their status, deadline, sign-offs and counts as of that day, and
+    `overdue_days` / `overdue` computed for it."""
+    state = state_as_of(as_of)
+    p = problem_ledger.c
+    fixed = [c for c in problem_ledger.columns if c.name not in _CHANGING]
+    changing = [state.c[name] for name in _CHANGING if name in state.c]
+    query = sa.select(*fixed, *changing).select_from(
+        problem_ledger.join(state, state.c.problem_id == p.problem_id))
     if division:
-        query = query.where(problem_ledger.c.division_code.startswith(division, autoescape=True))
-    query = query.order_by(problem_ledger.c.division_code, problem_ledger.c.found_on, problem_ledger.c.problem_id)
+        query = query.where(p.division_code.startswith(division, autoescape=True))
+    query = query.order_by(p.division_code, p.found_on, p.problem_id)
     out = []
     for r in conn.execute(query).mappings():
         row = dict(r)
+        status = row["status"]
+        signed = status in ("responsible_signed", "closed")
+        # who signed: only while the sign-off stands on that day (a later return or reopening clears it)
+        row["responsible_signed_on"] = row["responsible_signed_on"] if signed else None
+        row["supervisor_signed_on"] = row["supervisor_signed_on"] if status == "closed" else None
+        row["reported_on"] = row["reported_on"] if status in ("reported", "responsible_signed", "closed") else None
+        # a sign-off stands only when made by the party's named person (the aggregate refuses anyone else)
+        row["responsible_signed_by"] = row["responsible_person"] if row["responsible_signed_on"] else None
+        row["supervisor_signed_by"] = row["supervisor_person"] if row["supervisor_signed_on"] else None
         row["overdue_days"] = overdue_days(row["deadline"], row["closed_on"], as_of)
         row["overdue"] = row["overdue_days"] > 0
         out.append(row)
@@ -251,10 +342,3 @@ def rectification_rows(conn: Connection, as_of: date, division: str | None = Non
     query = query.order_by(rectification_ledger.c.division_code, rectification_ledger.c.problem_id,
                            rectification_ledger.c.seq)
     return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def overdue_condition(as_of: date) -> sa.ColumnElement[bool]:
-    """SQL: the problem is not closed by its deadline, as of `as_of` (the same rule as `overdue_days`)."""
-    t = problem_ledger.c
-    return sa.and_(t.found_on <= as_of, t.deadline.is_not(None), t.deadline < as_of,
-                   sa.or_(t.closed_on.is_(None), t.closed_on > as_of))

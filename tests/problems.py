@@ -18,8 +18,8 @@ WORKER = {"id": "t-work-3", "name": "乡镇干部丙", "role": "township", "unit
 COUNTY_LEAD = {"id": "c-lead-9", "name": "县乡村振兴局", "role": "county", "unit": COUNTY_UNIT}
 
 PARTIES = {
-    "responsible": {"unit": TOWNSHIP_UNIT, "person": RESPONSIBLE["id"]},
-    "supervisor": {"unit": COUNTY_UNIT, "person": SUPERVISOR["id"]},
+    "responsible": {"unit": TOWNSHIP_UNIT, "person": RESPONSIBLE["id"], "name": RESPONSIBLE["name"]},
+    "supervisor": {"unit": COUNTY_UNIT, "person": SUPERVISOR["id"], "name": SUPERVISOR["name"]},
 }
 
 

@@ -33,9 +33,9 @@ PROBLEM_COLUMNS = [
     Column("found_by", "发现人"),
     Column("found_by_unit", "发现单位"),
     Column("responsible_unit", "整改责任单位"),
-    Column("responsible_person", "整改责任人"),
+    Column("responsible", "整改责任人"),
     Column("supervisor_unit", "监督责任单位"),
-    Column("supervisor_person", "监督责任人"),
+    Column("supervisor", "监督责任人"),
     Column("deadline", "整改时限"),
     Column("actions", "整改措施(条)"),
     Column("responsible_signed_on", "责任方销号日期"),
@@ -86,6 +86,8 @@ def problem_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(dict(
             r, no=i, kind_label=_label(ProblemKind, r["kind"]), source_label=_label(ProblemSource, r["source"]),
             found_by=_who(r["found_by_name"], r["found_by_id"]), status_label=status_label(r["status"]),
+            responsible=_who(r["responsible_name"], r["responsible_person"]),
+            supervisor=_who(r["supervisor_name"], r["supervisor_person"]),
             overdue_label="是" if r["overdue"] else "否",
         ))
     return out
@@ -178,7 +180,7 @@ def render(problems: list[dict[str, Any]], entries: list[dict[str, Any]], as_of:
     for r in problem_view(problems):
         late = f"[red]{r['overdue_days']}[/red]" if r["overdue"] else "0"
         t.add_row(r["problem_id"], r["division_code"], r["household_id"] or "", r["kind_label"], r["source_label"],
-                  str(r["found_on"]), r["responsible_person"] or "", r["supervisor_person"] or "",
+                  str(r["found_on"]), r["responsible"], r["supervisor"],
                   str(r["deadline"] or ""), r["status_label"], late)
     out.print(t)
     t2 = Table(title=f"整改台账 (截至 {as_of})")

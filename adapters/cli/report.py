@@ -109,8 +109,11 @@ def _inspection_problems(conn: Any, start: date, end: date, division: str | None
     return int(conn.execute(q).scalar_one())
 
 
-def build_monthly(conn: Any, policies: PolicyBook, month: str, division: str | None = None) -> dict[str, Any]:
-    """The monthly dispatch as one object (what `--json` prints and the workbook shows)."""
+def build_monthly(conn: Any, policies: PolicyBook, month: str, division: str | None = None,
+                  names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The monthly dispatch as one object (what `--json` prints and the workbook shows). `names` gives
+    townships' names by code where the caller knows them (the log has only codes)."""
+    names = names or {}
     from projections.activity import monthly_counts
 
     start, end = parse_month(month)
@@ -123,7 +126,9 @@ def build_monthly(conn: Any, policies: PolicyBook, month: str, division: str | N
                                                      **dict.fromkeys(COUNT_HEADERS, 0), "townships": []})
         for k in COUNT_HEADERS:
             c[k] += row[k]
-        c["townships"].append({"township_code": row["township_code"], **{k: row[k] for k in COUNT_HEADERS}})
+        c["townships"].append({"township_code": row["township_code"],
+                               "township_name": names.get(row["township_code"], row["township_code"]),
+                               **{k: row[k] for k in COUNT_HEADERS}})
     return {
         "month": month,
         "as_of": end,
@@ -137,7 +142,7 @@ def build_monthly(conn: Any, policies: PolicyBook, month: str, division: str | N
     }
 
 
-def read_monthly(app: Any, month: str, division: str | None) -> dict[str, Any]:
+def read_monthly(app: Any, month: str, division: str | None, names: dict[str, str] | None = None) -> dict[str, Any]:
     """Catch up the activity and ledger projections, then build the month's dispatch."""
     from adapters.readmodels import read_models
     from projections.registry import by_name
@@ -145,7 +150,7 @@ def read_monthly(app: Any, month: str, division: str | None) -> dict[str, Any]:
     with read_models(app, [by_name("ledger"), by_name("activity")]) as rm:
         rm.catch_up()
         with rm.engine.connect() as conn:
-            return build_monthly(conn, app.policies, month, division)
+            return build_monthly(conn, app.policies, month, division, names)
 
 
 def _area_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -153,7 +158,7 @@ def _area_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     for c in report["counties"]:
         rows.append({"area": f"{c['county_name']} 合计", "code": c["county_code"], **c})
         for t in c["townships"]:
-            rows.append({"area": f"  {t['township_code']}", "code": t["township_code"], **t})
+            rows.append({"area": f"  {t['township_name']}", "code": t["township_code"], **t})
     rows.append({"area": "总计", "code": report["division"] or "", **report["total"]})
     return rows
 

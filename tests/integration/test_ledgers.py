@@ -84,7 +84,7 @@ def test_the_rectification_ledger_has_a_row_for_every_action_sign_off_rejection_
     _, entries = read_ledgers(app, date(2022, 6, 30), None)
     p1 = [(e["entry"], e["party"], e["acted_on"]) for e in entries if e["problem_id"] == "P1"]
     assert p1 == [
-        ("rectification", None, date(2022, 4, 20)), ("reported", None, date(2022, 4, 25)),
+        ("assigned", None, date(2022, 4, 11)), ("rectification", None, date(2022, 4, 20)), ("reported", None, date(2022, 4, 25)),
         ("signed_off", "responsible", date(2022, 4, 26)), ("rejected", "supervisor", date(2022, 4, 27)),
         ("rectification", None, date(2022, 5, 3)), ("reported", None, date(2022, 5, 4)),
         ("signed_off", "responsible", date(2022, 5, 5)), ("signed_off", "supervisor", date(2022, 5, 6)),
@@ -92,7 +92,7 @@ def test_the_rectification_ledger_has_a_row_for_every_action_sign_off_rejection_
     rejection = next(e for e in entries if e["entry"] == "rejected")
     assert (rejection["content"], rejection["actor_id"]) == ("佐证不足", "c-sup-1")
     held = next(e for e in entries if e["entry"] == "accountability")
-    assert held["persons"] == "522631101000 t-resp-1; 522631000000 c-sup-1"
+    assert held["persons"] == "522631101000 乡镇责任人(t-resp-1); 522631000000 县级监督人(c-sup-1)"
     assert held["overdue_days"] == 17
     reopened = next(e for e in entries if e["entry"] == "reopened")
     assert (reopened["problem_id"], reopened["party"]) == ("P3", "both")
@@ -103,7 +103,8 @@ def test_the_ledgers_as_of_a_date_leave_out_what_came_later(app):
     _history(app)
     problems, entries = read_ledgers(app, date(2022, 4, 11), None)
     assert [p["problem_id"] for p in problems] == ["P1"]
-    assert entries == []
+    assert [(e["problem_id"], e["entry"]) for e in entries] == [("P1", "assigned")]
+    assert problems[0]["status"] == "assigned"
 
 
 def test_the_division_filter_keeps_only_problems_under_the_prefix(app):
@@ -140,6 +141,31 @@ def test_a_problem_closed_late_is_overdue_as_of_a_date_before_its_closing_and_no
     assert (after[0]["overdue"], after[0]["overdue_days"]) == (False, 0)
 
 
+def test_the_ledger_as_of_a_past_date_shows_the_problem_as_it_stood_then(app):
+    _history(app)
+    between, _ = read_ledgers(app, date(2022, 6, 1), None)   # P3 closed on 2022-05-03, reopened on 2022-06-20
+    p3 = next(p for p in between if p["problem_id"] == "P3")
+    assert (p3["status"], p3["closed_on"], p3["deadline"], p3["overdue"]) == (
+        "closed", date(2022, 5, 3), date(2022, 6, 4), False)
+    assert (p3["responsible_signed_by"], p3["supervisor_signed_by"]) == ("t-resp-1", "c-sup-1")
+    during, _ = read_ledgers(app, date(2022, 4, 28), None)   # P1 rejected on 04-27, redone from 05-03
+    p1 = next(p for p in during if p["problem_id"] == "P1")
+    assert (p1["status"], p1["rejections"], p1["actions"], p1["responsible_signed_on"]) == (
+        "in_rectification", 1, 1, None)
+
+
+def test_a_reopened_problem_read_before_its_first_closing_is_judged_by_its_first_deadline(app):
+    run(app, [raise_("P1", date(2022, 4, 10)), assign("P1", date(2022, 4, 11), deadline=date(2022, 5, 31)),
+              rectify("P1", date(2022, 6, 1)), report("P1", date(2022, 6, 2)), sign("P1", "responsible",
+              date(2022, 6, 8)), sign("P1", "supervisor", date(2022, 6, 10)),
+              reopen("P1", date(2022, 7, 10), deadline=date(2022, 8, 10))])
+    before, _ = read_ledgers(app, date(2022, 6, 5), None)
+    assert (before[0]["deadline"], before[0]["overdue_days"]) == (date(2022, 5, 31), 5)
+    after, _ = read_ledgers(app, date(2022, 8, 15), None)
+    assert (after[0]["deadline"], after[0]["overdue_days"], after[0]["status"]) == (
+        date(2022, 8, 10), 5, "in_rectification")
+
+
 # --- the workbook a county office prints ------------------------------------------------------------
 
 
@@ -170,7 +196,7 @@ def test_the_workbook_has_both_ledgers_with_chinese_headers_one_row_each_and_rea
     status = [c.header for c in PROBLEM_COLUMNS].index("整改状态") + 1
     assert {sheet.cell(row=r, column=status).value for r in range(HEADER_ROWS + 1, sheet.max_row + 1)} == {
         "已销号", "整改中"}
-    assert len(problems) == 3 and len(entries) == 8 + 2 + 5  # P1 with its redo, P2 held accountable, P3 reopened
+    assert len(problems) == 3 and len(entries) == 9 + 3 + 6  # P1 with its redo, P2 held accountable, P3 reopened
 
 
 # --- rebuild == incremental catch-up ----------------------------------------------------------------
@@ -254,4 +280,5 @@ def test_the_ledger_cli_refuses_a_malformed_date_with_a_sentence(sqlite_url):
 def test_a_worker_recording_rectification_appears_in_the_ledger_as_the_one_who_acted(app):
     run(app, [raise_("P1"), assign("P1"), rectify("P1", actor=WORKER)])
     _, entries = read_ledgers(app, date(2022, 6, 30), None)
-    assert (entries[0]["actor_id"], entries[0]["actor_name"]) == (WORKER["id"], WORKER["name"])
+    action = next(e for e in entries if e["entry"] == "rectification")
+    assert (action["actor_id"], action["actor_name"]) == (WORKER["id"], WORKER["name"])
