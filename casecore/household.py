@@ -183,7 +183,8 @@ class Household(BaseAggregate[str]):
                 "source": self.source,
                 "risk_types": list(self.risk_types),
                 "detail": self.detail,
-                "status": "open",
+                # a lead on a monitored household is not verified in a procedure: it goes into the case file
+                "status": "attached" if self.stage in (Stage.MONITORED.value, Stage.IN_EXIT.value) else "open",
                 "cycle": self.cycle,
             }
             if self.opens_procedure:

@@ -115,7 +115,8 @@ def show(
     render_household(state)
 
 
-LEAD_STATUS = {"open": "待核实", "meets": "核实符合", "not_meets": "核实不符合", "included": "已纳入监测"}
+LEAD_STATUS = {"open": "待核实", "meets": "核实符合", "not_meets": "核实不符合", "included": "已纳入监测",
+               "attached": "已记入监测档案"}
 
 
 def _step_label(procedure: str, step: str) -> str:

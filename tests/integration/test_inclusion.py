@@ -127,7 +127,8 @@ def test_a_lead_on_a_monitored_household_is_recorded_and_adds_its_new_risks(app)
     assert s["stage"] == Stage.MONITORED and s["open_procedure"] is None
     assert s["risk_types"] == ["illness", "disaster", "housing"]
     assert s["version"] == version + 1
-    assert [lead["lead_id"] for lead in s["leads"]] == ["H1-L1", "H1-L2"]
+    assert [(lead["lead_id"], lead["status"]) for lead in s["leads"]] == [("H1-L1", "meets"),
+                                                                           ("H1-L2", "attached")]
     # it starts no second inclusion procedure
     assert refusal(app.handle(cmd("verify_lead", D + timedelta(days=21), household_id="H1", lead_id="H1-L2",
                                   finding="meets"))) == ("invalid_transition", None)
