@@ -32,7 +32,6 @@ from casecore.values import (
     Procedure,
     RiskType,
     Stage,
-    TownshipDecision,
     add_months,
     month_window,
 )
@@ -901,7 +900,8 @@ class Household(BaseAggregate[str]):
             )
 
     def _guard_category_fits_household(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
-        need = {Category.MARGINAL: HouseholdType.GENERAL, Category.UNSTABLE_ALLEVIATED: HouseholdType.POVERTY_ALLEVIATED}
+        need = {Category.MARGINAL: HouseholdType.GENERAL,
+                Category.UNSTABLE_ALLEVIATED: HouseholdType.POVERTY_ALLEVIATED}
         wanted = need.get(cmd.category)
         if wanted is not None and self.household_type != wanted.value:
             raise PolicyViolation(
@@ -918,7 +918,8 @@ class Household(BaseAggregate[str]):
         line = policy.income.monitoring_line
         if assessment["per_capita_income"] >= line:
             raise PolicyViolation(
-                f"人均纯收入 {assessment['per_capita_income']} 元不低于{policy.effective_from.year}年监测标准 {line} 元, "
+                f"人均纯收入 {assessment['per_capita_income']} 元不低于{policy.effective_from.year}年"
+                f"监测标准 {line} 元, "
                 f"不能纳入{Category(cmd.category).label}; 如有大额刚性支出或收入骤减, 请按突发严重困难户认定",
                 rule="income_below_line",
             )

@@ -12,12 +12,12 @@ listed in `NOMINATION_GUARDS` and checked by the aggregate when the village nomi
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from workflows.machine import Workflow
 
 
-class Exit(str, Enum):
+class Exit(StrEnum):
     NOMINATED = "nominated"                  # 村（居）提名
     VERIFIED = "verified"                    # 入户核实符合
     IN_PUBLICITY = "in_publicity"            # 村级评议及公示中
