@@ -14,6 +14,7 @@ PROJECTIONS: list[str] = [
     "projections.ledger:LedgerProjection",
     "projections.activity:ActivityProjection",
     "projections.timeline:TimelineProjection",
+    "projections.casefacts:CaseFactsProjection",
 ]
 
 

@@ -1,0 +1,152 @@
+"""`casecore inspect`: the inspector's rules over native and imported histories; findings as a table, JSON
+Lines (`--json`, one finding a line as CONTRACT.md "Findings" says) or a workbook (`--xlsx`);
+`--raise-problems` enters them in the double ledger (idempotent: one problem per rule, household and cycle)."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+
+#: findings listed in the human output (all are in --json and --xlsx)
+SHOWN = 40
+
+
+def inspect(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="检查基准日 YYYY-MM-DD (默认今天)")] = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="只运行这些规则 (可重复)")] = None,
+    division: Annotated[str | None, typer.Option("--division", help="区划代码前缀 (如 522631)")] = None,
+    db: DbOption = None,
+    json: JsonOption = False,
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="写出问题清单工作簿")] = None,
+    raise_problems: Annotated[bool, typer.Option("--raise-problems", help="将发现的问题登记入问题台账")] = False,
+    actor_id: Annotated[str, typer.Option("--actor-id", help="登记问题的督查人员")] = "inspection-rules",
+    actor_unit: Annotated[str, typer.Option("--actor-unit", help="登记问题的督查单位")] = "督查组",
+) -> None:
+    """运行督查规则 (run the inspector's rules)."""
+    from adapters.readmodels import read_models
+    from projections.casefacts import CaseFactsProjection
+    from projections.inspect import RULES, Inspector, problem_commands
+
+    try:
+        day = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError:
+        err_console.print(f"[red]--as-of “{as_of}” 不是日期 (应为 YYYY-MM-DD)[/red]")
+        raise typer.Exit(2) from None
+    unknown = [r for r in rule or [] if r not in RULES]
+    if unknown:
+        err_console.print(f"[red]未知规则: {', '.join(unknown)}; 可选: {', '.join(RULES)}[/red]")
+        raise typer.Exit(2)
+    if json and xlsx:
+        err_console.print("[red]--json 与 --xlsx 只能选一个[/red]")
+        raise typer.Exit(2)
+    app = open_app(db)
+    try:
+        with read_models(app, [CaseFactsProjection()]) as rm:
+            rm.catch_up()
+            with rm.engine.connect() as conn:
+                findings = Inspector(conn, app.policies, day, division).run(rule or None)
+            raised: Counter[str] = Counter()
+            if raise_problems:
+                actor = {"id": actor_id, "name": "督查规则", "role": "inspector", "unit": actor_unit}
+                cmds = problem_commands(findings, day, actor)
+                by_id = {f.derived_problem_id: f for f in findings}
+                for cmd, outcome in zip(cmds, app.handle_many(cmds), strict=True):
+                    if outcome.ok:
+                        raised["duplicate" if outcome.duplicate else "raised"] += 1
+                        by_id[cmd.problem_id].problem_id = by_id[cmd.problem_id].problem_id or cmd.problem_id
+                    else:
+                        error = outcome.error
+                        raised[error.code if error else "error"] += 1
+                        err_console.print(f"[red]{cmd.problem_id}: {error.message if error else ''}[/red]")
+                raised["already"] = sum(1 for f in findings if f.raised_problem is not None)
+                rm.catch_up()
+    finally:
+        app.close()
+    if json:
+        out = sys.stdout
+        for f in findings:
+            out.write(dumps(f.as_dict()) + "\n")
+        return
+    if xlsx:
+        write_findings(xlsx, findings, day)
+    render(findings, day, division, raised if raise_problems else None, xlsx)
+
+
+def render(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None,
+           xlsx: Path | None) -> None:
+    from projections.inspect import RULES, SEVERITY_LABELS, Summary
+
+    if findings and not xlsx:
+        t = Table(title=f"发现的问题 (前 {min(SHOWN, len(findings))} 条)")
+        for col in ("规则", "严重程度", "户", "区划", "说明"):
+            t.add_column(col)
+        for f in findings[:SHOWN]:
+            style = "red" if f.severity == "severe" else "yellow"
+            t.add_row(RULES[f.rule].label, f"[{style}]{SEVERITY_LABELS[f.severity]}[/{style}]", f.household_id or "—",
+                      f.division_code, f.detail)
+        console.print(t)
+    s = Summary.of(findings)
+    t = Table(title=f"督查结果 (基准日 {day}{', 区划 ' + division if division else ''})")
+    for col in ("规则", "名称", "依据", "严重", "一般", "合计"):
+        t.add_column(col, justify="right" if col in ("严重", "一般", "合计") else "left")
+    sev: dict[str, Counter[str]] = {r: Counter() for r in RULES}
+    for f in findings:
+        sev[f.rule][f.severity] += 1
+    for r, info in RULES.items():
+        t.add_row(r, info.label, info.policy, str(sev[r]["severe"]), str(sev[r]["warning"]), str(s.by_rule[r]))
+    t.add_row("", "合计", "", str(s.by_severity["severe"]), str(s.by_severity["warning"]), str(len(findings)))
+    console.print(t)
+    if raised is not None:
+        console.print(f"问题台账: 新登记 {raised['raised']} 个, 已登记过 {raised['already'] + raised['duplicate']} 个"
+                      + "".join(f", {k} {v} 个" for k, v in raised.items()
+                                if k not in ("raised", "already", "duplicate")))
+    if xlsx:
+        console.print(f"问题清单已写入 {xlsx}")
+
+
+def write_findings(path: Path, findings: list[Any], day: date) -> None:
+    """The findings as a workbook: a list (问题清单) and counts by rule (汇总), Chinese headers, frozen header
+    rows."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    from projections.inspect import RULES, SEVERITY_LABELS, Summary
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "问题清单"
+    headers = ("规则", "规则名称", "严重程度", "户编号", "区划代码", "说明", "政策依据", "证据", "问题编号")
+    ws.append(headers)
+    for f in findings:
+        ws.append([f.rule, RULES[f.rule].label, SEVERITY_LABELS[f.severity], f.household_id or "", f.division_code,
+                   f.detail, RULES[f.rule].policy, dumps(f.evidence), f.problem_id or ""])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    ws.freeze_panes = "A2"
+    for col, width in zip("ABCDEFGHI", (30, 24, 10, 16, 14, 70, 50, 60, 24), strict=True):
+        ws.column_dimensions[col].width = width
+    summary = wb.create_sheet("汇总")
+    summary.append(("规则", "规则名称", "合计", f"基准日 {day}"))
+    s = Summary.of(findings)
+    for r, info in RULES.items():
+        summary.append((r, info.label, s.by_rule[r]))
+    summary.append(("", "合计", len(findings)))
+    for cell in summary[1]:
+        cell.font = Font(bold=True)
+    summary.freeze_panes = "A2"
+    summary.column_dimensions["A"].width = 32
+    summary.column_dimensions["B"].width = 28
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(inspect)

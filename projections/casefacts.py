@@ -1,0 +1,572 @@
+"""Case facts (案情事实): the event log folded into tables shaped for the inspector's set-based rules.
+
+A household's history is cut into monitoring **cycles**: a cycle starts with the lead that opens an
+inclusion procedure (native history) or with an imported county decision / entry into the system that no
+open procedure precedes (legacy history), and holds that cycle's dates — first lead, inclusion, exit
+nomination, elimination, rollback — its category and risks. Everything the rules compare is a row:
+
+| table | one row per |
+|---|---|
+| `cf_households` | household: division, type, stage, current cycle, responsible cadre |
+| `cf_members` | member of a household — also the **person index** (citizen ID → household) for screening |
+| `cf_cycles` | monitoring cycle of a household, with its dates (and ordinal day numbers for date arithmetic) |
+| `cf_risks` | risk type of a cycle (the county's decision plus risks added by later leads) |
+| `cf_measures` | measure, with the cycle it was planned in and its dates |
+| `cf_incomes` / `cf_guarantees` | income / guarantee assessment (`seq` orders them: business date, then version) |
+| `cf_leads` | lead, with its source, cycle and whether the household was monitored when it came |
+| `cf_publicity` | closed public notice (opened, closed) of either procedure |
+| `cf_backdating` | native event recorded at least a day after its business date (`lag_days`) |
+| `cf_problems` | problem of the double ledger: kind, finding key, deadline, closed or not |
+
+Dates are stored as dates (for evidence) and, where rules do arithmetic, as ordinal day numbers and month
+indexes (year × 12 + month − 1), so the same SQL runs on SQLite and PostgreSQL. The fold is deterministic: a
+rebuild and an incremental catch-up give the same rows.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from casecore.events import CaseEvent
+from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Labour, Procedure, Stage
+from projections.roster import Money
+from projections.runner import Projection, rows_by_key, upsert
+
+HOUSEHOLD = "household/"
+PROBLEM = "problem/"
+WITH_LABOUR = (Labour.FULL.value, Labour.WEAK.value)
+_DEVELOPMENTAL = frozenset(m.value for m in DEVELOPMENTAL_MEASURES)
+
+metadata = sa.MetaData()
+
+
+def _key(*parts: Any) -> str:
+    return "#".join(str(p) for p in parts)
+
+
+households = sa.Table(
+    "cf_households", metadata,
+    sa.Column("household_id", sa.String(64), primary_key=True),
+    sa.Column("division_code", sa.String(12)),
+    sa.Column("household_type", sa.String(24)),
+    sa.Column("stage", sa.String(24)),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("cycle_status", sa.String(16)),
+    sa.Column("registered_on", sa.Date),
+    sa.Column("cadre_name", sa.String(64)),
+    sa.Column("cadre_on", sa.Date),
+    sa.Column("cadre_ord", sa.Integer),
+    sa.Column("imported", sa.Boolean, nullable=False),
+)
+sa.Index("ix_cf_households_division", households.c.division_code)
+
+members = sa.Table(
+    "cf_members", metadata,
+    sa.Column("key", sa.String(96), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(18), nullable=False),
+    sa.Column("name", sa.String(64)),
+    sa.Column("labour", sa.String(8)),
+    sa.Column("added_ord", sa.Integer),
+    sa.Column("removed_ord", sa.Integer),
+    sa.Column("removed_on", sa.Date),
+)
+sa.Index("ix_cf_members_person", members.c.person_id)
+sa.Index("ix_cf_members_household", members.c.household_id, members.c.labour)
+
+cycles = sa.Table(
+    "cf_cycles", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("division_code", sa.String(12)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("origin", sa.String(160)),
+    sa.Column("category", sa.String(32)),
+    sa.Column("risk_types", sa.JSON, nullable=False),
+    # the lead that opened the inclusion procedure (none for imported cycles)
+    sa.Column("first_lead_on", sa.Date),
+    sa.Column("first_lead_ord", sa.Integer),
+    sa.Column("closed_on", sa.Date),
+    sa.Column("closed_ord", sa.Integer),
+    sa.Column("publicity_opened_on", sa.Date),
+    sa.Column("publicity_closed_on", sa.Date),
+    sa.Column("included_on", sa.Date),
+    sa.Column("included_ord", sa.Integer),
+    sa.Column("included_month", sa.Integer),
+    sa.Column("included_day", sa.Integer),
+    sa.Column("included_precision", sa.String(8)),
+    sa.Column("nominated_on", sa.Date),
+    sa.Column("nominated_ord", sa.Integer),
+    sa.Column("exit_mode", sa.String(16)),
+    sa.Column("eliminated_on", sa.Date),
+    sa.Column("eliminated_ord", sa.Integer),
+    sa.Column("eliminated_month", sa.Integer),
+    sa.Column("eliminated_day", sa.Integer),
+    sa.Column("eliminated_month_end", sa.Boolean),
+    sa.Column("eliminated_precision", sa.String(8)),
+    sa.Column("rolled_back_on", sa.Date),
+    sa.Column("rolled_back_ord", sa.Integer),
+)
+sa.Index("ix_cf_cycles_household", cycles.c.household_id, cycles.c.cycle)
+sa.Index("ix_cf_cycles_included", cycles.c.included_ord)
+sa.Index("ix_cf_cycles_eliminated", cycles.c.eliminated_ord)
+
+risks = sa.Table(
+    "cf_risks", metadata,
+    sa.Column("key", sa.String(120), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("risk_type", sa.String(32), nullable=False),
+)
+sa.Index("ix_cf_risks_cycle", risks.c.household_id, risks.c.cycle)
+
+measures = sa.Table(
+    "cf_measures", metadata,
+    sa.Column("key", sa.String(140), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("measure_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("measure_type", sa.String(32)),
+    sa.Column("developmental", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("planned_on", sa.Date),
+    sa.Column("planned_ord", sa.Integer),
+    sa.Column("implemented_on", sa.Date),
+    sa.Column("implemented_ord", sa.Integer),
+    sa.Column("ended_on", sa.Date),
+    sa.Column("ended_ord", sa.Integer),
+    sa.Column("origin", sa.String(160)),
+)
+sa.Index("ix_cf_measures_cycle", measures.c.household_id, measures.c.cycle)
+
+incomes = sa.Table(
+    "cf_incomes", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("on", sa.Date, nullable=False),
+    sa.Column("on_ord", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("net_income", Money()),
+    sa.Column("rigid_expenditure", Money()),
+    sa.Column("household_size", sa.Integer),
+    sa.Column("per_capita_income", Money()),
+    sa.Column("origin", sa.String(160)),
+)
+sa.Index("ix_cf_incomes_household", incomes.c.household_id, incomes.c.seq)
+
+guarantees = sa.Table(
+    "cf_guarantees", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("on", sa.Date, nullable=False),
+    sa.Column("on_ord", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("housing", sa.String(16)),
+    sa.Column("drinking_water_safe", sa.Boolean),
+    sa.Column("children_out_of_school", sa.Integer, nullable=False),
+    sa.Column("members_without_medical_insurance", sa.Integer, nullable=False),
+    sa.Column("open_items", sa.Integer, nullable=False),
+    sa.Column("origin", sa.String(160)),
+)
+sa.Index("ix_cf_guarantees_household", guarantees.c.household_id, guarantees.c.seq)
+
+leads = sa.Table(
+    "cf_leads", metadata,
+    sa.Column("key", sa.String(140), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("lead_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("on", sa.Date, nullable=False),
+    sa.Column("on_ord", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(32)),
+    sa.Column("risk_types", sa.JSON, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("opens_procedure", sa.Boolean, nullable=False),
+    sa.Column("monitored_at", sa.Boolean, nullable=False),
+    sa.Column("status", sa.String(16)),
+)
+sa.Index("ix_cf_leads_household", leads.c.household_id, leads.c.source)
+
+publicity = sa.Table(
+    "cf_publicity", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("division_code", sa.String(12)),
+    sa.Column("procedure", sa.String(16)),
+    sa.Column("opened_on", sa.Date),
+    sa.Column("opened_ord", sa.Integer),
+    sa.Column("closed_on", sa.Date, nullable=False),
+    sa.Column("closed_ord", sa.Integer, nullable=False),
+)
+
+backdating = sa.Table(
+    "cf_backdating", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("division_code", sa.String(12)),
+    sa.Column("event_type", sa.String(40), nullable=False),
+    sa.Column("on", sa.Date, nullable=False),
+    sa.Column("on_ord", sa.Integer, nullable=False),
+    sa.Column("recorded_on", sa.Date, nullable=False),
+    sa.Column("lag_days", sa.Integer, nullable=False),
+    sa.Column("actor_id", sa.String(64)),
+)
+sa.Index("ix_cf_backdating_lag", backdating.c.lag_days)
+
+problems = sa.Table(
+    "cf_problems", metadata,
+    sa.Column("problem_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(40)),
+    sa.Column("household_id", sa.String(64)),
+    sa.Column("division_code", sa.String(12)),
+    sa.Column("source", sa.String(24)),
+    sa.Column("finding_key", sa.String(160)),
+    sa.Column("status", sa.String(24)),
+    sa.Column("raised_on", sa.Date),
+    sa.Column("raised_ord", sa.Integer),
+    sa.Column("deadline", sa.Date),
+    sa.Column("deadline_ord", sa.Integer),
+    sa.Column("responsible", sa.JSON),
+    sa.Column("supervisor", sa.JSON),
+    sa.Column("closed_on", sa.Date),
+    sa.Column("closed_ord", sa.Integer),
+)
+sa.Index("ix_cf_problems_finding", problems.c.finding_key)
+
+
+def ordinal(d: date | None) -> int | None:
+    return None if d is None else d.toordinal()
+
+
+def month_index(d: date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def open_items(e: Any) -> int:
+    """How many of the 3+1 guarantees an assessment leaves open."""
+    return (int(e.housing != Housing.SAFE.value) + int(not e.drinking_water_safe)
+            + int(bool(e.children_out_of_school)) + int(bool(e.members_without_medical_insurance)))
+
+
+class _Batch:
+    """The rows one batch touches: loaded once, changed in memory in log order, written back."""
+
+    def __init__(self, conn: Connection, events: list[CaseEvent]):
+        hids = {e.originator_id.removeprefix(HOUSEHOLD) for e in events if e.originator_id.startswith(HOUSEHOLD)}
+        self.households = rows_by_key(conn, households, "household_id", hids)
+        self.households_existing = set(self.households)
+        self.cycles = rows_by_key(conn, cycles, "key", [_key(h, r["cycle"]) for h, r in self.households.items()])
+        self.cycles_existing = set(self.cycles)
+        self.risks_changed: set[str] = set()
+        self.measures = rows_by_key(conn, measures, "key", [
+            _key(e.originator_id.removeprefix(HOUSEHOLD), e.measure_id) for e in events
+            if e.TYPE in ("measure_implemented", "measure_ended")])
+        self.measures_existing = set(self.measures)
+        self.leads = rows_by_key(conn, leads, "key", [
+            _key(e.originator_id.removeprefix(HOUSEHOLD), e.lead_id) for e in events if e.TYPE == "lead_verified"])
+        self.leads_existing = set(self.leads)
+        self.members = rows_by_key(conn, members, "key", [
+            _key(e.originator_id.removeprefix(HOUSEHOLD), e.person_id) for e in events if e.TYPE == "member_removed"])
+        self.members_existing = set(self.members)
+        pids = {e.originator_id.removeprefix(PROBLEM) for e in events if e.originator_id.startswith(PROBLEM)}
+        self.problems = rows_by_key(conn, problems, "problem_id", pids)
+        self.problems_existing = set(self.problems)
+        self.appended: dict[sa.Table, list[dict[str, Any]]] = {incomes: [], guarantees: [], publicity: [],
+                                                                backdating: []}
+
+    def cycle(self, hid: str) -> dict[str, Any] | None:
+        h = self.households[hid]
+        return self.cycles.get(_key(hid, h["cycle"])) if h["cycle"] else None
+
+    def new_cycle(self, hid: str, origin: str | None) -> dict[str, Any]:
+        h = self.households[hid]
+        h["cycle"] += 1
+        row: dict[str, Any] = {c.name: None for c in cycles.columns}
+        row.update(key=_key(hid, h["cycle"]), household_id=hid, cycle=h["cycle"], division_code=h["division_code"],
+                   status="in_inclusion", origin=origin, risk_types=[])
+        self.cycles[row["key"]] = row
+        h["cycle_status"] = "in_inclusion"
+        return row
+
+    def write(self, conn: Connection) -> None:
+        upsert(conn, households, "household_id", self.households, self.households_existing)
+        upsert(conn, cycles, "key", self.cycles, self.cycles_existing)
+        upsert(conn, measures, "key", self.measures, self.measures_existing)
+        upsert(conn, leads, "key", self.leads, self.leads_existing)
+        upsert(conn, members, "key", self.members, self.members_existing)
+        upsert(conn, problems, "problem_id", self.problems, self.problems_existing)
+        for table, rows in self.appended.items():
+            if rows:
+                conn.execute(table.insert(), rows)
+        changed = [self.cycles[k] for k in sorted(self.risks_changed)]
+        if changed:
+            conn.execute(risks.delete().where(risks.c.household_id == sa.bindparam("h"),
+                                              risks.c.cycle == sa.bindparam("c")),
+                         [{"h": c["household_id"], "c": c["cycle"]} for c in changed])
+            rows = [{"key": _key(c["household_id"], c["cycle"], r), "household_id": c["household_id"],
+                     "cycle": c["cycle"], "risk_type": r} for c in changed for r in dict.fromkeys(c["risk_types"])]
+            if rows:
+                conn.execute(risks.insert(), rows)
+
+
+class CaseFactsProjection(Projection):
+    """The inspector's tables (see the module's docstring)."""
+
+    name = "casefacts"
+    metadata = metadata
+
+    def fold(self, conn: Connection, events: list[CaseEvent]) -> None:
+        if not events:
+            return
+        b = _Batch(conn, events)
+        for e in events:
+            if e.originator_id.startswith(HOUSEHOLD):
+                self._household(b, e.originator_id.removeprefix(HOUSEHOLD), e)
+            elif e.originator_id.startswith(PROBLEM):
+                self._problem(b, e.originator_id.removeprefix(PROBLEM), e)
+        b.write(conn)
+
+    # ------------------------------------------------------------------ households
+
+    def _household(self, b: _Batch, hid: str, e: Any) -> None:
+        kind = e.TYPE
+        if kind == "registered":
+            b.households[hid] = {
+                "household_id": hid, "division_code": e.division_code, "household_type": e.household_type,
+                "stage": Stage.NOT_MONITORED.value, "cycle": 0, "cycle_status": None, "registered_on": e.on,
+                "cadre_name": None, "cadre_on": None, "cadre_ord": None, "imported": e.origin is not None,
+            }
+            for m in e.members:
+                self._member(b, hid, m, None)
+        h = b.households.get(hid)
+        if h is None:  # a stream without its registration: nothing to hang facts on
+            return
+        if e.origin is not None:
+            h["imported"] = True
+        else:
+            self._timing(b, hid, h, e)
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is not None:
+            handler(b, hid, h, e)
+        stage = getattr(e, "stage", None)
+        if isinstance(stage, str):
+            h["stage"] = stage
+
+    def _timing(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        recorded = e.timestamp.date()
+        lag = (recorded - e.on).days
+        if lag >= 1:
+            b.appended[backdating].append({
+                "key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"],
+                "division_code": h["division_code"], "event_type": e.TYPE, "on": e.on, "on_ord": e.on.toordinal(),
+                "recorded_on": recorded, "lag_days": lag, "actor_id": (e.actor or {}).get("id"),
+            })
+
+    @staticmethod
+    def _member(b: _Batch, hid: str, m: dict[str, Any], added: date | None) -> None:
+        key = _key(hid, m["person_id"])
+        b.members[key] = {"key": key, "household_id": hid, "person_id": m["person_id"], "name": m.get("name"),
+                          "labour": m.get("labour"), "added_ord": ordinal(added), "removed_ord": None,
+                          "removed_on": None}
+
+    def _on_member_added(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        self._member(b, hid, e.member, e.on)
+
+    def _on_member_removed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        m = b.members.get(_key(hid, e.person_id))
+        if m is not None:
+            m.update(removed_on=e.on, removed_ord=e.on.toordinal())
+
+    def _assessment(self, hid: str, h: dict[str, Any], e: Any) -> dict[str, Any]:
+        return {"key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"], "on": e.on,
+                "on_ord": e.on.toordinal(), "seq": e.on.toordinal() * 1_000_000 + e.originator_version,
+                "origin": e.origin}
+
+    def _on_income_assessed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        b.appended[incomes].append(self._assessment(hid, h, e) | {
+            "net_income": e.net_income, "rigid_expenditure": e.rigid_expenditure,
+            "household_size": e.household_size, "per_capita_income": e.per_capita_income})
+
+    def _on_guarantees_assessed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        b.appended[guarantees].append(self._assessment(hid, h, e) | {
+            "housing": e.housing, "drinking_water_safe": e.drinking_water_safe,
+            "children_out_of_school": len(e.children_out_of_school),
+            "members_without_medical_insurance": len(e.members_without_medical_insurance),
+            "open_items": open_items(e)})
+
+    def _on_lead_recorded(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        monitored = h["stage"] in (Stage.MONITORED.value, Stage.IN_EXIT.value)
+        if e.opens_procedure:
+            c = b.new_cycle(hid, e.origin)
+            c.update(first_lead_on=e.on, first_lead_ord=e.on.toordinal())
+        key = _key(hid, e.lead_id)
+        b.leads[key] = {"key": key, "household_id": hid, "lead_id": e.lead_id, "cycle": h["cycle"], "on": e.on,
+                        "on_ord": e.on.toordinal(), "source": e.source, "risk_types": list(e.risk_types),
+                        "detail": e.detail, "opens_procedure": bool(e.opens_procedure),
+                        "monitored_at": monitored and not e.opens_procedure, "status": "open"}
+        c = b.cycle(hid)
+        if e.adds_risks and c is not None:
+            c["risk_types"] = [*c["risk_types"], *e.adds_risks]
+            b.risks_changed.add(c["key"])
+
+    def _on_lead_verified(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        lead = b.leads.get(_key(hid, e.lead_id))
+        if lead is not None:
+            lead["status"] = e.finding
+        self._closed(b, hid, h, e)
+
+    def _closed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        """A step that ends the inclusion procedure without inclusion, or the exit procedure without exit."""
+        if e.step != "closed":
+            return
+        c = b.cycle(hid)
+        if c is None:
+            return
+        if e.procedure == Procedure.INCLUSION.value and c["status"] == "in_inclusion":
+            c.update(status="closed", closed_on=e.on, closed_ord=e.on.toordinal())
+        elif e.procedure == Procedure.EXIT.value and c["status"] == "in_exit":
+            c["status"] = "monitored"
+        h["cycle_status"] = c["status"]
+
+    def _on_publicity_opened(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        c = b.cycle(hid)
+        if c is not None and e.procedure == Procedure.INCLUSION.value:
+            c["publicity_opened_on"] = e.on
+
+    def _on_publicity_closed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        c = b.cycle(hid)
+        if c is not None and e.procedure == Procedure.INCLUSION.value:
+            c["publicity_closed_on"] = e.on
+        b.appended[publicity].append({
+            "key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"],
+            "division_code": h["division_code"], "procedure": e.procedure, "opened_on": e.opened_on,
+            "opened_ord": ordinal(e.opened_on), "closed_on": e.on, "closed_ord": e.on.toordinal()})
+
+    def _on_township_reviewed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        self._closed(b, hid, h, e)
+
+    def _on_exit_verified(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        self._closed(b, hid, h, e)
+
+    def _inclusion_cycle(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> dict[str, Any]:
+        """The cycle an inclusion step belongs to: the open one, or a new one (imported history has no lead)."""
+        c = b.cycle(hid)
+        if c is None or c["status"] != "in_inclusion":
+            c = b.new_cycle(hid, e.origin)
+        return c
+
+    def _on_county_decided(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        if e.procedure != Procedure.INCLUSION.value:
+            self._closed(b, hid, h, e)
+            return
+        if e.step == "closed":
+            self._closed(b, hid, h, e)
+            return
+        # a correction of a settled cycle keeps its step at "entered"; a decision starts or continues one
+        c = b.cycle(hid) if e.step == "entered" else self._inclusion_cycle(b, hid, h, e)
+        if c is None:
+            return
+        if e.category is not None:
+            c["category"] = e.category
+        if e.risk_types:
+            c["risk_types"] = list(e.risk_types)
+            b.risks_changed.add(c["key"])
+
+    def _on_entered_system(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        c = self._inclusion_cycle(b, hid, h, e)
+        c.update(status="monitored", included_on=e.on, included_ord=e.on.toordinal(),
+                 included_month=month_index(e.on), included_day=e.on.day, included_precision=e.date_precision)
+        h["cycle_status"] = "monitored"
+
+    def _on_cadre_assigned(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        h.update(cadre_name=e.cadre.get("name"), cadre_on=e.on, cadre_ord=e.on.toordinal())
+
+    def _on_measure_planned(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        key = _key(hid, e.measure_id)
+        b.measures[key] = {
+            "key": key, "household_id": hid, "measure_id": e.measure_id, "cycle": h["cycle"],
+            "measure_type": e.measure_type, "developmental": e.measure_type in _DEVELOPMENTAL, "status": "planned",
+            "planned_on": e.on, "planned_ord": e.on.toordinal(), "implemented_on": None, "implemented_ord": None,
+            "ended_on": None, "ended_ord": None, "origin": e.origin}
+
+    def _on_measure_implemented(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        m = b.measures.get(_key(hid, e.measure_id))
+        if m is not None:
+            m.update(status="implemented", implemented_on=e.on, implemented_ord=e.on.toordinal())
+
+    def _on_measure_ended(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        m = b.measures.get(_key(hid, e.measure_id))
+        if m is not None:
+            m.update(status="ended", ended_on=e.on, ended_ord=e.on.toordinal())
+
+    def _on_exit_nominated(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        c = b.cycle(hid)
+        if c is not None:
+            c.update(status="in_exit", nominated_on=e.on, nominated_ord=e.on.toordinal(), exit_mode=e.mode)
+            h["cycle_status"] = "in_exit"
+
+    def _on_risk_eliminated(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        c = b.cycle(hid)
+        if c is None:
+            return
+        last = calendar.monthrange(e.on.year, e.on.month)[1]
+        c.update(status="eliminated", exit_mode=e.mode, eliminated_on=e.on, eliminated_ord=e.on.toordinal(),
+                 eliminated_month=month_index(e.on), eliminated_day=e.on.day, eliminated_month_end=e.on.day == last,
+                 eliminated_precision=e.date_precision)
+        h["cycle_status"] = "eliminated"
+
+    def _on_elimination_rolled_back(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        c = b.cycle(hid)
+        if c is not None:
+            c.update(status="monitored", rolled_back_on=e.on, rolled_back_ord=e.on.toordinal())
+            h["cycle_status"] = "monitored"
+
+    # ------------------------------------------------------------------ problems
+
+    def _problem(self, b: _Batch, pid: str, e: Any) -> None:
+        kind = e.TYPE
+        if kind == "raised":
+            b.problems[pid] = {
+                "problem_id": pid, "kind": e.kind, "household_id": e.household_id, "division_code": e.division_code,
+                "source": e.source, "finding_key": e.finding_key, "status": "raised", "raised_on": e.on,
+                "raised_ord": e.on.toordinal(), "deadline": None, "deadline_ord": None, "responsible": None,
+                "supervisor": None, "closed_on": None, "closed_ord": None}
+            return
+        p = b.problems.get(pid)
+        if p is None:
+            return
+        status = getattr(e, "status", None)
+        if isinstance(status, str):
+            p["status"] = status
+        if kind == "responsibility_assigned":
+            p.update(deadline=e.deadline, deadline_ord=e.deadline.toordinal(), responsible=dict(e.responsible),
+                     supervisor=dict(e.supervisor))
+        elif kind == "signed_off" and status == "closed":
+            p.update(closed_on=e.on, closed_ord=e.on.toordinal())
+        elif kind == "reopened":
+            p.update(deadline=e.deadline, deadline_ord=e.deadline.toordinal(), closed_on=None, closed_ord=None)
+
+
+def person_households(conn: Connection, person_ids: Iterable[str]) -> dict[str, str]:
+    """The person index: citizen ID → the household they are a current member of (else the last one)."""
+    wanted = sorted({p.upper() for p in person_ids})
+    found: dict[str, tuple[bool, str]] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        for r in conn.execute(sa.select(members.c.person_id, members.c.household_id, members.c.removed_ord)
+                              .where(members.c.person_id.in_(chunk))):
+            current = r.removed_ord is None
+            if r.person_id not in found or (current and not found[r.person_id][0]):
+                found[r.person_id] = (current, r.household_id)
+    return {pid: hid for pid, (_, hid) in found.items()}

@@ -1,0 +1,727 @@
+"""The inspector's rules (督查规则): every pattern of CONTRACT.md's findings table, as set-based SQL
+(SQLAlchemy Core) over the case-facts tables (`projections/casefacts.py`).
+
+Each rule is one query (at most a few) that selects the offending cycles, measures, notices, events or
+problems directly — no Python loop over households. Policy figures come from the policy in force on the
+date the rule is about (the elimination, the inclusion, the notice's closing, …), compiled into a SQL
+`CASE` over the policy versions' effective dates; the same SQL runs on SQLite and PostgreSQL. Rules apply to
+native and imported histories alike (imported facts carry month precision; the evidence says so).
+
+A finding is one rule × one household × one monitoring cycle (or one overdue problem): its `key` makes
+raising problems idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from casecore.policy import Policy, PolicyBook
+from casecore.values import ExitMode, Housing, MeasureType, RiskType, Rule, add_months
+from projections import casefacts as cf
+
+SEVERE = "severe"
+WARNING = "warning"
+SEVERITY_LABELS = {SEVERE: "严重", WARNING: "一般"}
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A rule's name, its Chinese label, the policy rule it enforces and its usual severity."""
+
+    rule: str
+    policy: str
+    severity: str
+
+    @property
+    def label(self) -> str:
+        return Rule(self.rule).label
+
+
+RULES: dict[str, RuleInfo] = {r.rule: r for r in (
+    RuleInfo("fast_in_fast_out", "落实针对性帮扶措施半年以上方可风险消除 (exit.min_assistance_months); 纳入当月或其后"
+             "两个月内帮扶消除为严重 (exit.fast_exit_severe_months)", WARNING),
+    RuleInfo("helped_not", "纳入监测后及时落实帮扶措施, 不得应帮未帮 (procedure.helped_not_months)", SEVERE),
+    RuleInfo("risk_without_fitting_measure", "缺什么补什么: 每项风险须有对应措施 (fit 对应表)", WARNING),
+    RuleInfo("floor_only_with_labour", "有劳动能力的户不得仅靠综合保障兜底 (一兜了之)", WARNING),
+    RuleInfo("no_developmental_measure", "有劳动能力的户应落实至少一项开发式帮扶措施 (产业、就业、金融、公益岗位)",
+             WARNING),
+    RuleInfo("measure_before_identification", "识别纳入之后落实的措施才算针对性帮扶", WARNING),
+    RuleInfo("eliminated_below_line", "风险消除须收入稳定超过监测标准 (income.monitoring_line)", SEVERE),
+    RuleInfo("eliminated_with_open_guarantee", "风险消除须三保障及饮水安全均已解决", SEVERE),
+    RuleInfo("labourless_eliminated", "整户无劳动力的户不标注风险消除, 落实兜底保障后持续跟踪", SEVERE),
+    RuleInfo("eliminated_without_reassessment", "风险消除须采集风险消除后的收入及三保障信息", WARNING),
+    RuleInfo("qualifying_not_monitored", "应纳尽纳: 收入低于监测标准或三保障未解决、部门预警的户应纳入监测", SEVERE),
+    RuleInfo("repeated_warnings_not_included", "多次部门预警仍未纳入的户须核查 (screening.repeated_warnings)", WARNING),
+    RuleInfo("slow_identification", "线索到纳入监测不超过规定天数 (procedure.identification_days_limit)", WARNING),
+    RuleInfo("short_publicity", "村级评议后公示不少于规定天数 (procedure.publicity_days)", WARNING),
+    RuleInfo("backdated_entry", "业务发生后及时录入, 不得补录倒签 (procedure.backdated_entry_days)", WARNING),
+    RuleInfo("no_responsible_cadre", "纳入监测的户均须明确帮扶责任人 (有人管、管到位)", WARNING),
+    RuleInfo("rectification_overdue", "问题须在整改时限内整改销号 (双销号、双问责)", SEVERE),
+)}
+assert set(RULES) == {r.value for r in Rule}, "every contract rule has an entry"
+
+
+@dataclass
+class Finding:
+    """One finding, shaped as CONTRACT.md "Findings" says (`as_dict`)."""
+
+    rule: str
+    division_code: str
+    severity: str
+    detail: str
+    evidence: dict[str, Any]
+    household_id: str | None = None
+    cycle: int | None = None
+    problem_id: str | None = None
+    #: the problem this finding is about (rectification_overdue), not the one raised for it
+    subject_problem: str | None = None
+    raised_problem: str | None = None
+
+    @property
+    def key(self) -> str:
+        """One problem per rule, household and cycle (or per overdue problem)."""
+        if self.subject_problem is not None:
+            return f"{self.rule}:problem:{self.subject_problem}"
+        return f"{self.rule}:{self.household_id}:{self.cycle}"
+
+    @property
+    def derived_problem_id(self) -> str:
+        """The id of the problem raised for this finding: derived from the key, so reruns are idempotent."""
+        return "F" + hashlib.sha1(self.key.encode()).hexdigest()[:20]
+
+    @property
+    def label(self) -> str:
+        return RULES[self.rule].label
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rule": self.rule}
+        if self.household_id is not None:
+            out["household_id"] = self.household_id
+        if self.problem_id is not None:
+            out["problem_id"] = self.problem_id
+        out.update(division_code=self.division_code, severity=self.severity, detail=self.detail,
+                   evidence=self.evidence)
+        return out
+
+
+def day(d: date | None, precision: str | None = "day") -> str | None:
+    """A date for evidence: ISO, or YYYY-MM for facts of month precision."""
+    if d is None:
+        return None
+    return d.strftime("%Y-%m") if precision == "month" else d.isoformat()
+
+
+def cn_day(d: date | None, precision: str | None = "day") -> str:
+    if d is None:
+        return "—"
+    return f"{d.year}年{d.month}月" if precision == "month" else d.isoformat()
+
+
+def money(v: Any) -> str | None:
+    return None if v is None else str(Decimal(v))
+
+
+def _num(value: int | Decimal) -> sa.ColumnElement[Any]:
+    """A policy figure as a SQL numeric literal (not a bound parameter: CASE branches keep their type)."""
+    return sa.literal_column(str(value))
+
+
+def _fit_label(need: str) -> str:
+    extra = {"child_out_of_school": "义务教育阶段失学辍学", "no_medical_insurance": "未参加基本医疗保险"}
+    return extra.get(need) or RiskType(need).label
+
+
+class Inspector:
+    """Runs the rules as of a date over the case-facts tables, optionally for one division prefix."""
+
+    def __init__(self, conn: Connection, policies: PolicyBook, as_of: date, division: str | None = None):
+        self.conn = conn
+        self.policies = policies
+        self.as_of = as_of
+        self.D = as_of.toordinal()
+        self.division = division or None
+        self.policy = policies.on(as_of)
+
+    # ------------------------------------------------------------------ helpers
+
+    def by_policy(self, ordinal_col: sa.ColumnElement[Any], get: Callable[[Policy], Any]) -> sa.ColumnElement[Any]:
+        """The figure `get(policy)` of the policy in force on the day `ordinal_col` (an ordinal day number)."""
+        ps = self.policies.policies
+        whens = [(ordinal_col >= p.effective_from.toordinal(), _num(get(p))) for p in reversed(ps[1:])]
+        if not whens:
+            return _num(get(ps[0]))
+        return sa.case(*whens, else_=_num(get(ps[0])))
+
+    def in_division(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        return col.like(f"{self.division}%") if self.division else sa.true()
+
+    def eliminated_standing(self, c: sa.Table) -> sa.ColumnElement[bool]:
+        """Eliminated by the as-of date and not rolled back since."""
+        return sa.and_(c.c.eliminated_ord <= self.D, sa.or_(
+            c.c.rolled_back_ord.is_(None), c.c.rolled_back_ord < c.c.eliminated_ord, c.c.rolled_back_ord > self.D))
+
+    def monitored(self, c: sa.Table) -> sa.ColumnElement[bool]:
+        """Monitored on the as-of date (included, and not eliminated — or eliminated and rolled back)."""
+        return sa.and_(c.c.included_ord <= self.D, sa.or_(
+            c.c.eliminated_ord.is_(None), c.c.eliminated_ord > self.D,
+            sa.and_(c.c.rolled_back_ord >= c.c.eliminated_ord, c.c.rolled_back_ord <= self.D)))
+
+    def grace_cutoff(self) -> int:
+        """Ordinal of the latest inclusion date whose household has been monitored MORE than the policy's
+        `helped_not_months` by the as-of date (add_months(included, k) < as_of)."""
+        k = self.policy.procedure.helped_not_months
+        cut = add_months(self.as_of, -k)
+        while add_months(cut, k) >= self.as_of:
+            cut -= timedelta(days=1)
+        while add_months(cut + timedelta(days=1), k) < self.as_of:
+            cut += timedelta(days=1)
+        return cut.toordinal()
+
+    def has_labour(self, household_id: sa.ColumnElement[Any], on_ord: Any) -> sa.ColumnElement[bool]:
+        m = cf.members
+        return sa.exists().where(
+            m.c.household_id == household_id, m.c.labour.in_(cf.WITH_LABOUR),
+            sa.or_(m.c.added_ord.is_(None), m.c.added_ord <= on_ord),
+            sa.or_(m.c.removed_ord.is_(None), m.c.removed_ord > on_ord))
+
+    def targeted(self, c: sa.Table, m: sa.Table) -> sa.ColumnElement[bool]:
+        """Measure `m` counts as targeted assistance of cycle `c` as of the as-of date."""
+        return sa.and_(m.c.household_id == c.c.household_id, m.c.cycle == c.c.cycle,
+                       m.c.implemented_ord >= c.c.included_ord, m.c.implemented_ord <= self.D)
+
+    def assisted_cycles(self, c: sa.Table) -> sa.ColumnElement[bool]:
+        """Cycles the measure rules judge: monitored longer than the grace months, or eliminated."""
+        return sa.and_(c.c.included_ord <= self.D, sa.or_(c.c.included_ord <= self.grace_cutoff(),
+                                                          c.c.eliminated_ord <= self.D),
+                       self.in_division(c.c.division_code))
+
+    def rows(self, stmt: sa.Select) -> list[Any]:
+        return list(self.conn.execute(stmt))
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, rules: Iterable[str] | None = None) -> list[Finding]:
+        wanted = list(rules) if rules else list(RULES)
+        unknown = [r for r in wanted if r not in RULES]
+        if unknown:
+            raise ValueError(f"未知规则: {', '.join(unknown)}; 可选: {', '.join(RULES)}")
+        out: list[Finding] = []
+        for rule in wanted:
+            out.extend(getattr(self, rule)())
+        self._attach_measures(out)
+        self._attach_problems(out)
+        out.sort(key=lambda f: (f.division_code, f.household_id or "", f.rule, f.cycle or 0))
+        return out
+
+    # ------------------------------------------------------------------ rules: assistance
+
+    def fast_in_fast_out(self) -> Iterator[Finding]:
+        c = cf.cycles.alias("c")
+        months = c.c.eliminated_month - c.c.included_month
+        k = self.by_policy(c.c.eliminated_ord, lambda p: p.exit.min_assistance_months)
+        severe_k = self.by_policy(c.c.eliminated_ord, lambda p: p.exit.fast_exit_severe_months)
+        severe = sa.and_(c.c.exit_mode == ExitMode.ASSISTED.value, months <= severe_k)
+        early = sa.or_(months < k, sa.and_(months == k, c.c.eliminated_day < c.c.included_day,
+                                           sa.not_(c.c.eliminated_month_end)))
+        stmt = (sa.select(c, months.label("months"), k.label("k"), severe_k.label("severe_k"), severe.label("severe"))
+                .where(c.c.eliminated_ord <= self.D, c.c.included_ord.is_not(None), sa.or_(severe, early),
+                       self.in_division(c.c.division_code)))
+        for r in self.rows(stmt):
+            mode = ExitMode(r.exit_mode).label if r.exit_mode else "风险消除"
+            detail = (f"{cn_day(r.included_on, r.included_precision)}纳入监测, "
+                      f"{cn_day(r.eliminated_on, r.eliminated_precision)}{mode}, 相隔{r.months}个月")
+            detail += (f", 帮扶消除发生在纳入当月或其后{r.severe_k}个月内" if r.severe
+                       else f", 不足{r.k}个月")
+            yield Finding("fast_in_fast_out", r.division_code, SEVERE if r.severe else WARNING, detail, {
+                "included_on": day(r.included_on, r.included_precision),
+                "eliminated_on": day(r.eliminated_on, r.eliminated_precision), "exit_mode": r.exit_mode,
+                "months": r.months, "min_assistance_months": int(r.k), "severe_within_months": int(r.severe_k),
+            }, r.household_id, r.cycle)
+
+    def helped_not(self) -> Iterator[Finding]:
+        c, m = cf.cycles.alias("c"), cf.measures.alias("m")
+        planned = (sa.select(sa.func.count()).where(m.c.household_id == c.c.household_id, m.c.cycle == c.c.cycle,
+                                                    m.c.planned_ord <= self.D).scalar_subquery())
+        stmt = (sa.select(c, planned.label("planned"))
+                .where(self.monitored(c), c.c.included_ord <= self.grace_cutoff(),
+                       ~sa.exists().where(self.targeted(c, m)), self.in_division(c.c.division_code)))
+        k = self.policy.procedure.helped_not_months
+        for r in self.rows(stmt):
+            months = _months_between(r.included_on, self.as_of)
+            yield Finding("helped_not", r.division_code, SEVERE,
+                          f"{cn_day(r.included_on, r.included_precision)}纳入监测, 至 {self.as_of} 已{months}个月"
+                          f"没有落实的帮扶措施 (政策: 超过{k}个月即为应帮未帮)"
+                          + (f"; 已制定未落实 {r.planned} 项" if r.planned else ""), {
+                              "included_on": day(r.included_on, r.included_precision), "as_of": self.as_of.isoformat(),
+                              "months_monitored": months, "helped_not_months": k, "planned_not_implemented": r.planned,
+                          }, r.household_id, r.cycle)
+
+    def fits(self, need: sa.ColumnElement[Any], measure_type: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        """The fit table in force (缺什么补什么) as a condition on a need and a measure type."""
+        return sa.or_(*[sa.and_(need == n, measure_type.in_(sorted(types)))
+                        for n, types in sorted(self.policy.fit.items())])
+
+    def risk_without_fitting_measure(self) -> Iterator[Finding]:
+        c, rk, m, g = cf.cycles.alias("c"), cf.risks.alias("rk"), cf.measures.alias("m"), cf.guarantees.alias("g")
+        # needs: the cycle's risks, and what its latest guarantee check (as of the date) leaves open
+        latest_g = (sa.select(sa.func.max(g.c.seq)).where(g.c.household_id == c.c.household_id,
+                                                          g.c.on_ord <= self.D).scalar_subquery())
+        g2 = cf.guarantees.alias("g2")
+        risk_needs = sa.select(c.c.key, rk.c.risk_type.label("need")).select_from(c).join(
+            rk, sa.and_(rk.c.household_id == c.c.household_id, rk.c.cycle == c.c.cycle))
+        guarantee_needs = [
+            sa.select(c.c.key, sa.literal_column(f"'{need}'").label("need")).select_from(c).join(
+                g2, sa.and_(g2.c.household_id == c.c.household_id, g2.c.seq == latest_g)).where(cond(g2))
+            for need, cond in (
+                ("housing", lambda t: t.c.housing != Housing.SAFE.value),
+                ("drinking_water", lambda t: t.c.drinking_water_safe.is_(False)),
+                ("child_out_of_school", lambda t: t.c.children_out_of_school > 0),
+                ("no_medical_insurance", lambda t: t.c.members_without_medical_insurance > 0),
+            )]
+        needs = sa.union(risk_needs.where(self.assisted_cycles(c)),
+                         *[q.where(self.assisted_cycles(c), self.monitored(c)) for q in guarantee_needs]).subquery("n")
+        c2 = cf.cycles.alias("c2")
+        fitting = sa.exists().where(
+            m.c.household_id == c2.c.household_id, m.c.cycle == c2.c.cycle, m.c.planned_ord <= self.D,
+            sa.or_(m.c.ended_ord.is_(None), m.c.ended_ord > self.D, m.c.implemented_ord.is_not(None)),
+            self.fits(needs.c.need, m.c.measure_type))
+        stmt = (sa.select(c2.c.household_id, c2.c.cycle, c2.c.division_code, needs.c.need)
+                .select_from(needs).join(c2, c2.c.key == needs.c.key).where(~fitting)
+                .order_by(c2.c.household_id, needs.c.need))
+        grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
+        for r in self.rows(stmt):
+            grouped[(r.household_id, r.cycle)].append(r)
+        for (hid, cycle), rs in grouped.items():
+            needs_ = [r.need for r in rs]
+            fitting_ = {n: sorted(self.policy.fitting_measures(n)) for n in needs_}
+            detail = "; ".join(
+                f"{_fit_label(n)}没有对应措施 (可选: {'、'.join(MeasureType(t).label for t in fitting_[n])})"
+                for n in needs_)
+            yield Finding("risk_without_fitting_measure", rs[0].division_code, WARNING, detail, {
+                "unmet_needs": needs_, "fitting_measure_types": fitting_,
+            }, hid, cycle)
+
+    def floor_only_with_labour(self) -> Iterator[Finding]:
+        c, m = cf.cycles.alias("c"), cf.measures.alias("m")
+        counts = (sa.select(m.c.household_id, m.c.cycle, sa.func.count().label("n"),
+                            sa.func.sum(sa.case((m.c.measure_type == MeasureType.SOCIAL_ASSISTANCE.value, 0),
+                                                else_=1)).label("others"))
+                  .where(m.c.implemented_ord <= self.D).group_by(m.c.household_id, m.c.cycle).subquery("mc"))
+        stmt = (sa.select(c, counts.c.n).select_from(c).join(counts, sa.and_(counts.c.household_id == c.c.household_id,
+                                                              counts.c.cycle == c.c.cycle))
+                .where(self.assisted_cycles(c), counts.c.others == 0, self.has_labour(c.c.household_id, self.D)))
+        for r in self.rows(stmt):
+            yield Finding("floor_only_with_labour", r.division_code, WARNING,
+                          f"户有劳动能力, 本周期落实的 {r.n} 项措施均为综合保障 (兜底), 一兜了之",
+                          {"included_on": day(r.included_on, r.included_precision), "measures_implemented": r.n},
+                          r.household_id, r.cycle)
+
+    def no_developmental_measure(self) -> Iterator[Finding]:
+        c, m = cf.cycles.alias("c"), cf.measures.alias("m")
+        stmt = (sa.select(c).where(
+            self.assisted_cycles(c), self.has_labour(c.c.household_id, self.D),
+            ~sa.exists().where(self.targeted(c, m), m.c.developmental.is_(True))))
+        for r in self.rows(stmt):
+            yield Finding("no_developmental_measure", r.division_code, WARNING,
+                          "户有劳动能力, 本周期没有落实产业、就业、金融或公益岗位等开发式帮扶措施",
+                          {"included_on": day(r.included_on, r.included_precision)}, r.household_id, r.cycle)
+
+    def measure_before_identification(self) -> Iterator[Finding]:
+        c, m, own = cf.cycles.alias("c"), cf.measures.alias("m"), cf.cycles.alias("own")
+        dated = sa.func.coalesce(m.c.implemented_ord, m.c.planned_ord)
+        stmt = (sa.select(c.c.household_id, c.c.cycle, c.c.division_code, c.c.included_on, c.c.included_precision,
+                          m.c.measure_id, m.c.measure_type, m.c.planned_on, m.c.implemented_on, m.c.origin)
+                .select_from(c).join(m, m.c.household_id == c.c.household_id)
+                .outerjoin(own, sa.and_(own.c.household_id == m.c.household_id, own.c.cycle == m.c.cycle))
+                .where(c.c.included_ord <= self.D, self.in_division(c.c.division_code), m.c.cycle <= c.c.cycle,
+                       dated < c.c.included_ord, sa.or_(m.c.ended_ord.is_(None), m.c.ended_ord >= c.c.included_ord),
+                       # not a measure of an earlier monitoring period: those were targeted then
+                       sa.or_(own.c.included_ord.is_(None), own.c.included_ord > dated))
+                .order_by(c.c.household_id, c.c.cycle, m.c.measure_id))
+        grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
+        for r in self.rows(stmt):
+            grouped[(r.household_id, r.cycle)].append(r)
+        for (hid, cycle), rs in grouped.items():
+            first = rs[0]
+            listed = [{"measure_id": r.measure_id, "measure_type": r.measure_type,
+                       "dated": day(r.implemented_on or r.planned_on,
+                                    "month" if r.origin else "day")} for r in rs]
+            names = "、".join(f"{MeasureType(x['measure_type']).label} ({x['dated']})" for x in listed)
+            yield Finding("measure_before_identification", first.division_code, WARNING,
+                          f"{cn_day(first.included_on, first.included_precision)}纳入监测, 但计入本周期的措施"
+                          f"早于识别: {names}",
+                          {"included_on": day(first.included_on, first.included_precision), "measures": listed},
+                          hid, cycle)
+
+    # ------------------------------------------------------------------ rules: elimination
+
+    def _basis(self, table: sa.Table, c: sa.Table, until: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
+        """The newest assessment (seq) of the household made on or before `until`."""
+        return (sa.select(sa.func.max(table.c.seq))
+                .where(table.c.household_id == c.c.household_id, table.c.on_ord <= until).scalar_subquery())
+
+    def eliminated_below_line(self) -> Iterator[Finding]:
+        c, i = cf.cycles.alias("c"), cf.incomes.alias("i")
+        line = self.by_policy(c.c.eliminated_ord, lambda p: p.income.monitoring_line)
+        stmt = (sa.select(c, i.c.on.label("assessed_on"), i.c.per_capita_income, i.c.household_size,
+                          i.c.net_income, i.c.origin.label("income_origin"), line.label("line"))
+                .select_from(c).join(i, sa.and_(i.c.household_id == c.c.household_id,
+                                 i.c.seq == self._basis(cf.incomes, c, c.c.eliminated_ord)))
+                .where(self.eliminated_standing(c), i.c.per_capita_income < line, self.in_division(c.c.division_code)))
+        for r in self.rows(stmt):
+            prec = "month" if r.income_origin else "day"
+            yield Finding("eliminated_below_line", r.division_code, SEVERE,
+                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, 依据的"
+                          f"{cn_day(r.assessed_on, prec)}收入核算人均纯收入 {money(r.per_capita_income)} 元, "
+                          f"低于监测标准 {money(r.line)} 元", {
+                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
+                              "income_assessed_on": day(r.assessed_on, prec),
+                              "per_capita_income": money(r.per_capita_income), "monitoring_line": money(r.line),
+                              "net_income": money(r.net_income), "household_size": r.household_size,
+                          }, r.household_id, r.cycle)
+
+    def eliminated_with_open_guarantee(self) -> Iterator[Finding]:
+        c, g = cf.cycles.alias("c"), cf.guarantees.alias("g")
+        stmt = (sa.select(c, g.c.on.label("assessed_on"), g.c.housing, g.c.drinking_water_safe,
+                          g.c.children_out_of_school, g.c.members_without_medical_insurance,
+                          g.c.origin.label("g_origin"))
+                .select_from(c).join(g, sa.and_(g.c.household_id == c.c.household_id,
+                                 g.c.seq == self._basis(cf.guarantees, c, c.c.eliminated_ord)))
+                .where(self.eliminated_standing(c), g.c.open_items > 0, self.in_division(c.c.division_code)))
+        for r in self.rows(stmt):
+            open_ = []
+            if r.housing != Housing.SAFE.value:
+                open_.append(f"住房为{Housing(r.housing).label}")
+            if not r.drinking_water_safe:
+                open_.append("饮水不安全")
+            if r.children_out_of_school:
+                open_.append(f"{r.children_out_of_school} 名义务教育阶段儿童失学辍学")
+            if r.members_without_medical_insurance:
+                open_.append(f"{r.members_without_medical_insurance} 人未参加基本医疗保险")
+            prec = "month" if r.g_origin else "day"
+            yield Finding("eliminated_with_open_guarantee", r.division_code, SEVERE,
+                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, 但"
+                          f"{cn_day(r.assessed_on, prec)}的核查仍有: {'; '.join(open_)}", {
+                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
+                              "guarantees_assessed_on": day(r.assessed_on, prec), "housing": r.housing,
+                              "drinking_water_safe": r.drinking_water_safe,
+                              "children_out_of_school": r.children_out_of_school,
+                              "members_without_medical_insurance": r.members_without_medical_insurance,
+                          }, r.household_id, r.cycle)
+
+    def eliminated_without_reassessment(self) -> Iterator[Finding]:
+        c, i, g = cf.cycles.alias("c"), cf.incomes.alias("i"), cf.guarantees.alias("g")
+        # after the nomination (native exit), or from the elimination's month (imported: no nomination)
+        start = sa.case((c.c.nominated_ord.is_not(None), c.c.nominated_ord + 1), else_=c.c.eliminated_ord)
+
+        def found(t: sa.Table) -> sa.ColumnElement[bool]:
+            return sa.exists().where(t.c.household_id == c.c.household_id, t.c.on_ord >= start, t.c.on_ord <= self.D)
+
+        stmt = (sa.select(c, found(i).label("has_income"), found(g).label("has_guarantees"))
+                .where(self.eliminated_standing(c), self.in_division(c.c.division_code),
+                       sa.or_(~found(i), ~found(g))))
+        for r in self.rows(stmt):
+            missing = ([] if r.has_income else ["收入"]) + ([] if r.has_guarantees else ["三保障及饮水"])
+            since = (f"提名 ({r.nominated_on})" if r.nominated_on
+                     else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
+            yield Finding("eliminated_without_reassessment", r.division_code, WARNING,
+                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, {since} "
+                          f"之后没有{'和'.join(missing)}核查 (风险消除后信息)", {
+                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
+                              "nominated_on": day(r.nominated_on), "missing": missing,
+                          }, r.household_id, r.cycle)
+
+    def labourless_eliminated(self) -> Iterator[Finding]:
+        c = cf.cycles.alias("c")
+        stmt = sa.select(c).where(self.eliminated_standing(c), self.in_division(c.c.division_code),
+                                  ~self.has_labour(c.c.household_id, c.c.eliminated_ord))
+        for r in self.rows(stmt):
+            yield Finding("labourless_eliminated", r.division_code, SEVERE,
+                          f"整户无劳动力, 却于{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除; "
+                          "应落实兜底保障后持续跟踪, 并回退风险消除", {
+                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
+                              "exit_mode": r.exit_mode}, r.household_id, r.cycle)
+
+    # ------------------------------------------------------------------ rules: identification
+
+    def _last_elimination(self) -> sa.Subquery:
+        c = cf.cycles.alias("le_c")
+        return (sa.select(c.c.household_id, sa.func.max(c.c.eliminated_ord).label("ord"))
+                .where(c.c.eliminated_ord <= self.D).group_by(c.c.household_id).subquery("le"))
+
+    def _failed_warnings(self) -> sa.Subquery:
+        """Department warnings (since the policy's date, after the household's last elimination) whose cycle
+        ended without inclusion, by household."""
+        ld, lc = cf.leads.alias("ld"), cf.cycles.alias("lc")
+        le = self._last_elimination()
+        since = self.policy.screening.warnings_since.toordinal()
+        return (sa.select(ld.c.household_id, sa.func.count().label("n"), sa.func.min(ld.c.on).label("first_on"),
+                          sa.func.max(ld.c.on).label("last_on"))
+                .select_from(ld).join(lc, sa.and_(lc.c.household_id == ld.c.household_id, lc.c.cycle == ld.c.cycle))
+                .outerjoin(le, le.c.household_id == ld.c.household_id)
+                .where(ld.c.source == "department_warning", ld.c.on_ord >= since, ld.c.on_ord <= self.D,
+                       ld.c.monitored_at.is_(False), ld.c.on_ord > sa.func.coalesce(le.c.ord, 0),
+                       sa.or_(lc.c.included_ord.is_(None), lc.c.included_ord > self.D),
+                       lc.c.closed_ord <= self.D)
+                .group_by(ld.c.household_id).subquery("fw"))
+
+    def _not_monitored(self, h: sa.Table) -> sa.ColumnElement[bool]:
+        """Neither monitored on the as-of date nor in an inclusion procedure then."""
+        c = cf.cycles.alias("nm")
+        open_inclusion = sa.and_(c.c.first_lead_ord <= self.D,
+                                 sa.or_(c.c.included_ord.is_(None), c.c.included_ord > self.D),
+                                 sa.or_(c.c.closed_ord.is_(None), c.c.closed_ord > self.D))
+        return ~sa.exists().where(c.c.household_id == h.c.household_id, sa.or_(self.monitored(c), open_inclusion))
+
+    def qualifying_not_monitored(self) -> Iterator[Finding]:
+        h, i, g = cf.households.alias("h"), cf.incomes.alias("i"), cf.guarantees.alias("g")
+        le, fw = self._last_elimination(), self._failed_warnings()
+        after = sa.func.coalesce(le.c.ord, 0)
+        i0, g0 = cf.incomes.alias("i0"), cf.guarantees.alias("g0")
+        li = (sa.select(sa.func.max(i0.c.seq)).where(i0.c.household_id == h.c.household_id, i0.c.on_ord <= self.D)
+              .scalar_subquery())
+        lg = (sa.select(sa.func.max(g0.c.seq)).where(g0.c.household_id == h.c.household_id, g0.c.on_ord <= self.D)
+              .scalar_subquery())
+        line = self.by_policy(i.c.on_ord, lambda p: p.income.monitoring_line)
+        below = sa.and_(i.c.per_capita_income < line, i.c.on_ord > after)
+        open_g = sa.and_(g.c.open_items > 0, g.c.on_ord > after)
+        warned = sa.func.coalesce(fw.c.n, 0) > 0
+        stmt = (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, i.c.on.label("income_on"),
+                          i.c.per_capita_income, line.label("line"), below.label("below"),
+                          g.c.on.label("guarantees_on"), g.c.open_items, open_g.label("open_g"),
+                          sa.func.coalesce(fw.c.n, 0).label("warnings"), fw.c.last_on,
+                          i.c.origin.label("i_origin"), g.c.origin.label("g_origin"))
+                .select_from(h)
+                .outerjoin(le, le.c.household_id == h.c.household_id)
+                .outerjoin(i, sa.and_(i.c.household_id == h.c.household_id, i.c.seq == li))
+                .outerjoin(g, sa.and_(g.c.household_id == h.c.household_id, g.c.seq == lg))
+                .outerjoin(fw, fw.c.household_id == h.c.household_id)
+                .where(self.in_division(h.c.division_code), sa.or_(below, open_g, warned), self._not_monitored(h)))
+        for r in self.rows(stmt):
+            why, evidence = [], {}
+            if r.below:
+                prec = "month" if r.i_origin else "day"
+                why.append(f"{cn_day(r.income_on, prec)}核算人均纯收入 {money(r.per_capita_income)} 元低于监测标准 "
+                           f"{money(r.line)} 元")
+                evidence.update(income_assessed_on=day(r.income_on, prec),
+                                per_capita_income=money(r.per_capita_income), monitoring_line=money(r.line))
+            if r.open_g:
+                prec = "month" if r.g_origin else "day"
+                why.append(f"{cn_day(r.guarantees_on, prec)}核查三保障及饮水有 {r.open_items} 项未解决")
+                evidence.update(guarantees_assessed_on=day(r.guarantees_on, prec), open_guarantees=r.open_items)
+            if r.warnings:
+                why.append(f"部门预警 {r.warnings} 次未纳入 (最近 {r.last_on})")
+                evidence.update(department_warnings=r.warnings, last_warning_on=day(r.last_on))
+            yield Finding("qualifying_not_monitored", r.division_code, SEVERE if (r.below or r.open_g) else WARNING,
+                          "; ".join(why) + "; 但未纳入监测", evidence, r.household_id, r.cycle)
+
+    def repeated_warnings_not_included(self) -> Iterator[Finding]:
+        h, fw = cf.households.alias("h"), self._failed_warnings()
+        n = self.policy.screening.repeated_warnings
+        stmt = (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, fw.c.n, fw.c.first_on, fw.c.last_on)
+                .select_from(h).join(fw, fw.c.household_id == h.c.household_id)
+                .where(fw.c.n >= n, self.in_division(h.c.division_code), self._not_monitored(h)))
+        for r in self.rows(stmt):
+            yield Finding("repeated_warnings_not_included", r.division_code, WARNING,
+                          f"{r.first_on} 至 {r.last_on} 部门预警 {r.n} 次, 均未纳入监测 (政策: {n} 次及以上须核查)", {
+                              "department_warnings": r.n, "first_warning_on": day(r.first_on),
+                              "last_warning_on": day(r.last_on), "repeated_warnings": n,
+                          }, r.household_id, r.cycle)
+
+    def slow_identification(self) -> Iterator[Finding]:
+        c = cf.cycles.alias("c")
+        limit_incl = self.by_policy(c.c.included_ord, lambda p: p.procedure.identification_days_limit)
+        limit_now = self.policy.procedure.identification_days_limit
+        included = sa.and_(c.c.included_ord <= self.D, c.c.included_ord - c.c.first_lead_ord > limit_incl)
+        pending = sa.and_(sa.or_(c.c.included_ord.is_(None), c.c.included_ord > self.D),
+                          sa.or_(c.c.closed_ord.is_(None), c.c.closed_ord > self.D),
+                          c.c.first_lead_ord <= self.D, self.D - c.c.first_lead_ord > limit_now)
+        stmt = (sa.select(c, limit_incl.label("limit"), included.label("done"))
+                .where(c.c.first_lead_ord.is_not(None), sa.or_(included, pending),
+                       self.in_division(c.c.division_code)))
+        for r in self.rows(stmt):
+            if r.done:
+                days, limit = r.included_ord - r.first_lead_ord, int(r.limit)
+                detail = f"{r.first_lead_on} 收到线索, {r.included_on} 纳入监测, 用时{days}天 (规定{limit}天)"
+            else:
+                days, limit = self.D - r.first_lead_ord, limit_now
+                detail = f"{r.first_lead_on} 收到线索, 至 {self.as_of} 已{days}天仍未完成识别 (规定{limit}天)"
+            yield Finding("slow_identification", r.division_code, WARNING, detail, {
+                "first_lead_on": day(r.first_lead_on), "included_on": day(r.included_on) if r.done else None,
+                "days": days, "identification_days_limit": limit,
+            }, r.household_id, r.cycle)
+
+    def short_publicity(self) -> Iterator[Finding]:
+        p = cf.publicity.alias("p")
+        need = self.by_policy(p.c.closed_ord, lambda x: x.procedure.publicity_days)
+        stmt = (sa.select(p, (p.c.closed_ord - p.c.opened_ord).label("days"), need.label("need"))
+                .where(p.c.closed_ord <= self.D, p.c.opened_ord.is_not(None),
+                       p.c.closed_ord - p.c.opened_ord < need, self.in_division(p.c.division_code))
+                .order_by(p.c.household_id, p.c.cycle, p.c.closed_ord))
+        seen: set[tuple[str, int]] = set()
+        for r in self.rows(stmt):
+            if (r.household_id, r.cycle) in seen:  # one finding per cycle (the first short notice)
+                continue
+            seen.add((r.household_id, r.cycle))
+            what = "识别" if r.procedure == "inclusion" else "风险消除"
+            yield Finding("short_publicity", r.division_code, WARNING,
+                          f"{what}公示 {r.opened_on} 开始, {r.closed_on} 结束, 仅{r.days}天 (规定{int(r.need)}天)", {
+                              "procedure": r.procedure, "opened_on": day(r.opened_on), "closed_on": day(r.closed_on),
+                              "days": r.days, "publicity_days": int(r.need),
+                          }, r.household_id, r.cycle)
+
+    def backdated_entry(self) -> Iterator[Finding]:
+        b = cf.backdating.alias("b")
+        limit = self.by_policy(b.c.on_ord, lambda p: p.procedure.backdated_entry_days)
+        ranked = (sa.select(b, limit.label("limit"),
+                            sa.func.count().over(partition_by=(b.c.household_id, b.c.cycle)).label("n"),
+                            sa.func.row_number().over(partition_by=(b.c.household_id, b.c.cycle),
+                                                      order_by=(b.c.lag_days.desc(), b.c.key)).label("rank"))
+                  .where(b.c.on_ord <= self.D, b.c.lag_days > limit, self.in_division(b.c.division_code))
+                  .subquery("r"))
+        stmt = sa.select(ranked).where(ranked.c.rank == 1)
+        from casecore.labels import EVENT_LABELS
+
+        for r in self.rows(stmt):
+            label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
+            yield Finding("backdated_entry", r.division_code, WARNING,
+                          f"{r.n} 条记录在业务日期 {int(r.limit)} 天之后才录入; 最久: “{label}”业务日期 {r.on}, "
+                          f"录入于 {r.recorded_on} (相隔{r.lag_days}天)", {
+                              "events": r.n, "worst_event": r.event_type, "worst_on": day(r.on),
+                              "worst_recorded_on": day(r.recorded_on), "worst_lag_days": r.lag_days,
+                              "backdated_entry_days": int(r.limit), "actor_id": r.actor_id,
+                          }, r.household_id, r.cycle)
+
+    def no_responsible_cadre(self) -> Iterator[Finding]:
+        c, h = cf.cycles.alias("c"), cf.households.alias("h")
+        stmt = (sa.select(c).select_from(c).join(h, h.c.household_id == c.c.household_id)
+                .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
+                       self.in_division(c.c.division_code)))
+        for r in self.rows(stmt):
+            yield Finding("no_responsible_cadre", r.division_code, WARNING,
+                          f"{cn_day(r.included_on, r.included_precision)}纳入监测, 至 {self.as_of} 未明确帮扶责任人", {
+                              "included_on": day(r.included_on, r.included_precision),
+                              "days_without_cadre": self.D - r.included_ord}, r.household_id, r.cycle)
+
+    def rectification_overdue(self) -> Iterator[Finding]:
+        p = cf.problems.alias("p")
+        stmt = (sa.select(p).where(p.c.deadline_ord < self.D, p.c.raised_ord <= self.D,
+                                   sa.or_(p.c.closed_ord.is_(None), p.c.closed_ord > self.D),
+                                   self.in_division(p.c.division_code)))
+        for r in self.rows(stmt):
+            days = self.D - r.deadline_ord
+            from casecore.values import ProblemKind
+
+            kind = ProblemKind(r.kind).label if r.kind in ProblemKind._value2member_map_ else r.kind
+            resp, sup = r.responsible or {}, r.supervisor or {}
+            yield Finding("rectification_overdue", r.division_code, SEVERE,
+                          f"问题 {r.problem_id} ({kind}) 整改时限 {r.deadline}, 至 {self.as_of} 超期{days}天未销号; "
+                          f"责任方 {resp.get('unit', '—')} {resp.get('person', '')}, "
+                          f"监督方 {sup.get('unit', '—')} {sup.get('person', '')}", {
+                              "problem_id": r.problem_id, "kind": r.kind, "deadline": day(r.deadline),
+                              "overdue_days": days, "status": r.status, "responsible": resp, "supervisor": sup,
+                          }, r.household_id, None, problem_id=r.problem_id, subject_problem=r.problem_id)
+
+    # ------------------------------------------------------------------ evidence and problems
+
+    MEASURE_RULES = frozenset({"helped_not", "risk_without_fitting_measure", "floor_only_with_labour",
+                               "no_developmental_measure", "fast_in_fast_out"})
+
+    def _attach_measures(self, findings: list[Finding]) -> None:
+        """The measures of each finding's cycle, as evidence (one query per 500 households)."""
+        wanted = [f for f in findings if f.rule in self.MEASURE_RULES and f.household_id is not None]
+        hids = sorted({f.household_id for f in wanted if f.household_id})
+        m = cf.measures
+        found: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+        for i in range(0, len(hids), 500):
+            for r in self.conn.execute(sa.select(m).where(m.c.household_id.in_(hids[i : i + 500]))
+                                       .order_by(m.c.household_id, m.c.planned_ord, m.c.measure_id)):
+                prec = "month" if r.origin else "day"
+                found[(r.household_id, r.cycle)].append({
+                    "measure_id": r.measure_id, "measure_type": r.measure_type, "status": r.status,
+                    "planned_on": day(r.planned_on, prec), "implemented_on": day(r.implemented_on, prec),
+                    "ended_on": day(r.ended_on, prec)})
+        for f in wanted:
+            f.evidence["measures"] = found.get((f.household_id, f.cycle), [])  # type: ignore[arg-type]
+
+    def _attach_problems(self, findings: list[Finding]) -> None:
+        """Findings already in the double ledger carry their problem's id."""
+        p = cf.problems
+        keys = {f.key: f for f in findings}
+        if not keys:
+            return
+        for (key, pid, status) in self.conn.execute(
+                sa.select(p.c.finding_key, p.c.problem_id, p.c.status).where(p.c.finding_key.is_not(None))):
+            f = keys.get(key)
+            if f is not None:
+                f.raised_problem = pid
+                f.evidence["problem_status"] = status
+                if f.problem_id is None:
+                    f.problem_id = pid
+
+
+def _months_between(start: date, end: date) -> int:
+    """Whole months from `start` to `end`."""
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if add_months(start, months) > end:
+        months -= 1
+    return max(months, 0)
+
+
+INSPECTOR = {"id": "inspection-rules", "name": "督查规则", "role": "inspector", "unit": "督查组"}
+
+
+def problem_commands(findings: Iterable[Finding], on: date, actor: dict[str, Any] | None = None) -> list[Any]:
+    """`raise_problem` commands for the findings not yet in the double ledger: kind = the rule, source =
+    inspection_rule, `problem_id` derived from the finding's key (one problem per rule, household and cycle),
+    so applying them twice raises nothing new."""
+    from casecore.commands import parse_command
+
+    out = []
+    for f in findings:
+        if f.raised_problem is not None:
+            continue
+        data: dict[str, Any] = {
+            "command": "raise_problem", "on": on.isoformat(), "actor": actor or INSPECTOR,
+            "command_id": f"inspect:{f.derived_problem_id}", "problem_id": f.derived_problem_id, "kind": f.rule,
+            "division_code": f.division_code, "source": "inspection_rule", "detail": f.detail,
+            "finding_key": f.key, "evidence": [f"{RULES[f.rule].label}: {RULES[f.rule].policy}"],
+        }
+        if f.household_id is not None:
+            data["household_id"] = f.household_id
+        out.append(parse_command(data))
+    return out
+
+
+def inspect(conn: Connection, policies: PolicyBook, as_of: date, rules: Iterable[str] | None = None,
+            division: str | None = None) -> list[Finding]:
+    """Every finding of the rules (all by default) as of a date, for a division prefix (all by default)."""
+    return Inspector(conn, policies, as_of, division).run(rules)
+
+
+@dataclass
+class Summary:
+    """Counts of findings by rule and severity."""
+
+    by_rule: dict[str, int] = field(default_factory=dict)
+    by_severity: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, findings: Iterable[Finding]) -> Summary:
+        s = cls({r: 0 for r in RULES}, {SEVERE: 0, WARNING: 0})
+        for f in findings:
+            s.by_rule[f.rule] += 1
+            s.by_severity[f.severity] += 1
+        return s
+
+
+__all__ = ["RULES", "Finding", "Inspector", "Summary", "inspect"]
