@@ -38,12 +38,9 @@ def event_hash(prev_hash: str, originator_id: str, version: int, position: int, 
                state: bytes) -> str:
     """SHA-256 over the event's stored content and the previous hash; every part length-prefixed, so no two
     different events can be written as the same byte string."""
-    h = hashlib.sha256()
-    for part in (_DOMAIN, prev_hash.encode(), originator_id.encode(), str(version).encode(), str(position).encode(),
-                 recorded_at.encode(), topic.encode(), bytes(state)):
-        h.update(len(part).to_bytes(8, "big"))
-        h.update(part)
-    return h.hexdigest()
+    parts = (_DOMAIN, prev_hash.encode(), originator_id.encode(), str(version).encode(), str(position).encode(),
+             recorded_at.encode(), topic.encode(), bytes(state))
+    return hashlib.sha256(b"".join([len(p).to_bytes(8, "big") + p for p in parts])).hexdigest()
 
 
 class HashRow(NamedTuple):
@@ -126,8 +123,7 @@ class SQLiteHashedRecorder(SQLiteApplicationRecorder, HashedRecorder):
             f"CREATE TABLE IF NOT EXISTS {t} ("
             "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, position INTEGER NOT NULL, "
             "recorded_at TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, "
-            "PRIMARY KEY (originator_id, originator_version))",
-            f"CREATE INDEX IF NOT EXISTS {t}_position ON {t} (position)",
+            "PRIMARY KEY (originator_id, originator_version)) WITHOUT ROWID",
         ]
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
