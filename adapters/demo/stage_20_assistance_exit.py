@@ -200,7 +200,8 @@ class Story:
                 break
             yield from self.member_changes(t, d)
             yield from self.end_measures(t, d)
-            if month == date(2023, 1, 1) and t.stage == Stage.MONITORED.value:   # 年度收入核算
+            if month == date(2023, 1, 1) and t.stage == Stage.MONITORED.value and "missing" not in t.plants:
+                # 年度收入核算 (forgotten where a nomination without the right months is planted)
                 c = self.income(t, d, window_of=date(2023, 1, 1))
                 self.expect(c, (yield c))
             if t.stage == Stage.MONITORED.value:
@@ -262,7 +263,7 @@ class Story:
         if roll < 0.012 and any(20 <= day.year - m["born"].year <= 40 for m in present.values()):
             member = self.new_person(t, day, Labour.NONE.value, "子女")
             reason, label = "birth", "出生"
-        elif roll < 0.016:
+        elif roll < 0.016 and any(20 <= day.year - m["born"].year <= 35 for m in present.values()):
             member = self.new_person(t, date(1996, 1 + t.rng.randrange(12), 1 + t.rng.randrange(28)),
                                      Labour.FULL.value, "配偶")
             reason, label = "marriage", "婚入"
@@ -317,8 +318,6 @@ class Story:
                 return
         elif d < add_months(t.included_on, 3):
             return
-        if rng.random() > 0.5:
-            return                                  # not every household that could go is nominated this month
         line = self.line(d)
         if "missing" in t.plants and not t.covered(d):
             t.plants.discard("missing")             # nominated without the income of the 12 months before
@@ -334,6 +333,8 @@ class Story:
             self.expect(c, (yield c))
             self.counts["提名被拒"] += 1
             return
+        if rng.random() > 0.5:
+            return                                  # not every household that could go is nominated this month
         if t.per_capita(d) < line:
             return                                  # the cadre knows: not yet
         c = self.income(t, d)
@@ -479,10 +480,12 @@ def tracks(ctx: DemoContext, story: Story) -> list[Track]:
         t.natural = h.category == Category.SUDDEN_HARDSHIP.value or rng.random() < 0.1
         t.first_impl = min((m["implemented_on"] for m in h.measures.values()
                             if m["implemented_on"] and m["implemented_on"] >= h.included_on), default=None)
-        t.plants = {kind for kind, p in PLANTS.items() if rng.random() < p}
+        # the planted refusals go to households that will meet the exit rules in the ordinary way
+        t.plants = {kind for kind, p in PLANTS.items() if rng.random() < p} if t.has_labour() and not t.natural \
+            else set()
         out.append(t)
+    with_labour = [t for t in out if t.has_labour() and not t.natural]
     for kind in PLANTS:   # every planted refusal shows at least once
-        with_labour = [t for t in out if t.has_labour() and not t.natural]
         if with_labour and not any(kind in t.plants for t in out):
             ctx.rng.choice(with_labour).plants.add(kind)
     return out
