@@ -193,9 +193,6 @@ class PostgresHashedRecorder(PostgresApplicationRecorder, HashedRecorder):
             "recorded_at text NOT NULL, prev_hash text NOT NULL, hash text NOT NULL, "
             "PRIMARY KEY (originator_id, originator_version))"
         ).format(schema=schema, table=table))
-        self.sql_create_statements.append(SQL("CREATE INDEX IF NOT EXISTS {index} ON {schema}.{table} (position)")
-                                          .format(index=Identifier(self.hashes_table_name + "_position"),
-                                                  schema=schema, table=table))
         self._select_previous = SQL(
             "SELECT h.originator_id, h.hash FROM {schema}.{table} AS h "
             "JOIN unnest(%s::text[], %s::bigint[]) AS w(sid, ver) "
