@@ -41,8 +41,19 @@ def engine_for(store: Store) -> Engine:
         path = store.env["SQLITE_DBNAME"]
         if path == ":memory:" or "mode=memory" in path:
             raise ValueError("投影表须与事件库在同一数据库; 内存事件库 (:memory:) 不能建投影, 请使用数据库文件")
-        return sa.create_engine(store.sqlalchemy_url, connect_args={"timeout": SQLITE_LOCK_SECONDS})
+        engine = sa.create_engine(store.sqlalchemy_url, connect_args={"timeout": SQLITE_LOCK_SECONDS})
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
     return sa.create_engine(store.sqlalchemy_url, pool_size=2, max_overflow=2)
+
+
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    # The event store keeps the file in WAL mode; there NORMAL sync still commits atomically (rows and
+    # position together) and only a power cut can lose the newest batches, which the next catch-up refolds.
+    # It spares an fsync per batch.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 class ReadModels:

@@ -26,8 +26,9 @@ from sqlalchemy.engine import Connection
 
 from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household
-from casecore.values import Labour, Stage, county_of, township_of
+from casecore.values import Labour, Procedure, Stage, county_of, township_of
 from projections.runner import Projection, rows_by_key, upsert
+from workflows.inclusion import Inclusion
 
 CENT = Decimal("0.01")
 HOUSEHOLD_PREFIX = "household/"
@@ -320,8 +321,8 @@ def _guarantees(b: _Batch, hid: str, row: dict[str, Any], e: Household.Guarantee
 def _lead(b: _Batch, hid: str, row: dict[str, Any], e: Household.LeadRecorded) -> None:
     row["leads"] += 1
     if e.opens_procedure:
-        row.update(open_procedure="inclusion", procedure_step="lead_recorded", procedure_started_on=e.on,
-                   cycle=e.cycle)
+        row.update(open_procedure=Procedure.INCLUSION.value, procedure_step=Inclusion.LEAD_RECORDED.value,
+                   procedure_started_on=e.on, cycle=e.cycle)
     row["stage"] = e.stage
     if e.adds_risks:
         row["risk_types"] = [*row["risk_types"], *e.adds_risks]
