@@ -170,6 +170,10 @@ class CaseManagement(Application[str]):
 
     def _run_batch(self, batch: list[c.Command | CaseError]) -> list[Outcome]:
         touched: dict[str, Any] = {}
+        # Cached copies from earlier batches that another writer (or `handle`) may have moved on since. A
+        # command accepted on a stale copy is caught by the optimistic-concurrency check when the batch is
+        # saved; a command refused on one would be refused wrongly, so a refusal re-reads the stream first.
+        unverified: set[str] = set()
         outcomes: list[Outcome] = []
         for item in batch:
             if isinstance(item, CaseError):
@@ -178,18 +182,24 @@ class CaseManagement(Application[str]):
             started = time.perf_counter()
             stream = self._stream(item)
             if stream not in touched and stream in self._cache:
-                cached = self._cache[stream]
-                # Another writer (or `handle`) may have moved the stream on: deciding on a stale copy would
-                # refuse commands wrongly, so reload unless the store has nothing newer.
-                if cached is None or not self.recorder.select_events(stream, gt=cached.version, limit=1):
-                    touched[stream] = cached
-                else:
-                    del self._cache[stream]
+                touched[stream] = self._cache[stream]
+                unverified.add(stream)
             try:
                 aggregate, outcome = self._decide(item, self._load(item, touched))
                 touched[stream] = aggregate
             except CaseError as err:
                 outcome = Outcome(ok=False, error=err)
+                if stream in unverified:
+                    unverified.discard(stream)
+                    copy = touched[stream]
+                    if not copy.pending_events and self.recorder.select_events(stream, gt=copy.version, limit=1):
+                        del touched[stream]
+                        self._cache.pop(stream, None)
+                        try:
+                            aggregate, outcome = self._decide(item, self._load(item, touched))
+                            touched[stream] = aggregate
+                        except CaseError as again:
+                            outcome = Outcome(ok=False, error=again)
             self._log(item, stream, outcome, started)
             outcomes.append(outcome)
         pending = [a for a in touched.values() if a is not None and a.pending_events]

@@ -116,3 +116,21 @@ def test_a_household_changed_by_another_writer_between_batches_is_decided_on_its
     finally:
         bulk.close()
         clerk.close()
+
+
+def test_a_command_accepted_on_a_copy_another_writer_moved_on_is_decided_again_on_the_stored_state(db_url):
+    d = date(2023, 3, 2)
+    path = inclusion_path("H1", start=d)
+    bulk, clerk = bootstrap(db_url), bootstrap(db_url)
+    try:
+        assert all(o.ok for o in bulk.handle_many([register("H1"), *path[:3]]))          # visited; H1 cached
+        assert clerk.handle(path[3]).ok                                                   # someone signs
+        second = cmd("assess_income", d + timedelta(days=3), household_id="H1", period_start="2022-03-01",
+                     period_end="2023-02-28", net_income="9000")
+        [assessed, opened] = bulk.handle_many([second, path[4]])   # both fit the fresh state, not the cached copy
+        assert assessed.ok and opened.ok, (assessed.as_dict(), opened.as_dict())
+        h = clerk.get_household("H1")
+        assert (h.step, len(h.incomes)) == ("in_publicity", 2)
+    finally:
+        bulk.close()
+        clerk.close()
