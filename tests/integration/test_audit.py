@@ -7,13 +7,17 @@ swap of versions, a forged INSERT, a rewrite of the hashes too) and check that e
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from freezegun import freeze_time
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from adapters.audit import audit, checkpoint_document, compare_checkpoint
@@ -332,3 +336,46 @@ def test_an_event_moved_in_the_global_order_is_named_as_reordered(app):
     report = audit(app.recorder)
     assert named(report) == {("reordered", "household/H2", 1)}
     assert report.findings[0].position == 1000
+
+
+# ---------------------------------------------------------------------------------------------------- property
+
+TAMPERINGS = st.sampled_from(["none", "alter", "delete", "swap", "insert"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=st.lists(st.tuples(st.integers(min_value=1, max_value=4), TAMPERINGS, st.integers(0, 10)),
+                     min_size=1, max_size=4))
+def test_any_mix_of_tampering_is_named_exactly_and_nothing_else(plan):
+    """Households with 2–5 events each; each household suffers at most one kind of tampering at a random
+    version: audit names exactly those events, and nothing on the untouched ones."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = bootstrap(str(Path(tmp) / "casecore.db"))
+        try:
+            for n, (leads, _, _) in enumerate(plan):
+                run(app, [register(f"H{n}")] + [
+                    cmd("record_lead", date(2023, 3, 2), household_id=f"H{n}", lead_id=f"L{i}",
+                        source="self_declaration", risk_types=["illness"], detail="申报") for i in range(leads)])
+            store = Store(app)
+            expected = set()
+            for n, (leads, kind, pick) in enumerate(plan):
+                s, top = f"household/H{n}", leads + 1
+                v = 1 + pick % top
+                if kind == "alter":
+                    _, _, state = store.row(s, v)
+                    store.set_state(s, v, state + b" ")
+                    expected.add(("altered", s, v))
+                elif kind == "delete":
+                    store.delete(s, v)
+                    expected.add(("deleted", s, v))
+                elif kind == "swap":
+                    v = min(v, top - 1)
+                    store.swap_versions(s, v, v + 1)
+                    expected |= {("reordered", s, v), ("reordered", s, v + 1)}
+                elif kind == "insert":
+                    _, topic, state = store.row(s, top)
+                    store.insert(s, top + 1, topic, state.replace(b"L", b"X"))
+                    expected.add(("inserted", s, top + 1))
+            assert named(audit(app.recorder)) == expected
+        finally:
+            app.close()
