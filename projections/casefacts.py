@@ -570,3 +570,33 @@ def person_households(conn: Connection, person_ids: Iterable[str]) -> dict[str, 
             if r.person_id not in found or (current and not found[r.person_id][0]):
                 found[r.person_id] = (current, r.household_id)
     return {pid: hid for pid, (_, hid) in found.items()}
+
+
+def household_facts(conn: Connection, household_ids: Iterable[str], as_of: date) -> dict[str, dict[str, Any]]:
+    """What screening needs of each household: type, stage, current size and the newest income assessment
+    made on or before `as_of` (one query per 500 households)."""
+    wanted = sorted(set(household_ids))
+    out: dict[str, dict[str, Any]] = {}
+    h, i, i2, m = households, incomes, incomes.alias("i2"), members
+    latest = (sa.select(sa.func.max(i2.c.seq)).where(i2.c.household_id == h.c.household_id,
+                                                     i2.c.on_ord <= as_of.toordinal()).scalar_subquery())
+    size = (sa.select(sa.func.count()).where(m.c.household_id == h.c.household_id, m.c.removed_ord.is_(None))
+            .scalar_subquery())
+    for k in range(0, len(wanted), 500):
+        stmt = (sa.select(h.c.household_id, h.c.household_type, h.c.stage, h.c.division_code, size.label("size"),
+                          i.c.on.label("income_on"), i.c.net_income, i.c.household_size, i.c.per_capita_income)
+                .select_from(h).outerjoin(i, sa.and_(i.c.household_id == h.c.household_id, i.c.seq == latest))
+                .where(h.c.household_id.in_(wanted[k : k + 500])))
+        for r in conn.execute(stmt).mappings():
+            out[r["household_id"]] = dict(r)
+    return out
+
+
+def known_leads(conn: Connection, lead_ids: Iterable[str]) -> set[str]:
+    """Which of these lead ids are already recorded (on any household)."""
+    wanted = sorted(set(lead_ids))
+    found: set[str] = set()
+    for k in range(0, len(wanted), 500):
+        found.update(conn.execute(sa.select(leads.c.lead_id).where(leads.c.lead_id.in_(wanted[k : k + 500])))
+                     .scalars())
+    return found
