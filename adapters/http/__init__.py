@@ -117,8 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
-    for router in (commands.router, households.router, listings.roster, listings.ledgers, listings.reports,
-                   listings.events):
+    for router in (commands.router, households.router, listings.roster, listings.findings, listings.ledgers,
+                   listings.reports, listings.events):
         app.include_router(router)
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -185,6 +185,21 @@ class Services:
         with self.connect() as conn:
             return build_monthly(conn, self.app.policies, month, prefix or None)
 
+    def findings(self, principal: Principal, as_of: date, rules: list[str] | None,
+                 division: str | None) -> dict[str, Any]:
+        """The inspector's findings as of a date, within the caller's reach (CONTRACT "Findings")."""
+        from projections.inspect import RULES, inspect
+
+        unknown = [r for r in rules or [] if r not in RULES]
+        if unknown:
+            raise ValidationFailed(f"未知规则 {', '.join(unknown)}; 可选: {', '.join(RULES)}")
+        prefix = self.area(principal, division)
+        self.fresh("casefacts")
+        with self.connect() as conn:
+            found = inspect(conn, self.app.policies, as_of, rules or None, prefix or None)
+        rows = [dict(f.as_dict(), label=f.label) for f in found]
+        return {"as_of": as_of, "division": prefix or None, "count": len(rows), "findings": self.shown(principal, rows)}
+
     def events(self, principal: Principal, after: int, limit: int) -> dict[str, Any]:
         """A page of the CloudEvents feed after a position: the events of streams inside the caller's reach,
         and `next_after`, the last position this page looked at (resume after it: nothing missed, nothing

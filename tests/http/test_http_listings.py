@@ -54,6 +54,10 @@ def test_each_role_sees_only_its_reach_in_every_listing(listed, token, sees_h1, 
     assert {p["problem_id"] for p in ledgers["problems"]} == pick({"P1"}, sees_h1) | pick({"P2"}, sees_d1)
     report = listed.get("/reports/monthly", params={"month": "2023-03"}, headers=auth(token)).json()
     assert report["total"]["inclusion"] == (1 if sees_h1 else 0)
+    findings = listed.get("/findings", params={"as_of": "2023-12-31"}, headers=auth(token)).json()["findings"]
+    with_findings = {f["household_id"] for f in findings if f.get("household_id")}
+    assert ("H1" in with_findings, "D1" in with_findings and not sees_d1) == (sees_h1, False)
+    assert ("helped_not" in {f["rule"] for f in findings}) == sees_h1  # monitored since March, no measure
     events = listed.get("/events", params={"limit": 1000}, headers=auth(token)).json()
     subjects = {e["subject"] for e in events["events"]}
     expected = pick({"household/H1", "problem/P1"}, sees_h1) | pick({"household/D1", "problem/P2"}, sees_d1)
@@ -61,7 +65,8 @@ def test_each_role_sees_only_its_reach_in_every_listing(listed, token, sees_h1, 
 
 
 def test_asking_for_an_area_outside_the_reach_is_refused(listed):
-    for path, params in (("/roster", {}), ("/ledgers", {}), ("/reports/monthly", {"month": "2023-03"})):
+    for path, params in (("/roster", {}), ("/ledgers", {}), ("/reports/monthly", {"month": "2023-03"}),
+                         ("/findings", {})):
         r = listed.get(path, params={"division": "5227", **params}, headers=auth("tok-county-1"))
         assert r.status_code == 403 and r.json()["error"]["code"] == "not_authorised"
     narrower = listed.get("/roster", params={"division": "522631101"}, headers=auth("tok-county-1")).json()
@@ -99,7 +104,8 @@ def test_the_event_feed_masks_personal_data_for_callers_not_entitled(listed):
 
 @pytest.mark.parametrize("path,params", [("/reports/monthly", {"month": "2023-13"}), ("/reports/monthly", {}),
                                          ("/roster", {"division": "52x"}), ("/events", {"after": -1}),
-                                         ("/events", {"limit": 0}), ("/ledgers", {"as_of": "yesterday"})])
+                                         ("/events", {"limit": 0}), ("/ledgers", {"as_of": "yesterday"}),
+                                         ("/findings", {"rule": "no_such_rule"})])
 def test_malformed_parameters_are_refused_with_the_contract_shape(listed, path, params):
     r = listed.get(path, params=params, headers=auth("tok-auditor"))
     assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from adapters.http.deps import CallerDep, ServicesDep
-from adapters.http.schemas import ErrorResponse, EventsPublic, LedgersPublic, MonthlyReportPublic, RosterPublic
+from adapters.http.schemas import (
+    ErrorResponse,
+    EventsPublic,
+    FindingsPublic,
+    LedgersPublic,
+    MonthlyReportPublic,
+    RosterPublic,
+)
 
 Division = Annotated[str | None, Query(pattern=r"^\d{1,12}$",
                                        description="区划代码前缀 (省2位、市4位、县6位、乡镇9位); 缺省为令牌的全部辖区",
@@ -21,6 +28,7 @@ roster = APIRouter(prefix="/roster", tags=["roster 监测对象名单"])
 ledgers = APIRouter(prefix="/ledgers", tags=["ledgers 双台账"])
 reports = APIRouter(prefix="/reports", tags=["reports 调度通报"])
 events = APIRouter(prefix="/events", tags=["events 事件流"])
+findings = APIRouter(prefix="/findings", tags=["findings 问题线索"])
 
 
 @roster.get("", summary="监测对象名单 (monitored households)", response_model=RosterPublic, responses=REFUSALS,
@@ -59,3 +67,15 @@ async def get_events(
     limit: Annotated[int, Query(ge=1, le=1000, description="本页最多查看的事件数")] = 100,
 ) -> Any:
     return await run_in_threadpool(services.events, caller, after, limit)
+
+
+@findings.get("", summary="督查规则发现的问题 (inspector findings)", response_model=FindingsPublic,
+              responses=REFUSALS,
+              description="截至 as_of (缺省为今天) 运行督查规则: 快进快出、应帮未帮、缺什么补什么、风险消除不实、"
+              "纳入超时、补录倒签、整改超期等 (见契约 Findings), 每条含规则中文名、严重程度和证据。")
+async def get_findings(
+    services: ServicesDep, caller: CallerDep, division: Division = None,
+    as_of: Annotated[date | None, Query(description="检查基准日 (业务日期)")] = None,
+    rule: Annotated[list[str] | None, Query(description="只运行这些规则 (可重复)", examples=["helped_not"])] = None,
+) -> Any:
+    return await run_in_threadpool(services.findings, caller, as_of or date.today(), rule, division)
