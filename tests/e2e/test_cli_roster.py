@@ -1,0 +1,114 @@
+"""`casecore roster` and `casecore projections` as a user runs them: the roster as JSON Lines and as a
+workbook read back with openpyxl, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import orjson
+import pytest
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from adapters.storage import bootstrap
+from tests.builders import cmd, inclusion_path, measure, register, run
+
+runner = CliRunner()
+
+
+def cli(*args: str):
+    from adapters.cli import app
+
+    return runner.invoke(app, list(args))
+
+
+@pytest.fixture
+def county(db_url) -> str:
+    """H1 monitored with a cadre and two measures, H2 monitored, H3 registered only."""
+    app = bootstrap(db_url)
+    try:
+        run(app, [register("H1", household_type="poverty_alleviated"),
+                  *inclusion_path("H1", category="unstable_alleviated", risk_types=("illness", "housing"),
+                                  per_capita_income=5300),
+                  cmd("assign_cadre", date(2023, 3, 14), household_id="H1",
+                      cadre={"id": "c-01", "name": "王帮扶", "unit": "522631101000"}),
+                  *measure("H1", "M1", date(2023, 3, 15), date(2023, 3, 20)),
+                  *measure("H1", "M2", date(2023, 3, 16), measure_type="housing", addresses=("housing",)),
+                  register("H2"), *inclusion_path("H2"), register("H3")])
+    finally:
+        app.close()
+    return db_url
+
+
+def test_roster_json_prints_one_object_a_monitored_household(county):
+    result = cli("roster", "--db", county, "--json")
+    assert result.exit_code == 0, result.output
+    rows = [orjson.loads(line) for line in result.output.splitlines()]
+    assert [r["household_id"] for r in rows] == ["H1", "H2"]
+    h1 = rows[0]
+    assert (h1["stage"], h1["category"]) == ("monitored", "unstable_alleviated")
+    assert h1["risk_types"] == ["illness", "housing"]
+    assert (h1["included_on"], h1["per_capita_income"], h1["cadre_name"]) == ("2023-03-13", "5300.00", "王帮扶")
+    assert [(m["measure_id"], m["status"]) for m in h1["measures"]] == [("M1", "implemented"), ("M2", "planned")]
+
+    everyone = cli("roster", "--db", county, "--json", "--all")
+    assert [orjson.loads(line)["household_id"] for line in everyone.output.splitlines()] == ["H1", "H2", "H3"]
+    elsewhere = cli("roster", "--db", county, "--json", "--division", "520111")
+    assert elsewhere.exit_code == 0 and elsewhere.output == ""
+
+
+def test_roster_xlsx_has_chinese_headers_a_frozen_header_dates_as_dates_and_a_measures_sheet(county, tmp_path):
+    path = tmp_path / "roster.xlsx"
+    result = cli("roster", "--db", county, "--xlsx", str(path))
+    assert result.exit_code == 0, result.output
+    assert "2 户" in result.output
+    wb = load_workbook(path)
+    assert wb.sheetnames == ["监测对象名单", "帮扶措施"]
+    ws = wb["监测对象名单"]
+    headers = [c.value for c in ws[1]]
+    assert headers[:3] == ["户编号", "区划代码", "县代码"] and "人均纯收入(元)" in headers
+    assert ws.freeze_panes == "A2"
+    h1 = dict(zip(headers, [c.value for c in ws[2]]))
+    assert h1["户编号"] == "H1" and h1["户类型"] == "脱贫户" and h1["监测对象类型"] == "脱贫不稳定户"
+    assert h1["风险类型"] == "因病、因安全住房" and h1["状态"] == "监测中"
+    assert h1["纳入监测日期"] == datetime(2023, 3, 13)  # a real date cell, not text
+    assert ws.cell(row=2, column=headers.index("纳入监测日期") + 1).number_format == "yyyy-mm-dd"
+    assert float(h1["人均纯收入(元)"]) == 5300.0
+    assert h1["帮扶措施"] == "健康帮扶(已落实)、住房安全保障(计划)"
+    for i, header in enumerate(headers, start=1):  # every column at least as wide as its Chinese header
+        assert ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width >= 2 * len(header)
+    measures = wb["帮扶措施"]
+    assert [c.value for c in measures[1]][:4] == ["户编号", "措施编号", "措施类型", "针对风险"]
+    assert [(r[0].value, r[1].value, r[9].value) for r in measures.iter_rows(min_row=2)] == [
+        ("H1", "M1", "已落实"), ("H1", "M2", "计划")]
+    assert measures["H2"].value == datetime(2023, 3, 20)
+
+
+def test_roster_table_shows_chinese_labels(county):
+    result = cli("roster", "--db", county)
+    assert result.exit_code == 0, result.output
+    for text in ("监测对象名单", "脱贫不稳定户", "因病", "王帮扶", "健康帮扶(已落实)", "未指定", "共 2 户"):
+        assert text in result.output
+
+
+def test_projections_status_rebuild_and_catch_up_report_positions_against_the_head(county):
+    status = cli("projections", "status", "--db", county, "--json", "--projection", "roster")
+    assert status.exit_code == 0, status.output
+    [before] = [orjson.loads(line) for line in status.output.splitlines()]
+    assert before["projection"] == "roster" and before["position"] == 0 and before["head"] > 0
+
+    rebuilt = cli("projections", "rebuild", "--db", county, "--projection", "roster", "--batch-size", "7")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    [after] = [orjson.loads(line) for line in
+               cli("projections", "status", "--db", county, "--json", "-p", "roster").output.splitlines()]
+    assert after["position"] == after["head"] == before["head"]
+    assert (after["behind"], after["rebuilding"]) == (0, False)
+
+    caught = cli("projections", "catch-up", "--db", county, "-p", "roster")
+    assert caught.exit_code == 0 and "新折叠 0 个事件" in caught.output
+
+
+def test_an_unknown_projection_is_refused_with_the_known_names(county):
+    result = cli("projections", "rebuild", "--db", county, "--projection", "nosuch")
+    assert result.exit_code == 2
+    assert "roster" in result.output
