@@ -85,9 +85,9 @@ def _publisher(db: str, name: str, prefix: str, *extra: str) -> subprocess.Popen
 def test_a_publisher_killed_mid_stream_and_restarted_publishes_every_event_exactly_once(
         sqlite_app, sqlite_url, stream):
     name, prefix = stream
-    list(sqlite_app.handle_many([register(f"H{i}") for i in range(3000)]))
+    list(sqlite_app.handle_many([register(f"H{i}") for i in range(2000)]))
     expected = _expected(sqlite_app)
-    assert len(expected) == 3000
+    assert len(expected) == 2000
 
     proc = _publisher(sqlite_url, name, prefix, "--batch", "5")
     try:
