@@ -218,13 +218,20 @@ class _Batch:
         return row
 
     def write(self, conn: Connection) -> None:
+        present: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for (h, _), m in self.members.items():
+            if h in self.members_changed and m["removed_on"] is None:
+                present[h].append(m)
         for hid in self.members_changed:
-            current = [m for (h, _), m in self.members.items() if h == hid and m["removed_on"] is None]
+            current = present[hid]
             row = self.rows[hid]
             row["household_size"] = len(current)
             row["has_labour"] = any(m["labour"] in _WITH_LABOUR for m in current)
+        by_household: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for (h, _), m in self.measures.items():
+            by_household[h].append(m)
         for hid in self.measures_changed:
-            measures = [m for (h, _), m in self.measures.items() if h == hid]
+            measures = by_household[hid]
             row = self.rows[hid]
             row["measures_planned"] = len(measures)
             row["measures_implemented"] = sum(1 for m in measures if m["implemented_on"] is not None)
