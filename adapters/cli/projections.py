@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from typing import Annotated
 
 import typer
@@ -102,8 +104,28 @@ def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonO
     console.print(table)
 
 
+def run(projection: ProjectionOption = None, db: DbOption = None, batch_size: BatchOption = 2000,
+        poll: Annotated[float, typer.Option("--poll", min=0.05, help="无新事件时的轮询间隔 (秒)")] = 0.5) -> None:
+    """持续折叠新提交的事件, 直到 Ctrl-C 或 SIGTERM (a projection worker: keeps the tables current)."""
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        with _open(db, projection, batch_size) as rm:
+            names = ", ".join(p.name for p in rm.runner.projections)
+            err_console.print(f"持续折叠 {names}; 按 Ctrl-C 停止")
+            try:
+                rm.runner.follow(poll_seconds=poll, stop=stopping.is_set,
+                                 on_batch=lambda n: err_console.print(f"折叠 {n} 个新事件"))
+            except KeyboardInterrupt:
+                pass
+            err_console.print("已停止; 各投影位置已保存")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def register(app: typer.Typer) -> None:
     projections_app.command("rebuild")(rebuild)
     projections_app.command("catch-up")(catch_up)
     projections_app.command("status")(status)
+    projections_app.command("run")(run)
     app.add_typer(projections_app)

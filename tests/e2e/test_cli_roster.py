@@ -3,6 +3,11 @@ workbook read back with openpyxl, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
 from datetime import date, datetime
 
 import orjson
@@ -112,3 +117,41 @@ def test_an_unknown_projection_is_refused_with_the_known_names(county):
     result = cli("projections", "rebuild", "--db", county, "--projection", "nosuch")
     assert result.exit_code == 2
     assert "roster" in result.output
+
+
+def test_projections_run_keeps_the_roster_current_as_events_arrive_and_stops_on_sigterm(tmp_path):
+    path = str(tmp_path / "live.db")
+    app = bootstrap(path)
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from adapters.cli import main; main()", "projections", "run", "--projection", "roster",
+         "--poll", "0.05", "--db", path],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        run(app, [register("H1"), *inclusion_path("H1")])
+        head = app.recorder.max_notification_id()
+        deadline = time.monotonic() + 60
+        while position(path) != head:
+            assert worker.poll() is None, worker.stderr.read()
+            assert time.monotonic() < deadline, "the worker never caught up"
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+        assert "已停止" in worker.stderr.read()
+        rows = [orjson.loads(line) for line in cli("roster", "--db", path, "--json").output.splitlines()]
+        assert [(r["household_id"], r["stage"]) for r in rows] == [("H1", "monitored")]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+        worker.stderr.close()
+        app.close()
+
+
+def position(path: str) -> int | None:
+    with sqlite3.connect(path, timeout=30) as conn:
+        try:
+            row = conn.execute("select position from projection_positions where name = 'roster'").fetchone()
+        except sqlite3.OperationalError:
+            return None
+    return row and row[0]
