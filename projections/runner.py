@@ -25,6 +25,7 @@ for every insert, so ids commit in id order and nothing can appear below a posit
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,25 @@ positions = sa.Table(
     sa.Column("rebuilding", sa.Boolean, nullable=False, default=False),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
+#: the shape of each projection's tables when they were (re)built: a projection whose tables changed in code
+#: is rebuilt by its next catch-up instead of folding into tables of the old shape
+schemas = sa.Table(
+    "projection_schemas",
+    positions_metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+)
+
+
+def fingerprint(projection: Projection, dialect: sa.Dialect) -> str:
+    """A digest of the projection's tables and indexes as this dialect would create them."""
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    parts = []
+    for t in projection.metadata.sorted_tables:
+        parts.append(str(CreateTable(t).compile(dialect=dialect)))
+        parts += sorted(str(CreateIndex(ix).compile(dialect=dialect)) for ix in t.indexes)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 class Projection:
@@ -91,6 +111,8 @@ class Status:
     head: int
     rebuilding: bool
     updated_at: datetime | None
+    #: the tables in code differ from the ones in the database: the next catch-up rebuilds
+    stale: bool = False
 
     @property
     def behind(self) -> int:
@@ -107,6 +129,9 @@ class ProjectionRunner:
         self.engine = engine
         self.projections = list(projections)
         self.batch_size = batch_size
+        self.fingerprints = {p.name: fingerprint(p, engine.dialect) for p in self.projections}
+        #: projections whose stored tables have another shape than the code's (rebuilt by the next catch-up)
+        self.stale: set[str] = set()
         with self.engine.begin() as conn:
             positions_metadata.create_all(conn)
             for p in self.projections:
@@ -123,14 +148,31 @@ class ProjectionRunner:
     # ------------------------------------------------------------------ positions
 
     def _ensure_position(self, projection: Projection) -> None:
-        """Every projection has its row from the start, so each batch can compare-and-set it."""
+        """Every projection has its row from the start, so each batch can compare-and-set it; and its
+        tables' fingerprint, so a change of shape in code is noticed."""
         try:
             with self.engine.begin() as conn:
-                if self._read(conn, projection) is None:
+                found = self._read(conn, projection)
+                if found is None:
                     conn.execute(positions.insert().values(name=projection.name, position=0, rebuilding=False,
                                                            updated_at=datetime.now(UTC)))
-        except sa.exc.IntegrityError:  # another runner inserted it first: fine
+                stored = self._fingerprint(conn, projection)
+                if stored is None and (found is None or found[0] == 0):
+                    self._set_fingerprint(conn, projection)  # nothing folded yet: the tables are the code's
+                elif stored != self.fingerprints[projection.name]:
+                    self.stale.add(projection.name)
+        except sa.exc.IntegrityError:  # another runner inserted them first: fine
             pass
+
+    @staticmethod
+    def _fingerprint(conn: Connection, projection: Projection) -> str | None:
+        return conn.execute(sa.select(schemas.c.fingerprint).where(schemas.c.name == projection.name)).scalar()
+
+    def _set_fingerprint(self, conn: Connection, projection: Projection) -> None:
+        value = self.fingerprints[projection.name]
+        if conn.execute(schemas.update().where(schemas.c.name == projection.name)
+                        .values(fingerprint=value)).rowcount == 0:
+            conn.execute(schemas.insert().values(name=projection.name, fingerprint=value))
 
     @staticmethod
     def _read(conn: Connection, projection: Projection) -> tuple[int, bool] | None:
@@ -171,7 +213,7 @@ class ProjectionRunner:
         for p in self.projections:
             r = rows.get(p.name)
             out.append(Status(p.name, int(r.position) if r else 0, head, bool(r.rebuilding) if r else False,
-                              r.updated_at if r else None))
+                              r.updated_at if r else None, p.name in self.stale))
         return out
 
     # ------------------------------------------------------------------ running
@@ -179,7 +221,10 @@ class ProjectionRunner:
     def catch_up(self, projection: Projection, progress: ProgressFn | None = None,
                  stop_after_batches: int | None = None) -> int:
         """Fold every event after the tracked position, batch by batch. Returns how many events this call
-        folded. `stop_after_batches` ends the call early (the rest is left for the next call)."""
+        folded. `stop_after_batches` ends the call early (the rest is left for the next call). A projection
+        whose tables changed shape in code is rebuilt instead."""
+        if projection.name in self.stale:
+            return self.rebuild(projection, progress, stop_after_batches=stop_after_batches, reshape=True)
         done = 0
         batches = 0
         with self.engine.connect() as conn:
@@ -219,22 +264,27 @@ class ProjectionRunner:
                 return done
 
     def rebuild(self, projection: Projection, progress: ProgressFn | None = None, restart: bool = False,
-                stop_after_batches: int | None = None) -> int:
+                stop_after_batches: int | None = None, reshape: bool = False) -> int:
         """Fold the whole log from position 0 into empty tables. A rebuild that was interrupted (its row
-        still says `rebuilding`) continues from where it stopped, unless `restart`."""
+        still says `rebuilding`) continues from where it stopped, unless `restart`. `reshape`: the tables
+        changed shape in code; start again unless the stored tables already have the new shape."""
         while True:
             try:
                 with self.engine.begin() as conn:
                     # the position update comes first: it takes the write lock, so on SQLite the DDL below
                     # runs in the same transaction (a crash cannot leave empty tables behind an old position)
                     position, rebuilding = self._position(conn, projection)
-                    if restart or not rebuilding or position == 0:
+                    # reshaping: another runner may already have rebuilt (or begun to) in the new shape
+                    done = reshape and self._fingerprint(conn, projection) == self.fingerprints[projection.name]
+                    if not done and (restart or reshape or not rebuilding or position == 0):
                         self._advance(conn, projection, position, 0, True)
                         projection.drop(conn)
                         projection.create(conn)
+                        self._set_fingerprint(conn, projection)
                 break
             except PositionMoved:  # another runner folded a batch between our read and our write
                 continue
+        self.stale.discard(projection.name)
         return self.catch_up(projection, progress, stop_after_batches)
 
     def catch_up_all(self, progress: Callable[[Projection, int, int], None] | None = None) -> dict[str, int]:

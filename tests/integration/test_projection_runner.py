@@ -201,3 +201,49 @@ def test_a_projection_reading_some_topics_is_up_to_date_at_the_head_of_the_log(a
     [status] = runner.status()
     assert status.position == status.head and status.behind == 0
     assert {s: n for s, (n, _) in table(engine).items()} == {f"household/H{i:03d}": 1 for i in range(4)}
+
+
+wider_metadata = sa.MetaData()
+wider_counts = sa.Table(
+    "test_event_counts",
+    wider_metadata,
+    sa.Column("stream", sa.String(80), primary_key=True),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("last_version", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16)),
+)
+
+
+class WiderCounting(Projection):
+    """The same projection after its table gained a column in code."""
+
+    name = "test_counts"
+    metadata = wider_metadata
+
+    def fold(self, conn, events):
+        rows = rows_by_key(conn, wider_counts, "stream", [e.originator_id for e in events])
+        existing = set(rows)
+        for e in events:
+            row = rows.setdefault(e.originator_id, {"stream": e.originator_id, "events": 0, "last_version": 0,
+                                                    "kind": e.originator_id.split("/")[0]})
+            row["events"] += 1
+            row["last_version"] = e.originator_version
+        upsert(conn, wider_counts, "stream", rows, existing)
+
+
+def test_a_projection_whose_tables_changed_in_code_is_rebuilt_by_its_next_catch_up(app, engine):
+    stored = populate(app, 5)
+    old = ProjectionRunner(app, engine, [Counting()], batch_size=10)
+    old.catch_up(old.projections[0])
+    assert ProjectionRunner(app, engine, [Counting()]).stale == set()
+
+    new = ProjectionRunner(app, engine, [WiderCounting()], batch_size=10)
+    [status] = new.status()
+    assert status.stale and status.behind == 0
+    assert new.catch_up(new.projections[0]) == stored  # rebuilt in the new shape, not folded on top
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(wider_counts.c.stream, wider_counts.c.events, wider_counts.c.last_version,
+                                      wider_counts.c.kind)).all()
+    assert {s: (n, v) for s, n, v, _ in rows} == exact(app)
+    assert {k for *_, k in rows} == {"household"}
+    assert ProjectionRunner(app, engine, [WiderCounting()]).stale == set()
