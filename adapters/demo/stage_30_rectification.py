@@ -56,6 +56,9 @@ REJECTIONS = ["佐证材料不全, 请补充入户照片和签字确认", "整�
 #: how each problem's story goes (weights)
 PLOTS = {"closed": 40, "rejected_then_closed": 14, "overdue_accountable": 14, "reopened": 9, "open": 13,
          "assigned_only": 5, "closed_late": 5}
+PLOT_LABELS = {"closed": "按期双销号", "rejected_then_closed": "退回后重新整改并销号",
+               "overdue_accountable": "超期问责", "reopened": "销号后复查重新整改", "open": "整改中",
+               "assigned_only": "已明确责任待整改", "closed_late": "超期销号并问责"}
 
 
 @dataclass
@@ -265,7 +268,7 @@ def run(ctx: DemoContext) -> dict[str, int]:
         "意外拒绝": unexpected,
         "台账/报表文件": files,
     }
-    summary.update({f"情节:{k}": v for k, v in sorted(writer.plots.items())})
+    summary.update({f"情节: {PLOT_LABELS[k]}": v for k, v in sorted(writer.plots.items())})
     return summary
 
 
