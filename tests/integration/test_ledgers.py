@@ -31,10 +31,10 @@ from tests.problems import (
     assign,
     closed_path,
     raise_,
+    rectify,
     reject,
     reopen,
     report,
-    rectify,
     sign,
 )
 
@@ -66,7 +66,7 @@ def _snapshot(engine) -> dict[str, list]:
 
 def test_the_problem_ledger_has_one_row_per_problem_with_its_responsibility_status_and_overdue_days(app):
     _history(app)
-    problems, entries = read_ledgers(app, date(2022, 6, 30), None)
+    problems, _entries = read_ledgers(app, date(2022, 6, 30), None)
     by_id = {p["problem_id"]: p for p in problems}
     assert set(by_id) == {"P1", "P2", "P3"}
     p1, p2, p3 = by_id["P1"], by_id["P2"], by_id["P3"]
@@ -84,7 +84,8 @@ def test_the_rectification_ledger_has_a_row_for_every_action_sign_off_rejection_
     _, entries = read_ledgers(app, date(2022, 6, 30), None)
     p1 = [(e["entry"], e["party"], e["acted_on"]) for e in entries if e["problem_id"] == "P1"]
     assert p1 == [
-        ("assigned", None, date(2022, 4, 11)), ("rectification", None, date(2022, 4, 20)), ("reported", None, date(2022, 4, 25)),
+        ("assigned", None, date(2022, 4, 11)), ("rectification", None, date(2022, 4, 20)),
+        ("reported", None, date(2022, 4, 25)),
         ("signed_off", "responsible", date(2022, 4, 26)), ("rejected", "supervisor", date(2022, 4, 27)),
         ("rectification", None, date(2022, 5, 3)), ("reported", None, date(2022, 5, 4)),
         ("signed_off", "responsible", date(2022, 5, 5)), ("signed_off", "supervisor", date(2022, 5, 6)),
