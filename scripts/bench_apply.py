@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=None, help="measure on this PostgreSQL instead of SQLite")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
     workdir = Path(tempfile.mkdtemp(prefix="casecore-bench-", dir=args.dir))
     try:
@@ -62,9 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         for batch in (int(b) for b in args.batches.split(",")):
             db, schema = fresh_store(args, workdir, f"b{batch}")
             cmd = [CASECORE, "apply", str(commands), "--json", "--batch", str(batch), "--db", db]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             done = subprocess.run(cmd, capture_output=True, check=True)
             seconds = time.perf_counter() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             drop(args, schema)
             results = [json.loads(line) for line in done.stdout.splitlines()]
             events = sum(len(r.get("events", ())) for r in results)
@@ -72,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             outputs[batch] = done.stdout
             shown = " ".join(cmd).replace(str(workdir), "$WORK")
             print(f"batch {batch:>5}: {len(results)} commands, {events} events, {refused} refused, "
-                  f"{seconds:.2f} s → {events / seconds:,.0f} events/s   [{shown}]")
+                  f"{seconds:.2f} s wall → {events / seconds:,.0f} events/s ({cpu:.2f} s CPU → "
+                  f"{events / cpu:,.0f} events per CPU-second)   [{shown}]")
         if len(set(outputs.values())) != 1:
             print("the results differ between batch sizes", file=sys.stderr)
             return 1
