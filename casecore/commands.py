@@ -18,8 +18,8 @@ from casecore.values import (
     CountyDecision,
     ExitMode,
     Finding,
-    Housing,
     HouseholdType,
+    Housing,
     Labour,
     LeadSource,
     MeasureType,
@@ -386,7 +386,7 @@ ALL_COMMANDS = HOUSEHOLD_COMMANDS + PROBLEM_COMMANDS
 BY_NAME: dict[str, type[Command]] = {c.model_fields["command"].annotation.__args__[0]: c for c in ALL_COMMANDS}
 LABELS: dict[str, str] = {name: cls.label for name, cls in BY_NAME.items()}
 
-AnyCommand = Annotated[Union[ALL_COMMANDS], Field(discriminator="command")]  # type: ignore[valid-type]
+AnyCommand = Annotated[Union[ALL_COMMANDS], Field(discriminator="command")]  # type: ignore[valid-type]  # noqa: UP007
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyCommand)
 
 

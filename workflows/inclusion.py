@@ -7,12 +7,12 @@ A `return` sends the case back one stage; `reject` and a `not_meets` visit close
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from workflows.machine import Workflow
 
 
-class Inclusion(str, Enum):
+class Inclusion(StrEnum):
     LEAD_RECORDED = "lead_recorded"          # 线索已搜集
     VERIFIED = "verified"                    # 入户核实符合
     APPLIED = "applied"                      # 农户已申请并承诺授权

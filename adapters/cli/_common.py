@@ -14,7 +14,8 @@ from rich.console import Console
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", envvar="CASECORE_DB", help="事件库: 文件路径、sqlite:///… 或 postgresql://… (默认 ./casecore.db)"),
+    typer.Option("--db", envvar="CASECORE_DB",
+                 help="事件库: 文件路径、sqlite:///… 或 postgresql://… (默认 ./casecore.db)"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="机器可读的 JSON 输出")]
 
@@ -52,7 +53,7 @@ def _default(o: Any) -> Any:
     return str(o)
 
 
-def open_app(db: str | None):  # noqa: ANN201 - returns CaseManagement
+def open_app(db: str | None):
     from adapters.storage import bootstrap
 
     configure_logging()
