@@ -395,15 +395,14 @@ def _step(b: _Batch, hid: str, row: dict[str, Any], e: Household.Step) -> None:
     row.update(procedure_step=e.step, stage=e.stage)
     if e.stage in _SETTLED:
         row.update(open_procedure=None, procedure_step=None)
-    kind = e.TYPE
-    if kind == "county_decided":
+    if isinstance(e, Household.CountyDecided):
         if e.category is not None:
             row["category"] = e.category
         if e.risk_types:
             row["risk_types"] = list(e.risk_types)
-    elif kind == "entered_system":
+    elif isinstance(e, Household.EnteredSystem):
         row.update(included_on=e.on, eliminated_on=None, exit_mode=None)
-    elif kind == "risk_eliminated":
+    elif isinstance(e, Household.RiskEliminated):
         row.update(eliminated_on=e.on, exit_mode=e.mode)
 
 
@@ -415,7 +414,7 @@ class RosterProjection(Projection):
 
     def __init__(self) -> None:
         # every household event type known when the projection is made (problem events are not read)
-        self.topics = tuple(sorted(cls.TOPIC for cls in EVENT_TYPES.get("household", {}).values()))
+        self.topics = tuple(sorted(cls.TOPIC for cls in EVENT_TYPES.get("household", {}).values()))  # type: ignore[attr-defined]
 
     def fold(self, conn: Connection, events: list[CaseEvent]) -> None:
         mine = [e for e in events if e.originator_id.startswith(HOUSEHOLD_PREFIX)]

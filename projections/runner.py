@@ -78,8 +78,8 @@ class Projection:
 
     name: ClassVar[str]
     metadata: ClassVar[sa.MetaData]
-    #: event topics the projection reads (empty: all)
-    topics: ClassVar[Sequence[str]] = ()
+    #: event topics the projection reads (empty: all); a class or an instance attribute
+    topics: Sequence[str] = ()
 
     def create(self, conn: Connection) -> None:
         self.metadata.create_all(conn)
@@ -288,8 +288,14 @@ class ProjectionRunner:
         return self.catch_up(projection, progress, stop_after_batches)
 
     def catch_up_all(self, progress: Callable[[Projection, int, int], None] | None = None) -> dict[str, int]:
-        return {p.name: self.catch_up(p, (lambda s, h, p=p: progress(p, s, h)) if progress else None)
-                for p in self.projections}
+        done = {}
+        for p in self.projections:
+            each: ProgressFn | None = None
+            if progress is not None:
+                def each(s: int, h: int, p: Projection = p) -> None:
+                    progress(p, s, h)
+            done[p.name] = self.catch_up(p, each)
+        return done
 
     def follow(self, projection: Projection | None = None, poll_seconds: float = 0.5,
                stop: Callable[[], bool] | None = None, on_batch: Callable[[int], None] | None = None) -> None:
