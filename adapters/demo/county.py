@@ -120,12 +120,18 @@ class People:
         self.used: set[str] = set()
 
     def new_id(self, born: date, rng: random.Random, male: bool) -> str:
-        while True:
-            # the sequence's last digit is odd for men and even for women (GB 11643)
+        # the sequence's last digit is odd for men and even for women (GB 11643): 500 numbers a day and sex
+        for _ in range(50):
             pid = make_person_id(self.area, born, rng.randrange(500) * 2 + (1 if male else 0))
             if pid not in self.used:
                 self.used.add(pid)
                 return pid
+        for seq in range(1 if male else 0, 1000, 2):
+            pid = make_person_id(self.area, born, seq)
+            if pid not in self.used:
+                self.used.add(pid)
+                return pid
+        raise ValueError(f"{self.area} 在 {born} 出生的{'男' if male else '女'}性身份证顺序号已用完")
 
 
 def make_households(rng: random.Random, county: County, n: int) -> dict[str, dict[str, Any]]:
@@ -181,7 +187,11 @@ def _members(rng: random.Random, people: People, labourless: bool) -> list[dict[
     if rng.random() < 0.8:
         add("配偶", head_born + timedelta(days=rng.randrange(-1500, 1500)))
     for _ in range(rng.choice((0, 1, 1, 2, 2, 3))):
-        child_born = max(head_born + timedelta(days=365 * 20 + rng.randrange(3650)), date(1990, 1, 1))
+        child_born = head_born + timedelta(days=365 * 20 + rng.randrange(3650))
+        if child_born < date(1990, 1, 1):
+            # an older head's grown child: born in the 1990s, spread over the decade (all on one day, a county
+            # of a few thousand households runs out of the 500 ID sequence numbers a birth date and sex have)
+            child_born = date(1990, 1, 1) + timedelta(days=child_born.toordinal() % 3650)
         if child_born < date(2021, 12, 1):
             age = 2022 - child_born.year
             add("子女", child_born, in_school=6 <= age <= 18)
