@@ -28,6 +28,9 @@ from casecore.policy import Policy, PolicyBook
 from casecore.values import ExitMode, Housing, MeasureType, RiskType, Rule, add_months
 from projections import casefacts as cf
 
+CYCLE_COLUMNS = ("household_id", "cycle", "division_code", "included_on", "included_ord", "included_precision",
+                 "eliminated_on", "eliminated_ord", "eliminated_precision", "exit_mode", "nominated_on",
+                 "first_lead_on", "first_lead_ord")
 SEVERE = "severe"
 WARNING = "warning"
 SEVERITY_LABELS = {SEVERE: "严重", WARNING: "一般"}
@@ -186,6 +189,12 @@ class Inspector:
             cut += timedelta(days=1)
         return cut.toordinal()
 
+    def latest(self, table: sa.Table, column: str = "seq") -> sa.Subquery:
+        """Per household, the newest assessment's `seq` (or `on_ord`) made on or before the as-of date."""
+        t = table.alias(f"{table.name}_latest")
+        return (sa.select(t.c.household_id, sa.func.max(t.c[column]).label("latest"))
+                .where(t.c.on_ord <= self.D).group_by(t.c.household_id).subquery(f"{table.name}_{column}_latest"))
+
     def has_labour(self, household_id: sa.ColumnElement[Any], on_ord: Any) -> sa.ColumnElement[bool]:
         m = cf.members
         return sa.exists().where(
@@ -203,6 +212,11 @@ class Inspector:
         return sa.and_(c.c.included_ord <= self.D, sa.or_(c.c.included_ord <= self.grace_cutoff(),
                                                           c.c.eliminated_ord <= self.D),
                        self.in_division(c.c.division_code))
+
+    @staticmethod
+    def cols(c: sa.Table) -> list[sa.ColumnElement[Any]]:
+        """The cycle columns findings use (not the JSON ones: decoding them costs)."""
+        return [c.c[n] for n in CYCLE_COLUMNS]
 
     def rows(self, stmt: sa.Select) -> list[Any]:
         return list(self.conn.execute(stmt))
@@ -232,7 +246,8 @@ class Inspector:
         severe = sa.and_(c.c.exit_mode == ExitMode.ASSISTED.value, months <= severe_k)
         early = sa.or_(months < k, sa.and_(months == k, c.c.eliminated_day < c.c.included_day,
                                            sa.not_(c.c.eliminated_month_end)))
-        stmt = (sa.select(c, months.label("months"), k.label("k"), severe_k.label("severe_k"), severe.label("severe"))
+        stmt = (sa.select(*self.cols(c), months.label("months"), k.label("k"), severe_k.label("severe_k"),
+                          severe.label("severe"))
                 .where(c.c.eliminated_ord <= self.D, c.c.included_ord.is_not(None), sa.or_(severe, early),
                        self.in_division(c.c.division_code)))
         for r in self.rows(stmt):
@@ -251,7 +266,7 @@ class Inspector:
         c, m = cf.cycles.alias("c"), cf.measures.alias("m")
         planned = (sa.select(sa.func.count()).where(m.c.household_id == c.c.household_id, m.c.cycle == c.c.cycle,
                                                     m.c.planned_ord <= self.D).scalar_subquery())
-        stmt = (sa.select(c, planned.label("planned"))
+        stmt = (sa.select(*self.cols(c), planned.label("planned"))
                 .where(self.monitored(c), c.c.included_ord <= self.grace_cutoff(),
                        ~sa.exists().where(self.targeted(c, m)), self.in_division(c.c.division_code)))
         k = self.policy.procedure.helped_not_months
@@ -271,31 +286,40 @@ class Inspector:
                         for n, types in sorted(self.policy.fit.items())])
 
     def risk_without_fitting_measure(self) -> Iterator[Finding]:
-        c, rk, m, g = cf.cycles.alias("c"), cf.risks.alias("rk"), cf.measures.alias("m"), cf.guarantees.alias("g")
-        # needs: the cycle's risks, and what its latest guarantee check (as of the date) leaves open
-        latest_g = (sa.select(sa.func.max(g.c.seq)).where(g.c.household_id == c.c.household_id,
-                                                          g.c.on_ord <= self.D).scalar_subquery())
+        c, rk, m = cf.cycles.alias("c"), cf.risks.alias("rk"), cf.measures.alias("m")
+        # needs: the cycle's risks, and what the latest guarantee check (as of the date) of a monitored
+        # household leaves open
+        latest = self.latest(cf.guarantees)
         g2 = cf.guarantees.alias("g2")
-        risk_needs = sa.select(c.c.key, rk.c.risk_type.label("need")).select_from(c).join(
-            rk, sa.and_(rk.c.household_id == c.c.household_id, rk.c.cycle == c.c.cycle))
-        guarantee_needs = [
-            sa.select(c.c.key, sa.literal_column(f"'{need}'").label("need")).select_from(c).join(
-                g2, sa.and_(g2.c.household_id == c.c.household_id, g2.c.seq == latest_g)).where(cond(g2))
-            for need, cond in (
-                ("housing", lambda t: t.c.housing != Housing.SAFE.value),
-                ("drinking_water", lambda t: t.c.drinking_water_safe.is_(False)),
-                ("child_out_of_school", lambda t: t.c.children_out_of_school > 0),
-                ("no_medical_insurance", lambda t: t.c.members_without_medical_insurance > 0),
-            )]
-        needs = sa.union(risk_needs.where(self.assisted_cycles(c)),
-                         *[q.where(self.assisted_cycles(c), self.monitored(c)) for q in guarantee_needs]).subquery("n")
+        open_g = (sa.select(c.c.key, g2.c.housing, g2.c.drinking_water_safe, g2.c.children_out_of_school,
+                            g2.c.members_without_medical_insurance)
+                  .select_from(latest)
+                  .join(g2, sa.and_(g2.c.household_id == latest.c.household_id, g2.c.seq == latest.c.latest))
+                  .join(c, c.c.household_id == latest.c.household_id)
+                  .where(g2.c.open_items > 0, self.assisted_cycles(c), self.monitored(c)).cte("og"))
+        risk_needs = (sa.select(c.c.key, c.c.household_id, c.c.cycle, rk.c.risk_type.label("need")).select_from(c)
+                      .join(rk, sa.and_(rk.c.household_id == c.c.household_id, rk.c.cycle == c.c.cycle))
+                      .where(self.assisted_cycles(c)))
+        c3 = cf.cycles.alias("c3")
+
+        def guarantee_need(need: str, cond: sa.ColumnElement[bool]) -> sa.Select:
+            return (sa.select(open_g.c.key, c3.c.household_id, c3.c.cycle, sa.literal_column(f"'{need}'").label("need"))
+                    .select_from(open_g).join(c3, c3.c.key == open_g.c.key).where(cond))
+
+        needs = sa.union(
+            risk_needs,
+            guarantee_need("housing", open_g.c.housing != Housing.SAFE.value),
+            guarantee_need("drinking_water", open_g.c.drinking_water_safe.is_(False)),
+            guarantee_need("child_out_of_school", open_g.c.children_out_of_school > 0),
+            guarantee_need("no_medical_insurance", open_g.c.members_without_medical_insurance > 0),
+        ).subquery("n")
         c2 = cf.cycles.alias("c2")
-        fitting = sa.exists().where(
-            m.c.household_id == c2.c.household_id, m.c.cycle == c2.c.cycle, m.c.planned_ord <= self.D,
+        met = sa.exists().where(
+            m.c.household_id == needs.c.household_id, m.c.cycle == needs.c.cycle, m.c.planned_ord <= self.D,
             sa.or_(m.c.ended_ord.is_(None), m.c.ended_ord > self.D, m.c.implemented_ord.is_not(None)),
             self.fits(needs.c.need, m.c.measure_type))
         stmt = (sa.select(c2.c.household_id, c2.c.cycle, c2.c.division_code, needs.c.need)
-                .select_from(needs).join(c2, c2.c.key == needs.c.key).where(~fitting)
+                .select_from(needs).join(c2, c2.c.key == needs.c.key).where(~met)
                 .order_by(c2.c.household_id, needs.c.need))
         grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
         for r in self.rows(stmt):
@@ -316,8 +340,8 @@ class Inspector:
                             sa.func.sum(sa.case((m.c.measure_type == MeasureType.SOCIAL_ASSISTANCE.value, 0),
                                                 else_=1)).label("others"))
                   .where(m.c.implemented_ord <= self.D).group_by(m.c.household_id, m.c.cycle).subquery("mc"))
-        stmt = (sa.select(c, counts.c.n).select_from(c).join(counts, sa.and_(counts.c.household_id == c.c.household_id,
-                                                              counts.c.cycle == c.c.cycle))
+        stmt = (sa.select(*self.cols(c), counts.c.n).select_from(c)
+                .join(counts, sa.and_(counts.c.household_id == c.c.household_id, counts.c.cycle == c.c.cycle))
                 .where(self.assisted_cycles(c), counts.c.others == 0, self.has_labour(c.c.household_id, self.D)))
         for r in self.rows(stmt):
             yield Finding("floor_only_with_labour", r.division_code, WARNING,
@@ -327,7 +351,7 @@ class Inspector:
 
     def no_developmental_measure(self) -> Iterator[Finding]:
         c, m = cf.cycles.alias("c"), cf.measures.alias("m")
-        stmt = (sa.select(c).where(
+        stmt = (sa.select(*self.cols(c)).where(
             self.assisted_cycles(c), self.has_labour(c.c.household_id, self.D),
             ~sa.exists().where(self.targeted(c, m), m.c.developmental.is_(True))))
         for r in self.rows(stmt):
@@ -372,7 +396,7 @@ class Inspector:
     def eliminated_below_line(self) -> Iterator[Finding]:
         c, i = cf.cycles.alias("c"), cf.incomes.alias("i")
         line = self.by_policy(c.c.eliminated_ord, lambda p: p.income.monitoring_line)
-        stmt = (sa.select(c, i.c.on.label("assessed_on"), i.c.per_capita_income, i.c.household_size,
+        stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.per_capita_income, i.c.household_size,
                           i.c.net_income, i.c.origin.label("income_origin"), line.label("line"))
                 .select_from(c).join(i, sa.and_(i.c.household_id == c.c.household_id,
                                  i.c.seq == self._basis(cf.incomes, c, c.c.eliminated_ord)))
@@ -391,7 +415,7 @@ class Inspector:
 
     def eliminated_with_open_guarantee(self) -> Iterator[Finding]:
         c, g = cf.cycles.alias("c"), cf.guarantees.alias("g")
-        stmt = (sa.select(c, g.c.on.label("assessed_on"), g.c.housing, g.c.drinking_water_safe,
+        stmt = (sa.select(*self.cols(c), g.c.on.label("assessed_on"), g.c.housing, g.c.drinking_water_safe,
                           g.c.children_out_of_school, g.c.members_without_medical_insurance,
                           g.c.origin.label("g_origin"))
                 .select_from(c).join(g, sa.and_(g.c.household_id == c.c.household_id,
@@ -419,16 +443,20 @@ class Inspector:
                           }, r.household_id, r.cycle)
 
     def eliminated_without_reassessment(self) -> Iterator[Finding]:
-        c, i, g = cf.cycles.alias("c"), cf.incomes.alias("i"), cf.guarantees.alias("g")
+        c = cf.cycles.alias("c")
         # after the nomination (native exit), or from the elimination's month (imported: no nomination)
         start = sa.case((c.c.nominated_ord.is_not(None), c.c.nominated_ord + 1), else_=c.c.eliminated_ord)
 
-        def found(t: sa.Table) -> sa.ColumnElement[bool]:
-            return sa.exists().where(t.c.household_id == c.c.household_id, t.c.on_ord >= start, t.c.on_ord <= self.D)
-
-        stmt = (sa.select(c, found(i).label("has_income"), found(g).label("has_guarantees"))
+        # the newest assessment on or before the as-of date is on or after the start iff there is one in between
+        li, lg = self.latest(cf.incomes, "on_ord"), self.latest(cf.guarantees, "on_ord")
+        has_income = sa.func.coalesce(li.c.latest, 0) >= start
+        has_guarantees = sa.func.coalesce(lg.c.latest, 0) >= start
+        stmt = (sa.select(*self.cols(c), has_income.label("has_income"), has_guarantees.label("has_guarantees"))
+                .select_from(c)
+                .outerjoin(li, li.c.household_id == c.c.household_id)
+                .outerjoin(lg, lg.c.household_id == c.c.household_id)
                 .where(self.eliminated_standing(c), self.in_division(c.c.division_code),
-                       sa.or_(~found(i), ~found(g))))
+                       sa.or_(~has_income, ~has_guarantees)))
         for r in self.rows(stmt):
             missing = ([] if r.has_income else ["收入"]) + ([] if r.has_guarantees else ["三保障及饮水"])
             since = (f"提名 ({r.nominated_on})" if r.nominated_on
@@ -442,7 +470,7 @@ class Inspector:
 
     def labourless_eliminated(self) -> Iterator[Finding]:
         c = cf.cycles.alias("c")
-        stmt = sa.select(c).where(self.eliminated_standing(c), self.in_division(c.c.division_code),
+        stmt = sa.select(*self.cols(c)).where(self.eliminated_standing(c), self.in_division(c.c.division_code),
                                   ~self.has_labour(c.c.household_id, c.c.eliminated_ord))
         for r in self.rows(stmt):
             yield Finding("labourless_eliminated", r.division_code, SEVERE,
@@ -486,11 +514,7 @@ class Inspector:
         h, i, g = cf.households.alias("h"), cf.incomes.alias("i"), cf.guarantees.alias("g")
         le, fw = self._last_elimination(), self._failed_warnings()
         after = sa.func.coalesce(le.c.ord, 0)
-        i0, g0 = cf.incomes.alias("i0"), cf.guarantees.alias("g0")
-        li = (sa.select(sa.func.max(i0.c.seq)).where(i0.c.household_id == h.c.household_id, i0.c.on_ord <= self.D)
-              .scalar_subquery())
-        lg = (sa.select(sa.func.max(g0.c.seq)).where(g0.c.household_id == h.c.household_id, g0.c.on_ord <= self.D)
-              .scalar_subquery())
+        li, lg = self.latest(cf.incomes), self.latest(cf.guarantees)
         line = self.by_policy(i.c.on_ord, lambda p: p.income.monitoring_line)
         below = sa.and_(i.c.per_capita_income < line, i.c.on_ord > after)
         open_g = sa.and_(g.c.open_items > 0, g.c.on_ord > after)
@@ -502,8 +526,10 @@ class Inspector:
                           i.c.origin.label("i_origin"), g.c.origin.label("g_origin"))
                 .select_from(h)
                 .outerjoin(le, le.c.household_id == h.c.household_id)
-                .outerjoin(i, sa.and_(i.c.household_id == h.c.household_id, i.c.seq == li))
-                .outerjoin(g, sa.and_(g.c.household_id == h.c.household_id, g.c.seq == lg))
+                .outerjoin(li, li.c.household_id == h.c.household_id)
+                .outerjoin(i, sa.and_(i.c.household_id == h.c.household_id, i.c.seq == li.c.latest))
+                .outerjoin(lg, lg.c.household_id == h.c.household_id)
+                .outerjoin(g, sa.and_(g.c.household_id == h.c.household_id, g.c.seq == lg.c.latest))
                 .outerjoin(fw, fw.c.household_id == h.c.household_id)
                 .where(self.in_division(h.c.division_code), sa.or_(below, open_g, warned), self._not_monitored(h)))
         for r in self.rows(stmt):
@@ -545,7 +571,7 @@ class Inspector:
         pending = sa.and_(sa.or_(c.c.included_ord.is_(None), c.c.included_ord > self.D),
                           sa.or_(c.c.closed_ord.is_(None), c.c.closed_ord > self.D),
                           c.c.first_lead_ord <= self.D, self.D - c.c.first_lead_ord > limit_now)
-        stmt = (sa.select(c, limit_incl.label("limit"), included.label("done"))
+        stmt = (sa.select(*self.cols(c), limit_incl.label("limit"), included.label("done"))
                 .where(c.c.first_lead_ord.is_not(None), sa.or_(included, pending),
                        self.in_division(c.c.division_code)))
         for r in self.rows(stmt):
@@ -603,7 +629,7 @@ class Inspector:
 
     def no_responsible_cadre(self) -> Iterator[Finding]:
         c, h = cf.cycles.alias("c"), cf.households.alias("h")
-        stmt = (sa.select(c).select_from(c).join(h, h.c.household_id == c.c.household_id)
+        stmt = (sa.select(*self.cols(c)).select_from(c).join(h, h.c.household_id == c.c.household_id)
                 .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
                        self.in_division(c.c.division_code)))
         for r in self.rows(stmt):
@@ -634,7 +660,7 @@ class Inspector:
     # ------------------------------------------------------------------ evidence and problems
 
     MEASURE_RULES = frozenset({"helped_not", "risk_without_fitting_measure", "floor_only_with_labour",
-                               "no_developmental_measure", "fast_in_fast_out"})
+                               "no_developmental_measure"})
 
     def _attach_measures(self, findings: list[Finding]) -> None:
         """The measures of each finding's cycle, as evidence (one query per 500 households)."""
@@ -642,8 +668,10 @@ class Inspector:
         hids = sorted({f.household_id for f in wanted if f.household_id})
         m = cf.measures
         found: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+        columns = (m.c.household_id, m.c.cycle, m.c.measure_id, m.c.measure_type, m.c.status, m.c.planned_on,
+                   m.c.implemented_on, m.c.ended_on, m.c.origin)
         for i in range(0, len(hids), 500):
-            for r in self.conn.execute(sa.select(m).where(m.c.household_id.in_(hids[i : i + 500]))
+            for r in self.conn.execute(sa.select(*columns).where(m.c.household_id.in_(hids[i : i + 500]))
                                        .order_by(m.c.household_id, m.c.planned_ord, m.c.measure_id)):
                 prec = "month" if r.origin else "day"
                 found[(r.household_id, r.cycle)].append({
