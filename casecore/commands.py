@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
@@ -383,7 +383,7 @@ PROBLEM_COMMANDS: tuple[type[ProblemCommand], ...] = (
     HoldAccountable, ReopenProblem,
 )
 ALL_COMMANDS = HOUSEHOLD_COMMANDS + PROBLEM_COMMANDS
-BY_NAME: dict[str, type[Command]] = {c.model_fields["command"].annotation.__args__[0]: c for c in ALL_COMMANDS}
+BY_NAME: dict[str, type[Command]] = {get_args(c.model_fields["command"].annotation)[0]: c for c in ALL_COMMANDS}
 LABELS: dict[str, str] = {name: cls.label for name, cls in BY_NAME.items()}
 
 AnyCommand = Annotated[Union[ALL_COMMANDS], Field(discriminator="command")]  # type: ignore[valid-type]  # noqa: UP007

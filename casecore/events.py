@@ -45,6 +45,7 @@ class CaseEvent(CanMutateAggregate[str]):
 
     def mutate(self, aggregate: Any) -> Any:
         agg = super().mutate(aggregate)
+        assert agg is not None
         if self.command_id:
             agg.command_ids[self.command_id] = self.originator_version
         return agg

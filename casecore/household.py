@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import BaseAggregate
 
@@ -60,6 +60,39 @@ class Household(BaseAggregate[str]):
     """A household's case. Attributes are plain data so that snapshots and replays are cheap."""
 
     TOPIC = "cn.casecore.household"
+
+    if TYPE_CHECKING:  # assigned by the mutators; declared here for type checkers only (no dataclass magic)
+        household_id: str
+        division_code: str
+        household_type: str
+        relocated: bool
+        resettlement_site: str | None
+        key_county: bool
+        registered_on: date
+        members: dict[str, dict[str, Any]]
+        stage: str
+        stage_before_procedure: str
+        procedure: str | None
+        step: str | None
+        step_on: date | None
+        cycle: int
+        procedure_started_on: date | None
+        category: str | None
+        risk_types: list[str]
+        incomes: list[dict[str, Any]]
+        guarantees: list[dict[str, Any]]
+        leads: dict[str, dict[str, Any]]
+        objections: dict[str, dict[str, Any]]
+        publicity_opened_on: date | None
+        verified_by: str | None
+        included_on: date | None
+        eliminated_on: date | None
+        exit_mode: str | None
+        exit_nominated_on: date | None
+        rolled_back_on: date | None
+        cadre: dict[str, Any] | None
+        measures: dict[str, dict[str, Any]]
+        command_ids: dict[str, int]
 
     class Event(CaseEvent):
         pass
@@ -428,11 +461,12 @@ class Household(BaseAggregate[str]):
                 f"“{c.LABELS[cmd.command]}”"
             )
         workflow = WORKFLOWS[self.procedure]
-        step = workflow.step(self.step, trigger)
+        current = self.step or ""  # an open procedure always has a step
+        step = workflow.step(current, trigger)
         if step is None:
-            legal = "、".join(c.LABELS.get(t, t) for t in _commands_of(workflow.triggers(self.step))) or "无"
+            legal = "、".join(c.LABELS.get(t, t) for t in _commands_of(workflow.triggers(current))) or "无"
             raise InvalidTransition(
-                f"{Procedure(self.procedure).label}当前环节为“{_step_label(self.procedure, self.step)}”, "
+                f"{Procedure(self.procedure).label}当前环节为“{_step_label(self.procedure, current)}”, "
                 f"不能办理“{c.LABELS[cmd.command]}”; 下一步可办理: {legal}"
             )
         if self.step_on is not None and cmd.on < self.step_on:
@@ -619,7 +653,7 @@ class Household(BaseAggregate[str]):
             self.CountyDecided,
             f"approve_county_{cmd.decision.value}",
             decision=cmd.decision.value,
-            category=cmd.category.value if approving else None,
+            category=cmd.category.value if (approving and cmd.category) else None,
             risk_types=[r.value for r in cmd.risk_types] if approving else [],
         )
 
@@ -851,6 +885,7 @@ class Household(BaseAggregate[str]):
     def _guard_post_elimination_assessment(self, cmd: c.Command, policies: PolicyBook) -> None:
         """风险消除后: an income and a guarantee assessment dated after the nomination, and both clear."""
         nominated = self.exit_nominated_on
+        assert nominated is not None  # the exit procedure is open
         incomes = [a for a in self.incomes if nominated < a["on"] <= cmd.on]
         guarantees = self.guarantees_as_of(cmd.on, after=nominated)
         missing = ([] if incomes else ["收入核算"]) + ([] if guarantees else ["三保障及饮水核查"])
@@ -865,17 +900,23 @@ class Household(BaseAggregate[str]):
                 newest = a
         # judged by the line of the procedure's year, as the nomination was (and as inclusion is)
         self._require_income_at_line(newest, self._policy_for_procedure(policies))
+        assert guarantees is not None  # `missing` was empty
         self._require_guarantees_closed(guarantees, cmd.on)
 
     # ------------------------------------------------------------------ guards named in the machines' tables
 
     def _policy_for_procedure(self, policies: PolicyBook) -> Policy:
         """The policy of the procedure's year (the line a procedure is judged by)."""
-        return policies.on(self.procedure_started_on)
+        return policies.on(self._started())
+
+    def _started(self) -> date:
+        assert self.procedure_started_on is not None  # set when a procedure opens
+        return self.procedure_started_on
 
     def _guard_publicity_min_days(self, cmd: c.Command, policies: PolicyBook) -> None:
         days = policies.on(cmd.on).procedure.publicity_days
         opened = self.publicity_opened_on
+        assert opened is not None  # the machine only allows closing an opened notice
         if (cmd.on - opened).days < days:
             earliest = date.fromordinal(opened.toordinal() + days)
             raise PolicyViolation(
@@ -893,7 +934,7 @@ class Household(BaseAggregate[str]):
             raise NotAuthorised(f"{cmd.actor.id} 已参与入户核实, 不能再作县级审批 (四眼原则); 请由另一名干部审批")
 
     def _guard_income_assessment_window(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
-        start, end = month_window(self.procedure_started_on)
+        start, end = month_window(self._started())
         if self.income_covering(start, end) is None:
             raise PolicyViolation(
                 f"缺少覆盖 {start} 至 {end} (识别前12个月) 的收入核算; 请先核算收入", rule="income_assessment_window"
@@ -902,10 +943,11 @@ class Household(BaseAggregate[str]):
     def _guard_category_fits_household(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
         need = {Category.MARGINAL: HouseholdType.GENERAL,
                 Category.UNSTABLE_ALLEVIATED: HouseholdType.POVERTY_ALLEVIATED}
-        wanted = need.get(cmd.category)
-        if wanted is not None and self.household_type != wanted.value:
+        category = cmd.category
+        wanted = need.get(category) if category is not None else None
+        if category is not None and wanted is not None and self.household_type != wanted.value:
             raise PolicyViolation(
-                f"{cmd.category.label}只适用于{wanted.label}, 本户为{HouseholdType(self.household_type).label}",
+                f"{category.label}只适用于{wanted.label}, 本户为{HouseholdType(self.household_type).label}",
                 rule="category_household_type",
             )
 
@@ -913,14 +955,15 @@ class Household(BaseAggregate[str]):
         if cmd.category == Category.SUDDEN_HARDSHIP:
             return
         policy = self._policy_for_procedure(policies)
-        start, end = month_window(self.procedure_started_on)
+        start, end = month_window(self._started())
         assessment = self.income_covering(start, end)
+        assert assessment is not None  # income_assessment_window runs first
         line = policy.income.monitoring_line
         if assessment["per_capita_income"] >= line:
             raise PolicyViolation(
                 f"人均纯收入 {assessment['per_capita_income']} 元不低于{policy.effective_from.year}年"
                 f"监测标准 {line} 元, "
-                f"不能纳入{Category(cmd.category).label}; 如有大额刚性支出或收入骤减, 请按突发严重困难户认定",
+                f"不能纳入{Category(str(cmd.category)).label}; 如有大额刚性支出或收入骤减, 请按突发严重困难户认定",
                 rule="income_below_line",
             )
 

@@ -13,6 +13,7 @@ listed in `NOMINATION_GUARDS` and checked by the aggregate when the village nomi
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from workflows.machine import Workflow
 
@@ -40,7 +41,7 @@ LABELS = {
 }
 
 S = Exit
-TRANSITIONS = [
+TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "verify_exit_meets", "source": S.NOMINATED, "dest": S.VERIFIED},
     {"trigger": "verify_exit_not_meets", "source": S.NOMINATED, "dest": S.CLOSED},
     {"trigger": "open_publicity", "source": S.VERIFIED, "dest": S.IN_PUBLICITY},

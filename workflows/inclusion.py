@@ -8,6 +8,7 @@ A `return` sends the case back one stage; `reject` and a `not_meets` visit close
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from workflows.machine import Workflow
 
@@ -37,7 +38,7 @@ LABELS = {
 }
 
 S = Inclusion
-TRANSITIONS = [
+TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "verify_lead_meets", "source": S.LEAD_RECORDED, "dest": S.VERIFIED},
     {"trigger": "verify_lead_not_meets", "source": S.LEAD_RECORDED, "dest": S.CLOSED},
     {"trigger": "sign_application", "source": S.VERIFIED, "dest": S.APPLIED},

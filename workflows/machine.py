@@ -60,8 +60,8 @@ class Workflow:
         event = self.machine.events.get(trigger)
         if event is not None:
             for transition in event.transitions.get(state, ()):
-                guards = tuple(c.func for c in transition.conditions)
-                found = Step(dest=transition.dest, guards=guards)
+                guards = tuple(str(c.func) for c in transition.conditions)
+                found = Step(dest=str(transition.dest), guards=guards)
                 break
         self._cache[key] = found
         return found
