@@ -259,6 +259,10 @@ def open_items(e: Any) -> int:
             + int(bool(e.children_out_of_school)) + int(bool(e.members_without_medical_insurance)))
 
 
+def _person_of(e: Any) -> str:
+    return e.person_id if e.TYPE == "member_removed" else e.member["person_id"]
+
+
 class _Batch:
     """The rows one batch touches: loaded once, changed in memory in log order, written back."""
 
@@ -277,7 +281,8 @@ class _Batch:
             _key(e.originator_id.removeprefix(HOUSEHOLD), e.lead_id) for e in events if e.TYPE == "lead_verified"])
         self.leads_existing = set(self.leads)
         self.members = rows_by_key(conn, members, "key", [
-            _key(e.originator_id.removeprefix(HOUSEHOLD), e.person_id) for e in events if e.TYPE == "member_removed"])
+            _key(e.originator_id.removeprefix(HOUSEHOLD), _person_of(e)) for e in events
+            if e.TYPE in ("member_removed", "member_added")])
         self.members_existing = set(self.members)
         pids = {e.originator_id.removeprefix(PROBLEM) for e in events if e.originator_id.startswith(PROBLEM)}
         self.problems = rows_by_key(conn, problems, "problem_id", pids)
