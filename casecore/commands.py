@@ -164,6 +164,8 @@ class AssessIncome(HouseholdCommand):
     def _period(self) -> AssessIncome:
         if self.period_end < self.period_start:
             raise ValueError("收入测算期的结束日期早于开始日期")
+        if self.period_end > self.on:
+            raise ValueError(f"收入测算期结束于 {self.period_end}, 晚于核算日期 {self.on}; 只能核算已经过去的收入")
         if self.rigid_expenditure < 0:
             raise ValueError("合规自付支出不能为负数")
         return self

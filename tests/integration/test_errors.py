@@ -234,3 +234,16 @@ def test_on_the_bulk_path_a_batch_that_loses_a_race_is_decided_again_and_nothing
     finally:
         first.close()
         second.close()
+
+
+
+def test_an_income_assessment_cannot_cover_a_period_that_has_not_ended_on_its_date():
+    from datetime import date
+
+    from pydantic import ValidationError
+
+    from tests.builders import cmd
+
+    with pytest.raises(ValidationError, match="晚于核算日期"):
+        cmd("assess_income", date(2023, 3, 1), household_id="H1", period_start="2022-03-01",
+            period_end="2023-03-31", net_income="10000", rigid_expenditure="0")

@@ -134,7 +134,7 @@ def test_the_line_is_that_of_the_nomination_year(app):
 def test_the_newest_income_assessment_covering_the_window_decides(app):
     assisted(app)
     on = date(2023, 12, 1)
-    run(app, [income("H1", date(2023, 11, 20), 9000, procedure_on=on), income("H1", on, 7000),
+    run(app, [income("H1", date(2023, 11, 30), 9000, procedure_on=on), income("H1", on, 7000),
               guarantees("H1", on)])
     refused(app, nominate(on), "exit_income_below_line")
     run(app, [income("H1", on, 7400)])
