@@ -160,10 +160,10 @@ class CountyWriter:
         code, r = h["division_code"], self.rng
         village, township, county = (self.actor(x, code) for x in ("village", "township", "county"))
         per_capita = int(max(self.line(nominate_on), self.line(LAST_DAY))) + r.randrange(400, 6000)
-        s.day = max(s.day, nominate_on - timedelta(days=2))
-        self.income(s, h, s.day + timedelta(days=2), per_capita, size)
+        s.day = max(s.day, nominate_on)   # assessed on the day of the nomination: its 12 months are all past
+        self.income(s, h, s.day, per_capita, size)
         self.guarantees(s, h)
-        s.add("nominate_exit", village, 2, mode="assisted")
+        s.add("nominate_exit", village, mode="assisted")
         s.add("verify_exit", self.actor("village", code, 1), r.randint(1, 3), finding="meets")
         s.add("open_publicity", village, r.randint(1, 3))
         s.add("close_publicity", village, 5 + r.randint(0, 2))
