@@ -84,9 +84,15 @@ def event(aggregate: str, name: str, version: int = 1) -> Callable[[E], E]:
     return wrap
 
 
+#: values stored as they are (exact types: an enum is a str subclass and takes the branch below)
+_AS_IS = frozenset({str, int, float, bool, date, datetime, Decimal, type(None)})
+
+
 def plain(value: Any) -> Any:
     """Commands' values as event payload: enums become their strings, models become dicts; dates and
     Decimals stay typed (the transcoder knows them)."""
+    if type(value) in _AS_IS:   # the common case first: one set lookup (this runs for every stored value)
+        return value
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (str, int, float, bool, date, Decimal)) or value is None:
