@@ -127,21 +127,47 @@ class SQLiteHashedRecorder(SQLiteApplicationRecorder, HashedRecorder):
         ]
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int]:
-        positions = super()._insert_events(c, stored_events, **kwargs)
-        assert positions is not None
+        positions = self._insert_rows(c, stored_events)
         previous: dict[str, str] = {}
         wanted = _wanted_previous(stored_events)
         for i in range(0, len(wanted), 400):
             chunk = wanted[i : i + 400]
             values = ",".join("(?,?)" for _ in chunk)
+            # a join on the VALUES list: SQLite then looks each one up by primary key (`(a, b) IN (VALUES …)`
+            # scanned the whole hash table for every batch)
             c.execute(
-                f"SELECT originator_id, hash FROM {self.hashes_table_name} "
-                f"WHERE (originator_id, originator_version) IN (VALUES {values})",
+                f"SELECT h.originator_id, h.hash FROM (VALUES {values}) AS w JOIN {self.hashes_table_name} AS h "
+                "ON h.originator_id = w.column1 AND h.originator_version = w.column2",
                 [x for pair in chunk for x in pair],
             )
             previous.update((row[0], row[1]) for row in c.fetchall())
         rows = chain(stored_events, positions, previous)
         c.executemany(f"INSERT INTO {self.hashes_table_name} VALUES (?,?,?,?,?,?)", rows)
+        return positions
+
+    def _insert_rows(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """Insert the event rows with one executemany (the library executes one statement a row, to read each
+        `lastrowid`) and return their positions (rowids). Inside the transaction this connection holds the
+        write lock, so the rows take consecutive rowids ending at `last_insert_rowid()`; the first and last
+        are checked, and if they are not where expected every position is read back by key."""
+        if not stored_events:
+            return []
+        rows = [(_sid(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events]
+        c.executemany(self.insert_events_statement, rows)
+        c.execute("SELECT last_insert_rowid()")
+        last = c.fetchone()[0]
+        first = last - len(rows) + 1
+        select = f"SELECT rowid FROM {self.events_table_name} WHERE originator_id = ? AND originator_version = ?"
+        c.execute(select, rows[0][:2])
+        found_first = c.fetchone()
+        c.execute(select, rows[-1][:2])
+        found_last = c.fetchone()
+        if found_first is not None and found_last is not None and (found_first[0], found_last[0]) == (first, last):
+            return list(range(first, last + 1))
+        positions = []
+        for row in rows:   # pragma: no cover - only if rowids were not allocated consecutively
+            c.execute(select, row[:2])
+            positions.append(c.fetchone()[0])
         return positions
 
     def iter_audit_rows(self) -> Iterator[AuditRow]:
