@@ -268,6 +268,12 @@ class ProjectionRunner:
         """Fold the whole log from position 0 into empty tables. A rebuild that was interrupted (its row
         still says `rebuilding`) continues from where it stopped, unless `restart`. `reshape`: the tables
         changed shape in code; start again unless the stored tables already have the new shape."""
+        self._begin_rebuild(projection, restart, reshape)
+        return self.catch_up(projection, progress, stop_after_batches)
+
+    def _begin_rebuild(self, projection: Projection, restart: bool = False, reshape: bool = False) -> None:
+        """Mark the projection rebuilding at position 0 and recreate its tables (unless an interrupted rebuild
+        continues)."""
         while True:
             try:
                 with self.engine.begin() as conn:
@@ -285,7 +291,67 @@ class ProjectionRunner:
             except PositionMoved:  # another runner folded a batch between our read and our write
                 continue
         self.stale.discard(projection.name)
-        return self.catch_up(projection, progress, stop_after_batches)
+
+    def rebuild_many(self, projections: Iterable[Projection] | None = None,
+                     progress: Callable[[Projection, int, int], None] | None = None,
+                     restart: bool = False) -> dict[str, int]:
+        """Rebuild several projections (default: all) reading the log once for all of them."""
+        chosen = self.projections if projections is None else list(projections)
+        for p in chosen:
+            self._begin_rebuild(p, restart)
+        return self.catch_up_many(chosen, progress)
+
+    def catch_up_many(self, projections: Iterable[Projection] | None = None,
+                      progress: Callable[[Projection, int, int], None] | None = None) -> dict[str, int]:
+        """Fold what is new into several projections (default: all), reading and decoding each batch of the
+        log ONCE for all of them. Each projection still folds in its own transaction with its own
+        compare-and-set of its position, so this is the same as catching each up in turn: a projection
+        behind the others gets the events above its own position, one with topics only its topics."""
+        chosen = self.projections if projections is None else list(projections)
+        for p in chosen:
+            if p.name in self.stale:
+                self._begin_rebuild(p, reshape=True)
+        done = {p.name: 0 for p in chosen}
+        with self.engine.connect() as conn:
+            at = {p.name: self._position(conn, p) for p in chosen}
+        while True:
+            head = self.max_position()
+            active = [p for p in chosen if at[p.name][0] < head or at[p.name][1]]
+            if not active:
+                return done
+            start = min(at[p.name][0] for p in active)
+            topics: list[str] = []
+            if all(p.topics for p in active):
+                topics = sorted({t for p in active for t in p.topics})
+            notifications = self.app.recorder.select_notifications(
+                start=start, limit=self.batch_size, stop=head, topics=topics, inclusive_of_start=False)
+            reached = max(notifications[-1].id if len(notifications) >= self.batch_size else head, start)
+            events = [self.app.mapper.to_domain_event(n) for n in notifications]
+            for p in active:
+                position, rebuilding = at[p.name]
+                if position >= reached and not rebuilding:
+                    continue
+                wanted = set(p.topics)
+                mine = [(e, n.id) for e, n in zip(events, notifications, strict=True)
+                        if n.id > position and (not wanted or n.topic in wanted)]
+                still = rebuilding and max(reached, position) < head
+                try:
+                    with self.engine.begin() as conn:
+                        self._advance(conn, p, position, max(reached, position), still)
+                        if mine:
+                            p.fold_at(conn, [e for e, _ in mine], [i for _, i in mine])
+                except PositionMoved:
+                    with self.engine.connect() as conn:
+                        at[p.name] = self._position(conn, p)
+                    continue
+                at[p.name] = (max(reached, position), still)
+                done[p.name] += len(mine)
+                if progress:
+                    progress(p, at[p.name][0], head)
+            if len(notifications) < self.batch_size and all(at[p.name][0] >= head and not at[p.name][1]
+                                                             for p in chosen):
+                # caught up with the head as it was; events committed meanwhile wait for the next call
+                return done
 
     def catch_up_all(self, progress: Callable[[Projection, int, int], None] | None = None) -> dict[str, int]:
         done = {}
