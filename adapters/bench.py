@@ -261,6 +261,19 @@ class Floor:
 # ---------------------------------------------------------------------------------------------- the run
 
 
+def _timed(fold: Callable[..., None], seconds: dict[str, float], name: str) -> Callable[..., None]:
+    """The fold, adding the time it takes to `seconds[name]` (each projection's share of a rebuild)."""
+
+    def timed(*args: Any) -> None:
+        started = time.perf_counter()
+        try:
+            fold(*args)
+        finally:
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+
+    return timed
+
+
 def _ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else 0.0
 
@@ -338,13 +351,14 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
             read_rows, floor_read_seconds = floor.read(2000)
 
         # ------------------------------------------------------------ rebuild every projection
-        rebuild_by: dict[str, float] = {}
+        fold_seconds: dict[str, float] = {}
         with phases.phase("rebuild"), read_models(app) as rm:
             for p in rm.runner.projections:
-                started = time.perf_counter()
-                rm.runner.rebuild(p, progress=lambda pos, head, name=p.name: say(f"rebuild {name}", pos, head))
-                rebuild_by[p.name] = round(time.perf_counter() - started, 3)
-        rebuild_seconds = sum(rebuild_by.values())
+                p.fold_at = _timed(p.fold_at, fold_seconds, p.name)  # type: ignore[method-assign]
+            started = time.perf_counter()
+            rm.runner.rebuild_many(progress=lambda p, pos, head: say(f"rebuild {p.name}", pos, head))
+            rebuild_seconds = time.perf_counter() - started
+        rebuild_by = {k: round(v, 3) for k, v in fold_seconds.items()}
 
         # ------------------------------------------------------------ replay one ~50-event household
         sample = _replay_sample(bench, table, replay_samples)
@@ -398,7 +412,8 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
             "replay_households": len(timings),
             "replay_events_mean": round(replayed_events / len(timings), 1) if timings else None,
             "findings": found,
-            "rebuild_seconds": rebuild_by,
+            "rebuild_seconds": round(rebuild_seconds, 3),
+            "fold_seconds": rebuild_by,
             "phase_seconds": phases.seconds | {"ingest_timed": round(ingest_seconds, 3),
                                                "floor_write_timed": round(floor_write_seconds, 3),
                                                "inspect_timed": round(inspect_seconds, 3)},

@@ -65,7 +65,8 @@ def bench(
         shown = f"{value:,}" if isinstance(value, int) else str(value)
         table.add_row(label, key, mark + shown, f"{target[0]} {target[1]:,}" if target else "")
     console.print(table)
-    console.print("重建耗时 (秒): " + ", ".join(f"{k} {v}" for k, v in result["rebuild_seconds"].items()))
+    console.print(f"重建 {result['rebuild_seconds']} 秒, 其中各投影折叠 (秒): "
+                  + ", ".join(f"{k} {v}" for k, v in result["fold_seconds"].items()))
     console.print("各阶段内存峰值 (MB): " + ", ".join(f"{k} {v}" for k, v in result["phase_rss_mb"].items()))
     if result["refused"]:
         console.print(f"[yellow]被拒命令 {result['refused']} 条: {result['refusals']}[/yellow]")
