@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
+from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 from eventsourcing.utils import strtobool
 
@@ -89,6 +90,23 @@ class CaseManagement(Application[str]):
         self.policies = policies or default_policies()
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self.cache_size = 20_000
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
+        """The library's save, collecting our aggregates' pending events directly: its own collection checks
+        every object against two `typing.Protocol`s, about 15 µs an aggregate on the bulk path (hundreds of
+        aggregates a batch)."""
+        processing_event: ProcessingEvent[str] = ProcessingEvent()
+        for obj in objs:
+            if isinstance(obj, BaseAggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            elif obj is not None:
+                processing_event.collect_events(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -54,22 +54,35 @@ class OrjsonTranscoder(JSONTranscoder):
 
     def decode(self, data: bytes) -> Any:
         obj = orjson.loads(data)
-        if b'"_type_"' not in data:
-            return obj
-        return self._revive(obj)
-
-    def _revive(self, obj: Any) -> Any:
-        if type(obj) is dict:
-            if len(obj) == 2 and "_type_" in obj and "_data_" in obj:
-                return self._decode_obj(obj)
-            for k, v in obj.items():
-                t = type(v)
-                if t is dict or t is list:
-                    obj[k] = self._revive(v)
-            return obj
-        if type(obj) is list:
-            for i, v in enumerate(obj):
-                t = type(v)
-                if t is dict or t is list:
-                    obj[i] = self._revive(v)
+        if b'"_type_"' in data:
+            if type(obj) is dict:
+                self._revive_dict(obj)
+            elif type(obj) is list:
+                self._revive_list(obj)
         return obj
+
+    # The walk runs for every event read: markers are decoded inline, and only containers are descended into.
+
+    def _revive_dict(self, obj: dict[str, Any]) -> None:
+        for k, v in obj.items():
+            t = type(v)
+            if t is dict:
+                if "_type_" in v and "_data_" in v and len(v) == 2:
+                    found = self.names.get(v["_type_"])
+                    obj[k] = found.decode(v["_data_"]) if found is not None else self._decode_obj(v)
+                elif v:
+                    self._revive_dict(v)
+            elif t is list and v:
+                self._revive_list(v)
+
+    def _revive_list(self, obj: list[Any]) -> None:
+        for i, v in enumerate(obj):
+            t = type(v)
+            if t is dict:
+                if "_type_" in v and "_data_" in v and len(v) == 2:
+                    found = self.names.get(v["_type_"])
+                    obj[i] = found.decode(v["_data_"]) if found is not None else self._decode_obj(v)
+                elif v:
+                    self._revive_dict(v)
+            elif t is list and v:
+                self._revive_list(v)
