@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from casecore.events import CaseEvent
 from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Labour, Procedure, Stage
 from projections.roster import Money
-from projections.runner import Projection, rows_by_key, upsert
+from projections.runner import Projection, insert_rows, rows_by_key, upsert
 
 HOUSEHOLD = "household/"
 PROBLEM = "problem/"
@@ -313,7 +313,7 @@ class _Batch:
         upsert(conn, problems, "problem_id", self.problems, self.problems_existing)
         for table, rows in self.appended.items():
             if rows:
-                conn.execute(table.insert(), rows)
+                insert_rows(conn, table, rows)
         changed = [self.cycles[k] for k in sorted(self.risks_changed)]
         if changed:
             conn.execute(risks.delete().where(risks.c.household_id == sa.bindparam("h"),
@@ -322,7 +322,7 @@ class _Batch:
             rows = [{"key": _key(c["household_id"], c["cycle"], r), "household_id": c["household_id"],
                      "cycle": c["cycle"], "risk_type": r} for c in changed for r in dict.fromkeys(c["risk_types"])]
             if rows:
-                conn.execute(risks.insert(), rows)
+                insert_rows(conn, risks, rows)
 
 
 class CaseFactsProjection(Projection):

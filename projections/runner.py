@@ -418,7 +418,50 @@ def upsert(conn: Connection, table: sa.Table, key: Key, rows: dict[Any, dict[str
     inserts = [r for k, r in rows.items() if k not in existing]
     if updates:
         names = (key,) if isinstance(key, str) else key
-        stmt = table.update().where(*(table.c[n] == sa.bindparam(f"_key_{n}") for n in names))
-        conn.execute(stmt, [dict(r, **{f"_key_{n}": r[n] for n in names}) for r in updates])
+        if not _driver_executemany(conn, table, updates, names):
+            stmt = table.update().where(*(table.c[n] == sa.bindparam(f"_key_{n}") for n in names))
+            conn.execute(stmt, [dict(r, **{f"_key_{n}": r[n] for n in names}) for r in updates])
     if inserts:
-        conn.execute(table.insert(), inserts)
+        insert_rows(conn, table, inserts)
+
+
+def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT rows (dicts with the same keys) with one executemany of the driver."""
+    if rows and not _driver_executemany(conn, table, rows, None):
+        conn.execute(table.insert(), list(rows))
+
+
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _driver_executemany(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]],
+                        where: tuple[str, ...] | None) -> bool:
+    """One INSERT (`where` None) or UPDATE … WHERE <where columns> of every row, straight to the driver's
+    executemany: each value goes through its column type's own bind processor, as SQLAlchemy would convert
+    it, but without building and processing a parameter dict per row (a third of a projection's rebuild).
+    Returns False when the rows do not all have the same columns of the table (the caller then lets
+    SQLAlchemy do it)."""
+    dialect = conn.dialect
+    mark = _PLACEHOLDER.get(dialect.paramstyle)
+    names = list(rows[0])
+    if mark is None or any(n not in table.c for n in names) or any(r.keys() != rows[0].keys() for r in rows):
+        return False
+    columns = [table.c[n] for n in names]
+    processors = [c.type._cached_bind_processor(dialect) for c in columns]
+    quote = dialect.identifier_preparer
+    target = quote.format_table(table)
+    if where is None:
+        sql = (f"INSERT INTO {target} ({', '.join(quote.format_column(c) for c in columns)}) "
+               f"VALUES ({', '.join(mark for _ in columns)})")
+        keys: list[int] = []
+    else:
+        sql = (f"UPDATE {target} SET {', '.join(f'{quote.format_column(c)} = {mark}' for c in columns)} WHERE "
+               + " AND ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in where))
+        keys = [names.index(n) for n in where]
+    pairs = list(zip(names, processors, strict=True))
+    params = []
+    for r in rows:
+        values = [r[n] if p is None else p(r[n]) for n, p in pairs]
+        params.append(tuple(values + [values[i] for i in keys]))
+    conn.exec_driver_sql(sql, params)
+    return True

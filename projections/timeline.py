@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from casecore.events import CaseEvent
 from casecore.labels import event_label
 from casecore.values import Stage
-from projections.runner import Projection
+from projections.runner import Projection, insert_rows
 
 metadata = sa.MetaData()
 
@@ -108,7 +108,7 @@ class TimelineProjection(Projection):
         if not rows:
             return
         # a rebuild starts from empty tables and positions only grow: plain inserts, no read-modify-write
-        conn.execute(timeline.insert(), rows)
+        insert_rows(conn, timeline, rows)
 
 
 # ---------------------------------------------------------------------- queries
