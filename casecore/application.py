@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 import structlog
@@ -16,6 +17,7 @@ from eventsourcing.utils import strtobool
 
 from casecore import commands as c
 from casecore.errors import CaseError, Conflict, InvalidTransition, NotFound
+from casecore.events import recording_clock
 from casecore.household import Household
 from casecore.policy import PolicyBook, default_policies
 from casecore.problem import Problem
@@ -90,6 +92,9 @@ class CaseManagement(Application[str]):
         self.policies = policies or default_policies()
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self.cache_size = 20_000
+        #: when set, `recorded_at` of a command's events is `recording_clock(cmd)` instead of the system clock
+        #: (a simulated county, or paper records entered in order by a migration)
+        self.recording_clock: Callable[[c.Command], datetime] | None = None
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
         """The library's save, collecting our aggregates' pending events directly: its own collection checks
@@ -156,6 +161,13 @@ class CaseManagement(Application[str]):
     # ------------------------------------------------------------------ deciding
 
     def _decide(self, cmd: c.Command, aggregate: Any) -> tuple[Any, Outcome]:
+        if self.recording_clock is None:
+            return self._decide_now(cmd, aggregate)
+        clock = self.recording_clock
+        with recording_clock(lambda: clock(cmd)):
+            return self._decide_now(cmd, aggregate)
+
+    def _decide_now(self, cmd: c.Command, aggregate: Any) -> tuple[Any, Outcome]:
         """Run the command against the aggregate (created if the command creates one). Returns the
         aggregate holding the new pending event(s) and the outcome; raises CaseError on refusal."""
         if cmd.command_id and aggregate is not None and cmd.command_id in aggregate.command_ids:

@@ -7,9 +7,11 @@ Events are frozen, keyword-only dataclasses with explicit, versioned topics
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, fields
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
@@ -17,6 +19,21 @@ from typing import Any, ClassVar, TypeVar
 from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
 
 E = TypeVar("E", bound=type)
+
+#: the recording clock that stamps `recorded_at`; None means the system's UTC clock. The application sets it
+#: while deciding a command when it was given one (a simulation, a migration replaying dated paper records).
+_RECORDING_CLOCK: ContextVar[Callable[[], datetime] | None] = ContextVar("recording_clock", default=None)
+
+
+@contextmanager
+def recording_clock(clock: Callable[[], datetime] | None) -> Iterator[None]:
+    """Stamp events triggered inside the block with `clock()` instead of the system clock."""
+    token = _RECORDING_CLOCK.set(clock)
+    try:
+        yield
+    finally:
+        _RECORDING_CLOCK.reset(token)
+
 
 #: every event class by its public type name, per aggregate: {"household": {"lead_recorded": cls}}
 EVENT_TYPES: dict[str, dict[str, type[CaseEvent]]] = {}
@@ -42,6 +59,12 @@ class CaseEvent(CanMutateAggregate[str]):
     AGGREGATE: ClassVar[str] = ""
     TYPE: ClassVar[str] = ""
     VERSION: ClassVar[int] = 1
+
+    @staticmethod
+    def create_timestamp() -> datetime:
+        """recorded_at: the injected recording clock if one is set, else the system's UTC clock."""
+        clock = _RECORDING_CLOCK.get()
+        return clock() if clock is not None else datetime.now(UTC)
 
     def mutate(self, aggregate: Any) -> Any:
         agg = super().mutate(aggregate)

@@ -8,13 +8,14 @@ and `submit(commands)` which applies commands through the bulk path and records 
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import pkgutil
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,24 @@ class DemoContext:
     refusal_examples: dict[str, str] = field(default_factory=dict)
     progress: Callable[[int], None] = lambda n: None
     start: date = date(2022, 3, 1)
+    #: one `enter_system` in this many is entered late (补录), after the policy's back-dating limit
+    late_entry_every: int = 40
+
+    def __post_init__(self) -> None:
+        # The county's history is simulated: each act is recorded on its business date during office hours,
+        # not today — else every act would look back-dated to the inspector.
+        self.app.recording_clock = self.recorded_at
+
+    def recorded_at(self, cmd: Command) -> datetime:
+        """When the simulated county's system stored `cmd`: its business date, 09:00–17:00 China time (a
+        deterministic minute from the command), and a few township entries made weeks late."""
+        digest = hashlib.blake2b(cmd.model_dump_json().encode(), digest_size=8).digest()
+        minute = int.from_bytes(digest[:4]) % 480
+        at = datetime.combine(cmd.on, time(1, 0), UTC) + timedelta(minutes=minute)
+        if cmd.command == "enter_system" and int.from_bytes(digest[4:]) % self.late_entry_every == 0:
+            late = self.app.policies.on(cmd.on).procedure.backdated_entry_days
+            at += timedelta(days=late + 15)
+        return at
 
     def submit(self, commands: Iterable[Command], batch_size: int = 500) -> list[tuple[Command, Outcome]]:
         cmds = list(commands)

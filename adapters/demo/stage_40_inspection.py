@@ -16,8 +16,7 @@ send their screening data, and the inspector's rules run over native and importe
    are stored as what they are.
 4. Twenty days later the inspectors run every rule, write the findings workbook and raise the problems in
    the double ledger. Native histories of the earlier stages are judged too (their overdue problems, slow
-   inclusions …); every native event of the demo was recorded today for business dates in 2022-2023, so the
-   back-dating rule finds them as what they are: entries made long after the fact.
+   inclusions, and the township entries the simulated clock records weeks late — 补录倒签).
 """
 
 from __future__ import annotations
@@ -383,9 +382,7 @@ def run(ctx: DemoContext) -> dict[str, int]:
     report = out / f"督查问题清单_{county['code']}_{inspected_on.isoformat()}.xlsx"
     write_findings(report, findings, inspected_on)
     ctx.shared.setdefault("report_files", []).append(report)
-    # the demo's own history was entered today for business dates of 2022-2023: every native household is
-    # back-dated (the rule is right); those findings are counted but not entered in the ledger
-    to_raise = [f for f in findings if f.rule != "backdated_entry"]
+    to_raise = findings
     raised = ctx.submit(problem_commands(to_raise, inspected_on, actor))
     ctx.shared["today"] = inspected_on
 
@@ -404,6 +401,5 @@ def run(ctx: DemoContext) -> dict[str, int]:
         **{f"规则: {info.label} ({rule})": by_rule[rule] for rule, info in RULES.items()},
         "登记入问题台账": sum(1 for _, o in raised if o.ok and not o.duplicate),
         "已在问题台账": sum(1 for f in to_raise if f.raised_problem is not None),
-        "补录倒签未登记 (演示历史均为今天补录)": by_rule["backdated_entry"],
     }
     return result

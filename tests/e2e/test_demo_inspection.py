@@ -44,7 +44,9 @@ def test_the_export_goes_in_once_and_bad_rows_are_reported(demo):
 def test_the_problems_are_raised_once_and_the_workbook_is_written(demo):
     app, ctx, summary = demo
     raised = summary["登记入问题台账"] + summary["已在问题台账"]
-    assert raised == summary["督查发现问题"] - summary["补录倒签未登记 (演示历史均为今天补录)"]
+    assert raised == summary["督查发现问题"]
+    # the simulated clock enters a few township entries weeks late, and the inspector finds them
+    assert summary["规则: 补录倒签 (backdated_entry)"] > 0
     report = next(p for p in ctx.shared["report_files"] if "督查问题清单" in p.name)
     rows = list(load_workbook(report)["问题清单"].iter_rows(min_row=2, values_only=True))
     assert len(rows) == summary["督查发现问题"]

@@ -1,0 +1,48 @@
+"""Two clocks: `on` is what the cadre states; `recorded_at` is when the system stored it — by default the
+system's clock, or an injected recording clock (a simulated county, a migration of dated paper records)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from freezegun import freeze_time
+
+from tests.builders import register
+
+
+def stored_times(app, stream: str) -> list[datetime]:
+    return [e.timestamp for e in app.events.get(stream)]
+
+
+def test_events_are_recorded_at_the_system_time_by_default(app):
+    with freeze_time("2026-11-30 08:15:00"):
+        assert app.handle(register("H1", on=date(2023, 3, 1))).ok
+    assert stored_times(app, "household/H1") == [datetime(2026, 11, 30, 8, 15, tzinfo=UTC)]
+
+
+def test_an_injected_recording_clock_stamps_the_events_of_each_command(app):
+    app.recording_clock = lambda cmd: datetime.combine(cmd.on, datetime.min.time(), UTC) + timedelta(hours=9)
+    outcomes = list(app.handle_many([register("H1", on=date(2023, 3, 1)), register("H2", on=date(2023, 3, 2))]))
+    assert all(o.ok for o in outcomes)
+    assert stored_times(app, "household/H1") == [datetime(2023, 3, 1, 9, tzinfo=UTC)]
+    assert stored_times(app, "household/H2") == [datetime(2023, 3, 2, 9, tzinfo=UTC)]
+    app.recording_clock = None
+    with freeze_time("2026-11-30 08:15:00"):
+        assert app.handle(register("H3", on=date(2023, 3, 3))).ok
+    assert stored_times(app, "household/H3") == [datetime(2026, 11, 30, 8, 15, tzinfo=UTC)]
+
+
+def test_the_demo_county_records_acts_on_their_business_date_and_a_few_entries_weeks_late(sqlite_app, tmp_path):
+    import random
+
+    from adapters.demo import DemoContext
+    from tests.builders import TOWNSHIP, cmd
+
+    ctx = DemoContext(app=sqlite_app, rng=random.Random(1), households=1, output_dir=tmp_path, late_entry_every=1)
+    on = date(2023, 3, 13)
+    entry = cmd("enter_system", on, TOWNSHIP, household_id="H1")
+    other = cmd("sign_application", on, household_id="H1")
+    limit = sqlite_app.policies.on(on).procedure.backdated_entry_days
+    assert ctx.recorded_at(other).date() == on
+    assert (ctx.recorded_at(entry).date() - on).days > limit
+    assert ctx.recorded_at(entry) == ctx.recorded_at(entry)  # deterministic: the same command, the same time
