@@ -107,21 +107,39 @@ def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonO
 
 def run(projection: ProjectionOption = None, db: DbOption = None, batch_size: BatchOption = 2000,
         poll: Annotated[float, typer.Option("--poll", min=0.05, help="无新事件时的轮询间隔 (秒)")] = 0.5) -> None:
-    """持续折叠新提交的事件, 直到 Ctrl-C 或 SIGTERM (a projection worker: keeps the tables current)."""
+    """持续折叠新提交的事件, 直到 Ctrl-C 或 SIGTERM (a projection worker: keeps the tables current).
+
+    One process per projection (`--projection NAME`) is how a province deploys it (docs/deployment.md):
+    each batch commits with the projection's position, so a killed worker restarts where it stopped;
+    SIGTERM/SIGINT finish the batch under way and exit 0. On PostgreSQL the worker wakes on the event
+    store's NOTIFY as soon as events are committed."""
+    from adapters.worker import run_worker, stop_on_signals
+    from projections.registry import all_projections, by_name
+
     stopping = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    stop_on_signals(stopping)
     try:
-        with _open(db, projection, batch_size) as rm:
-            names = ", ".join(p.name for p in rm.runner.projections)
-            err_console.print(f"持续折叠 {names}; 按 Ctrl-C 停止")
-            try:
-                rm.runner.follow(poll_seconds=poll, stop=stopping.is_set,
-                                 on_batch=lambda n: err_console.print(f"折叠 {n} 个新事件"))
-            except KeyboardInterrupt:
-                pass
-            err_console.print("已停止; 各投影位置已保存")
+        try:
+            chosen = all_projections() if projection is None else [by_name(projection)]
+        except KeyError as exc:
+            err_console.print(f"[red]{exc.args[0]}[/red]")
+            raise typer.Exit(2) from None
+        app = open_app(db)
+        names = ", ".join(p.name for p in chosen)
+        err_console.print(f"持续折叠 {names}; 按 Ctrl-C 停止")
+        try:
+            stats = run_worker(app, chosen, poll=poll, batch_size=batch_size, stop=stopping,
+                               on_batch=lambda name, n, at: err_console.print(f"{name}: 折叠 {n} 个新事件, 位置 {at}"))
+        except ValueError as exc:   # e.g. an in-memory store cannot hold projection tables
+            err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        finally:
+            app.close()
+        err_console.print(f"已停止; 共折叠 {stats.events} 个事件, 各投影位置已保存")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def register(app: typer.Typer) -> None:
