@@ -234,6 +234,17 @@ class PostgresHashedRecorder(PostgresApplicationRecorder, HashedRecorder):
             "RETURNING originator_version"
         ).format(schema=schema, table=table)
 
+    def create_table(self) -> None:
+        """The library's tables, created by one process at a time: processes opening a new store together
+        (workers started at once) raced on CREATE TYPE / CREATE TABLE IF NOT EXISTS and one of them failed."""
+        with self.datastore.get_connection() as conn:   # autocommit: a session-level advisory lock
+            key = f"casecore:create:{self.datastore.schema}.{self.events_table_name}"
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                super().create_table()
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if self.datastore.enable_db_functions:
             raise ProgrammingError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the hash chain; unset it")

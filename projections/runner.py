@@ -133,6 +133,10 @@ class ProjectionRunner:
         #: projections whose stored tables have another shape than the code's (rebuilt by the next catch-up)
         self.stale: set[str] = set()
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # runners started together (a worker per projection) would race on CREATE TABLE IF NOT EXISTS:
+                # one at a time, the others then find the tables (PostgreSQL DDL is transactional)
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext('casecore:projection-tables'))"))
             positions_metadata.create_all(conn)
             for p in self.projections:
                 p.create(conn)
