@@ -111,6 +111,17 @@ def event(aggregate: str, name: str, version: int = 1) -> Callable[[E], E]:
 _AS_IS = frozenset({str, int, float, bool, date, datetime, Decimal, type(None)})
 
 
+def common(cmd: Any) -> dict[str, Any]:
+    """The fields every event takes from its command (a `casecore.commands.Command`)."""
+    return {
+        "on": cmd.on,
+        "actor": plain(cmd.actor),
+        "command_id": cmd.command_id,
+        "note": cmd.note,
+        "evidence": list(cmd.evidence),
+    }
+
+
 def plain(value: Any) -> Any:
     """Commands' values as event payload: enums become their strings, models become dicts; dates and
     Decimals stay typed (the transcoder knows them)."""

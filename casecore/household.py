@@ -18,7 +18,7 @@ from eventsourcing.domain import BaseAggregate
 from casecore import commands as c
 from casecore.authority import check_jurisdiction, check_role
 from casecore.errors import InvalidTransition, NotAuthorised, NotFound, PolicyViolation, ValidationFailed
-from casecore.events import CaseCreated, CaseEvent, event, plain
+from casecore.events import CaseCreated, CaseEvent, common, event, plain
 from casecore.policy import Policy, PolicyBook
 from casecore.values import (
     Category,
@@ -43,17 +43,6 @@ WORKFLOWS: dict[str, Workflow] = {Procedure.INCLUSION: INCLUSION, Procedure.EXIT
 CENT = Decimal("0.01")
 
 H = "household"
-
-
-def common(cmd: c.Command) -> dict[str, Any]:
-    """The fields every event takes from its command."""
-    return {
-        "on": cmd.on,
-        "actor": plain(cmd.actor),
-        "command_id": cmd.command_id,
-        "note": cmd.note,
-        "evidence": list(cmd.evidence),
-    }
 
 
 class Household(BaseAggregate[str]):

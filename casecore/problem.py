@@ -22,24 +22,13 @@ from eventsourcing.domain import BaseAggregate
 from casecore import commands as c
 from casecore.authority import check_jurisdiction, check_role
 from casecore.errors import InvalidTransition, NotAuthorised, PolicyViolation, ValidationFailed
-from casecore.events import CaseCreated, CaseEvent, event, plain
+from casecore.events import CaseCreated, CaseEvent, common, event, plain
 from casecore.policy import PolicyBook
 from casecore.values import AccountableParty, Party
 from workflows.rectification import LABELS as STATUS_LABELS
 from workflows.rectification import RECTIFICATION, Rectification
 
 P = "problem"
-
-
-def common(cmd: c.Command) -> dict[str, Any]:
-    """The fields every event takes from its command."""
-    return {
-        "on": cmd.on,
-        "actor": plain(cmd.actor),
-        "command_id": cmd.command_id,
-        "note": cmd.note,
-        "evidence": list(cmd.evidence),
-    }
 
 
 def overdue_days(deadline: date | None, closed_on: date | None, as_of: date) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from casecore.application import CaseManagement, Outcome
-from casecore.commands import Command
+from casecore.commands import Command, parse_command
 
 
 @dataclass
@@ -67,6 +67,27 @@ class DemoContext:
             results.append((cmd, outcome))
             self.progress(1)
         return results
+
+
+class ScriptedCase:
+    """A case's commands in order, with a running business date and the ones planted to be refused.
+    Subclasses are dataclasses with `day`, `commands`, `planted` and say which stream they address."""
+
+    day: date
+    commands: list[tuple[date, Command]]
+    planted: set[int]
+
+    def target(self) -> dict[str, str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def add(self, command: str, actor: dict, gap: int = 0, planted: bool = False, **fields: Any) -> Command:
+        self.day = self.day + timedelta(days=gap)
+        cmd = parse_command({"command": command, "on": self.day.isoformat(), "actor": actor, **self.target(),
+                             **fields})
+        self.commands.append((self.day, cmd))
+        if planted:
+            self.planted.add(id(cmd))
+        return cmd
 
 
 @dataclass

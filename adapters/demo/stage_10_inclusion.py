@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from adapters.demo import DemoContext
+from adapters.demo import DemoContext, ScriptedCase
 from adapters.demo.county import County, actor_for_county, make_county, make_households
 from casecore.commands import Command, parse_command
 from casecore.policy import PolicyBook
@@ -33,7 +33,7 @@ RISKS_WEIGHTED = (["illness"] * 6 + ["schooling"] * 3 + ["unstable_employment"] 
 
 
 @dataclass
-class Script:
+class Script(ScriptedCase):
     """One household's commands in order, with running business date, and which ones are meant to fail."""
 
     hid: str
@@ -42,14 +42,8 @@ class Script:
     commands: list[tuple[date, Command]] = field(default_factory=list)
     planted: set[int] = field(default_factory=set)
 
-    def add(self, command: str, actor: dict, gap: int = 0, planted: bool = False, **fields: Any) -> Command:
-        self.day = self.day + timedelta(days=gap)
-        cmd = parse_command({"command": command, "on": self.day.isoformat(), "actor": actor,
-                             "household_id": self.hid, **fields})
-        self.commands.append((self.day, cmd))
-        if planted:
-            self.planted.add(id(cmd))
-        return cmd
+    def target(self) -> dict[str, str]:
+        return {"household_id": self.hid}
 
 
 class Inclusion:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from adapters.demo import DemoContext
-from casecore.commands import Command, parse_command
+from adapters.demo import DemoContext, ScriptedCase
+from casecore.commands import Command
 from casecore.values import ProblemKind
 
 TITLE = "问题整改与双台账"
@@ -62,24 +62,18 @@ PLOT_LABELS = {"closed": "按期双销号", "rejected_then_closed": "退回后�
 
 
 @dataclass
-class Story:
+class Story(ScriptedCase):
     """One problem's commands, dated, with the ones planted to be refused."""
 
     pid: str
     hid: str | None
     division_code: str
     day: date
-    steps: list[tuple[date, Command]] = field(default_factory=list)
+    commands: list[tuple[date, Command]] = field(default_factory=list)
     planted: set[int] = field(default_factory=set)
 
-    def add(self, command: str, actor: dict, gap: int = 0, planted: bool = False, **fields: Any) -> Command:
-        self.day = self.day + timedelta(days=gap)
-        cmd = parse_command({"command": command, "on": self.day.isoformat(), "actor": actor,
-                             "problem_id": self.pid, **fields})
-        self.steps.append((self.day, cmd))
-        if planted:
-            self.planted.add(id(cmd))
-        return cmd
+    def target(self) -> dict[str, str]:
+        return {"problem_id": self.pid}
 
 
 class Rectifications:
@@ -188,7 +182,7 @@ class Rectifications:
         return self.actor_for("township", division, 0), self.actor_for("county", division, 1)
 
     def rectify(self, s: Story, kind: str, gap: int, action: str | None = None) -> None:
-        k = len([1 for _, c in s.steps if c.command == "record_rectification"]) + 1
+        k = len([1 for _, c in s.commands if c.command == "record_rectification"]) + 1
         s.add("record_rectification", self.actor_for("village", s.division_code, 0)
               if s.hid else self.actor_for("township", s.division_code, 2), gap=gap,
               action=action or ACTIONS[kind], evidence=[f"{s.pid}/整改佐证-{k}.pdf", f"{s.pid}/入户照片-{k}.jpg"])
@@ -234,7 +228,7 @@ def run(ctx: DemoContext) -> dict[str, int]:
         return {"登记问题": 0}
     target = max(12, min(400, len(writer.households) // 8))
     stories = [writer.story(n) for n in range(1, target + 1)]
-    ordered = sorted(((day, i, j, cmd) for i, s in enumerate(stories) for j, (day, cmd) in enumerate(s.steps)),
+    ordered = sorted(((day, i, j, cmd) for i, s in enumerate(stories) for j, (day, cmd) in enumerate(s.commands)),
                      key=lambda x: (x[0], x[1], x[2]))
     planted = set().union(*(s.planted for s in stories))
     results = ctx.submit([cmd for *_, cmd in ordered])
