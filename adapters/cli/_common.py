@@ -73,3 +73,12 @@ def group(app: typer.Typer, name: str, help: str) -> typer.Typer:
     sub = typer.Typer(help=help, no_args_is_help=True)
     app.add_typer(sub, name=name)
     return sub
+
+
+def unreadable(exc: Exception, json: bool) -> typer.Exit:
+    """Report an input file that cannot be read at all (a `validation_error`); return the exit to raise."""
+    if json:
+        print(dumps({"ok": False, "error": {"code": "validation_error", "message": str(exc)}}))
+    else:
+        err_console.print(f"[red]{exc}[/red]")
+    return typer.Exit(2)

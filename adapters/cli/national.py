@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, group, open_app
+from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, group, open_app, unreadable
 
 #: rows of rejected lines shown in the human summary (all are in --json)
 SHOWN = 50
@@ -52,11 +52,7 @@ def national(
         with progress:
             report = import_national(app, file, Divisions.load(divisions), when, progress=advance)
     except ExportUnreadable as exc:
-        if json:
-            print(dumps({"ok": False, "error": {"code": "validation_error", "message": str(exc)}}))
-        else:
-            err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise unreadable(exc, json) from None
     finally:
         app.close()
     if json:

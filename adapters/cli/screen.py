@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app, unreadable
 
 #: rows listed per section in the human output (all are in --json)
 SHOWN = 30
@@ -43,11 +43,7 @@ def screen(
     try:
         report = run_screen(app, kind, file, day, unit)
     except ScreeningUnreadable as exc:
-        if json:
-            print(dumps({"ok": False, "error": {"code": "validation_error", "message": str(exc)}}))
-        else:
-            err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise unreadable(exc, json) from None
     finally:
         app.close()
     if json:
