@@ -105,6 +105,11 @@ class HashedRecorder:
     def stream_positions(self, originator_id: str) -> dict[int, int]:  # pragma: no cover - implemented below
         raise NotImplementedError
 
+    def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        """Every stored event of several streams at once, in stream order (the bulk path loads a batch's
+        streams with one query instead of one a stream)."""
+        raise NotImplementedError  # pragma: no cover - implemented below
+
 
 # ---------------------------------------------------------------------------------------------------- SQLite
 
@@ -169,6 +174,19 @@ class SQLiteHashedRecorder(SQLiteApplicationRecorder, HashedRecorder):
             c.execute(select, row[:2])
             positions.append(c.fetchone()[0])
         return positions
+
+    def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        found: dict[str, list[StoredEvent]] = {}
+        ids = list(originator_ids)
+        with self.datastore.transaction(commit=False) as c:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                c.execute(f"SELECT originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                          f"WHERE originator_id IN ({','.join('?' for _ in chunk)}) "
+                          "ORDER BY originator_id, originator_version", chunk)
+                for row in c.fetchall():
+                    found.setdefault(row[0], []).append(StoredEvent(row[0], row[1], row[2], row[3]))
+        return found
 
     def iter_audit_rows(self) -> Iterator[AuditRow]:
         e, h = self.events_table_name, self.hashes_table_name
@@ -288,6 +306,18 @@ class PostgresHashedRecorder(PostgresApplicationRecorder, HashedRecorder):
             for row in cursor:
                 yield _audit_row(row["sid"], row["ver"], row["pos"], row["topic"], row["state"], row["h_id"],
                                  row["h_pos"], row["recorded_at"], row["prev_hash"], row["hash"])
+
+    def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        statement = SQL("SELECT originator_id::text AS sid, originator_version, topic, state FROM {schema}.{events} "
+                        "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+                        ).format(schema=Identifier(self.datastore.schema), events=Identifier(self.events_table_name))
+        found: dict[str, list[StoredEvent]] = {}
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, (list(originator_ids),))
+            for r in curs.fetchall():
+                found.setdefault(r["sid"], []).append(
+                    StoredEvent(r["sid"], r["originator_version"], r["topic"], bytes(r["state"])))
+        return found
 
     def stream_positions(self, originator_id: str) -> dict[int, int]:
         statement = SQL("SELECT originator_version, notification_id FROM {schema}.{events} "
