@@ -26,10 +26,11 @@ for every insert, so ids commit in id order and nothing can appear below a posit
 from __future__ import annotations
 
 import hashlib
+import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -336,8 +337,11 @@ class ProjectionRunner:
                 if position >= reached and not rebuilding:
                     continue
                 wanted = set(p.topics)
-                mine = [(e, n.id) for e, n in zip(events, notifications, strict=True)
-                        if n.id > position and (not wanted or n.topic in wanted)]
+                if position <= start and not wanted:   # the usual case: the whole batch
+                    mine = list(zip(events, [n.id for n in notifications], strict=True))
+                else:
+                    mine = [(e, n.id) for e, n in zip(events, notifications, strict=True)
+                            if n.id > position and (not wanted or n.topic in wanted)]
                 still = rebuilding and max(reached, position) < head
                 try:
                     with self.engine.begin() as conn:
@@ -399,18 +403,24 @@ def rows_by_key(conn: Connection, table: sa.Table, key: Key, keys: Iterable[Any]
         column = table.c[key]
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
-            for row in conn.execute(sa.select(table).where(column.in_(chunk))).mappings():
-                found[row[key]] = dict(row)
+            result = conn.execute(sa.select(table).where(column.in_(chunk)))
+            names = list(result.keys())
+            at = names.index(key)
+            for row in result.all():   # one fetchall, plain tuples (iterating mappings fetched row by row)
+                found[row[at]] = dict(zip(names, row, strict=True))
         return found
     want = set(wanted)
     firsts = list(dict.fromkeys(k[0] for k in wanted))
     column = table.c[key[0]]
     for i in range(0, len(firsts), 500):
         chunk = firsts[i : i + 500]
-        for row in conn.execute(sa.select(table).where(column.in_(chunk))).mappings():
-            k = _key_of(row, key)  # type: ignore[arg-type]
+        result = conn.execute(sa.select(table).where(column.in_(chunk)))
+        names = list(result.keys())
+        for row in result.all():
+            as_dict = dict(zip(names, row, strict=True))
+            k = _key_of(as_dict, key)
             if k in want:
-                found[k] = dict(row)
+                found[k] = as_dict
     return found
 
 
@@ -451,7 +461,7 @@ def _driver_executemany(conn: Connection, table: sa.Table, rows: Sequence[dict[s
     if mark is None or any(n not in table.c for n in names) or any(r.keys() != rows[0].keys() for r in rows):
         return False
     columns = [table.c[n] for n in names]
-    processors = [c.type._cached_bind_processor(dialect) for c in columns]
+    processors = [_bind_processor(c, dialect) for c in columns]
     quote = dialect.identifier_preparer
     target = quote.format_table(table)
     if where is None:
@@ -462,10 +472,31 @@ def _driver_executemany(conn: Connection, table: sa.Table, rows: Sequence[dict[s
         sql = (f"UPDATE {target} SET {', '.join(f'{quote.format_column(c)} = {mark}' for c in columns)} WHERE "
                + " AND ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in where))
         keys = [names.index(n) for n in where]
-    pairs = list(zip(names, processors, strict=True))
+    get = operator.itemgetter(*names) if len(names) > 1 else (lambda r: (r[names[0]],))
+    convert = [(i, p) for i, p in enumerate(processors) if p is not None]
     params = []
     for r in rows:
-        values = [r[n] if p is None else p(r[n]) for n, p in pairs]
-        params.append(tuple(values + [values[i] for i in keys]))
+        values = list(get(r))
+        for i, p in convert:
+            values[i] = p(values[i])
+        if keys:
+            values += [values[i] for i in keys]
+        params.append(tuple(values))
     conn.exec_driver_sql(sql, params)
     return True
+
+
+def _iso_date(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def process(value: Any) -> Any:
+        # SQLite's DATE text is the ISO date; a C method instead of SQLAlchemy's format string (millions of calls)
+        return value.isoformat() if type(value) is date else original(value)
+
+    return process
+
+
+def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    """The column type's bind processor, as SQLAlchemy applies it."""
+    processor = column.type._cached_bind_processor(dialect)
+    if processor is not None and dialect.name == "sqlite" and type(column.type) is sa.Date:
+        return _iso_date(processor)
+    return processor
