@@ -303,7 +303,7 @@ def _replay_sample(bench: BenchStore, table: str, limit: int) -> list[str]:
 
 
 def run(households: int, db: str | None = None, seed: int = 7, batch_size: int = 500, replay_samples: int = 300,
-        keep: bool = False, workdir: Path | None = None,
+        keep: bool = False, workdir: Path | None = None, rebuild_batch: int = 10_000,
         progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run every measurement once on a fresh store; returns the result object (see the module docstring)."""
     from adapters.intake import parse_line
@@ -352,7 +352,7 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
 
         # ------------------------------------------------------------ rebuild every projection
         fold_seconds: dict[str, float] = {}
-        with phases.phase("rebuild"), read_models(app) as rm:
+        with phases.phase("rebuild"), read_models(app, batch_size=rebuild_batch) as rm:
             for p in rm.runner.projections:
                 p.fold_at = _timed(p.fold_at, fold_seconds, p.name)  # type: ignore[method-assign]
             started = time.perf_counter()
@@ -408,6 +408,7 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
             "refusals": refusals,
             "events_per_household": round(events / max(1, households), 1),
             "batch_size": batch_size,
+            "rebuild_batch": rebuild_batch,
             "events_per_transaction": per_transaction,
             "replay_households": len(timings),
             "replay_events_mean": round(replayed_events / len(timings), 1) if timings else None,

@@ -31,6 +31,7 @@ def bench(
     json: JsonOption = False,
     seed: Annotated[int, typer.Option(help="随机种子")] = 7,
     batch: Annotated[int, typer.Option(help="批量路径每个事务的命令数 (同 casecore apply)")] = 500,
+    rebuild_batch: Annotated[int, typer.Option(help="重建时每个事务折叠的事件数")] = 10_000,
     keep: Annotated[bool, typer.Option("--keep", help="保留基准库 (默认用完即删)")] = False,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="临时 SQLite 文件所在目录")] = None,
 ) -> None:
@@ -45,7 +46,8 @@ def bench(
         err_console.print(f"[dim]{phase}: {done}{f' / {total}' if total else ''}[/dim]")
 
     try:
-        result = run(households, db, seed=seed, batch_size=batch, keep=keep, workdir=workdir, progress=progress)
+        result = run(households, db, seed=seed, batch_size=batch, keep=keep, workdir=workdir,
+                     rebuild_batch=rebuild_batch, progress=progress)
     except FileExistsError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
