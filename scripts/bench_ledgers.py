@@ -24,8 +24,8 @@ def main() -> None:
     import structlog
 
     from adapters.cli.ledger import write_ledger_xlsx
-    from adapters.cli.report import build_monthly
     from adapters.readmodels import read_models
+    from adapters.reports import build_monthly
     from adapters.storage import bootstrap
     from projections.ledger import problem_rows, rectification_rows
     from projections.registry import by_name

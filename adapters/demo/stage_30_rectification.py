@@ -269,7 +269,7 @@ def run(ctx: DemoContext) -> dict[str, int]:
 def write_outputs(ctx: DemoContext, months: list[date], ledger_day: date) -> int:
     """The two-sheet ledger workbook as of `ledger_day` and the monthly dispatch of each month given."""
     from adapters.cli.ledger import read_ledgers, write_ledger_xlsx
-    from adapters.cli.report import read_monthly, write_monthly_xlsx
+    from adapters.reports import read_monthly, write_monthly_xlsx
 
     county = ctx.shared["county"]
     names = {t["code"]: t["name"] for t in county.get("townships", [])}

@@ -174,7 +174,7 @@ class Services:
         return self.shown(principal, doc)
 
     def monthly_report(self, principal: Principal, month: str, division: str | None) -> dict[str, Any]:
-        from adapters.cli.report import build_monthly, parse_month
+        from adapters.reports import build_monthly, parse_month
 
         try:
             parse_month(month)

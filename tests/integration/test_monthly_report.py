@@ -9,7 +9,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.cli.report import COUNT_HEADERS, read_monthly
+from adapters.reports import COUNT_HEADERS, read_monthly
 from adapters.sheets import HEADER_ROWS
 from adapters.storage import bootstrap
 from tests.builders import cmd, inclusion_path, measure, person, register, run
