@@ -247,9 +247,13 @@ def monthly_counts(conn: Connection, month_start: date, month_end: date,
     ):
         areas.setdefault((county, township), _blank_counts())["problem_overdue"] = n
 
+    # a national key assistance county is a county: every act in it counts, whatever each household's own
+    # record says (imported histories do not carry the flag)
+    designated = (sa.select(activity_households.c.county_code).distinct()
+                  .where(activity_households.c.key_county.is_(True)).scalar_subquery())
     key_counties: dict[str, dict[str, int]] = {}
     for county, kind, n in conn.execute(
-        sa.select(a.county_code, a.kind, sa.func.count()).where(in_month, a.key_county.is_(True))
+        sa.select(a.county_code, a.kind, sa.func.count()).where(in_month, a.county_code.in_(designated))
         .group_by(a.county_code, a.kind)
     ):
         key_counties.setdefault(county, _blank_counts())[kind] = n
@@ -262,7 +266,7 @@ def monthly_counts(conn: Connection, month_start: date, month_end: date,
     ap = activity_problems.c
     joined = with_state.join(activity_problems, ap.problem_id == p.problem_id)
     for county, n in conn.execute(
-        sa.select(p.county_code, sa.func.count()).select_from(joined).where(overdue, ap.key_county.is_(True))
+        sa.select(p.county_code, sa.func.count()).select_from(joined).where(overdue, p.county_code.in_(designated))
         .group_by(p.county_code)
     ):
         key_counties.setdefault(county, _blank_counts())["problem_overdue"] = n

@@ -135,3 +135,15 @@ def test_the_report_cli_prints_json_and_refuses_a_malformed_month(sqlite_url):
     assert orjson.loads(result.stdout)["total"]["problem_overdue"] == 2
     bad = runner.invoke(cli, ["report", "monthly", "--month", "2022/06", "--db", sqlite_url])
     assert bad.exit_code == 2 and "YYYY-MM" in bad.output
+
+
+def test_a_key_county_counts_every_act_in_it_even_of_households_whose_record_lacks_the_flag(app):
+    # H9 lives in 黎平县 like H1 but its record (e.g. imported from the national export) has no key-county flag
+    _history(app)
+    run(app, [register("H9", on=date(2022, 5, 2), key_county=False),
+              cmd("record_lead", date(2022, 6, 8), household_id="H9", lead_id="H9-L1", source="cadre_screening",
+                  risk_types=["illness"], detail="排查")])
+    report = read_monthly(app, "2022-06", None)
+    key = {k["county_code"]: k for k in report["key_counties"]}
+    assert key["522631"]["lead"] == 2  # H1's and H9's leads
+    assert "522632" not in key          # 榕江县 has no key-county household in this history
