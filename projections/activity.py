@@ -103,6 +103,7 @@ class ActivityProjection(Projection):
 
     name = "activity"
     metadata = metadata
+    deferred_indexes = ("ix_activity_month_division", "ix_activity_households_county")
 
     def __init__(self) -> None:
         wanted = [EVENT_TYPES["household"][t] for t in _HOUSEHOLD_KINDS if t in EVENT_TYPES.get("household", {})]

@@ -330,6 +330,9 @@ class CaseFactsProjection(Projection):
 
     name = "casefacts"
     metadata = metadata
+    #: every index but the one the fold deletes risks by
+    deferred_indexes = tuple(ix.name for t in metadata.sorted_tables for ix in t.indexes
+                             if ix.name != "ix_cf_risks_cycle")
 
     def fold(self, conn: Connection, events: list[CaseEvent]) -> None:
         if not events:

@@ -411,6 +411,7 @@ class RosterProjection(Projection):
 
     name = "roster"
     metadata = metadata
+    deferred_indexes = ("ix_roster_division", "ix_roster_stage_county")
 
     def __init__(self) -> None:
         # every household event type known when the projection is made (problem events are not read)

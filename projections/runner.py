@@ -81,6 +81,12 @@ class Projection:
     metadata: ClassVar[sa.MetaData]
     #: event topics the projection reads (empty: all); a class or an instance attribute
     topics: Sequence[str] = ()
+    #: names of indexes no fold reads (only queries do): a rebuild builds them once, when it completes —
+    #: building an index once is cheaper than keeping it up to date row by row
+    deferred_indexes: ClassVar[tuple[str, ...]] = ()
+
+    def deferred(self) -> list[sa.Index]:
+        return [ix for t in self.metadata.sorted_tables for ix in t.indexes if ix.name in self.deferred_indexes]
 
     def create(self, conn: Connection) -> None:
         self.metadata.create_all(conn)
@@ -251,6 +257,8 @@ class ProjectionRunner:
                     self._advance(conn, projection, start, reached, still_rebuilding)
                     if events:
                         projection.fold_at(conn, events, [n.id for n in notifications])  # type: ignore[arg-type]
+                    if rebuilding and not still_rebuilding:
+                        self._create_deferred(conn, projection)
             except PositionMoved:
                 with self.engine.connect() as conn:
                     start, rebuilding = self._position(conn, projection)
@@ -291,11 +299,18 @@ class ProjectionRunner:
                         self._advance(conn, projection, position, 0, True)
                         projection.drop(conn)
                         projection.create(conn)
+                        for ix in projection.deferred():   # built when the rebuild completes
+                            ix.drop(conn, checkfirst=True)
                         self._set_fingerprint(conn, projection)
                 break
             except PositionMoved:  # another runner folded a batch between our read and our write
                 continue
         self.stale.discard(projection.name)
+
+    @staticmethod
+    def _create_deferred(conn: Connection, projection: Projection) -> None:
+        for ix in projection.deferred():
+            ix.create(conn, checkfirst=True)
 
     def rebuild_many(self, projections: Iterable[Projection] | None = None,
                      progress: Callable[[Projection, int, int], None] | None = None,
@@ -348,6 +363,8 @@ class ProjectionRunner:
                         self._advance(conn, p, position, max(reached, position), still)
                         if mine:
                             p.fold_at(conn, [e for e, _ in mine], [i for _, i in mine])
+                        if rebuilding and not still:
+                            self._create_deferred(conn, p)
                 except PositionMoved:
                     with self.engine.connect() as conn:
                         at[p.name] = self._position(conn, p)

@@ -99,6 +99,7 @@ class TimelineProjection(Projection):
 
     name: ClassVar[str] = "timeline"
     metadata: ClassVar[sa.MetaData] = metadata
+    deferred_indexes: ClassVar[tuple[str, ...]] = ("ix_timeline_stream_on", "ix_timeline_stage_on")
 
     def fold(self, conn: Connection, events: list[CaseEvent]) -> None:  # pragma: no cover - needs positions
         raise TypeError("the timeline records global positions: fold it through the runner (fold_at)")

@@ -87,3 +87,21 @@ def test_rebuilding_every_projection_from_one_read_gives_the_tables_of_rebuildin
         together = _dump(rm.engine, rm.runner.projections)
     assert together == alone
     assert {p.name for p in all_projections()} <= {p.name for p in rm.runner.projections}
+
+
+def _indexes(engine, table: str) -> set[str]:
+    return {ix["name"] for ix in sa.inspect(engine).get_indexes(table)}
+
+
+def test_a_rebuild_builds_the_query_indexes_once_when_it_completes_even_after_an_interruption(app):
+    populate(app, households=10)
+    with read_models(app, [p for p in all_projections() if p.name == "timeline"], batch_size=9) as rm:
+        timeline = rm.runner.get("timeline")
+        wanted = set(timeline.deferred_indexes)
+        assert wanted and wanted <= _indexes(rm.engine, "timeline_events")
+        rm.runner.rebuild(timeline, stop_after_batches=2)          # interrupted: the indexes wait
+        assert rm.runner.is_rebuilding(timeline)
+        assert not wanted & _indexes(rm.engine, "timeline_events")
+        rm.runner.rebuild(timeline)                                # continues and completes
+        assert not rm.runner.is_rebuilding(timeline)
+        assert wanted <= _indexes(rm.engine, "timeline_events")
