@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from adapters.cli._common import JsonOption, configure_logging, console, err_console
+from adapters.cli._common import JsonOption, configure_logging, console, err_console, tune_gc
 
 LABELS = {
     "floor_write_eps": "原始驱动写入 (事件/秒)",
@@ -39,6 +39,7 @@ def bench(
     from adapters.bench import as_json, meets, run
 
     configure_logging()
+    tune_gc()   # as every other casecore command does
 
     def progress(phase: str, done: int, total: int) -> None:
         if json or (total and done < total):
