@@ -264,8 +264,10 @@ class ProjectionRunner:
                     start, rebuilding = self._position(conn, projection)
                 continue
             done += len(events)
-            start, rebuilding = reached, still_rebuilding
             batches += 1
+            if rebuilding:
+                self._refresh_statistics(projection, batches, done=not still_rebuilding)
+            start, rebuilding = reached, still_rebuilding
             if progress:
                 progress(start, head)
             if start >= head:
@@ -307,6 +309,18 @@ class ProjectionRunner:
                 continue
         self.stale.discard(projection.name)
 
+    def _refresh_statistics(self, projection: Projection, batches: int, done: bool) -> None:
+        """PostgreSQL plans a rebuild's lookups by the statistics of tables it just created empty: without
+        fresh ones it keeps choosing sequential scans as the tables grow (every batch then reads whole tables:
+        a rebuild slowed from 5,000 to under 2,000 events/s at a million events, with autovacuum off). So a
+        rebuild vacuums and analyses its tables itself after its 1st, 2nd, 4th, 8th … batch and at its end —
+        the rows that were updated since are also vacuumed away."""
+        if self.engine.dialect.name != "postgresql" or not (done or batches & (batches - 1) == 0):
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for t in projection.metadata.sorted_tables:
+                conn.execute(sa.text(f"VACUUM ANALYZE {conn.dialect.identifier_preparer.format_table(t)}"))
+
     @staticmethod
     def _create_deferred(conn: Connection, projection: Projection) -> None:
         for ix in projection.deferred():
@@ -332,6 +346,7 @@ class ProjectionRunner:
             if p.name in self.stale:
                 self._begin_rebuild(p, reshape=True)
         done = {p.name: 0 for p in chosen}
+        batches: dict[str, int] = {}
         with self.engine.connect() as conn:
             at = {p.name: self._position(conn, p) for p in chosen}
         while True:
@@ -371,6 +386,9 @@ class ProjectionRunner:
                     continue
                 at[p.name] = (max(reached, position), still)
                 done[p.name] += len(mine)
+                if rebuilding:
+                    batches[p.name] = batches.get(p.name, 0) + 1
+                    self._refresh_statistics(p, batches[p.name], done=not still)
                 if progress:
                     progress(p, at[p.name][0], head)
             if len(notifications) < self.batch_size and all(at[p.name][0] >= head and not at[p.name][1]
