@@ -55,10 +55,10 @@ def _default(o: Any) -> Any:
 
 
 def tune_gc() -> None:
-    """Collect garbage less often in these bulk, short-lived commands: what is loaded at start-up is frozen out
-    of the collector's sight, and a collection waits for 50,000 new containers instead of 700. Decoding and
-    folding events build millions of small dicts that live on; with the defaults the collector took a fifth
-    to a third of an ingest or a rebuild (docs/benchmarks.md)."""
+    """Collect garbage less often in the CLI's commands (bulk work, and workers folding the same way): what is
+    loaded at start-up is frozen out of the collector's sight, and a collection waits for 50,000 new
+    containers instead of 700. Decoding and folding events build millions of small dicts that live on; with
+    the defaults the collector took a fifth to a third of an ingest or a rebuild (docs/benchmarks.md)."""
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
 
