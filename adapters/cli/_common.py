@@ -24,6 +24,17 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+class _CurrentStderr:
+    """Whatever `sys.stderr` is when a line is written (not when logging was configured): a process whose
+    stderr is swapped — a test runner capturing output, an embedding service — keeps its logs."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging() -> None:
     """Structured logs to stderr; level from CASECORE_LOG_LEVEL (default warning, `info` shows one line a
     command decided)."""
@@ -35,7 +46,7 @@ def configure_logging() -> None:
             structlog.processors.JSONRenderer(serializer=lambda o, **_: orjson.dumps(o, default=str).decode()),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=True,
     )
 
