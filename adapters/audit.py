@@ -9,6 +9,8 @@ What is checked (see `adapters.hashchain` for what is hashed):
 - every hash row against the stored events: `deleted` (no event row holds it any more);
 - the hash rows of a stream against each other: `chain_broken` (a hash row's `prev_hash` is not the hash of
   the version before it — an event and its hash rewritten together, or a hash row removed);
+- the snapshots (outside the chain; `adapters.snapshots.verify`): every snapshot against the state its
+  stream's events fold into at its version: `snapshot_altered`, `snapshot_unreadable`;
 - with a checkpoint: each day's digest recomputed over the events at or below the checkpoint's position:
   `day_changed`, `day_missing`, `day_added` catch even a rewrite that recomputed the whole hash table.
 
@@ -42,6 +44,8 @@ KIND_LABELS = {
     "day_missing": "检查点中的日期已无记录",
     "day_added": "检查点后出现更早的记录",
     "digest_changed": "总摘要与检查点不符",
+    "snapshot_altered": "快照与事件重放不符",
+    "snapshot_unreadable": "快照无法读取",
 }
 
 

@@ -401,7 +401,7 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
         # ------------------------------------------------------------ replay one ~50-event household
         sample = _replay_sample(bench, table, replay_samples)
         timings: list[float] = []
-        replayed_events = 0
+        replayed_events = events_read = 0
         with phases.phase("replay"):
             for stream in sample[:10]:   # warm the code paths
                 app.repository.get(stream)
@@ -410,6 +410,9 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
                 aggregate = app.repository.get(stream)
                 timings.append((time.perf_counter() - started) * 1000)
                 replayed_events += aggregate.version
+            for stream in sample:   # not timed: how many event rows each load read after its snapshot
+                snapshot = next(iter(app.snapshots.get(stream, desc=True, limit=1)), None) if app.snapshots else None
+                events_read += app.repository.get(stream).version - (snapshot.originator_version if snapshot else 0)
         timings.sort()
 
         # ------------------------------------------------------------ inspect, every rule
@@ -450,6 +453,9 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
             "events_per_transaction": per_transaction,
             "replay_households": len(timings),
             "replay_events_mean": round(replayed_events / len(timings), 1) if timings else None,
+            # snapshots (casecore/snapshots.py): loading reads the newest one and the events after it
+            "snapshot_interval": app.snapshot_interval,
+            "replay_events_read_mean": round(events_read / len(timings), 1) if timings else None,
             "findings": found,
             "rebuild_seconds": round(rebuild_seconds, 3),
             "fold_seconds": rebuild_by,

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import BaseAggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
-from eventsourcing.utils import strtobool
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError, Transcoding
+from eventsourcing.utils import Environment, strtobool
 
 from casecore import commands as c
 from casecore.errors import CaseError, Conflict, InvalidTransition, NotFound
@@ -21,6 +21,7 @@ from casecore.events import recording_clock
 from casecore.household import Household
 from casecore.policy import PolicyBook, default_policies
 from casecore.problem import Problem
+from casecore.snapshots import DEFAULT_INTERVAL, CaseSnapshot, CurrentSnapshots, crossed
 from casecore.transcoding import DateAsISO, OrjsonTranscoder
 
 log = structlog.get_logger("casecore")
@@ -86,6 +87,8 @@ class CaseManagement(Application[str]):
                                      "TRANSCODER_TOPIC": f"{OrjsonTranscoder.__module__}:OrjsonTranscoder"}
     #: more transcodings (tests add freezegun's fake dates here)
     extra_transcodings: ClassVar[list[Transcoding]] = []
+    #: snapshot a case every this many events (`CASECORE_SNAPSHOT_INTERVAL`; 0 = no snapshots)
+    snapshot_interval: int = DEFAULT_INTERVAL
 
     def __init__(self, env: dict[str, str] | None = None, policies: PolicyBook | None = None):
         super().__init__(env)
@@ -112,6 +115,42 @@ class CaseManagement(Application[str]):
         self._take_snapshots(processing_event)
         self._notify(recordings)
         return recordings
+
+    # ------------------------------------------------------------------ snapshots (casecore/snapshots.py)
+
+    def construct_env(self, name: str, env: Any = None) -> Environment:
+        """Snapshots are on unless `CASECORE_SNAPSHOT_INTERVAL=0`."""
+        environment = super().construct_env(name, env)
+        interval = environment.get("CASECORE_SNAPSHOT_INTERVAL") or str(DEFAULT_INTERVAL)
+        try:
+            self.snapshot_interval = max(0, int(interval))
+        except ValueError:
+            raise ValueError(f"CASECORE_SNAPSHOT_INTERVAL 应为非负整数, 而不是 {interval!r}") from None
+        environment["IS_SNAPSHOTTING_ENABLED"] = "y" if self.snapshot_interval else "n"
+        return environment
+
+    def construct_snapshot_store(self) -> CurrentSnapshots:
+        return CurrentSnapshots(mapper=self.mapper, recorder=self.factory.aggregate_recorder(purpose="snapshots"))
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[str]) -> None:
+        """Snapshot, as it stands in memory, every aggregate whose saved versions crossed a multiple of the
+        interval: the state just decided on. The events are committed already; a snapshot that cannot be
+        written is only logged (the case then loads from its events)."""
+        if self.snapshots is None:
+            return
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
+        for e in processing_event.events:
+            first.setdefault(e.originator_id, e.originator_version)
+            last[e.originator_id] = e.originator_version
+        taken = [CaseSnapshot.take(a) for sid, a in processing_event.aggregates.items()
+                 if sid in first and a.version == last[sid] and crossed(first[sid], last[sid], self.snapshot_interval)]
+        if not taken:
+            return
+        try:
+            self.snapshots.put(taken)
+        except PersistenceError as exc:
+            log.warning("snapshot_not_written", streams=len(taken), error=f"{type(exc).__name__}: {exc}")
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -234,7 +273,7 @@ class CaseManagement(Application[str]):
         stream — most of them new households, not found — was a tenth of the bulk path). A stream not stored
         is noted as None: the command that creates it creates it, any other is refused as not found."""
         select_streams = getattr(self.recorder, "select_streams", None)
-        if select_streams is None or self.snapshots is not None:
+        if select_streams is None:
             return
         wanted = {self._stream(i) for i in batch if not isinstance(i, CaseError)} - self._cache.keys()
         if not wanted:

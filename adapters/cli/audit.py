@@ -46,15 +46,26 @@ def verify(
     report = audit(_recorder(app), checkpoint["through_position"] if checkpoint else None)
     if checkpoint is not None:
         report.findings.extend(compare_checkpoint(report, checkpoint))
+    snapshots = _check_snapshots(app, quiet=json)
+    if snapshots is not None:
+        report.findings.extend(snapshots.findings)
     if json:
         out = report.as_dict()
+        if snapshots is not None:
+            out["snapshots"] = {"streams": snapshots.streams, "checked": snapshots.snapshots}
+            if snapshots.unchecked:
+                out["snapshots"] |= {"unchecked": snapshots.unchecked, "reason": snapshots.unchecked_reason}
         if checkpoint is not None:
             out["checkpoint"] = {"through_position": checkpoint["through_position"], "digest": checkpoint["digest"]}
         print(dumps(out))
     else:
         scope = f"; 对照检查点 (位置 ≤ {checkpoint['through_position']})" if checkpoint else ""
+        checked = f", {snapshots.snapshots} 个快照" if snapshots is not None else ""
+        if snapshots is not None and snapshots.unchecked:
+            err_console.print(f"[yellow]{snapshots.unchecked} 个快照未核验: {snapshots.unchecked_reason}[/yellow]")
         if report.ok:
-            console.print(f"[green]✓ 已核验 {report.events} 条事件 ({report.streams} 个流){scope}: 未发现篡改[/green]")
+            console.print(f"[green]✓ 已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}: "
+                          "未发现篡改[/green]")
         else:
             table = Table(title=f"发现 {len(report.findings)} 处异常")
             for col in ("类型", "流", "版本", "位置", "说明"):
@@ -63,9 +74,23 @@ def verify(
                 table.add_row(f"[red]{f.label}[/red] ({f.kind})", f.stream or f.day or "", str(f.version or ""),
                               str(f.position or ""), f.detail)
             console.print(table)
-            console.print(f"已核验 {report.events} 条事件 ({report.streams} 个流){scope}")
+            console.print(f"已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}")
     if not report.ok:
         raise typer.Exit(1)
+
+
+def _check_snapshots(app, quiet: bool):
+    """Replay every snapshotted stream and compare (None when snapshots are off)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from adapters import snapshots
+
+    if app.snapshots is None:
+        return None
+    with Progress(TextColumn("[bold]核验快照"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True, disable=quiet) as bar:
+        task = bar.add_task("", total=None)
+        return snapshots.verify(app, lambda done, total: bar.update(task, completed=done, total=total))
 
 
 @audit_app.command()
