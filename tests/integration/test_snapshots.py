@@ -162,6 +162,13 @@ def test_a_snapshot_taken_by_another_fold_is_never_loaded(snap_app):
     assert cli_json("audit", "verify")[0] == 0   # not comparable with this fold, and never used
     assert cli_json("snapshots", "take")[1]["taken"] == 1
     assert newest(snap_app, "household/H1").originator_version == 10
+    # a stale snapshot at the very version to be taken is replaced
+    rows.edit("household/H1", 10, older_release)
+    assert newest(snap_app, "household/H1") is None
+    assert cli_json("snapshots", "take")[1]["taken"] == 1
+    assert rows.versions("household/H1") == [4, 8, 10]
+    assert newest(snap_app, "household/H1").fold == FOLD
+    assert snap_app.get_household("H1").household_type == "general"
 
 
 def test_snapshots_are_off_with_interval_zero(sqlite_url, monkeypatch):
