@@ -45,10 +45,12 @@ def _progress() -> Progress:
 
 def rebuild(projection: ProjectionOption = None, restart: Annotated[bool, typer.Option(
         "--restart", help="丢弃中断的重建, 从位置 0 重新开始")] = False, db: DbOption = None,
-        batch_size: BatchOption = 10_000) -> None:
+        batch_size: BatchOption = 10_000, jobs: Annotated[int, typer.Option(
+            "--jobs", "-j", min=1, help="并行重建的进程数 (投影按折叠耗时分组, 每组一个进程)")] = 1) -> None:
     """从位置 0 重建投影 (rebuild from position 0; an interrupted rebuild continues unless --restart).
 
-    Every chosen projection is rebuilt from ONE read of the log (each batch decoded once for all of them)."""
+    Every chosen projection is rebuilt from ONE read of the log (each batch decoded once for all of them);
+    with --jobs N the projections are split into N groups, each rebuilt so by its own process."""
     with _open(db, projection, batch_size) as rm:
         runner = rm.runner
         tasks: dict[str, TaskID] = {}
@@ -62,7 +64,21 @@ def rebuild(projection: ProjectionOption = None, restart: Annotated[bool, typer.
             def advance(p: Projection, position: int, head: int) -> None:
                 bar.update(tasks[p.name], completed=position, total=max(1, head))
 
-            totals = runner.rebuild_many(progress=advance, restart=restart)
+            if jobs > 1 and len(runner.projections) > 1:
+                from adapters.parallel import RebuildFailed
+                from adapters.parallel import rebuild as rebuild_parallel
+                from adapters.readmodels import store_of
+
+                names = [p.name for p in runner.projections]
+                try:
+                    totals = rebuild_parallel(store_of(rm.app).url, names, jobs, batch_size, restart, progress=lambda n,
+                                              position, head: bar.update(tasks[n], completed=position,
+                                                                          total=max(1, head))).totals
+                except RebuildFailed as exc:
+                    err_console.print(f"[red]重建失败 (已提交的批次保留, 重新运行将从中断处继续): {exc}[/red]")
+                    raise typer.Exit(1) from None
+            else:
+                totals = runner.rebuild_many(progress=advance, restart=restart)
             for p in runner.projections:
                 done_at = runner.position(p)
                 bar.update(tasks[p.name], completed=done_at, total=max(1, done_at))
