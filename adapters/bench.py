@@ -338,7 +338,7 @@ def _replay_sample(bench: BenchStore, table: str, limit: int) -> list[str]:
 
 
 def run(households: int, db: str | None = None, seed: int = 7, batch_size: int = 500, replay_samples: int = 300,
-        keep: bool = False, workdir: Path | None = None, rebuild_batch: int = 10_000,
+        keep: bool = False, workdir: Path | None = None, rebuild_batch: int = 10_000, rebuild_jobs: int = 1,
         progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run every measurement once on a fresh store; returns the result object (see the module docstring)."""
     from adapters.intake import parse_line
@@ -397,6 +397,19 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
             rm.runner.rebuild_many(progress=lambda p, pos, head: say(f"rebuild {p.name}", pos, head))
             rebuild_seconds = time.perf_counter() - started
         rebuild_by = {k: round(v, 3) for k, v in fold_seconds.items()}
+        parallel: dict[str, Any] = {}
+        if rebuild_jobs > 1:   # the same rebuild again, in processes (`projections rebuild --jobs N`)
+            from adapters.parallel import rebuild as rebuild_parallel
+            from projections.registry import names
+
+            with phases.phase("rebuild_parallel"):
+                started = time.perf_counter()
+                done = rebuild_parallel(bench.url, names(), rebuild_jobs, rebuild_batch, restart=True,
+                                        progress=lambda name, pos, head: say(f"rebuild {name}", pos, head))
+                seconds = time.perf_counter() - started
+            parallel = {"rebuild_jobs": rebuild_jobs, "rebuild_parallel_eps": round(events / seconds),
+                        "rebuild_parallel_ratio": None, "rebuild_parallel_groups": done.groups,
+                        "rebuild_parallel_rss_mb": done.peak_rss_mb}
 
         # ------------------------------------------------------------ replay one ~50-event household
         sample = _replay_sample(bench, table, replay_samples)
@@ -437,6 +450,7 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
             "floor_read_eps": round(floor_read_eps),
             "rebuild_eps": round(rebuild_eps),
             "rebuild_ratio": _ratio(rebuild_eps, floor_read_eps),
+            **parallel,
             "replay_p50_ms": round(statistics.median(timings), 3) if timings else None,
             "replay_p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 3) if timings else None,
             "inspect_households_per_s": round(households / inspect_seconds) if inspect_seconds else 0,
@@ -468,6 +482,8 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
             "sqlite": sqlite3.sqlite_version,
             "cpus": os.cpu_count(),
         }
+        if parallel:
+            result["rebuild_parallel_ratio"] = _ratio(parallel["rebuild_parallel_eps"], floor_read_eps)
         if bench.store.kind == "postgres":
             import psycopg
 

@@ -32,6 +32,8 @@ def bench(
     seed: Annotated[int, typer.Option(help="随机种子")] = 7,
     batch: Annotated[int, typer.Option(help="批量路径每个事务的命令数 (同 casecore apply)")] = 500,
     rebuild_batch: Annotated[int, typer.Option(help="重建时每个事务折叠的事件数")] = 10_000,
+    rebuild_jobs: Annotated[int, typer.Option(
+        help="另测一次多进程重建 (projections rebuild --jobs N) 的速度; 1 = 不测", min=1)] = 1,
     keep: Annotated[bool, typer.Option("--keep", help="保留基准库 (默认用完即删)")] = False,
     workdir: Annotated[Path | None, typer.Option("--workdir", help="临时 SQLite 文件所在目录")] = None,
 ) -> None:
@@ -48,7 +50,7 @@ def bench(
 
     try:
         result = run(households, db, seed=seed, batch_size=batch, keep=keep, workdir=workdir,
-                     rebuild_batch=rebuild_batch, progress=progress)
+                     rebuild_batch=rebuild_batch, rebuild_jobs=rebuild_jobs, progress=progress)
     except FileExistsError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

@@ -56,11 +56,18 @@ def test_the_bench_refuses_to_measure_into_an_existing_database(tmp_path):
 
 
 def test_casecore_bench_json_prints_one_object(tmp_path):
-    out = CliRunner().invoke(cli, ["bench", "--households", "40", "--json", "--workdir", str(tmp_path)])
+    out = CliRunner().invoke(cli, ["bench", "--households", "40", "--json", "--workdir", str(tmp_path),
+                                   "--rebuild-jobs", "2"])
     assert out.exit_code == 0, out.output
     result = json.loads(out.stdout)
     assert KEYS <= set(result)
     assert result["households"] == 40
+    # the rebuild measured again in two processes, over every projection
+    assert result["rebuild_jobs"] == 2 and result["rebuild_parallel_eps"] > 0
+    assert sorted(n for g in result["rebuild_parallel_groups"] for n in g) == sorted(result["fold_seconds"])
+    assert result["rebuild_parallel_ratio"] == pytest.approx(
+        result["rebuild_parallel_eps"] / result["floor_read_eps"], abs=1e-3)
+    assert result["snapshot_interval"] == 20 and result["replay_events_read_mean"] < result["replay_events_mean"]
 
 
 def test_targets_compare_the_right_way():
