@@ -489,6 +489,7 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
 
             with psycopg.connect(bench.admin_url) as conn:
                 result["postgres"] = conn.execute("SHOW server_version").fetchone()[0]
+                result["postgres_autovacuum"] = conn.execute("SHOW autovacuum").fetchone()[0]
         if keep:
             result["db"] = bench.url
         return result

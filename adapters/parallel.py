@@ -42,6 +42,15 @@ def plan(names: list[str], jobs: int) -> list[list[str]]:
 
 
 def _peak_rss_mb() -> float:
+    """This process's own peak memory: the kernel's high-water mark of its address space (`VmHWM`, new at
+    exec), not `ru_maxrss`, which a child inherits from the parent it was forked from."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
