@@ -222,11 +222,32 @@ def _audit_row(sid: Any, ver: int, pos: int | None, topic: str | None, state: An
 # ---------------------------------------------------------------------------------------------------- PostgreSQL
 
 
+#: session settings of the event store's connections (see `_point_lookups`)
+SESSION_OPTIONS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+
+
+def _point_lookups(datastore: PostgresDatastore) -> None:
+    """The store's connections run without JIT compilation and without parallel workers. Loading a stream
+    is a point lookup that neither speeds up, but the planner decides by estimated cost, and on a large
+    events table without fresh statistics (autovacuum off) it estimated 100,000 rows for one stream: each
+    load then compiled the query (`jit_above_cost`; `EXPLAIN ANALYZE` at 200,000 households: 0.4 ms of
+    execution, 16.6 ms in all) or started two parallel workers (6.4 ms for 51 rows). Set through the pool's
+    connection arguments, so every connection the pool opens has them (the snapshot store shares the pool);
+    a setting already given there is kept."""
+    kwargs = datastore.pool.kwargs
+    options = kwargs.get("options") or ""
+    for name, value in SESSION_OPTIONS.items():
+        if f"{name}=" not in options:
+            options = f"{options} -c {name}={value}".strip()
+    kwargs["options"] = options
+
+
 class PostgresHashedRecorder(PostgresApplicationRecorder, HashedRecorder):
     """The library's PostgreSQL application recorder, writing a hash row for every event it inserts (after
     the library's EXCLUSIVE table lock, in the same transaction)."""
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        _point_lookups(datastore)   # before the library's recorder opens the pool
         super().__init__(datastore, events_table_name=events_table_name)
         self.hashes_table_name = events_table_name.removesuffix("_events") + "_event_hashes"
         self.check_identifier_length(self.hashes_table_name)
