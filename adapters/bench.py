@@ -45,6 +45,8 @@ from typing import Any
 
 import orjson
 
+from adapters.parallel import rebuild as rebuild_parallel
+from adapters.parallel import timed_fold
 from adapters.storage import Store, bootstrap, resolve_store
 
 #: the targets of issue 7 (benchmark goals): key → (comparison, figure)
@@ -296,19 +298,6 @@ def _on_business_day(cmd: Any) -> datetime:
     return datetime.combine(cmd.on, dtime(2, 0), UTC)
 
 
-def _timed(fold: Callable[..., None], seconds: dict[str, float], name: str) -> Callable[..., None]:
-    """The fold, adding the time it takes to `seconds[name]` (each projection's share of a rebuild)."""
-
-    def timed(*args: Any) -> None:
-        started = time.perf_counter()
-        try:
-            fold(*args)
-        finally:
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
-
-    return timed
-
-
 def _ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else 0.0
 
@@ -392,14 +381,13 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
         fold_seconds: dict[str, float] = {}
         with phases.phase("rebuild"), read_models(app, batch_size=rebuild_batch) as rm:
             for p in rm.runner.projections:
-                p.fold_at = _timed(p.fold_at, fold_seconds, p.name)  # type: ignore[method-assign]
+                p.fold_at = timed_fold(p.fold_at, fold_seconds, p.name)  # type: ignore[method-assign]
             started = time.perf_counter()
             rm.runner.rebuild_many(progress=lambda p, pos, head: say(f"rebuild {p.name}", pos, head))
             rebuild_seconds = time.perf_counter() - started
         rebuild_by = {k: round(v, 3) for k, v in fold_seconds.items()}
         parallel: dict[str, Any] = {}
         if rebuild_jobs > 1:   # the same rebuild again, in processes (`projections rebuild --jobs N`)
-            from adapters.parallel import rebuild as rebuild_parallel
             from projections.registry import names
 
             with phases.phase("rebuild_parallel"):

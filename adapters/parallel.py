@@ -70,7 +70,7 @@ def _child(db: str, names: list[str], batch_size: int, restart: bool, out: Any) 
         seconds: dict[str, float] = {}
         with read_models(app, [by_name(n) for n in names], batch_size=batch_size) as rm:
             for p in rm.runner.projections:
-                p.fold_at = _timed(p.fold_at, seconds, p.name)  # type: ignore[method-assign]
+                p.fold_at = timed_fold(p.fold_at, seconds, p.name)  # type: ignore[method-assign]
             last = [0.0]
 
             def progress(p: Any, position: int, head: int) -> None:
@@ -89,7 +89,10 @@ def _child(db: str, names: list[str], batch_size: int, restart: bool, out: Any) 
             app.close()
 
 
-def _timed(fold: Callable[..., None], seconds: dict[str, float], name: str) -> Callable[..., None]:
+def timed_fold(fold: Callable[..., None], seconds: dict[str, float], name: str) -> Callable[..., None]:
+    """The fold, adding the time it takes to `seconds[name]` (each projection's share of a rebuild; the bench
+    times the rebuild in one process with it too)."""
+
     def timed(*args: Any) -> None:
         started = time.perf_counter()
         try:

@@ -21,7 +21,7 @@ Progress = Callable[[int, int], None]
 
 def _store(app: CaseManagement) -> CurrentSnapshots:
     if not isinstance(app.snapshots, CurrentSnapshots):
-        raise ValueError("快照未启用 (CASECORE_SNAPSHOT_INTERVAL=0)")
+        raise ValueError("快照未启用 (CASECORE_SNAPSHOT_INTERVAL=0); 设为正整数 (默认 20) 即启用")
     return app.snapshots
 
 

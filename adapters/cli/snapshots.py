@@ -17,7 +17,7 @@ snapshots_app = typer.Typer(help="快照: 加快读取案件的派生数据, 可
 def _open(db: str | None):
     app = open_app(db)
     if app.snapshots is None:
-        err_console.print("[red]快照未启用 (CASECORE_SNAPSHOT_INTERVAL=0)[/red]")
+        err_console.print("[red]快照未启用 (CASECORE_SNAPSHOT_INTERVAL=0); 设为正整数 (默认 20) 即启用[/red]")
         raise typer.Exit(2)
     return app
 
