@@ -46,6 +46,7 @@ KIND_LABELS = {
     "digest_changed": "总摘要与检查点不符",
     "snapshot_altered": "快照与事件重放不符",
     "snapshot_unreadable": "快照无法读取",
+    "unreadable": "记录无法核验",
 }
 
 
@@ -239,7 +240,11 @@ def audit(recorder: HashedRecorder, through_position: int | None = None) -> Audi
     highest = 0
     for sid, group in groupby(recorder.iter_audit_rows(), key=lambda r: r.originator_id):
         rows = list(group)
-        report.findings.extend(check_stream(sid, rows))
+        try:
+            report.findings.extend(check_stream(sid, rows))
+        except Exception as exc:  # no tampering may stop the audit: name the stream and go on
+            report.findings.append(Tampering("unreadable", f"此流的记录无法核验 ({type(exc).__name__}: {exc})"[:300],
+                                             sid))
         chain: list[tuple[str, int, int, str]] = []
         h = GENESIS
         counted = False

@@ -212,11 +212,40 @@ class SQLiteHashedRecorder(SQLiteApplicationRecorder, HashedRecorder):
             return {row[0]: row[1] for row in c.fetchall()}
 
 
-def _audit_row(sid: Any, ver: int, pos: int | None, topic: str | None, state: Any, h_id: Any, h_pos: int | None,
-               recorded_at: str | None, prev_hash: str | None, hash_: str | None) -> AuditRow:
+def _audit_row(sid: Any, ver: Any, pos: Any, topic: Any, state: Any, h_id: Any, h_pos: Any,
+               recorded_at: Any, prev_hash: Any, hash_: Any) -> AuditRow:
+    """One joined row, every column coerced to the type the engine writes: a value of another type (SQLite
+    stores whatever an UPDATE gives it) then simply fails its hash instead of crashing the audit."""
     sid = _sid(sid)
-    hashed = None if h_id is None else HashRow(sid, ver, h_pos, recorded_at, prev_hash, hash_)  # type: ignore[arg-type]
-    return AuditRow(sid, ver, pos, topic, None if state is None else bytes(state), hashed)
+    ver = _as_int(ver)
+    hashed = None if h_id is None else HashRow(sid, ver, _as_int(h_pos), _as_text(recorded_at),
+                                                _as_text(prev_hash), _as_text(hash_))
+    event = pos is not None
+    return AuditRow(sid, ver, _as_int(pos) if event else None, _as_text(topic) if event else None,
+                    _as_bytes(state) if event else None, hashed)
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return b"" if value is None else str(value).encode()
 
 
 # ---------------------------------------------------------------------------------------------------- PostgreSQL

@@ -145,13 +145,23 @@ def check_stream(stream: str, snapshots: Sequence[CaseSnapshot], events: Iterabl
     wanted = sorted(snapshots, key=lambda s: s.originator_version)
     aggregate: Any = None
     version = 0
+    broken: str | None = None  # why the stream stopped folding (an event deleted or altered below a snapshot)
     it = iter(events)
     for snapshot in wanted:
-        for event in it:
-            aggregate = event.mutate(aggregate)
-            version = event.originator_version
-            if version >= snapshot.originator_version:
-                break
+        if broken is None:
+            for event in it:
+                try:
+                    aggregate = event.mutate(aggregate)
+                except Exception as exc:  # any stored history the fold refuses: the snapshot cannot stand on it
+                    broken = _why_unfoldable(version, event, exc)
+                    break
+                version = event.originator_version
+                if version >= snapshot.originator_version:
+                    break
+        if broken is not None:
+            yield Mismatch(stream, snapshot.originator_version,
+                           f"快照第 {snapshot.originator_version} 版已无事件支撑: {broken}")
+            continue
         if version != snapshot.originator_version or aggregate is None:
             yield Mismatch(stream, snapshot.originator_version,
                            f"快照版本 {snapshot.originator_version} 在事件流中不存在 (事件流至版本 {version})")
@@ -165,3 +175,12 @@ def check_stream(stream: str, snapshots: Sequence[CaseSnapshot], events: Iterabl
                           if replayed.get(k) != snapshot.state.get(k))
             yield Mismatch(stream, snapshot.originator_version,
                            "快照内容与事件重放不符: " + ", ".join(keys))
+
+
+def _why_unfoldable(version: int, event: Any, exc: Exception) -> str:
+    """One sentence on where a stream's fold stopped."""
+    found = getattr(event, "originator_version", None)
+    if isinstance(found, int) and found != version + 1:
+        missing = f"第 {version + 1} 版" if found == version + 2 else f"第 {version + 1}–{found - 1} 版"
+        return f"事件流在第 {version} 版之后缺少{missing} (下一条为第 {found} 版)"
+    return f"第 {found} 版事件无法折叠 ({type(exc).__name__})"

@@ -252,3 +252,19 @@ def test_an_auditor_without_the_cipher_key_verifies_the_events_and_is_told_the_s
     code, report = cli_json("audit", "verify")
     assert code == 0 and report["ok"] and report["events"] == 12
     assert report["snapshots"]["unchecked"] == 2 and "CASECORE_CIPHER_KEY" in report["snapshots"]["reason"]
+
+
+def test_deleting_an_event_below_a_snapshot_is_named_with_the_snapshot_and_the_audit_finishes(snap_app):
+    history(snap_app)   # H1: snapshots at 4 and 8 of 10 events
+    run_more = snap_app.get_household("H2")
+    assert run_more.version == 2
+    SnapshotRows(snap_app).delete("household/H1", 3)
+    SnapshotRows(snap_app).set_state("household/H2", 2, b"{}")   # another finding after it, in another stream
+    code, report = cli_json("audit", "verify")
+    assert code == 1
+    assert report["events"] == 11
+    found = {(f["kind"], f["stream"], f["version"]) for f in report["findings"]}
+    assert found == {("deleted", "household/H1", 3), ("altered", "household/H2", 2),
+                     ("snapshot_altered", "household/H1", 4), ("snapshot_altered", "household/H1", 8)}
+    detail = next(f["detail"] for f in report["findings"] if f["kind"] == "snapshot_altered")
+    assert "3" in detail
