@@ -47,6 +47,7 @@ KIND_LABELS = {
     "snapshot_altered": "快照与事件重放不符",
     "snapshot_unreadable": "快照无法读取",
     "unreadable": "记录无法核验",
+    "time_backwards": "记录时间倒流",
 }
 
 
@@ -189,7 +190,27 @@ def check_stream(sid: str, rows: list[AuditRow]) -> list[Tampering]:
                 f"第 {h.originator_version} 版记录的前序哈希与第 {before} 版不符: 第 {before} 版事件连同其哈希被改写",
                 sid, before, hashes[before].position if before in hashes else None))
         previous = h
+    findings.extend(_backwards(sid, ordered))
     return findings
+
+
+def _backwards(sid: str, ordered: list[HashRow]) -> Iterator[Tampering]:
+    """Recorded times never go backwards within a stream (the engine stamps an event no earlier than the one
+    before it): a later version recorded earlier was back-dated or moved behind the engine's back."""
+    latest: tuple[datetime, HashRow] | None = None
+    for h in ordered:
+        try:
+            moment = datetime.fromisoformat(h.recorded_at)
+            if moment.tzinfo is None:
+                continue
+        except ValueError:
+            continue
+        if latest is not None and moment < latest[0]:
+            yield Tampering("time_backwards", f"第 {h.originator_version} 版记录于 {h.recorded_at}, 早于第 "
+                            f"{latest[1].originator_version} 版的 {latest[1].recorded_at}: 记录时间倒流",
+                            sid, h.originator_version, h.position)
+        if latest is None or moment > latest[0]:
+            latest = (moment, h)
 
 
 def _candidates(hashes: dict[int, HashRow], own: HashRow | None, position: int | None) -> Iterator[HashRow]:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
-from eventsourcing.persistence import ProgrammingError, StoredEvent
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import Mapper, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg.sql import SQL, Identifier
@@ -67,19 +69,47 @@ def _sid(originator_id: UUID | str) -> str:
     return originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
 
 
+def recorded_text(moment: datetime) -> str:
+    """A recorded time as stored and hashed (UTC, microseconds)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
 def now_recorded() -> str:
-    """The recorder's clock, as stored and hashed (UTC, microseconds)."""
-    return datetime.now(UTC).isoformat(timespec="microseconds")
+    """The system clock as a recorded time (for an event that carries none of its own)."""
+    return recorded_text(datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class RecordedEvent(StoredEvent):
+    """A stored event with the time its domain event was recorded at (`timestamp`): the one recorded time the
+    chain, the checkpoint's days, replay and the feed all use."""
+
+    recorded_at: str = ""
+
+
+class RecordingMapper(Mapper[str]):
+    """The library's mapper, handing the recorder each event's own recorded time beside its stored bytes
+    (which may be encrypted: the recorder cannot read it from them)."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[str]) -> StoredEvent:
+        s = super().to_stored_event(domain_event)
+        moment = getattr(domain_event, "timestamp", None)
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            return s
+        return RecordedEvent(s.originator_id, s.originator_version, s.topic, s.state, recorded_text(moment))
 
 
 def chain(stored_events: Sequence[StoredEvent], positions: Sequence[int], previous: dict[str, str]) -> list[HashRow]:
-    """Hash rows for a batch of events just inserted. `previous` holds each stream's hash before the batch."""
-    recorded_at = now_recorded()
+    """Hash rows for a batch of events just inserted. `previous` holds each stream's hash before the batch.
+    Each row's `recorded_at` is the event's own (`RecordedEvent`); the system clock only for an event
+    stored without one."""
+    now = now_recorded()
     last = dict(previous)
     rows = []
     for s, position in zip(stored_events, positions, strict=True):
         sid = _sid(s.originator_id)
         prev = last.get(sid, GENESIS)
+        recorded_at = getattr(s, "recorded_at", "") or now
         h = event_hash(prev, sid, s.originator_version, position, recorded_at, s.topic, s.state)
         rows.append(HashRow(sid, s.originator_version, position, recorded_at, prev, h))
         last[sid] = h

@@ -11,6 +11,8 @@ from urllib.parse import parse_qs, quote, unquote, urlparse
 from casecore.application import CaseManagement
 
 DEFAULT_DB = "./casecore.db"
+#: every store: the recorder learns each event's own recorded time from the mapper (adapters/hashchain.py)
+_MAPPER = {"MAPPER_TOPIC": "adapters.hashchain:RecordingMapper"}
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,13 @@ def resolve_store(db: str | None = None) -> Store:
         schema = parse_qs(parsed.query).get("schema", [""])[0]
         if schema:
             env["POSTGRES_SCHEMA"] = schema
-        return Store("postgres", url, env)
+        return Store("postgres", url, env | _MAPPER)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if path != ":memory:":
         path = str(Path(path).expanduser())
     return Store("sqlite", url, {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
                                  "SQLITE_LOCK_TIMEOUT": "30",
-                                 "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:SQLiteHashedRecorder"})
+                                 "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:SQLiteHashedRecorder"} | _MAPPER)
 
 
 def cipher_env() -> dict[str, str]:

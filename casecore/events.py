@@ -16,7 +16,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar, TypeVar
 
-from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
+from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
 
 E = TypeVar("E", bound=type)
 
@@ -33,6 +33,27 @@ def recording_clock(clock: Callable[[], datetime] | None) -> Iterator[None]:
         yield
     finally:
         _RECORDING_CLOCK.reset(token)
+
+
+class CaseAggregate(BaseAggregate[str]):
+    """What households and problems share: one recorded time per event, and it never goes backwards in a
+    stream. An event is stamped with the recording clock (`recording_clock`, else the system's UTC clock) or,
+    if that is earlier, with the stream's last recorded time — a clock set back (another server's, a
+    simulated county whose acts are entered out of order, a migration of dated paper records) records the
+    act as known no earlier than the case's previous one. Nothing is refused for it: the act happened; the
+    audit names a stored stream whose times go backwards (`time_backwards`)."""
+
+    def trigger_event(self, event_class: type[CanMutateAggregate[str]], **kwargs: Any) -> None:
+        if kwargs.get("timestamp") is None:
+            kwargs["timestamp"] = not_before(event_class.create_timestamp(), self.modified_on)
+        super().trigger_event(event_class, **kwargs)
+
+
+def not_before(moment: datetime, last: datetime | None) -> datetime:
+    """`moment`, or `last` when the stream was last recorded later (an untimed legacy `last` is ignored)."""
+    if last is None or last.tzinfo is None or moment.tzinfo is None:
+        return moment
+    return last if last > moment else moment
 
 
 #: every event class by its public type name, per aggregate: {"household": {"lead_recorded": cls}}

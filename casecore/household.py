@@ -13,12 +13,10 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.domain import BaseAggregate
-
 from casecore import commands as c
 from casecore.authority import check_jurisdiction, check_role
 from casecore.errors import InvalidTransition, NotAuthorised, NotFound, PolicyViolation, ValidationFailed
-from casecore.events import CaseCreated, CaseEvent, common, event, plain
+from casecore.events import CaseAggregate, CaseCreated, CaseEvent, common, event, plain
 from casecore.policy import Policy, PolicyBook
 from casecore.values import (
     Category,
@@ -45,7 +43,7 @@ CENT = Decimal("0.01")
 H = "household"
 
 
-class Household(BaseAggregate[str]):
+class Household(CaseAggregate):
     """A household's case. Attributes are plain data so that snapshots and replays are cheap."""
 
     TOPIC = "cn.casecore.household"

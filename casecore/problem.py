@@ -17,12 +17,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.domain import BaseAggregate
-
 from casecore import commands as c
 from casecore.authority import check_jurisdiction, check_role
 from casecore.errors import InvalidTransition, NotAuthorised, PolicyViolation, ValidationFailed
-from casecore.events import CaseCreated, CaseEvent, common, event, plain
+from casecore.events import CaseAggregate, CaseCreated, CaseEvent, common, event, plain
 from casecore.policy import PolicyBook
 from casecore.values import AccountableParty, Party
 from workflows.rectification import LABELS as STATUS_LABELS
@@ -43,7 +41,7 @@ def status_label(status: str) -> str:
     return next((v for k, v in STATUS_LABELS.items() if k.value == status), status)
 
 
-class Problem(BaseAggregate[str]):
+class Problem(CaseAggregate):
     """A problem's rectification case. Attributes are plain data (cheap to replay and snapshot)."""
 
     TOPIC = "cn.casecore.problem"

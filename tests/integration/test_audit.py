@@ -379,3 +379,13 @@ def test_any_mix_of_tampering_is_named_exactly_and_nothing_else(plan):
             assert named(audit(app.recorder)) == expected
         finally:
             app.close()
+
+
+def test_a_recorded_time_moved_back_with_its_chain_recomputed_is_named(app):
+    history(app)
+    store = Store(app)
+    with store.sql() as q:
+        q(f"UPDATE {store.hashes} SET recorded_at = ? WHERE originator_id = ? AND originator_version = 5",
+          ("2001-01-01T00:00:00.000000+00:00", "household/H1"))
+    store.rehash("household/H1")
+    assert named(audit(app.recorder)) == {("time_backwards", "household/H1", 5)}

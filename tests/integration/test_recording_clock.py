@@ -46,3 +46,47 @@ def test_the_demo_county_records_acts_on_their_business_date_and_a_few_entries_w
     assert ctx.recorded_at(other).date() == on
     assert (ctx.recorded_at(entry).date() - on).days > limit
     assert ctx.recorded_at(entry) == ctx.recorded_at(entry)  # deterministic: the same command, the same time
+
+
+def _hash_rows(app, stream: str) -> list[str]:
+    from tests.integration.test_audit import Store
+
+    store = Store(app)
+    with store.sql() as q:
+        return [r[0] for r in q(f"SELECT recorded_at FROM {store.hashes} WHERE originator_id = ? "
+                                "ORDER BY originator_version", (stream,))]
+
+
+def test_a_clock_set_back_never_records_a_stream_backwards(app):
+    from tests.builders import cmd
+
+    with freeze_time("2026-11-30 08:15:00"):
+        assert app.handle(register("H1", on=date(2023, 3, 1))).ok
+    with freeze_time("2026-11-29 08:00:00"):   # another server, its clock a day behind
+        assert app.handle(cmd("record_lead", date(2023, 3, 2), household_id="H1", lead_id="L1",
+                              source="self_declaration", risk_types=["illness"], detail="申报")).ok
+    with freeze_time("2026-12-01 09:00:00"):
+        assert app.handle(cmd("record_lead", date(2023, 3, 3), household_id="H1", lead_id="L2",
+                              source="self_declaration", risk_types=["illness"], detail="申报")).ok
+    first = datetime(2026, 11, 30, 8, 15, tzinfo=UTC)
+    assert stored_times(app, "household/H1") == [first, first, datetime(2026, 12, 1, 9, tzinfo=UTC)]
+
+
+def test_an_event_has_one_recorded_time_in_the_event_the_chain_the_checkpoint_replay_and_the_feed(app):
+    from adapters.audit import audit
+    from adapters.feed import read_events, to_cloudevent
+    from projections.replay import replay
+
+    app.recording_clock = lambda cmd: datetime.combine(cmd.on, datetime.min.time(), UTC) + timedelta(hours=9)
+    with freeze_time("2026-11-30 08:15:00"):
+        assert all(o.ok for o in app.handle_many([register("H1", on=date(2023, 3, 1)),
+                                                  register("H2", on=date(2023, 3, 2))]))
+    times = stored_times(app, "household/H1") + stored_times(app, "household/H2")
+    assert times == [datetime(2023, 3, 1, 9, tzinfo=UTC), datetime(2023, 3, 2, 9, tzinfo=UTC)]
+    chained = _hash_rows(app, "household/H1") + _hash_rows(app, "household/H2")
+    assert [datetime.fromisoformat(t) for t in chained] == times
+    report = audit(app.recorder)
+    assert report.ok and sorted(report.days) == ["2023-03-01", "2023-03-02"]
+    assert [e.recorded_at for e in replay(app, "household/H1").entries] == times[:1]
+    feed = [to_cloudevent(e, position, "urn:casecore:test") for position, e in read_events(app)]
+    assert sorted(datetime.fromisoformat(e["time"]) for e in feed) == times
