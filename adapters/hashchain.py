@@ -293,9 +293,13 @@ def _point_lookups(datastore: PostgresDatastore) -> None:
     execution, 16.6 ms in all) or started two parallel workers (6.4 ms for 51 rows). Set through the pool's
     connection arguments, so every connection the pool opens has them (the snapshot store shares the pool);
     a setting already given there is kept."""
+    _session_options(datastore, SESSION_OPTIONS)
+
+
+def _session_options(datastore: PostgresDatastore, settings: dict[str, str]) -> None:
     kwargs = datastore.pool.kwargs
     options = kwargs.get("options") or ""
-    for name, value in SESSION_OPTIONS.items():
+    for name, value in settings.items():
         if f"{name}=" not in options:
             options = f"{options} -c {name}={value}".strip()
     kwargs["options"] = options
@@ -406,3 +410,13 @@ class PostgresHashedRecorder(PostgresApplicationRecorder, HashedRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, (originator_id,))
             return {r["originator_version"]: r["notification_id"] for r in curs.fetchall()}
+
+
+class PostgresReadingRecorder(PostgresHashedRecorder):
+    """The hashed recorder for commands that only read (audit, replay, show, the feed): every connection of
+    the store — events, hashes and snapshots share its pool — runs its transactions read-only, so nothing a
+    reader does can write, whatever code path it takes."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        _session_options(datastore, {"default_transaction_read_only": "on"})   # before the pool opens
+        super().__init__(datastore, events_table_name=events_table_name)

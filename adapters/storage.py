@@ -22,6 +22,18 @@ class Store:
     kind: str  # "sqlite" or "postgres"
     url: str
     env: dict[str, str]
+    #: a SQLite file on media nothing can write (`sqlite:///path?immutable=1`, or detected when opening)
+    immutable: bool = False
+
+    @property
+    def where(self) -> str:
+        """The store as a person names it: the file, or the URL without its password."""
+        if self.kind == "sqlite":
+            return self.env["SQLITE_DBNAME"]
+        parsed = urlparse(self.url)
+        if parsed.password:
+            return self.url.replace(f":{parsed.password}@", ":***@", 1)
+        return self.url
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -57,11 +69,56 @@ def resolve_store(db: str | None = None) -> Store:
             env["POSTGRES_SCHEMA"] = schema
         return Store("postgres", url, env | _MAPPER)
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
+    immutable = False
+    if url.startswith("sqlite:///") and "?" in path:
+        path, query = path.split("?", 1)
+        immutable = parse_qs(query).get("immutable", ["0"])[0] in ("1", "true", "yes")
     if path != ":memory:":
         path = str(Path(path).expanduser())
     return Store("sqlite", url, {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
                                  "SQLITE_LOCK_TIMEOUT": "30",
-                                 "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:SQLiteHashedRecorder"} | _MAPPER)
+                                 "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:SQLiteHashedRecorder"} | _MAPPER,
+                 immutable)
+
+
+class StoreMissing(LookupError):
+    """A command that only reads was pointed at a store that does not exist (a mistyped path or schema)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        super().__init__(f"事件库 {store.where} 不存在; 只读命令不会新建事件库 (只有 apply、import、demo 等写入命令"
+                         "才会新建): 请检查 --db 或 CASECORE_DB")
+
+
+def store_exists(store: Store) -> bool:
+    """Whether the store holds an event log already (without creating anything)."""
+    if store.kind == "sqlite":
+        path = store.env["SQLITE_DBNAME"]
+        return path == ":memory:" or Path(path).is_file()
+    import psycopg
+
+    e = store.env
+    with psycopg.connect(dbname=e["POSTGRES_DBNAME"], host=e["POSTGRES_HOST"], port=e["POSTGRES_PORT"],
+                         user=e["POSTGRES_USER"], password=e.get("POSTGRES_PASSWORD") or None,
+                         connect_timeout=int(e.get("POSTGRES_CONNECT_TIMEOUT", "5"))) as conn:
+        table = f"{e.get('POSTGRES_SCHEMA') or 'public'}.{CaseManagement.name}_events"
+        row = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+        return row is not None and row[0] is not None
+
+
+def _read_only_env(store: Store) -> dict[str, str]:
+    """Open without creating or writing anything: no CREATE TABLE; PostgreSQL transactions read-only; SQLite
+    read-only (`mode=ro`), or
+    `immutable=1` when the file or its directory cannot be written (read-only media: without it SQLite
+    would need to create its shared-memory file beside the store)."""
+    env = {"CREATE_TABLE": "n"}
+    if store.kind == "postgres":   # every transaction read-only (adapters/hashchain.py)
+        return env | {"APPLICATION_RECORDER_TOPIC": "adapters.hashchain:PostgresReadingRecorder"}
+    if store.env["SQLITE_DBNAME"] == ":memory:":
+        return env
+    path = Path(store.env["SQLITE_DBNAME"]).resolve()
+    media = store.immutable or not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK)
+    return env | {"SQLITE_DBNAME": f"file:{quote(str(path))}?{'immutable=1' if media else 'mode=ro'}"}
 
 
 def cipher_env() -> dict[str, str]:
@@ -74,9 +131,16 @@ def cipher_env() -> dict[str, str]:
     return {"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher", "CIPHER_KEY": key}
 
 
-def bootstrap(db: str | None = None) -> CaseManagement:
-    """Build the application on the chosen store."""
+def bootstrap(db: str | None = None, *, create: bool = True, read_only: bool = False) -> CaseManagement:
+    """Build the application on the chosen store. `create=False`: the store must exist already (else
+    `StoreMissing`); `read_only=True` (implies it): nothing is created or written — the auditor's evidence
+    copy keeps its digest, and a copy on read-only media opens."""
     store = resolve_store(db)
-    app = CaseManagement(env=store.env | cipher_env())
+    if (read_only or not create) and not store_exists(store):
+        raise StoreMissing(store)
+    env = store.env | cipher_env()
+    if read_only:
+        env |= _read_only_env(store)
+    app = CaseManagement(env=env)
     app.store = store  # type: ignore[attr-defined]
     return app

@@ -74,13 +74,19 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def open_app(db: str | None):
-    from adapters.storage import bootstrap
+def open_app(db: str | None, *, create: bool = False, read_only: bool = False):
+    """The application on `--db`. Only writing commands pass `create=True` (apply, imports, demo): any other
+    command pointed at a store that does not exist says so and exits 2, instead of creating an empty one and
+    reporting on it. `read_only=True`: nothing is created or written (audit, replay, show, events)."""
+    from adapters.storage import StoreMissing, bootstrap
 
     configure_logging()
     tune_gc()
     try:
-        return bootstrap(db)
+        return bootstrap(db, create=create, read_only=read_only)
+    except StoreMissing as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     except Exception as exc:  # a store that cannot be opened is the user's to fix, not a traceback
         err_console.print(f"[red]无法打开事件库 {db or os.environ.get('CASECORE_DB') or './casecore.db'}: {exc}[/red]")
         raise typer.Exit(2) from None

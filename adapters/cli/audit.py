@@ -42,7 +42,7 @@ def verify(
         except (OSError, orjson.JSONDecodeError, CheckpointError) as exc:
             err_console.print(f"[red]无法读取检查点 {from_checkpoint}: {exc}[/red]")
             raise typer.Exit(2) from None
-    app = open_app(db)
+    app = open_app(db, read_only=True)
     report = audit(_recorder(app), checkpoint["through_position"] if checkpoint else None)
     if checkpoint is not None:
         report.findings.extend(compare_checkpoint(report, checkpoint))
@@ -102,7 +102,7 @@ def checkpoint(
     from adapters.audit import audit, checkpoint_document
     from adapters.feed import deployment_source
 
-    app = open_app(db)
+    app = open_app(db, read_only=True)
     report = audit(_recorder(app))
     document = checkpoint_document(report, deployment_source())
     text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"

@@ -44,7 +44,7 @@ def apply(
     except (OSError, UnicodeDecodeError) as exc:
         err_console.print(f"[red]无法读取文件 {file}: {exc}[/red]")
         raise typer.Exit(2) from None
-    app = open_app(db)
+    app = open_app(db, create=True)
     parsed = [parse_line(t) for _, t in lines]
     counts: Counter[str] = Counter()
     refused: list[tuple[int, c.Command | CaseError, dict]] = []
@@ -100,7 +100,7 @@ def show(
     """查看一户的当前状态 (a household's current state)."""
     from casecore.household import public_state
 
-    app = open_app(db)
+    app = open_app(db, read_only=True)
     try:
         state = public_state(app.get_household(household))
     except CaseError as err:

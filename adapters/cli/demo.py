@@ -63,7 +63,7 @@ def demo(
         path.parent.mkdir(parents=True, exist_ok=True)
         console.print(f"事件库 [bold]{path}[/bold]: " + ("[yellow]已删除原有演示数据, 重新创建[/yellow]" if replaced
                                                        else "新建"))
-    app = open_app(db)
+    app = open_app(db, create=True)
     if store.kind != "sqlite" and app.recorder.max_notification_id():
         err_console.print(f"[red]{db} 中已有事件; 演示只在空库上运行, 不会覆盖已有数据[/red]")
         raise typer.Exit(2)

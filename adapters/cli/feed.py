@@ -26,7 +26,7 @@ def events(
     """按 position 顺序输出事件流 (CloudEvents 1.0, 一行一个 JSON)."""
     from adapters.feed import follow_feed, read_feed
 
-    app = open_app(db)
+    app = open_app(db, read_only=True)
     out = sys.stdout
     feed = (follow_feed(app, after, limit, entitled=entitled, poll_seconds=poll) if follow
             else read_feed(app, after, limit, entitled=entitled))

@@ -37,7 +37,7 @@ def national(
     except ValueError:
         err_console.print(f"[red]--exported-on “{exported_on}” 不是日期 (应为 YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
-    app = open_app(db)
+    app = open_app(db, create=True)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=err_console, disable=json)
     tasks: dict[str, int] = {}

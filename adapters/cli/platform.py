@@ -90,7 +90,7 @@ def import_measures(
         raise typer.Exit(2) from None
     actor = Actor(id=actor_id, name=actor_name, role=role, unit=unit)
     prepared = measure_commands(rows, actor)
-    app = open_app(db)
+    app = open_app(db, create=True)
     try:
         outcomes = list(app.handle_many([cmd for _, cmd in prepared.commands], batch_size=500))
     finally:

@@ -43,7 +43,7 @@ def replay(
 
     day = parse_day(as_of) if as_of else None
     moment = parse_timestamp(recorded_before) if recorded_before else None
-    app = open_app(db)
+    app = open_app(db, read_only=True)
     try:
         result = run_replay(app, stream_of(target, problem), as_of=day, recorded_before=moment)
     except CaseError as err:

@@ -39,7 +39,7 @@ def screen(
     except ValueError:
         err_console.print(f"[red]--on “{on}” 不是日期 (应为 YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
-    app = open_app(db)
+    app = open_app(db, create=True)
     try:
         report = run_screen(app, kind, file, day, unit)
     except ScreeningUnreadable as exc:

@@ -14,8 +14,8 @@ snapshots_app = typer.Typer(help="快照: 加快读取案件的派生数据, 可
                             no_args_is_help=True)
 
 
-def _open(db: str | None):
-    app = open_app(db)
+def _open(db: str | None, read_only: bool = False):
+    app = open_app(db, read_only=read_only)
     if app.snapshots is None:
         err_console.print("[red]快照未启用 (CASECORE_SNAPSHOT_INTERVAL=0); 设为正整数 (默认 20) 即启用[/red]")
         raise typer.Exit(2)
@@ -27,7 +27,7 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
     """快照数量、间隔与当前折叠指纹 (how many snapshots, the interval, the running fold's fingerprint)."""
     from adapters import snapshots
 
-    app = _open(db)
+    app = _open(db, read_only=True)
     out = {"snapshots": snapshots.count(app), "streams": len(snapshots.snapshot_streams(app)),
            "interval": app.snapshot_interval, "fold": snapshots.FOLD}
     if json:

@@ -135,6 +135,9 @@ def test_show_during_the_procedure_names_it_and_its_step(tmp_path):
 
 
 def test_show_of_an_unknown_household_says_not_found_and_fails(tmp_path):
+    from adapters.storage import bootstrap
+
+    bootstrap(str(tmp_path / "e.db")).close()   # an empty store (reading commands never create one)
     result = cli("show", "NOPE", "--json", "--db", str(tmp_path / "e.db"))
     assert result.exit_code != 0
     assert orjson.loads(result.stdout)["error"]["code"] == "not_found"
