@@ -26,11 +26,21 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from adapters.hashchain import GENESIS, AuditRow, HashedRecorder, HashRow, event_hash
+from adapters.hashchain import (
+    GENESIS,
+    AuditRow,
+    ChainKeys,
+    HashedRecorder,
+    HashRow,
+    Unverifiable,
+    event_hash,
+    key_of,
+    recompute,
+)
 
 CHECKPOINT_FORMAT = "casecore.audit-checkpoint.v1"
 
@@ -48,6 +58,11 @@ KIND_LABELS = {
     "snapshot_unreadable": "快照无法读取",
     "unreadable": "记录无法核验",
     "time_backwards": "记录时间倒流",
+    "unkeyed": "无密钥写入",
+    "key_unknown": "未知密钥",
+    "stale_key": "使用已轮换的旧密钥",
+    "backdated": "倒签入已检查的日期",
+    "checkpoint_forged": "检查点签名无效",
 }
 
 
@@ -81,11 +96,18 @@ class DayDigest:
     digest: str
 
 
+#: how far apart the recorded times of two writers' commits may lie (each stamps its events when it decides,
+#: and commits in turn): an event after a checkpoint recorded earlier than that is back-dated
+CLOCK_TOLERANCE = timedelta(minutes=5)
+
+
 @dataclass
 class AuditReport:
     events: int = 0
     streams: int = 0
     through_position: int = 0
+    #: the latest recorded time among the events at or below `through_position`
+    last_recorded_at: str = ""
     findings: list[Tampering] = field(default_factory=list)
     days: dict[str, DayDigest] = field(default_factory=dict)
 
@@ -122,17 +144,26 @@ def overall_digest(days: Iterable[DayDigest]) -> str:
 # ---------------------------------------------------------------------------------------------------- one stream
 
 
-def _matches(sid: str, row: AuditRow, h: HashRow) -> bool:
+def _content_matches(sid: str, row: AuditRow, h: HashRow, keys: ChainKeys | None = None) -> bool:
+    """Whether the row holds the content its hash row was computed over (plain or keyed, as the hash row
+    says). A hash of a key the verifier does not hold is not checked here: the audit names that key."""
     assert row.topic is not None and row.state is not None
-    return event_hash(h.prev_hash, sid, h.originator_version, h.position, h.recorded_at, row.topic, row.state) == h.hash
+    try:
+        return recompute(h.hash, keys, h.prev_hash, sid, h.originator_version, h.position, h.recorded_at,
+                         row.topic, row.state) == h.hash
+    except Unverifiable:
+        return True
 
 
-def check_stream(sid: str, rows: list[AuditRow]) -> list[Tampering]:
+def check_stream(sid: str, rows: list[AuditRow], keys: ChainKeys | None = None) -> list[Tampering]:
     """Name every event of one stream that the engine did not write as it stands."""
     events = [r for r in rows if r.position is not None]
     hashes = {r.hashed.originator_version: r.hashed for r in rows if r.hashed is not None}
     findings: list[Tampering] = []
     claimed: set[int] = set()  # hash rows whose content was found elsewhere in the stream
+
+    def _matches(sid: str, row: AuditRow, h: HashRow) -> bool:
+        return _content_matches(sid, row, h, keys)
 
     intact = {r.originator_version for r in events
               if (h := hashes.get(r.originator_version)) is not None and _matches(sid, r, h)}
@@ -213,6 +244,21 @@ def _backwards(sid: str, ordered: list[HashRow]) -> Iterator[Tampering]:
             latest = (moment, h)
 
 
+def _backdated(sid: str, rows: list[AuditRow], through: int, before: datetime) -> Iterator[Tampering]:
+    for r in rows:
+        h = r.hashed
+        if h is None or h.position <= through:
+            continue
+        try:
+            moment = datetime.fromisoformat(h.recorded_at)
+        except ValueError:
+            continue
+        if moment.tzinfo is not None and moment < before:
+            yield Tampering("backdated", f"第 {h.originator_version} 版写在检查点 (位置 ≤ {through}) 之后, 记录时间 "
+                            f"{h.recorded_at} 却早于检查点所含的最后记录时间: 倒签入已检查的历史",
+                            sid, h.originator_version, h.position)
+
+
 def _candidates(hashes: dict[int, HashRow], own: HashRow | None, position: int | None) -> Iterator[HashRow]:
     """Other hash rows of the stream the content may belong to: the one at the same position first."""
     by_position = next((h for h in hashes.values() if h.position == position and h is not own), None)
@@ -252,17 +298,61 @@ class _Days:
                 for day, c in sorted(self.counts.items())}
 
 
-def audit(recorder: HashedRecorder, through_position: int | None = None) -> AuditReport:
+class _Keying:
+    """The keyed chain across the whole log, from the keys each hash row names (`key_usage`): once a keyed
+    row exists, every row above it must be keyed (`unkeyed`: written by someone without the key); every key
+    must be one the auditor holds (`key_unknown`: another key — casecore run with someone else's key file);
+    a key may not be used above the first row of a newer key (`stale_key`: a retired key reused)."""
+
+    def __init__(self, usage: list[tuple[str | None, int, int, int]], keys: ChainKeys | None):
+        self.first_keyed = min((low for k, low, _, _ in usage if k is not None), default=None)
+        self.findings: list[Tampering] = []
+        known = {k.id: k for k in keys.keys} if keys is not None else {}
+        for key_id, low, high, rows in usage:
+            if key_id is not None and key_id not in known:
+                self.findings.append(Tampering(
+                    "key_unknown", f"{rows} 条哈希 (位置 {low}–{high}) 以密钥 {key_id!r} 计算, 核验方没有这个密钥: "
+                    "由持有其他密钥者写入, 或核验时未提供全部链密钥 (--chain-key-file)"))
+        used = {k: low for k, low, _, _ in usage if k in known}
+        #: a key's rows must lie below this position: the first row of any newer key
+        self.retired_at = {k: min((used[n] for n in used if known[n].since > known[k].since), default=None)
+                           for k in used}
+
+    def check(self, sid: str, h: HashRow) -> Tampering | None:
+        key_id = key_of(h.hash)
+        if key_id is None:
+            if self.first_keyed is not None and h.position > self.first_keyed:
+                return Tampering("unkeyed", f"第 {h.originator_version} 版的哈希未用链密钥, 却写在启用密钥之后 "
+                                 f"(位置 {self.first_keyed} 起): 由不持有密钥者写入", sid, h.originator_version,
+                                 h.position)
+            return None
+        retired = self.retired_at.get(key_id)
+        if retired is not None and h.position > retired:
+            return Tampering("stale_key", f"第 {h.originator_version} 版以密钥 {key_id!r} 计算, 但位置 {retired} "
+                             "起已换用更新的密钥", sid, h.originator_version, h.position)
+        return None
+
+
+def audit(recorder: HashedRecorder, through_position: int | None = None, keys: ChainKeys | None = None,
+          backdated_before: datetime | None = None) -> AuditReport:
     """Verify every stored row and compute the day digests over the events at or below `through_position`
-    (all of them when None)."""
+    (all of them when None). `keys`: the chain keys (all of them, old ones too); without them a keyed store
+    reports its keys as unknown. `backdated_before` (from a checkpoint): an event above `through_position`
+    recorded before it was back-dated into the checkpointed history."""
     report = AuditReport()
     days = _Days()
     limit = float("inf") if through_position is None else through_position
     highest = 0
+    keying = _Keying(recorder.key_usage(), keys)
+    report.findings.extend(keying.findings)
     for sid, group in groupby(recorder.iter_audit_rows(), key=lambda r: r.originator_id):
         rows = list(group)
         try:
-            report.findings.extend(check_stream(sid, rows))
+            report.findings.extend(check_stream(sid, rows, keys))
+            report.findings.extend(f for r in rows if r.hashed is not None
+                                   and (f := keying.check(sid, r.hashed)) is not None)
+            if backdated_before is not None and through_position is not None:
+                report.findings.extend(_backdated(sid, rows, through_position, backdated_before))
         except Exception as exc:  # no tampering may stop the audit: name the stream and go on
             report.findings.append(Tampering("unreadable", f"此流的记录无法核验 ({type(exc).__name__}: {exc})"[:300],
                                              sid))
@@ -279,6 +369,7 @@ def audit(recorder: HashedRecorder, through_position: int | None = None) -> Audi
             counted = True
             highest = max(highest, r.position)
             if r.position <= limit:
+                report.last_recorded_at = max(report.last_recorded_at, recorded_at)
                 chain.append((recorded_at[:10] or "unknown", r.originator_version, r.position, h))
         report.streams += counted
         days.add_stream(sid, chain)
@@ -302,8 +393,17 @@ def checkpoint_document(report: AuditReport, source: str) -> dict[str, Any]:
         "streams": report.streams,
         "digest": report.digest,
         "days": [asdict(d) for d in report.days.values()],
+        "last_recorded_at": report.last_recorded_at,
         "verified": report.ok,
     }
+
+
+def backdated_before(checkpoint: dict[str, Any]) -> datetime | None:
+    """Events written after the checkpoint may not be recorded before this (None: an older checkpoint)."""
+    try:
+        return datetime.fromisoformat(checkpoint["last_recorded_at"]) - CLOCK_TOLERANCE
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class CheckpointError(ValueError):
@@ -342,3 +442,75 @@ def compare_checkpoint(report: AuditReport, checkpoint: dict[str, Any]) -> list[
     if not findings and report.digest != checkpoint["digest"]:
         findings.append(Tampering("digest_changed", "总摘要与检查点不符"))
     return findings
+
+
+# ---------------------------------------------------------------------------------------------------- signatures
+
+SIGNATURE_ALG = "Ed25519"
+
+
+class SigningKeyError(ValueError):
+    """A signing or public key file that cannot be used."""
+
+
+def _signed_bytes(document: dict[str, Any]) -> bytes:
+    """What is signed: the checkpoint without its signature, keys sorted (the same bytes on every reader)."""
+    import orjson
+
+    return orjson.dumps({k: v for k, v in document.items() if k != "signature"}, option=orjson.OPT_SORT_KEYS)
+
+
+def _import_key(pem: bytes, private: bool) -> Any:
+    from Crypto.PublicKey import ECC
+
+    try:
+        key = ECC.import_key(pem)
+    except (ValueError, IndexError, TypeError):
+        raise SigningKeyError("不是 Ed25519 密钥文件 (PEM); 用 casecore audit keygen --signing-key 生成") from None
+    if key.curve != "Ed25519" or key.has_private() != private:
+        raise SigningKeyError("须为 Ed25519 " + ("私钥" if private else "公钥") + " (casecore audit keygen 生成)")
+    return key
+
+
+def key_fingerprint(public_key: Any) -> str:
+    return hashlib.sha256(public_key.export_key(format="raw")).hexdigest()[:16]
+
+
+def new_signing_key() -> tuple[bytes, bytes]:
+    """A new Ed25519 key pair for the auditor: (private PEM, public PEM)."""
+    from Crypto.PublicKey import ECC
+
+    key = ECC.generate(curve="Ed25519")
+    return key.export_key(format="PEM").encode(), key.public_key().export_key(format="PEM").encode()
+
+
+def sign_checkpoint(document: dict[str, Any], private_pem: bytes) -> dict[str, Any]:
+    """The checkpoint with the auditor's signature: which history existed when it was taken."""
+    import base64
+
+    from Crypto.Signature import eddsa
+
+    key = _import_key(private_pem, private=True)
+    value = eddsa.new(key, "rfc8032").sign(_signed_bytes(document))
+    return document | {"signature": {"alg": SIGNATURE_ALG, "key": key_fingerprint(key.public_key()),
+                                     "value": base64.b64encode(value).decode()}}
+
+
+def signature_problem(document: dict[str, Any], public_pem: bytes) -> str | None:
+    """None when the checkpoint carries a valid signature by the key; else why not (one sentence)."""
+    import base64
+    import binascii
+
+    from Crypto.Signature import eddsa
+
+    key = _import_key(public_pem, private=False)
+    signature = document.get("signature")
+    if not isinstance(signature, dict) or signature.get("alg") != SIGNATURE_ALG:
+        return "检查点没有 Ed25519 签名"
+    if signature.get("key") != key_fingerprint(key):
+        return f"检查点由另一把密钥签名 ({signature.get('key')}), 不是所给公钥 ({key_fingerprint(key)})"
+    try:
+        eddsa.new(key, "rfc8032").verify(_signed_bytes(document), base64.b64decode(str(signature.get("value"))))
+    except (ValueError, binascii.Error):
+        return "签名与检查点内容不符: 检查点文件在签名后被改动"
+    return None

@@ -19,13 +19,20 @@ stored rows.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import hmac
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import orjson
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
@@ -43,6 +50,133 @@ def event_hash(prev_hash: str, originator_id: str, version: int, position: int, 
     parts = (_DOMAIN, prev_hash.encode(), originator_id.encode(), str(version).encode(), str(position).encode(),
              recorded_at.encode(), topic.encode(), bytes(state))
     return hashlib.sha256(b"".join([len(p).to_bytes(8, "big") + p for p in parts])).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------- keyed chain
+
+#: a keyed hash is stored as `hmac-sha256:<key id>:<hex>`: the row names its key, never holds it
+KEYED = "hmac-sha256"
+_KEYED_DOMAIN = b"casecore.event-hmac.v1"
+_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+KEYS_FORMAT = "casecore.chain-keys.v1"
+
+
+class ChainKeyError(ValueError):
+    """A chain key or keys file that cannot be used (one sentence saying what to fix)."""
+
+
+@dataclass(frozen=True)
+class ChainKey:
+    """One secret of the keyed chain, in force from `since` (a UTC date) until a newer key's `since`."""
+
+    id: str
+    since: date
+    secret: bytes = field(repr=False)
+
+
+class ChainKeys:
+    """The keys a deployment has used, oldest first. Writers chain with the newest one in force; the audit
+    needs every one (old keys are kept for verification, never for writing)."""
+
+    def __init__(self, keys: Iterable[ChainKey]):
+        self.keys = sorted(keys, key=lambda k: (k.since, k.id))
+        ids = [k.id for k in self.keys]
+        if len(set(ids)) != len(ids):
+            raise ChainKeyError("链密钥文件中有重复的 id; 每个密钥须有自己的 id")
+
+    def current(self, today: date) -> ChainKey | None:
+        """The newest key in force on `today`, or None before the first one."""
+        return next((k for k in reversed(self.keys) if k.since <= today), None)
+
+    def get(self, key_id: str) -> ChainKey | None:
+        return next((k for k in self.keys if k.id == key_id), None)
+
+    @classmethod
+    def from_base64(cls, text: str) -> ChainKeys:
+        """`CASECORE_CHAIN_KEY`: one key in force from the beginning; its id is a digest of the key."""
+        secret = _decode_secret(text, "CASECORE_CHAIN_KEY")
+        key_id = "k" + hashlib.sha256(b"casecore.chain-key-id" + secret).hexdigest()[:12]
+        return cls([ChainKey(key_id, date.min, secret)])
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ChainKeys:
+        """A keys file: `{"format": "casecore.chain-keys.v1", "keys": [{"id", "from", "key"}, …]}`."""
+        try:
+            data = orjson.loads(Path(path).read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise ChainKeyError(f"无法读取链密钥文件 {path}: {exc}") from None
+        if not isinstance(data, dict) or data.get("format") != KEYS_FORMAT or not isinstance(data.get("keys"), list):
+            raise ChainKeyError(f"{path} 不是链密钥文件 (format 应为 {KEYS_FORMAT}); 用 casecore audit keygen 生成")
+        keys = []
+        for n, entry in enumerate(data["keys"], 1):
+            try:
+                key_id, since, text = str(entry["id"]), date.fromisoformat(str(entry["from"])), str(entry["key"])
+            except (KeyError, TypeError, ValueError):
+                raise ChainKeyError(f"{path} 第 {n} 个密钥须有 id、from (YYYY-MM-DD) 和 key (base64)") from None
+            if not _KEY_ID.match(key_id):
+                raise ChainKeyError(f"{path} 密钥 id {key_id!r} 只能含字母、数字和 . _ - (至多 40 个)")
+            keys.append(ChainKey(key_id, since, _decode_secret(text, f"{path} 密钥 {key_id}")))
+        if not keys:
+            raise ChainKeyError(f"{path} 中没有密钥")
+        return cls(keys)
+
+
+def _decode_secret(text: str, where: str) -> bytes:
+    try:
+        secret = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ChainKeyError(f"{where} 不是 base64") from None
+    if len(secret) < 16:
+        raise ChainKeyError(f"{where} 太短: 至少 16 字节 (用 casecore audit keygen 生成 32 字节的密钥)")
+    return secret
+
+
+def load_chain_keys(file: str | Path | None = None) -> ChainKeys | None:
+    """The chain keys of this process: `file` (`--chain-key-file`), else `CASECORE_CHAIN_KEY_FILE`, else
+    `CASECORE_CHAIN_KEY` (base64); None without any (the plain chain)."""
+    file = file or os.environ.get("CASECORE_CHAIN_KEY_FILE") or None
+    if file:
+        return ChainKeys.from_file(file)
+    text = os.environ.get("CASECORE_CHAIN_KEY", "").strip()
+    return ChainKeys.from_base64(text) if text else None
+
+
+def new_secret() -> str:
+    """32 random bytes, base64: a new chain key."""
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def keyed_hash(key: ChainKey, prev_hash: str, originator_id: str, version: int, position: int, recorded_at: str,
+               topic: str, state: bytes) -> str:
+    """HMAC-SHA256 over the same parts as `event_hash` and the key's id: without the secret no one can
+    compute it, so no one can append or rewrite an event that verifies."""
+    parts = (_KEYED_DOMAIN, key.id.encode(), prev_hash.encode(), originator_id.encode(), str(version).encode(),
+             str(position).encode(), recorded_at.encode(), topic.encode(), bytes(state))
+    mac = hmac.new(key.secret, b"".join([len(p).to_bytes(8, "big") + p for p in parts]), hashlib.sha256)
+    return f"{KEYED}:{key.id}:{mac.hexdigest()}"
+
+
+def key_of(stored_hash: str) -> str | None:
+    """The key id a stored hash names (None: the plain chain)."""
+    if stored_hash.startswith(KEYED + ":"):
+        return stored_hash[len(KEYED) + 1:].rpartition(":")[0]
+    return None
+
+
+class Unverifiable(LookupError):
+    """The hash was computed with a key the verifier does not hold."""
+
+
+def recompute(stored_hash: str, keys: ChainKeys | None, prev_hash: str, originator_id: str, version: int,
+              position: int, recorded_at: str, topic: str, state: bytes) -> str:
+    """What the stored hash should be, computed the way it claims to have been (plain or with its key)."""
+    key_id = key_of(stored_hash)
+    if key_id is None:
+        return event_hash(prev_hash, originator_id, version, position, recorded_at, topic, state)
+    key = keys.get(key_id) if keys is not None else None
+    if key is None:
+        raise Unverifiable(key_id)
+    return keyed_hash(key, prev_hash, originator_id, version, position, recorded_at, topic, state)
 
 
 class HashRow(NamedTuple):
@@ -99,10 +233,11 @@ class RecordingMapper(Mapper[str]):
         return RecordedEvent(s.originator_id, s.originator_version, s.topic, s.state, recorded_text(moment))
 
 
-def chain(stored_events: Sequence[StoredEvent], positions: Sequence[int], previous: dict[str, str]) -> list[HashRow]:
+def chain(stored_events: Sequence[StoredEvent], positions: Sequence[int], previous: dict[str, str],
+          key: ChainKey | None = None) -> list[HashRow]:
     """Hash rows for a batch of events just inserted. `previous` holds each stream's hash before the batch.
     Each row's `recorded_at` is the event's own (`RecordedEvent`); the system clock only for an event
-    stored without one."""
+    stored without one. With a `key` the rows are keyed hashes (HMAC), else the plain chain."""
     now = now_recorded()
     last = dict(previous)
     rows = []
@@ -110,7 +245,10 @@ def chain(stored_events: Sequence[StoredEvent], positions: Sequence[int], previo
         sid = _sid(s.originator_id)
         prev = last.get(sid, GENESIS)
         recorded_at = getattr(s, "recorded_at", "") or now
-        h = event_hash(prev, sid, s.originator_version, position, recorded_at, s.topic, s.state)
+        if key is None:
+            h = event_hash(prev, sid, s.originator_version, position, recorded_at, s.topic, s.state)
+        else:
+            h = keyed_hash(key, prev, sid, s.originator_version, position, recorded_at, s.topic, s.state)
         rows.append(HashRow(sid, s.originator_version, position, recorded_at, prev, h))
         last[sid] = h
     return rows
@@ -128,8 +266,18 @@ class HashedRecorder:
     """What both hashed recorders offer beyond the library's: the audit's view of the stored rows."""
 
     hashes_table_name: str
+    #: the keyed chain's keys (set by `adapters.storage.bootstrap`); None: the plain chain
+    chain_keys: ChainKeys | None = None
+
+    def chain_key(self) -> ChainKey | None:
+        """The key new hash rows are computed with: the newest in force today (UTC)."""
+        return self.chain_keys.current(datetime.now(UTC).date()) if self.chain_keys is not None else None
 
     def iter_audit_rows(self) -> Iterator[AuditRow]:  # pragma: no cover - implemented below
+        raise NotImplementedError
+
+    def key_usage(self) -> list[tuple[str | None, int, int, int]]:  # pragma: no cover - implemented below
+        """(key id or None for the plain chain, lowest position, highest position, rows) per key used."""
         raise NotImplementedError
 
     def stream_positions(self, originator_id: str) -> dict[int, int]:  # pragma: no cover - implemented below
@@ -176,7 +324,7 @@ class SQLiteHashedRecorder(SQLiteApplicationRecorder, HashedRecorder):
                 [x for pair in chunk for x in pair],
             )
             previous.update((row[0], row[1]) for row in c.fetchall())
-        rows = chain(stored_events, positions, previous)
+        rows = chain(stored_events, positions, previous, self.chain_key())
         c.executemany(f"INSERT INTO {self.hashes_table_name} VALUES (?,?,?,?,?,?)", rows)
         return positions
 
@@ -235,11 +383,26 @@ class SQLiteHashedRecorder(SQLiteApplicationRecorder, HashedRecorder):
                 yield _audit_row(row["sid"], row["ver"], row["pos"], row["topic"], row["state"], row["h_id"],
                                  row["h_pos"], row["recorded_at"], row["prev_hash"], row["hash"])
 
+    def key_usage(self) -> list[tuple[str | None, int, int, int]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT {_KEY_PREFIX}, min(position), max(position), count(*) FROM {self.hashes_table_name} "
+                      "GROUP BY 1")
+            return [_usage(*row) for row in c.fetchall()]
+
     def stream_positions(self, originator_id: str) -> dict[int, int]:
         with self.datastore.transaction(commit=False) as c:
             c.execute(f"SELECT originator_version, rowid FROM {self.events_table_name} WHERE originator_id = ?",
                       (originator_id,))
             return {row[0]: row[1] for row in c.fetchall()}
+
+
+#: the `hmac-sha256:<key id>` part of a stored hash in SQL ('' for a plain 64-digit hash)
+_KEY_PREFIX = "CASE WHEN length(hash) > 64 THEN substr(hash, 1, length(hash) - 65) ELSE '' END"
+
+
+def _usage(prefix: Any, low: Any, high: Any, rows: Any) -> tuple[str | None, int, int, int]:
+    prefix = _as_text(prefix)
+    return (key_of(prefix + ":") if prefix else None), _as_int(low), _as_int(high), _as_int(rows)
 
 
 def _audit_row(sid: Any, ver: Any, pos: Any, topic: Any, state: Any, h_id: Any, h_pos: Any,
@@ -366,7 +529,7 @@ class PostgresHashedRecorder(PostgresApplicationRecorder, HashedRecorder):
         if wanted:
             curs.execute(self._select_previous, ([w[0] for w in wanted], [w[1] for w in wanted]))
             previous = {r["originator_id"]: r["hash"] for r in curs.fetchall()}
-        rows = chain(stored_events, positions, previous)
+        rows = chain(stored_events, positions, previous, self.chain_key())
         columns = list(zip(*rows, strict=True))
         curs.execute(self._insert_hashes, [list(col) for col in columns])
         curs.fetchall()  # surfaces a constraint violation here, inside the insert's error handling
@@ -390,6 +553,14 @@ class PostgresHashedRecorder(PostgresApplicationRecorder, HashedRecorder):
             for row in cursor:
                 yield _audit_row(row["sid"], row["ver"], row["pos"], row["topic"], row["state"], row["h_id"],
                                  row["h_pos"], row["recorded_at"], row["prev_hash"], row["hash"])
+
+    def key_usage(self) -> list[tuple[str | None, int, int, int]]:
+        statement = SQL(f"SELECT {_KEY_PREFIX} AS k, min(position) AS lo, max(position) AS hi, count(*) AS n "
+                        "FROM {schema}.{hashes} GROUP BY 1").format(
+            schema=Identifier(self.datastore.schema), hashes=Identifier(self.hashes_table_name))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement)
+            return [_usage(r["k"], r["lo"], r["hi"], r["n"]) for r in curs.fetchall()]
 
     def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         statement = SQL("SELECT originator_id::text AS sid, originator_version, topic, state FROM {schema}.{events} "

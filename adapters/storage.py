@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
+from adapters.hashchain import HashedRecorder, load_chain_keys
 from casecore.application import CaseManagement
 
 DEFAULT_DB = "./casecore.db"
@@ -131,10 +132,14 @@ def cipher_env() -> dict[str, str]:
     return {"CIPHER_TOPIC": "eventsourcing.cipher:AESCipher", "CIPHER_KEY": key}
 
 
-def bootstrap(db: str | None = None, *, create: bool = True, read_only: bool = False) -> CaseManagement:
+def bootstrap(db: str | None = None, *, create: bool = True, read_only: bool = False,
+              chain_key_file: str | None = None) -> CaseManagement:
     """Build the application on the chosen store. `create=False`: the store must exist already (else
     `StoreMissing`); `read_only=True` (implies it): nothing is created or written — the auditor's evidence
-    copy keeps its digest, and a copy on read-only media opens."""
+    copy keeps its digest, and a copy on read-only media opens. The hash chain is keyed with
+    `chain_key_file`, `CASECORE_CHAIN_KEY_FILE` or `CASECORE_CHAIN_KEY` when one is given
+    (`adapters.hashchain.load_chain_keys`)."""
+    keys = load_chain_keys(chain_key_file)
     store = resolve_store(db)
     if (read_only or not create) and not store_exists(store):
         raise StoreMissing(store)
@@ -142,5 +147,7 @@ def bootstrap(db: str | None = None, *, create: bool = True, read_only: bool = F
     if read_only:
         env |= _read_only_env(store)
     app = CaseManagement(env=env)
+    if isinstance(app.recorder, HashedRecorder):
+        app.recorder.chain_keys = keys
     app.store = store  # type: ignore[attr-defined]
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from typing import Annotated
 
 import typer
 
@@ -18,6 +19,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def _options(
+    chain_key_file: Annotated[str | None, typer.Option(
+        "--chain-key-file", envvar="CASECORE_CHAIN_KEY_FILE",
+        help="哈希链密钥文件 (写入进程用最新生效的密钥, 审计用全部密钥; 见 docs/deployment.md)")] = None,
+) -> None:
+    """防止返贫动态监测和帮扶 — event-sourced case management."""
+    from adapters.cli._common import CHAIN_KEY_FILE
+
+    CHAIN_KEY_FILE[0] = chain_key_file
 
 
 def _register_all() -> None:

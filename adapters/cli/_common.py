@@ -74,17 +74,23 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def open_app(db: str | None, *, create: bool = False, read_only: bool = False):
+#: `casecore --chain-key-file FILE …`: the keyed chain's keys for this process (else CASECORE_CHAIN_KEY_FILE or
+#: CASECORE_CHAIN_KEY, see adapters/hashchain.py)
+CHAIN_KEY_FILE: list[str | None] = [None]
+
+
+def open_app(db: str | None, *, create: bool = False, read_only: bool = False, chain_key_file: str | None = None):
     """The application on `--db`. Only writing commands pass `create=True` (apply, imports, demo): any other
     command pointed at a store that does not exist says so and exits 2, instead of creating an empty one and
     reporting on it. `read_only=True`: nothing is created or written (audit, replay, show, events)."""
+    from adapters.hashchain import ChainKeyError
     from adapters.storage import StoreMissing, bootstrap
 
     configure_logging()
     tune_gc()
     try:
-        return bootstrap(db, create=create, read_only=read_only)
-    except StoreMissing as exc:
+        return bootstrap(db, create=create, read_only=read_only, chain_key_file=chain_key_file or CHAIN_KEY_FILE[0])
+    except (StoreMissing, ChainKeyError) as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     except Exception as exc:  # a store that cannot be opened is the user's to fix, not a traceback
