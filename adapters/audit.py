@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
@@ -306,6 +306,9 @@ class _Keying:
 
     def __init__(self, usage: list[tuple[str | None, int, int, int]], keys: ChainKeys | None):
         self.first_keyed = min((low for k, low, _, _ in usage if k is not None), default=None)
+        #: the auditor's word for when keying began (the oldest key's `from`): a plain row recorded since then
+        #: was not written by the engine, even if no keyed row is left above it (a whole chain recomputed)
+        self.keyed_since = min((k.since for k in keys.keys if k.since > date.min), default=None) if keys else None
         self.findings: list[Tampering] = []
         known = {k.id: k for k in keys.keys} if keys is not None else {}
         for key_id, low, high, rows in usage:
@@ -325,6 +328,10 @@ class _Keying:
                 return Tampering("unkeyed", f"第 {h.originator_version} 版的哈希未用链密钥, 却写在启用密钥之后 "
                                  f"(位置 {self.first_keyed} 起): 由不持有密钥者写入", sid, h.originator_version,
                                  h.position)
+            if self.keyed_since is not None and h.recorded_at[:10] >= self.keyed_since.isoformat():
+                return Tampering("unkeyed", f"第 {h.originator_version} 版记录于 {h.recorded_at[:10]}, 链密钥自 "
+                                 f"{self.keyed_since} 起启用, 其哈希却未用密钥: 由不持有密钥者写入",
+                                 sid, h.originator_version, h.position)
             return None
         retired = self.retired_at.get(key_id)
         if retired is not None and h.position > retired:

@@ -105,59 +105,63 @@ def verify(
     app = open_app(db, read_only=True, chain_key_file=chain_key_file)
     recorder = _recorder(app)
     keys = recorder.chain_keys
-    report = audit(recorder, checkpoint["through_position"] if checkpoint else None, keys,
-                   backdated_before(checkpoint) if checkpoint else None)
-    if checkpoint is not None:
-        report.findings.extend(compare_checkpoint(report, checkpoint))
-    report.findings.extend(forged)
-    seen = set(report.findings)
-    for name, document in signed:
-        against = audit(recorder, document["through_position"], keys, backdated_before(document))
-        for f in [*against.findings, *compare_checkpoint(against, document)]:
-            if f.kind.startswith("day_") or f.kind == "digest_changed":
-                f = replace(f, detail=f"已签名检查点 {name}: {f.detail}")
-            if f not in seen:
-                seen.add(f)
-                report.findings.append(f)
-    snapshots = _check_snapshots(app, quiet=json)
-    if snapshots is not None:
-        report.findings.extend(snapshots.findings)
-    if json:
-        out = report.as_dict()
-        if snapshots is not None:
-            out["snapshots"] = {"streams": snapshots.streams, "checked": snapshots.snapshots}
-            if snapshots.unchecked:
-                out["snapshots"] |= {"unchecked": snapshots.unchecked, "reason": snapshots.unchecked_reason}
+    try:
+        report = audit(recorder, checkpoint["through_position"] if checkpoint else None, keys,
+                       backdated_before(checkpoint) if checkpoint else None)
         if checkpoint is not None:
-            out["checkpoint"] = {"through_position": checkpoint["through_position"], "digest": checkpoint["digest"]}
-        if checkpoints is not None:
-            out["checkpoints"] = {"files": files, "signed": len(signed)}
-        out["chain"] = {"keys": [k.id for k in keys.keys] if keys is not None else []}
-        print(dumps(out))
-    else:
-        scope = f"; 对照检查点 (位置 ≤ {checkpoint['through_position']})" if checkpoint else ""
-        if checkpoints is not None:
-            scope += f"; 对照 {len(signed)} 个已签名检查点 (共 {files} 个文件)"
-        checked = f", {snapshots.snapshots} 个快照" if snapshots is not None else ""
-        if snapshots is not None and snapshots.unchecked:
-            err_console.print(f"[yellow]{snapshots.unchecked} 个快照未核验: {snapshots.unchecked_reason}[/yellow]")
-        if keys is None:
-            err_console.print("[yellow]未提供链密钥: 只核验了无密钥的哈希链, 它证明不了写入者是系统本身 "
-                              "(见 docs/audit-and-feed.md)[/yellow]")
-        if report.ok:
-            console.print(f"[green]✓ 已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}: "
-                          "未发现篡改[/green]")
+            report.findings.extend(compare_checkpoint(report, checkpoint))
+        report.findings.extend(forged)
+        seen = set(report.findings)
+        for name, document in signed:
+            against = audit(recorder, document["through_position"], keys, backdated_before(document))
+            for f in [*against.findings, *compare_checkpoint(against, document)]:
+                if f.kind.startswith("day_") or f.kind == "digest_changed":
+                    f = replace(f, detail=f"已签名检查点 {name}: {f.detail}")
+                if f not in seen:
+                    seen.add(f)
+                    report.findings.append(f)
+        snapshots = _check_snapshots(app, quiet=json)
+        if snapshots is not None:
+            report.findings.extend(snapshots.findings)
+        if json:
+            out = report.as_dict()
+            if snapshots is not None:
+                out["snapshots"] = {"streams": snapshots.streams, "checked": snapshots.snapshots}
+                if snapshots.unchecked:
+                    out["snapshots"] |= {"unchecked": snapshots.unchecked, "reason": snapshots.unchecked_reason}
+            if checkpoint is not None:
+                out["checkpoint"] = {"through_position": checkpoint["through_position"], "digest": checkpoint["digest"]}
+            if checkpoints is not None:
+                out["checkpoints"] = {"files": files, "signed": len(signed)}
+            out["chain"] = {"keys": [k.id for k in keys.keys] if keys is not None else []}
+            print(dumps(out))
         else:
-            table = Table(title=f"发现 {len(report.findings)} 处异常")
-            for col in ("类型", "流", "版本", "位置", "说明"):
-                table.add_column(col, overflow="fold")
-            for f in report.findings:
-                table.add_row(f"[red]{f.label}[/red] ({f.kind})", f.stream or f.day or "", str(f.version or ""),
-                              str(f.position or ""), f.detail)
-            console.print(table)
-            console.print(f"已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}")
-    if not report.ok:
-        raise typer.Exit(1)
+            scope = f"; 对照检查点 (位置 ≤ {checkpoint['through_position']})" if checkpoint else ""
+            if checkpoints is not None:
+                scope += f"; 对照 {len(signed)} 个已签名检查点 (共 {files} 个文件)"
+            checked = f", {snapshots.snapshots} 个快照" if snapshots is not None else ""
+            if snapshots is not None and snapshots.unchecked:
+                err_console.print(f"[yellow]{snapshots.unchecked} 个快照未核验: {snapshots.unchecked_reason}[/yellow]")
+            if keys is None:
+                err_console.print("[yellow]未提供链密钥: 只核验了无密钥的哈希链, 它证明不了写入者是系统本身 "
+                                  "(见 docs/audit-and-feed.md)[/yellow]")
+            if report.ok:
+                console.print(f"[green]✓ 已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}: "
+                              "未发现篡改[/green]")
+            else:
+                table = Table(title=f"发现 {len(report.findings)} 处异常")
+                for col in ("类型", "流", "版本", "位置", "说明"):
+                    table.add_column(col, overflow="fold")
+                for f in report.findings:
+                    table.add_row(f"[red]{f.label}[/red] ({f.kind})", f.stream or f.day or "", str(f.version or ""),
+                                  str(f.position or ""), f.detail)
+                console.print(table)
+                console.print(f"已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}")
+        if not report.ok:
+            raise typer.Exit(1)
+    finally:
+        app.close()
+
 
 
 def _check_snapshots(app, quiet: bool):
@@ -196,25 +200,28 @@ def checkpoint(
     app = open_app(db, read_only=True, chain_key_file=chain_key_file)
     recorder = _recorder(app)
     report = audit(recorder, keys=recorder.chain_keys)
-    document = checkpoint_document(report, deployment_source())
-    if private is not None:
-        try:
-            document = sign_checkpoint(document, private)
-        except SigningKeyError as exc:
-            err_console.print(f"[red]签名私钥 {signing_key}: {exc}[/red]")
-            raise typer.Exit(2) from None
-    text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
-    err_console.print(f"检查点: {document['events']} 条事件, {len(document['days'])} 天, 至位置 "
-                      f"{document['through_position']}, 总摘要 {document['digest']}"
-                      + (", 已签名" if private is not None else "") + (f" → {out}" if out else ""))
-    if not report.ok:
-        err_console.print(f"[red]注意: 事件库当前有 {len(report.findings)} 处异常 (见 casecore audit verify); "
-                          "检查点已标注 verified=false[/red]")
-        raise typer.Exit(1)
+    try:
+        document = checkpoint_document(report, deployment_source())
+        if private is not None:
+            try:
+                document = sign_checkpoint(document, private)
+            except SigningKeyError as exc:
+                err_console.print(f"[red]签名私钥 {signing_key}: {exc}[/red]")
+                raise typer.Exit(2) from None
+        text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+        if out is None:
+            sys.stdout.write(text)
+        else:
+            out.write_text(text, encoding="utf-8")
+        err_console.print(f"检查点: {document['events']} 条事件, {len(document['days'])} 天, 至位置 "
+                          f"{document['through_position']}, 总摘要 {document['digest']}"
+                          + (", 已签名" if private is not None else "") + (f" → {out}" if out else ""))
+        if not report.ok:
+            err_console.print(f"[red]注意: 事件库当前有 {len(report.findings)} 处异常 (见 casecore audit verify); "
+                              "检查点已标注 verified=false[/red]")
+            raise typer.Exit(1)
+    finally:
+        app.close()
 
 
 @audit_app.command()
