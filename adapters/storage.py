@@ -122,6 +122,23 @@ def _read_only_env(store: Store) -> dict[str, str]:
     return env | {"SQLITE_DBNAME": f"file:{quote(str(path))}?{'immutable=1' if media else 'mode=ro'}"}
 
 
+def read_only_engine(store: Store):
+    """A SQLAlchemy engine on the store's projection tables that cannot write: SQLite opened `mode=ro` (or
+    `immutable=1` on read-only media), PostgreSQL sessions with read-only transactions. For readers that
+    take the tables as they are (`--no-catch-up`)."""
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    if store.kind == "sqlite":
+        uri = _read_only_env(store).get("SQLITE_DBNAME", store.env["SQLITE_DBNAME"])
+        return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+    options = "-c default_transaction_read_only=on"
+    if store.env.get("POSTGRES_SCHEMA"):
+        options = f"-csearch_path={store.env['POSTGRES_SCHEMA']} {options}"
+    return sa.create_engine(store.sqlalchemy_url.split("?", 1)[0], connect_args={"options": options})
+
+
 def cipher_env() -> dict[str, str]:
     """Encryption at rest: with `CASECORE_CIPHER_KEY` set (base64 of 16, 24 or 32 random bytes), every stored
     event's state is AES-GCM encrypted by the library's cipher. The audit hashes the stored bytes, so

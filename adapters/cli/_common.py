@@ -6,7 +6,8 @@ import gc
 import logging
 import os
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import structlog
@@ -19,6 +20,10 @@ DbOption = Annotated[
                  help="事件库: 文件路径、sqlite:///… 或 postgresql://… (默认 ./casecore.db)"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="机器可读的 JSON 输出")]
+CatchUpOption = Annotated[bool, typer.Option(
+    "--catch-up/--no-catch-up",
+    help="先把投影追到事件流末尾 (默认); --no-catch-up 只读现有投影表, 不写事件库 (审计方的证据副本)")]
+T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -96,6 +101,28 @@ def open_app(db: str | None, *, create: bool = False, read_only: bool = False, c
     except Exception as exc:  # a store that cannot be opened is the user's to fix, not a traceback
         err_console.print(f"[red]无法打开事件库 {db or os.environ.get('CASECORE_DB') or './casecore.db'}: {exc}[/red]")
         raise typer.Exit(2) from None
+
+
+def read_projection(db: str | None, what: str, read: Callable[[Any, Any], T]) -> T:
+    """`--no-catch-up`: `read(connection, app)` over the projection tables as they stand, on a store opened
+    read-only (nothing is created, folded or written). Tables never built are named, not a traceback."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from adapters.storage import read_only_engine
+
+    app = open_app(db, read_only=True)
+    engine = read_only_engine(app.store)
+    try:
+        with engine.connect() as conn:
+            return read(conn, app)
+    except SQLAlchemyError as exc:
+        reason = type(getattr(exc, "orig", None) or exc).__name__
+        err_console.print(f"[red]{what}投影表无法读取 ({reason}): 投影可能尚未建立; 去掉 --no-catch-up, "
+                          "或先运行 casecore projections catch-up[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+        app.close()
 
 
 def group(app: typer.Typer, name: str, help: str) -> typer.Typer:

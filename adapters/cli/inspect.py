@@ -13,7 +13,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.cli._common import (
+    CatchUpOption,
+    DbOption,
+    JsonOption,
+    console,
+    dumps,
+    err_console,
+    open_app,
+    read_projection,
+)
 
 #: findings listed in the human output (all are in --json and --xlsx)
 SHOWN = 40
@@ -29,6 +38,7 @@ def inspect(
     raise_problems: Annotated[bool, typer.Option("--raise-problems", help="将发现的问题登记入问题台账")] = False,
     actor_id: Annotated[str, typer.Option("--actor-id", help="登记问题的督查人员")] = "inspection-rules",
     actor_unit: Annotated[str, typer.Option("--actor-unit", help="登记问题的督查单位")] = "督查组",
+    catch_up: CatchUpOption = True,
 ) -> None:
     """运行督查规则 (run the inspector's rules)."""
     from adapters.readmodels import read_models
@@ -47,6 +57,14 @@ def inspect(
     if json and xlsx:
         err_console.print("[red]--json 与 --xlsx 只能选一个[/red]")
         raise typer.Exit(2)
+    if not catch_up:
+        if raise_problems:
+            err_console.print("[red]--raise-problems 要登记问题 (写入事件库), 不能与 --no-catch-up 同用[/red]")
+            raise typer.Exit(2)
+        findings = read_projection(db, "案件事实", lambda conn, app: Inspector(conn, app.policies, day, division)
+                                   .run(rule or None))
+        _output(findings, day, division, None, json, xlsx)
+        return
     app = open_app(db)
     try:
         with read_models(app, [CaseFactsProjection()]) as rm:
@@ -70,6 +88,11 @@ def inspect(
                 rm.catch_up()
     finally:
         app.close()
+    _output(findings, day, division, raised if raise_problems else None, json, xlsx)
+
+
+def _output(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None, json: bool,
+            xlsx: Path | None) -> None:
     if json:
         out = sys.stdout
         for f in findings:
@@ -77,7 +100,7 @@ def inspect(
         return
     if xlsx:
         write_findings(xlsx, findings, day)
-    render(findings, day, division, raised if raise_problems else None, xlsx)
+    render(findings, day, division, raised, xlsx)
 
 
 def render(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None,

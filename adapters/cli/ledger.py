@@ -16,7 +16,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.cli._common import (
+    CatchUpOption,
+    DbOption,
+    JsonOption,
+    console,
+    dumps,
+    err_console,
+    open_app,
+    read_projection,
+)
 from adapters.sheets import Column, fill_sheet
 from casecore.problem import status_label
 from casecore.values import AccountableParty, Labelled, ProblemKind, ProblemSource, Role
@@ -140,6 +149,7 @@ def ledger(
     json: JsonOption = False,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="另存为 Excel 工作簿 (问题台账、整改台账两张表)")] = None,
     db: DbOption = None,
+    catch_up: CatchUpOption = True,
 ) -> None:
     """双台账: 问题台账与整改台账 (the problem ledger and the rectification ledger)."""
     if division is not None and not division.isdigit():
@@ -150,12 +160,18 @@ def ledger(
     except ValueError:
         err_console.print(f"[red]日期格式应为 YYYY-MM-DD: {as_of!r}[/red]")
         raise typer.Exit(2) from None
-    app = open_app(db)
-    try:
-        problems, entries = read_ledgers(app, day, division)
-    except ValueError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+    if not catch_up:
+        from projections.ledger import problem_rows, rectification_rows
+
+        problems, entries = read_projection(db, "台账", lambda conn, _: (problem_rows(conn, day, division),
+                                                                      rectification_rows(conn, day, division)))
+    else:
+        app = open_app(db)
+        try:
+            problems, entries = read_ledgers(app, day, division)
+        except ValueError as exc:
+            err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
     if xlsx is not None:
         try:
             write_ledger_xlsx(xlsx, problems, entries, day, division)

@@ -15,7 +15,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.cli._common import (
+    CatchUpOption,
+    DbOption,
+    JsonOption,
+    console,
+    dumps,
+    err_console,
+    open_app,
+    read_projection,
+)
 from casecore.values import Category, ExitMode, HouseholdType, Housing, Labelled, MeasureType, RiskType, Stage
 
 MEASURE_STATUS = {"planned": "计划", "implemented": "已落实", "ended": "已结束"}
@@ -137,6 +146,7 @@ def roster(
     json: JsonOption = False,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="另存为 Excel 工作簿 (.xlsx)")] = None,
     db: DbOption = None,
+    catch_up: CatchUpOption = True,
 ) -> None:
     """监测对象名单 (the monitored-household roster: 监测中 and 风险消除程序中 unless --all)."""
     from adapters.readmodels import read_models
@@ -146,16 +156,19 @@ def roster(
     if division is not None and not division.isdigit():
         err_console.print(f"[red]区划代码前缀应为数字: {division!r}[/red]")
         raise typer.Exit(2)
-    app = open_app(db)
-    try:
-        rm = read_models(app, [by_name("roster")])
-    except ValueError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    with rm:
-        rm.catch_up("roster")
-        with rm.engine.connect() as conn:
-            rows = monitored_roster(conn, division, all_stages=all_stages)
+    if not catch_up:
+        rows = read_projection(db, "名单", lambda conn, _: monitored_roster(conn, division, all_stages=all_stages))
+    else:
+        app = open_app(db)
+        try:
+            rm = read_models(app, [by_name("roster")])
+        except ValueError as exc:
+            err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        with rm:
+            rm.catch_up("roster")
+            with rm.engine.connect() as conn:
+                rows = monitored_roster(conn, division, all_stages=all_stages)
     if xlsx is not None:
         try:
             write_xlsx(xlsx, rows)

@@ -147,3 +147,46 @@ def test_a_copy_on_read_only_media_verifies(evidence, tmp_path):
     finally:
         if mounted.returncode == 0:
             subprocess.run(["umount", str(media)], check=True)
+
+
+NO_CATCH_UP = [["roster", "--all", "--json", "--no-catch-up"], ["ledger", "--json", "--no-catch-up"],
+               ["inspect", "--as-of", "2023-06-01", "--json", "--no-catch-up"]]
+
+
+def test_readers_without_catch_up_read_the_tables_as_they_stand_and_leave_the_copy_as_it_was(tmp_path):
+    live = tmp_path / "live.db"
+    app = bootstrap(str(live))
+    try:
+        history(app)
+    finally:
+        app.close()
+    for command in (["roster"], ["ledger"], ["inspect", "--as-of", "2023-06-01"]):   # the live system folds
+        assert invoke(*command, "--db", str(live)).exit_code == 0
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(live, copy)
+    before = _fingerprint(copy)
+    outputs = {}
+    for command in NO_CATCH_UP:
+        result = invoke(*command, "--db", str(copy))
+        assert result.exit_code == 0, (command, result.output)
+        outputs[command[0]] = result.stdout
+    assert _fingerprint(copy) == before
+    assert {orjson.loads(line)["household_id"] for line in outputs["roster"].splitlines()} == {"H1", "H2"}
+    # the same rows the live store gives after its own catch-up
+    assert invoke("roster", "--all", "--json", "--db", str(live)).stdout == outputs["roster"]
+
+
+@pytest.mark.parametrize("command", NO_CATCH_UP, ids=lambda c: c[0])
+def test_a_reader_without_catch_up_on_tables_never_built_says_so_and_builds_nothing(db_url, command):
+    app = bootstrap(db_url)
+    try:
+        history(app)
+    finally:
+        app.close()
+    before = tables(db_url)
+    path_before = _fingerprint(Path(db_url)) if "://" not in db_url else None
+    result = invoke(*command, "--db", db_url)
+    assert result.exit_code == 2 and "投影" in result.stderr and "catch-up" in result.stderr
+    assert tables(db_url) == before
+    if path_before is not None:
+        assert _fingerprint(Path(db_url)) == path_before
