@@ -174,3 +174,25 @@ def test_a_stage_that_fails_is_reported_the_others_still_summarised_and_the_exit
     assert "建档户数: 20" in result.stdout              # the stage before it is still summarised
     for stage in real[1:]:
         assert stage.title in result.stdout            # and the stages after it ran and are shown
+
+
+def test_the_demo_records_each_act_once_in_business_time_and_never_backwards_within_a_case(small_demo):
+    from adapters.audit import audit
+
+    _, where = small_demo
+    app = bootstrap(str(where / "demo.db"), create=False)
+    try:
+        report = audit(app.recorder)
+        rows = [r.hashed for r in app.recorder.iter_audit_rows() if r.hashed is not None]
+        first = next(r for r in app.recorder.iter_audit_rows() if r.hashed is not None)
+        event = next(iter(app.events.get(first.originator_id)))
+    finally:
+        app.close()
+    assert report.ok, report.findings[:3]
+    # the chain stamps the event's own recorded time: the checkpoint spreads over the county's business days
+    assert len(report.days) > 30 and min(report.days) < "2023"
+    assert first.hashed.recorded_at == event.timestamp.isoformat(timespec="microseconds")
+    by_stream: dict[str, list[str]] = {}
+    for h in rows:
+        by_stream.setdefault(h.originator_id, []).append(h.recorded_at)
+    assert all(times == sorted(times) for times in by_stream.values())
