@@ -190,3 +190,19 @@ def test_a_reader_without_catch_up_on_tables_never_built_says_so_and_builds_noth
     assert tables(db_url) == before
     if path_before is not None:
         assert _fingerprint(Path(db_url)) == path_before
+
+
+def test_the_auditors_reads_answer_on_both_stores_and_create_nothing(db_url, monkeypatch):
+    monkeypatch.setenv("CASECORE_SNAPSHOT_INTERVAL", "4")
+    app = bootstrap(db_url)
+    try:
+        history(app)
+    finally:
+        app.close()
+    before = tables(db_url) if "://" in db_url else _fingerprint(Path(db_url))
+    for command in AUDITOR_READS:
+        result = invoke(*command, "--db", db_url)
+        assert result.exit_code == 0, (command, result.output)
+    assert orjson.loads(invoke("show", "H1", "--json", "--db", db_url).stdout)["stage"] == "monitored"
+    assert len(invoke("events", "--db", db_url).stdout.splitlines()) == 12
+    assert (tables(db_url) if "://" in db_url else _fingerprint(Path(db_url))) == before
