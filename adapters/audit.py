@@ -12,7 +12,14 @@ What is checked (see `adapters.hashchain` for what is hashed):
 - the snapshots (outside the chain; `adapters.snapshots.verify`): every snapshot against the state its
   stream's events fold into at its version: `snapshot_altered`, `snapshot_unreadable`;
 - with a checkpoint: each day's digest recomputed over the events at or below the checkpoint's position:
-  `day_changed`, `day_missing`, `day_added` catch even a rewrite that recomputed the whole hash table.
+  `day_changed`, `day_missing`, `day_added` catch even a rewrite that recomputed the whole hash table, and
+  `backdated` an event written after the checkpoint that claims an earlier recorded time;
+- recorded times within a stream: `time_backwards`;
+- the keyed chain across the log (`_Keying`): `unkeyed`, `key_unknown`, `stale_key`;
+- signed checkpoints (Ed25519, the auditor's key): `checkpoint_forged`.
+
+Another chained table (the console's read-access log, say) is checked the same way: its rows as `AuditRow`s
+grouped by stream through `check_stream`, and its hash rows through `_Keying`.
 
 A day is the UTC date on which the engine recorded the event (the recorder's clock, stored in the hash row
 and covered by the hash). A day's digest is SHA-256 over the day's stream heads (stream, version and the

@@ -9,6 +9,11 @@ side table beside the library's events table:
 
 (`event_hashes` on SQLite; `<app>_event_hashes`, e.g. `casecore_event_hashes`, on PostgreSQL.)
 
+`recorded_at` is the event's own recorded time (`RecordingMapper` hands it over beside the stored bytes).
+Without a chain key `hash` is plain SHA-256 (64 hex digits); with one (`ChainKeys`: `CASECORE_CHAIN_KEY` or a
+keys file, rotated by date) it is `hmac-sha256:<key id>:<hex>`, an HMAC whose key the database never holds,
+so that whoever can write the database cannot append or rewrite a row that verifies.
+
 The recorders below are the library's application recorders with one addition: after the events are
 inserted (and their positions are known), the hash rows are inserted with the same cursor, inside the same
 transaction — so an event without its hash, or a hash without its event, is never committed by the engine.

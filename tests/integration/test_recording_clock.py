@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from freezegun import freeze_time
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.builders import register
 
@@ -90,3 +92,39 @@ def test_an_event_has_one_recorded_time_in_the_event_the_chain_the_checkpoint_re
     assert [e.recorded_at for e in replay(app, "household/H1").entries] == times[:1]
     feed = [to_cloudevent(e, position, "urn:casecore:test") for position, e in read_events(app)]
     assert sorted(datetime.fromisoformat(e["time"]) for e in feed) == times
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(clock=st.lists(st.integers(-3000, 3000), min_size=1, max_size=8), bulk=st.booleans())
+def test_whatever_the_clock_does_a_case_is_recorded_at_the_latest_time_seen_so_far(clock, bulk):
+    """Each command is typed in at a clock that may jump back (minutes from a start): the case's recorded
+    times are the running maximum of those clocks, and the chain holds the same times."""
+    import tempfile
+    from pathlib import Path
+
+    from adapters.audit import audit
+    from adapters.storage import bootstrap
+    from tests.builders import cmd
+
+    start = datetime(2026, 3, 1, 8, tzinfo=UTC)
+    moments = [start] + [start + timedelta(minutes=m) for m in clock]
+    commands = [register("H1", on=date(2023, 3, 1))] + [
+        cmd("record_lead", date(2023, 3, 2), household_id="H1", lead_id=f"L{i}", source="self_declaration",
+            risk_types=["illness"], detail="申报") for i in range(len(clock))]
+    with tempfile.TemporaryDirectory() as tmp:
+        app = bootstrap(str(Path(tmp) / "casecore.db"))
+        try:
+            if bulk:
+                app.recording_clock = lambda c: moments[0 if c.command == "register_household" else
+                                                         1 + int(c.lead_id[1:])]
+                assert all(o.ok for o in app.handle_many(commands, batch_size=3))
+            else:
+                for moment, command in zip(moments, commands, strict=True):
+                    with freeze_time(moment):
+                        assert app.handle(command).ok
+            expected = [max(moments[: i + 1]) for i in range(len(moments))]
+            assert stored_times(app, "household/H1") == expected
+            report = audit(app.recorder)
+            assert report.ok and sorted(report.days) == sorted({m.date().isoformat() for m in expected})
+        finally:
+            app.close()
