@@ -206,3 +206,17 @@ def test_the_auditors_reads_answer_on_both_stores_and_create_nothing(db_url, mon
     assert orjson.loads(invoke("show", "H1", "--json", "--db", db_url).stdout)["stage"] == "monitored"
     assert len(invoke("events", "--db", db_url).stdout.splitlines()) == 12
     assert (tables(db_url) if "://" in db_url else _fingerprint(Path(db_url))) == before
+
+
+def test_readers_without_catch_up_read_the_folded_tables_on_both_stores(db_url):
+    app = bootstrap(db_url)
+    try:
+        history(app)
+    finally:
+        app.close()
+    assert invoke("roster", "--db", db_url).exit_code == 0   # folds
+    before = tables(db_url) if "://" in db_url else _fingerprint(Path(db_url))
+    result = invoke("roster", "--all", "--json", "--no-catch-up", "--db", db_url)
+    assert result.exit_code == 0, result.output
+    assert {orjson.loads(line)["household_id"] for line in result.stdout.splitlines()} == {"H1", "H2"}
+    assert (tables(db_url) if "://" in db_url else _fingerprint(Path(db_url))) == before
