@@ -16,9 +16,10 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Persistenc
 from eventsourcing.utils import Environment, strtobool
 
 from casecore import commands as c
-from casecore.errors import CaseError, Conflict, InvalidTransition, NotFound
-from casecore.events import recording_clock
+from casecore.errors import CaseError, Conflict, InvalidTransition, NotFound, ValidationFailed
+from casecore.events import CaseEvent, recording_clock
 from casecore.household import Household
+from casecore.limits import latest_business_date
 from casecore.policy import PolicyBook, default_policies
 from casecore.problem import Problem
 from casecore.snapshots import DEFAULT_INTERVAL, CaseSnapshot, CurrentSnapshots, crossed
@@ -209,7 +210,16 @@ class CaseManagement(Application[str]):
     def _decide_now(self, cmd: c.Command, aggregate: Any) -> tuple[Any, Outcome]:
         """Run the command against the aggregate (created if the command creates one). Returns the
         aggregate holding the new pending event(s) and the outcome; raises CaseError on refusal."""
+        recorded_on = CaseEvent.create_timestamp().date()
+        if cmd.on > latest_business_date(recorded_on):
+            raise ValidationFailed(
+                f"on: 办理日期 {cmd.on} 晚于录入日期 {recorded_on} (最多晚一天); 请填写实际办理的日期, 办理后再录入")
         if cmd.command_id and aggregate is not None and cmd.command_id in aggregate.command_ids:
+            # who may act on this case is checked before the key is answered: no one learns whether a key exists
+            aggregate.check_actor(cmd)
+            stored = aggregate.command_ids[cmd.command_id]
+            if stored is not None and stored != cmd.digest:
+                raise Conflict(f"命令编号 {cmd.command_id} 已用于内容不同的另一条命令; 新命令请换用新的 command_id")
             return aggregate, Outcome(ok=True, events=[], duplicate=True)
         before = len(aggregate.pending_events) if aggregate is not None else 0
         if isinstance(cmd, c.RegisterHousehold):
