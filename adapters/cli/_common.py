@@ -6,6 +6,7 @@ import gc
 import logging
 import os
 import sys
+from datetime import date
 from typing import Annotated, Any
 
 import orjson
@@ -74,16 +75,54 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+#: the store the running command opened (named when it cannot be read or written: `store_failed`)
+_opened: list[str] = []
+
+
+def store_name(db: str | None) -> str:
+    """The store as the operator named it, without a password."""
+    import re
+
+    name = db or os.environ.get("CASECORE_DB") or "./casecore.db"
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", name)
+
+
 def open_app(db: str | None):
     from adapters.storage import bootstrap
 
     configure_logging()
     tune_gc()
+    _opened.append(store_name(db))
     try:
         return bootstrap(db)
     except Exception as exc:  # a store that cannot be opened is the user's to fix, not a traceback
-        err_console.print(f"[red]无法打开事件库 {db or os.environ.get('CASECORE_DB') or './casecore.db'}: {exc}[/red]")
+        err_console.print(f"[red]无法打开事件库 {store_name(db)}: {exc}[/red]")
         raise typer.Exit(2) from None
+
+
+def store_failed(exc: BaseException) -> str | None:
+    """The sentence for a store that could not be read or written while a command ran (locked, read-only,
+    gone), or None when `exc` is not about the store."""
+    from adapters.store_errors import store_failure
+
+    return store_failure(exc, _opened[-1] if _opened else store_name(None))
+
+
+def business_date(text: str | None, option: str) -> date:
+    """A date option (`--as-of`, `--on`): today when not given; a date outside the contract's range
+    (casecore/limits.py) or not a date is refused with exit status 2."""
+    from casecore import limits as lim
+
+    try:
+        day = date.fromisoformat(text) if text else date.today()
+    except ValueError:
+        err_console.print(f"[red]{option} “{text}” 不是日期 (应为 YYYY-MM-DD)[/red]")
+        raise typer.Exit(2) from None
+    problem = lim.date_problem(day)
+    if problem:
+        err_console.print(f"[red]{option}: {problem}; 请给出此范围内的日期[/red]")
+        raise typer.Exit(2)
+    return day
 
 
 def group(app: typer.Typer, name: str, help: str) -> typer.Typer:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.cli._common import DbOption, JsonOption, business_date, console, dumps, err_console, open_app
 
 #: findings listed in the human output (all are in --json and --xlsx)
 SHOWN = 40
@@ -35,11 +35,7 @@ def inspect(
     from projections.casefacts import CaseFactsProjection
     from projections.inspect import RULES, Inspector, problem_commands
 
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        err_console.print(f"[red]--as-of “{as_of}” 不是日期 (应为 YYYY-MM-DD)[/red]")
-        raise typer.Exit(2) from None
+    day = business_date(as_of, "--as-of")
     unknown = [r for r in rule or [] if r not in RULES]
     if unknown:
         err_console.print(f"[red]未知规则: {', '.join(unknown)}; 可选: {', '.join(RULES)}[/red]")

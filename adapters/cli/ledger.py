@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.cli._common import DbOption, JsonOption, business_date, console, dumps, err_console, open_app
 from adapters.sheets import Column, fill_sheet
 from casecore.problem import status_label
 from casecore.values import AccountableParty, Labelled, ProblemKind, ProblemSource, Role
@@ -145,11 +145,7 @@ def ledger(
     if division is not None and not division.isdigit():
         err_console.print(f"[red]区划代码前缀应为数字: {division!r}[/red]")
         raise typer.Exit(2)
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        err_console.print(f"[red]日期格式应为 YYYY-MM-DD: {as_of!r}[/red]")
-        raise typer.Exit(2) from None
+    day = business_date(as_of, "--as-of")
     app = open_app(db)
     try:
         problems, entries = read_ledgers(app, day, division)
