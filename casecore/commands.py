@@ -12,7 +12,6 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
-import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -178,7 +177,8 @@ class Command(_Model):
     def digest(self) -> str:
         """The digest of the command's content, bound to its `command_id`: the same key with other content is
         another command, not a duplicate."""
-        content = orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        # fields left at their defaults are left out: a field added later (with a default) changes no digest
+        content = self.model_dump_json(exclude_defaults=True).encode()
         return hashlib.sha256(content).hexdigest()[:32]
 
 

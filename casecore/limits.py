@@ -38,6 +38,8 @@ ORIGIN_MAX = 300
 #: free text: a note, a lead's or an objection's detail, a reason, a rectification action
 FREE_TEXT_MAX = 5000
 
+#: one cell of a department's screening file (a lead's detail joins at most three)
+CELL_MAX = 1000
 #: one command as JSON (a line of `casecore apply`): the largest command the limits allow is well under it
 COMMAND_JSON_MAX = 1024 * 1024
 

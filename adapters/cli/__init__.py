@@ -42,5 +42,5 @@ def main() -> None:
         message = store_failed(exc)
         if message is None:
             raise
-        err_console.print(f"[red]{message}[/red]")
+        err_console.print(f"[red]{message}[/red]", soft_wrap=True)  # a path stays on one line, to be copied
         raise SystemExit(2) from None

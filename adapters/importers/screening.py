@@ -253,7 +253,7 @@ def read_hits(kind: Kind, rows: Iterator[tuple[int, dict[str, str]]], report: Re
 def _check_cells(kind: Kind, row: dict[str, str]) -> None:
     """Every cell read is short enough for the lead it may become (its detail joins a few cells)."""
     for fname, value in row.items():
-        problem = lim.free_text_problem(value, lim.UNIT_MAX)
+        problem = lim.free_text_problem(value, lim.CELL_MAX)
         if problem:
             raise ValueError(f"{kind.columns[fname][0]}: {problem}")
 

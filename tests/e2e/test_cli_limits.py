@@ -51,7 +51,7 @@ def test_a_read_only_store_is_named_with_what_to_do_and_no_traceback(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    assert "只读" in done.stderr and str(db) in done.stderr
+    assert "只读" in done.stderr and f"file:{db}?mode=ro" in done.stderr
 
 
 def test_a_file_of_commands_with_extreme_money_and_a_huge_line_refuses_those_lines_only(tmp_path):

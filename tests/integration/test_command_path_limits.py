@@ -65,6 +65,12 @@ def test_the_same_command_with_the_same_key_is_a_duplicate(app):
     assert again.ok and again.duplicate and again.events == []
 
 
+def test_the_same_command_with_a_default_spelled_out_is_still_a_duplicate(app):
+    run(app, [register("H1", command_id="reg-1")])
+    again = app.handle(register("H1", command_id="reg-1", relocated=False, key_county=False, evidence=[]))
+    assert again.ok and again.duplicate
+
+
 def test_a_key_reused_for_other_content_is_a_conflict_and_stores_nothing(app):
     run(app, [register("H1"), cmd("record_lead", date(2023, 3, 2), household_id="H1", lead_id="L1",
                                   source="cadre_screening", command_id="k-1")])
