@@ -216,7 +216,7 @@ def _date(text: str, what: str) -> date:
     try:
         return date.fromisoformat(text.replace("/", "-").replace(".", "-")[:10])
     except ValueError:
-        raise ValidationFailed(f"{what} {text!r} 不是有效日期 (YYYY-MM-DD)") from None
+        raise ValidationFailed(f"{what} {text[:40]!r} 不是有效日期 (YYYY-MM-DD)") from None
 
 
 def command_id(household_id: str, measure_id: str, step: str) -> str:

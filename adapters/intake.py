@@ -9,6 +9,7 @@ import orjson
 from pydantic import ValidationError
 
 from casecore import commands as c
+from casecore import limits as lim
 from casecore.errors import CaseError, ValidationFailed
 
 
@@ -38,6 +39,9 @@ def parse_object(data: Any) -> c.Command | CaseError:
 
 def parse_line(text: str) -> c.Command | CaseError:
     """One JSON Lines entry to a command, or a `validation_error` saying what is wrong with it."""
+    if len(text) > lim.COMMAND_JSON_MAX:  # refused unread: no field of a command can be this long
+        return ValidationFailed(f"这一行有 {len(text)} 个字符, 超过一条命令的上限 {lim.COMMAND_JSON_MAX}; "
+                                "请检查备注、说明等字段 (各有长度上限, 见 casecore schema)")
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:

@@ -16,9 +16,10 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Persistenc
 from eventsourcing.utils import Environment, strtobool
 
 from casecore import commands as c
-from casecore.errors import CaseError, Conflict, InvalidTransition, NotFound
-from casecore.events import recording_clock
+from casecore.errors import CaseError, Conflict, InvalidTransition, NotFound, ValidationFailed
+from casecore.events import CaseEvent, recording_clock
 from casecore.household import Household
+from casecore.limits import latest_business_date
 from casecore.policy import PolicyBook, default_policies
 from casecore.problem import Problem
 from casecore.snapshots import DEFAULT_INTERVAL, CaseSnapshot, CurrentSnapshots, crossed
@@ -36,6 +37,17 @@ def household_stream(household_id: str) -> str:
 
 def problem_stream(problem_id: str) -> str:
     return PROBLEM_PREFIX + problem_id
+
+
+def household_not_found(household_id: str) -> NotFound:
+    """The one answer for a household that is not there (the HTTP service gives it for one outside the
+    caller's reach too, so the two cannot be told apart)."""
+    return NotFound(f"户 {household_id} 未建档; 请先登记户信息 (register_household)")
+
+
+def problem_not_found(problem_id: str) -> NotFound:
+    """The one answer for a problem that is not there (or outside the caller's reach)."""
+    return NotFound(f"问题 {problem_id} 未登记; 请先登记问题 (raise_problem)")
 
 
 def project(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -174,13 +186,13 @@ class CaseManagement(Application[str]):
         try:
             return self.repository.get(household_stream(household_id))
         except AggregateNotFoundError:
-            raise NotFound(f"户 {household_id} 未建档; 请先登记户信息 (register_household)") from None
+            raise household_not_found(household_id) from None
 
     def get_problem(self, problem_id: str) -> Any:
         try:
             return self.repository.get(problem_stream(problem_id))
         except AggregateNotFoundError:
-            raise NotFound(f"问题 {problem_id} 未登记; 请先登记问题 (raise_problem)") from None
+            raise problem_not_found(problem_id) from None
 
     def _load(self, cmd: c.Command, cached: dict[str, Any] | None) -> Any:
         stream = self._stream(cmd)
@@ -209,7 +221,16 @@ class CaseManagement(Application[str]):
     def _decide_now(self, cmd: c.Command, aggregate: Any) -> tuple[Any, Outcome]:
         """Run the command against the aggregate (created if the command creates one). Returns the
         aggregate holding the new pending event(s) and the outcome; raises CaseError on refusal."""
+        recorded_on = CaseEvent.create_timestamp().date()
+        if cmd.on > latest_business_date(recorded_on):
+            raise ValidationFailed(
+                f"on: 办理日期 {cmd.on} 晚于录入日期 {recorded_on} (最多晚一天); 请填写实际办理的日期, 办理后再录入")
         if cmd.command_id and aggregate is not None and cmd.command_id in aggregate.command_ids:
+            # who may act on this case is checked before the key is answered: no one learns whether a key exists
+            aggregate.check_actor(cmd)
+            stored = aggregate.command_ids[cmd.command_id]
+            if stored is not None and stored != cmd.digest:
+                raise Conflict(f"命令编号 {cmd.command_id} 已用于内容不同的另一条命令; 新命令请换用新的 command_id")
             return aggregate, Outcome(ok=True, events=[], duplicate=True)
         before = len(aggregate.pending_events) if aggregate is not None else 0
         if isinstance(cmd, c.RegisterHousehold):
@@ -223,8 +244,8 @@ class CaseManagement(Application[str]):
         else:
             if aggregate is None:
                 if isinstance(cmd, c.HouseholdCommand):
-                    raise NotFound(f"户 {cmd.household_id} 未建档; 请先登记户信息 (register_household)")
-                raise NotFound(f"问题 {cmd.problem_id} 未登记; 请先登记问题 (raise_problem)")  # type: ignore[attr-defined]
+                    raise household_not_found(cmd.household_id)
+                raise problem_not_found(cmd.problem_id)  # type: ignore[attr-defined]
             method = getattr(aggregate, cmd.command, None)
             if method is None:
                 raise InvalidTransition(f"“{c.LABELS.get(cmd.command, cmd.command)}”不适用于此对象")

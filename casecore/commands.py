@@ -6,12 +6,25 @@ Fields may be added, never renamed. Every command and enum has its Chinese label
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
+from casecore import limits as lim
 from casecore.values import (
     AccountableParty,
     Category,
@@ -37,6 +50,79 @@ from casecore.values import (
 )
 
 
+def _short(limit: int) -> AfterValidator:
+    def check(value: str) -> str:
+        problem = lim.short_text_problem(value, limit)
+        if problem:
+            raise ValueError(problem)
+        return value
+    return AfterValidator(check)
+
+
+def _free(limit: int) -> AfterValidator:
+    def check(value: str) -> str:
+        problem = lim.free_text_problem(value, limit)
+        if problem:
+            raise ValueError(problem)
+        return value
+    return AfterValidator(check)
+
+
+def _dated(low: date, high: date) -> AfterValidator:
+    def check(value: date) -> date:
+        problem = lim.date_problem(value, low, high)
+        if problem:
+            raise ValueError(problem)
+        return value
+    return AfterValidator(check)
+
+
+def _schema(limit: int, pattern: str) -> Any:
+    return Field(json_schema_extra={"maxLength": limit, "pattern": pattern})
+
+
+# Constrained text, amounts and dates of the contract (limits in casecore/limits.py): every value a command may
+# carry fits the read models' columns. Short text has no control character; free text allows newline and tab.
+Id = Annotated[str, Field(min_length=1), _schema(lim.ID_MAX, lim.SHORT_TEXT_PATTERN), _short(lim.ID_MAX)]
+CommandId = Annotated[str, Field(min_length=1), _schema(lim.COMMAND_ID_MAX, lim.SHORT_TEXT_PATTERN),
+                      _short(lim.COMMAND_ID_MAX)]
+Name = Annotated[str, Field(min_length=1), _schema(lim.NAME_MAX, lim.SHORT_TEXT_PATTERN), _short(lim.NAME_MAX)]
+Unit = Annotated[str, Field(min_length=1), _schema(lim.UNIT_MAX, lim.SHORT_TEXT_PATTERN), _short(lim.UNIT_MAX)]
+Relation = Annotated[str, Field(min_length=1), _schema(lim.RELATION_MAX, lim.SHORT_TEXT_PATTERN),
+                     _short(lim.RELATION_MAX)]
+Site = Annotated[str, _schema(lim.SITE_MAX, lim.SHORT_TEXT_PATTERN), _short(lim.SITE_MAX)]
+FindingKey = Annotated[str, _schema(lim.FINDING_KEY_MAX, lim.SHORT_TEXT_PATTERN), _short(lim.FINDING_KEY_MAX)]
+Evidence = Annotated[str, _schema(lim.EVIDENCE_MAX, lim.SHORT_TEXT_PATTERN), _short(lim.EVIDENCE_MAX)]
+FreeText = Annotated[str, _schema(lim.FREE_TEXT_MAX, lim.FREE_TEXT_PATTERN), _free(lim.FREE_TEXT_MAX)]
+RequiredText = Annotated[str, Field(min_length=1), _schema(lim.FREE_TEXT_MAX, lim.FREE_TEXT_PATTERN),
+                         _free(lim.FREE_TEXT_MAX)]
+BusinessDate = Annotated[date, Field(json_schema_extra={"formatMinimum": lim.DATE_MIN.isoformat(),
+                                                        "formatMaximum": lim.DATE_MAX.isoformat()}),
+                         _dated(lim.DATE_MIN, lim.DATE_MAX)]
+BirthDate = Annotated[date, Field(json_schema_extra={"formatMinimum": lim.BIRTH_MIN.isoformat(),
+                                                     "formatMaximum": lim.DATE_MAX.isoformat()}),
+                      _dated(lim.BIRTH_MIN, lim.DATE_MAX)]
+DivisionCode = Annotated[str, Field(max_length=12, json_schema_extra={"pattern": r"^\d{12}$"})]
+
+
+def _money(value: Any) -> Decimal:
+    amount = to_money(value)
+    problem = lim.money_problem(amount)
+    if problem:
+        raise ValueError(f"金额 {str(value)[:40]!r} {problem}")
+    return amount
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(_money),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": lim.MONEY_PATTERN},
+                              {"type": "integer", "exclusiveMinimum": -int(lim.MONEY_BOUND),
+                               "exclusiveMaximum": int(lim.MONEY_BOUND)}],
+                    "description": "decimal yuan, as a string: |x| < 10^10, at most two decimals"}),
+]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
 
@@ -44,25 +130,25 @@ class _Model(BaseModel):
 class Actor(_Model):
     """Who acts: an id, optionally a name, a role and a unit (a division code or a department's name)."""
 
-    id: str = Field(min_length=1)
-    name: str | None = None
+    id: Id
+    name: Name | None = None
     role: Role
-    unit: str = Field(min_length=1)
+    unit: Unit
 
 
 class Person(_Model):
     """A named person of a unit (cadre, responsible or supervising party)."""
 
-    id: str | None = None
-    name: str = Field(min_length=1)
-    unit: str = Field(min_length=1)
+    id: Id | None = None
+    name: Name
+    unit: Unit
 
 
 class Member(_Model):
-    person_id: str
-    name: str = Field(min_length=1)
-    relation: str = Field(min_length=1)
-    birth_date: date
+    person_id: Id
+    name: Name
+    relation: Relation
+    birth_date: BirthDate
     labour: Labour
     in_school: bool = False
     disabled: bool = False
@@ -74,25 +160,30 @@ class Member(_Model):
         return self
 
 
-Money = Annotated[Decimal, Field(description="decimal yuan, as a string")]
-
-
 class Command(_Model):
     """Fields every command has."""
 
     command: str
-    on: date = Field(description="business date of the act")
+    on: BusinessDate = Field(description="business date of the act; no later than the day it is recorded + 1")
     actor: Actor
-    command_id: str | None = Field(default=None, description="idempotency key")
-    note: str | None = None
-    evidence: list[str] = Field(default_factory=list)
+    command_id: CommandId | None = Field(default=None, description="idempotency key")
+    note: FreeText | None = None
+    evidence: list[Evidence] = Field(default_factory=list, max_length=lim.EVIDENCE_ITEMS_MAX)
 
     #: the Chinese label of the command, for human output
     label: ClassVar[str] = ""
 
+    @cached_property
+    def digest(self) -> str:
+        """The digest of the command's content, bound to its `command_id`: the same key with other content is
+        another command, not a duplicate."""
+        # fields left at their defaults are left out: a field added later (with a default) changes no digest
+        content = self.model_dump_json(exclude_defaults=True).encode()
+        return hashlib.sha256(content).hexdigest()[:32]
+
 
 class HouseholdCommand(Command):
-    household_id: str = Field(min_length=1, max_length=64)
+    household_id: Id
 
     @property
     def stream(self) -> str:
@@ -100,7 +191,7 @@ class HouseholdCommand(Command):
 
 
 class ProblemCommand(Command):
-    problem_id: str = Field(min_length=1, max_length=64)
+    problem_id: Id
 
     @property
     def stream(self) -> str:
@@ -113,12 +204,12 @@ class ProblemCommand(Command):
 class RegisterHousehold(HouseholdCommand):
     command: Literal["register_household"]
     label: ClassVar[str] = "建档"
-    division_code: str
+    division_code: DivisionCode
     household_type: HouseholdType
     relocated: bool = False
-    resettlement_site: str | None = None
+    resettlement_site: Site | None = None
     key_county: bool = False
-    members: list[Member] = Field(min_length=1)
+    members: list[Member] = Field(min_length=1, max_length=lim.MEMBERS_MAX)
 
     @field_validator("division_code")
     @classmethod
@@ -143,22 +234,17 @@ class AddMember(HouseholdCommand):
 class RemoveMember(HouseholdCommand):
     command: Literal["remove_member"]
     label: ClassVar[str] = "人口减少"
-    person_id: str
+    person_id: Id
     reason: MemberChange
 
 
 class AssessIncome(HouseholdCommand):
     command: Literal["assess_income"]
     label: ClassVar[str] = "收入核算"
-    period_start: date
-    period_end: date
+    period_start: BusinessDate
+    period_end: BusinessDate
     net_income: Money
     rigid_expenditure: Money = Decimal("0")
-
-    @field_validator("net_income", "rigid_expenditure", mode="before")
-    @classmethod
-    def _exact_money(cls, value: Any) -> Decimal:
-        return to_money(value)
 
     @model_validator(mode="after")
     def _period(self) -> AssessIncome:
@@ -176,23 +262,23 @@ class AssessGuarantees(HouseholdCommand):
     label: ClassVar[str] = "三保障及饮水核查"
     housing: Housing
     drinking_water_safe: bool
-    children_out_of_school: list[str] = Field(default_factory=list)
-    members_without_medical_insurance: list[str] = Field(default_factory=list)
+    children_out_of_school: list[Id] = Field(default_factory=list, max_length=lim.MEMBERS_MAX)
+    members_without_medical_insurance: list[Id] = Field(default_factory=list, max_length=lim.MEMBERS_MAX)
 
 
 class RecordLead(HouseholdCommand):
     command: Literal["record_lead"]
     label: ClassVar[str] = "线索"
-    lead_id: str = Field(min_length=1)
+    lead_id: Id
     source: LeadSource
-    risk_types: list[RiskType] = Field(default_factory=list)
-    detail: str = ""
+    risk_types: list[RiskType] = Field(default_factory=list, max_length=len(RiskType))
+    detail: FreeText = ""
 
 
 class VerifyLead(HouseholdCommand):
     command: Literal["verify_lead"]
     label: ClassVar[str] = "入户核实"
-    lead_id: str = Field(min_length=1)
+    lead_id: Id
     finding: Finding
 
 
@@ -209,14 +295,14 @@ class OpenPublicity(HouseholdCommand):
 class RaiseObjection(HouseholdCommand):
     command: Literal["raise_objection"]
     label: ClassVar[str] = "公示异议"
-    objection_id: str = Field(min_length=1)
-    detail: str = ""
+    objection_id: Id
+    detail: FreeText = ""
 
 
 class ResolveObjection(HouseholdCommand):
     command: Literal["resolve_objection"]
     label: ClassVar[str] = "异议处理"
-    objection_id: str = Field(min_length=1)
+    objection_id: Id
     outcome: ObjectionOutcome
 
 
@@ -236,7 +322,7 @@ class ApproveCounty(HouseholdCommand):
     label: ClassVar[str] = "县级批复/审定及公告"
     decision: CountyDecision
     category: Category | None = None
-    risk_types: list[RiskType] = Field(default_factory=list)
+    risk_types: list[RiskType] = Field(default_factory=list, max_length=len(RiskType))
 
 
 class EnterSystem(HouseholdCommand):
@@ -253,23 +339,23 @@ class AssignCadre(HouseholdCommand):
 class PlanMeasure(HouseholdCommand):
     command: Literal["plan_measure"]
     label: ClassVar[str] = "制定帮扶措施"
-    measure_id: str = Field(min_length=1)
+    measure_id: Id
     measure_type: MeasureType
-    addresses: list[RiskType] = Field(min_length=1)
-    department: str = Field(min_length=1)
-    responsible: str = Field(min_length=1)
+    addresses: list[RiskType] = Field(min_length=1, max_length=len(RiskType))
+    department: Unit
+    responsible: Unit
 
 
 class ImplementMeasure(HouseholdCommand):
     command: Literal["implement_measure"]
     label: ClassVar[str] = "落实帮扶措施"
-    measure_id: str = Field(min_length=1)
+    measure_id: Id
 
 
 class EndMeasure(HouseholdCommand):
     command: Literal["end_measure"]
     label: ClassVar[str] = "结束帮扶措施"
-    measure_id: str = Field(min_length=1)
+    measure_id: Id
 
 
 class NominateExit(HouseholdCommand):
@@ -292,7 +378,7 @@ class MarkRiskEliminated(HouseholdCommand):
 class RollbackElimination(HouseholdCommand):
     command: Literal["rollback_elimination"]
     label: ClassVar[str] = "风险消除回退"
-    reason: str = Field(min_length=1)
+    reason: RequiredText
 
 
 # --- rectification ------------------------------------------------------------------------------
@@ -302,12 +388,12 @@ class RaiseProblem(ProblemCommand):
     command: Literal["raise_problem"]
     label: ClassVar[str] = "问题登记"
     kind: ProblemKind
-    household_id: str | None = None
-    division_code: str
+    household_id: Id | None = None
+    division_code: DivisionCode
     source: ProblemSource
-    detail: str = ""
+    detail: FreeText = ""
     #: the inspector rule's cycle key, when raised from a finding (one problem per rule, household and cycle)
-    finding_key: str | None = None
+    finding_key: FindingKey | None = None
 
     @field_validator("division_code")
     @classmethod
@@ -319,9 +405,9 @@ class Party_(_Model):
     """One party of a double responsibility: its unit and its named person. `person` is the person's actor id
     (the sign-off for the party must come from `actor.id == person`); `name` is for the printed ledgers."""
 
-    unit: str = Field(min_length=1)
-    person: str = Field(min_length=1)
-    name: str | None = None
+    unit: Unit
+    person: Id
+    name: Name | None = None
 
 
 class AssignResponsibility(ProblemCommand):
@@ -329,13 +415,13 @@ class AssignResponsibility(ProblemCommand):
     label: ClassVar[str] = "双责任"
     responsible: Party_
     supervisor: Party_
-    deadline: date
+    deadline: BusinessDate
 
 
 class RecordRectification(ProblemCommand):
     command: Literal["record_rectification"]
     label: ClassVar[str] = "整改措施"
-    action: str = Field(min_length=1)
+    action: RequiredText
 
 
 class ReportRectified(ProblemCommand):
@@ -353,14 +439,14 @@ class RejectSignOff(ProblemCommand):
     command: Literal["reject_sign_off"]
     label: ClassVar[str] = "退回整改"
     party: Party
-    reason: str = Field(min_length=1)
+    reason: RequiredText
 
 
 class HoldAccountable(ProblemCommand):
     command: Literal["hold_accountable"]
     label: ClassVar[str] = "问责"
     party: AccountableParty
-    reason: str = Field(min_length=1)
+    reason: RequiredText
 
 
 class ReopenProblem(ProblemCommand):
@@ -369,9 +455,9 @@ class ReopenProblem(ProblemCommand):
 
     command: Literal["reopen_problem"]
     label: ClassVar[str] = "销号后重新整改"
-    reason: str = Field(min_length=1)
-    deadline: date
-    finding_key: str | None = None
+    reason: RequiredText
+    deadline: BusinessDate
+    finding_key: FindingKey | None = None
 
 
 HOUSEHOLD_COMMANDS: tuple[type[HouseholdCommand], ...] = (

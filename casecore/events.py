@@ -70,6 +70,9 @@ class CaseEvent(CanMutateAggregate[str]):
     on: date
     actor: dict[str, Any]
     command_id: str | None = None
+    #: the digest of the command's content (`Command.digest`), bound to `command_id`; None on facts imported or
+    #: stored before digests were kept
+    command_digest: str | None = None
     note: str | None = None
     evidence: tuple[str, ...] | list[str] = ()
     #: where the fact came from when not a native command (e.g. "national_export:FILE")
@@ -91,7 +94,7 @@ class CaseEvent(CanMutateAggregate[str]):
         agg = super().mutate(aggregate)
         assert agg is not None
         if self.command_id:
-            agg.command_ids[self.command_id] = self.originator_version
+            agg.command_ids[self.command_id] = self.command_digest
         return agg
 
     @property
@@ -138,6 +141,7 @@ def common(cmd: Any) -> dict[str, Any]:
         "on": cmd.on,
         "actor": plain(cmd.actor),
         "command_id": cmd.command_id,
+        "command_digest": cmd.digest if cmd.command_id else None,
         "note": cmd.note,
         "evidence": list(cmd.evidence),
     }

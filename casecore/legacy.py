@@ -23,6 +23,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from casecore import limits as lim
 from casecore.household import Household
 from casecore.policy import default_policies
 from casecore.values import (
@@ -118,7 +119,7 @@ def export_month(value: str, column: str) -> date | None:
     if m is None or (len(m.group(2)) == 1 and not re.search(r"[-/.年]", v)):
         raise LegacyRowError(f"{column} “{value}” 不是年月 (应为 YYYYMM)")
     year, month = int(m.group(1)), int(m.group(2))
-    if not (1 <= month <= 12 and 1990 <= year <= 2100):
+    if not (1 <= month <= 12 and lim.DATE_MIN.year <= year <= lim.DATE_MAX.year):
         raise LegacyRowError(f"{column} “{value}” 不是有效的年月")
     return date(year, month, 1)
 
@@ -144,10 +145,21 @@ def amount(value: str, column: str) -> Decimal | None:
     try:
         d = Decimal(v)
     except InvalidOperation:
-        raise LegacyRowError(f"{column} “{value}” 不是金额") from None
+        raise LegacyRowError(f"{column} “{value[:40]}” 不是金额") from None
     if not d.is_finite():
-        raise LegacyRowError(f"{column} “{value}” 不是金额")
+        raise LegacyRowError(f"{column} “{value[:40]}” 不是金额")
+    problem = lim.money_problem(d)
+    if problem:
+        raise LegacyRowError(f"{column} “{value[:40]}” {problem}")
     return d
+
+
+def short_text(value: str, column: str, limit: int) -> str:
+    """A cell of short text within the contract's limits (length, no control character)."""
+    problem = lim.short_text_problem(value, limit)
+    if problem:
+        raise LegacyRowError(f"{column} “{value[:20]}…” {problem}")
+    return value
 
 
 def person_number(value: str) -> str:
@@ -230,21 +242,22 @@ def _income(row: dict[str, str], parts: tuple[str, ...], cost: str, rigid: str, 
         return None
     if net_v is None:
         net_v = sum((v or Decimal(0) for v in values.values()), Decimal(0)) - (cost_v or Decimal(0))
+        problem = lim.money_problem(net_v)
+        if problem:
+            raise LegacyRowError(f"{'、'.join(parts)}合计减{cost} {problem}")
     return Income(net_income=net_v, rigid_expenditure=rigid_v or Decimal(0), per_capita_income=pc_v)
 
 
 def read_row(number: int, row: dict[str, str], division_code: str) -> Row:
     """Check one row of the export (canonical column names → text). Raises LegacyRowError with the reason."""
-    hid = _get(row, "户编号")
+    hid = short_text(_get(row, "户编号"), "户编号", lim.ID_MAX)
     if not hid:
         raise LegacyRowError("户编号为空")
-    if len(hid) > 64:
-        raise LegacyRowError(f"户编号 “{hid[:20]}…” 超过64个字符")
     pid = person_number(_get(row, "证件号码"))
-    name = _get(row, "姓名")
+    name = short_text(_get(row, "姓名"), "姓名", lim.NAME_MAX)
     if not name:
         raise LegacyRowError("姓名为空")
-    relation = _get(row, "与户主关系")
+    relation = short_text(_get(row, "与户主关系"), "与户主关系", lim.RELATION_MAX)
     if not relation:
         raise LegacyRowError("与户主关系为空")
     born = export_day(_get(row, "出生日期"), "出生日期")
@@ -287,7 +300,7 @@ def read_row(number: int, row: dict[str, str], division_code: str) -> Row:
     for column, mtype in MEASURE_COLUMNS.items():
         for name in _SPLIT.split(_get(row, column)):
             if name.strip():
-                measures.append((mtype, name.strip()))
+                measures.append((mtype, short_text(name.strip(), column, lim.UNIT_MAX)))
     health = _get(row, "健康状况")
     return Row(
         number=number,
@@ -322,8 +335,8 @@ def read_row(number: int, row: dict[str, str], division_code: str) -> Row:
         post_uninsured_flag=yes(_get(row, "风险消除后是否有家庭成员未参加城乡居民（职工）基本医疗保险")),
         measures=measures,
         developmental_done=yes(_get(row, "实施开发式帮扶措施情况")),
-        cadre=_get(row, "帮扶责任人"),
-        collector=_get(row, "信息采集人"),
+        cadre=short_text(_get(row, "帮扶责任人"), "帮扶责任人", lim.NAME_MAX),
+        collector=short_text(_get(row, "信息采集人"), "信息采集人", lim.NAME_MAX),
     )
 
 

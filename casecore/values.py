@@ -221,9 +221,9 @@ LEVEL_DIGITS = {"province": 2, "prefecture": 4, "county": 6, "township": 9, "vil
 def check_division_code(code: str) -> str:
     """Return the 12-digit village division code, or raise ValueError saying what is wrong."""
     if not _DIVISION_RE.match(code):
-        raise ValueError(f"区划代码应为12位数字 (division code must be 12 digits): {code!r}")
+        raise ValueError(f"区划代码应为12位数字 (division code must be 12 digits): {code[:24]!r}")
     if code[:2] == "00" or code[2:4] == "00" or code[4:6] == "00":
-        raise ValueError(f"区划代码的省、市、县位不能为00: {code!r}")
+        raise ValueError(f"区划代码的省、市、县位不能为00: {code[:24]!r}")
     return code
 
 
@@ -255,15 +255,15 @@ def check_person_id(person_id: str, birth_date: date | None = None) -> str:
     """Validate an 18-character citizen ID number (check digit, and birth date if given)."""
     pid = person_id.upper()
     if not _ID_RE.match(pid):
-        raise ValueError(f"身份证号应为18位 (17位数字加校验位): {person_id!r}")
+        raise ValueError(f"身份证号应为18位 (17位数字加校验位): {person_id[:24]!r}")
     if id_check_digit(pid[:17]) != pid[17]:
-        raise ValueError(f"身份证号校验位错误 (GB 11643 check digit): {person_id!r}")
+        raise ValueError(f"身份证号校验位错误 (GB 11643 check digit): {person_id[:24]!r}")
     try:
         born = id_birth_date(pid)
     except ValueError:
-        raise ValueError(f"身份证号中的出生日期无效: {person_id!r}") from None
+        raise ValueError(f"身份证号中的出生日期无效: {person_id[:24]!r}") from None
     if birth_date is not None and born != birth_date:
-        raise ValueError(f"出生日期 {birth_date} 与身份证号中的 {born} 不一致: {person_id!r}")
+        raise ValueError(f"出生日期 {birth_date} 与身份证号中的 {born} 不一致: {person_id[:24]!r}")
     return pid
 
 
@@ -283,9 +283,9 @@ def to_money(value: object) -> Decimal:
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise ValueError(f"金额格式无效: {value!r}") from None
+        raise ValueError(f"金额格式无效: {str(value)[:40]!r}") from None
     if not amount.is_finite():
-        raise ValueError(f"金额格式无效: {value!r}")
+        raise ValueError(f"金额格式无效: {str(value)[:40]!r}")
     return amount
 
 

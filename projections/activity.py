@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from casecore import limits as lim
 from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household  # noqa: F401  (declares the household events read below)
 from casecore.problem import Problem  # noqa: F401  (declares the problem events read below)
@@ -60,37 +61,37 @@ activity = sa.Table(
     sa.Column("division_code", sa.String(12), nullable=False),
     sa.Column("county_code", sa.String(6), nullable=False),
     sa.Column("township_code", sa.String(9), nullable=False),
-    sa.Column("household_id", sa.String(64)),
-    sa.Column("problem_id", sa.String(64)),
+    sa.Column("household_id", sa.String(lim.ID_MAX)),
+    sa.Column("problem_id", sa.String(lim.ID_MAX)),
     #: what kind of lead / problem / exit / accountability (source, problem kind, exit mode, party)
     sa.Column("subtype", sa.String(48)),
     sa.Column("key_county", sa.Boolean, nullable=False),
     sa.Column("relocated", sa.Boolean, nullable=False),
-    sa.Column("resettlement_site", sa.String(128)),
+    sa.Column("resettlement_site", sa.String(lim.SITE_MAX)),
 )
 sa.Index("ix_activity_month_division", activity.c.month, activity.c.division_code)
 
 activity_households = sa.Table(
     "activity_households",
     metadata,
-    sa.Column("household_id", sa.String(64), primary_key=True),
+    sa.Column("household_id", sa.String(lim.ID_MAX), primary_key=True),
     sa.Column("division_code", sa.String(12), nullable=False),
     sa.Column("county_code", sa.String(6), nullable=False),
     sa.Column("key_county", sa.Boolean, nullable=False),
     sa.Column("relocated", sa.Boolean, nullable=False),
-    sa.Column("resettlement_site", sa.String(128)),
+    sa.Column("resettlement_site", sa.String(lim.SITE_MAX)),
 )
 sa.Index("ix_activity_households_county", activity_households.c.county_code, activity_households.c.key_county)
 
 activity_problems = sa.Table(
     "activity_problems",
     metadata,
-    sa.Column("problem_id", sa.String(64), primary_key=True),
+    sa.Column("problem_id", sa.String(lim.ID_MAX), primary_key=True),
     sa.Column("division_code", sa.String(12), nullable=False),
-    sa.Column("household_id", sa.String(64)),
+    sa.Column("household_id", sa.String(lim.ID_MAX)),
     sa.Column("key_county", sa.Boolean, nullable=False),
     sa.Column("relocated", sa.Boolean, nullable=False),
-    sa.Column("resettlement_site", sa.String(128)),
+    sa.Column("resettlement_site", sa.String(lim.SITE_MAX)),
 )
 
 

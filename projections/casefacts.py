@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from casecore import limits as lim
 from casecore.events import CaseEvent
 from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Labour, Procedure, Stage
 from projections.roster import Money
@@ -50,16 +51,20 @@ def _key(*parts: Any) -> str:
     return "#".join(str(p) for p in parts)
 
 
+#: a key of a household's id and another id (a lead's, a measure's) joined by `_key`
+_PAIR_KEY = 2 * lim.ID_MAX + 12
+
+
 households = sa.Table(
     "cf_households", metadata,
-    sa.Column("household_id", sa.String(64), primary_key=True),
+    sa.Column("household_id", sa.String(lim.ID_MAX), primary_key=True),
     sa.Column("division_code", sa.String(12)),
     sa.Column("household_type", sa.String(24)),
     sa.Column("stage", sa.String(24)),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("cycle_status", sa.String(16)),
     sa.Column("registered_on", sa.Date),
-    sa.Column("cadre_name", sa.String(64)),
+    sa.Column("cadre_name", sa.String(lim.NAME_MAX)),
     sa.Column("cadre_on", sa.Date),
     sa.Column("cadre_ord", sa.Integer),
     sa.Column("imported", sa.Boolean, nullable=False),
@@ -69,9 +74,9 @@ sa.Index("ix_cf_households_division", households.c.division_code)
 members = sa.Table(
     "cf_members", metadata,
     sa.Column("key", sa.String(96), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("person_id", sa.String(18), nullable=False),
-    sa.Column("name", sa.String(64)),
+    sa.Column("name", sa.String(lim.NAME_MAX)),
     sa.Column("labour", sa.String(8)),
     sa.Column("added_ord", sa.Integer),
     sa.Column("removed_ord", sa.Integer),
@@ -83,11 +88,11 @@ sa.Index("ix_cf_members_household", members.c.household_id, members.c.labour)
 cycles = sa.Table(
     "cf_cycles", metadata,
     sa.Column("key", sa.String(80), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("division_code", sa.String(12)),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("origin", sa.String(160)),
+    sa.Column("origin", sa.String(lim.ORIGIN_MAX)),
     sa.Column("category", sa.String(32)),
     sa.Column("risk_types", sa.JSON, nullable=False),
     # the lead that opened the inclusion procedure (none for imported cycles)
@@ -121,7 +126,7 @@ sa.Index("ix_cf_cycles_eliminated", cycles.c.eliminated_ord)
 risks = sa.Table(
     "cf_risks", metadata,
     sa.Column("key", sa.String(120), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("risk_type", sa.String(32), nullable=False),
 )
@@ -129,9 +134,9 @@ sa.Index("ix_cf_risks_cycle", risks.c.household_id, risks.c.cycle)
 
 measures = sa.Table(
     "cf_measures", metadata,
-    sa.Column("key", sa.String(140), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
-    sa.Column("measure_id", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(_PAIR_KEY), primary_key=True),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
+    sa.Column("measure_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("measure_type", sa.String(32)),
     sa.Column("developmental", sa.Boolean, nullable=False),
@@ -142,14 +147,14 @@ measures = sa.Table(
     sa.Column("implemented_ord", sa.Integer),
     sa.Column("ended_on", sa.Date),
     sa.Column("ended_ord", sa.Integer),
-    sa.Column("origin", sa.String(160)),
+    sa.Column("origin", sa.String(lim.ORIGIN_MAX)),
 )
 sa.Index("ix_cf_measures_cycle", measures.c.household_id, measures.c.cycle)
 
 incomes = sa.Table(
     "cf_incomes", metadata,
     sa.Column("key", sa.String(80), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("on", sa.Date, nullable=False),
     sa.Column("on_ord", sa.Integer, nullable=False),
@@ -158,14 +163,14 @@ incomes = sa.Table(
     sa.Column("rigid_expenditure", Money()),
     sa.Column("household_size", sa.Integer),
     sa.Column("per_capita_income", Money()),
-    sa.Column("origin", sa.String(160)),
+    sa.Column("origin", sa.String(lim.ORIGIN_MAX)),
 )
 sa.Index("ix_cf_incomes_household", incomes.c.household_id, incomes.c.seq)
 
 guarantees = sa.Table(
     "cf_guarantees", metadata,
     sa.Column("key", sa.String(80), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("on", sa.Date, nullable=False),
     sa.Column("on_ord", sa.Integer, nullable=False),
@@ -175,15 +180,15 @@ guarantees = sa.Table(
     sa.Column("children_out_of_school", sa.Integer, nullable=False),
     sa.Column("members_without_medical_insurance", sa.Integer, nullable=False),
     sa.Column("open_items", sa.Integer, nullable=False),
-    sa.Column("origin", sa.String(160)),
+    sa.Column("origin", sa.String(lim.ORIGIN_MAX)),
 )
 sa.Index("ix_cf_guarantees_household", guarantees.c.household_id, guarantees.c.seq)
 
 leads = sa.Table(
     "cf_leads", metadata,
-    sa.Column("key", sa.String(140), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
-    sa.Column("lead_id", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(_PAIR_KEY), primary_key=True),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
+    sa.Column("lead_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("on", sa.Date, nullable=False),
     sa.Column("on_ord", sa.Integer, nullable=False),
@@ -199,7 +204,7 @@ sa.Index("ix_cf_leads_household", leads.c.household_id, leads.c.source)
 publicity = sa.Table(
     "cf_publicity", metadata,
     sa.Column("key", sa.String(80), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("division_code", sa.String(12)),
     sa.Column("procedure", sa.String(16)),
@@ -212,7 +217,7 @@ publicity = sa.Table(
 backdating = sa.Table(
     "cf_backdating", metadata,
     sa.Column("key", sa.String(80), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("division_code", sa.String(12)),
     sa.Column("event_type", sa.String(40), nullable=False),
@@ -220,18 +225,18 @@ backdating = sa.Table(
     sa.Column("on_ord", sa.Integer, nullable=False),
     sa.Column("recorded_on", sa.Date, nullable=False),
     sa.Column("lag_days", sa.Integer, nullable=False),
-    sa.Column("actor_id", sa.String(64)),
+    sa.Column("actor_id", sa.String(lim.ID_MAX)),
 )
 sa.Index("ix_cf_backdating_lag", backdating.c.lag_days)
 
 problems = sa.Table(
     "cf_problems", metadata,
-    sa.Column("problem_id", sa.String(64), primary_key=True),
+    sa.Column("problem_id", sa.String(lim.ID_MAX), primary_key=True),
     sa.Column("kind", sa.String(40)),
-    sa.Column("household_id", sa.String(64)),
+    sa.Column("household_id", sa.String(lim.ID_MAX)),
     sa.Column("division_code", sa.String(12)),
     sa.Column("source", sa.String(24)),
-    sa.Column("finding_key", sa.String(160)),
+    sa.Column("finding_key", sa.String(lim.FINDING_KEY_MAX)),
     sa.Column("status", sa.String(24)),
     sa.Column("raised_on", sa.Date),
     sa.Column("raised_ord", sa.Integer),

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
+from casecore import limits as lim
 from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household
 from casecore.values import Labour, Procedure, Stage, county_of, township_of
@@ -40,16 +41,17 @@ _WITH_LABOUR = (Labour.FULL.value, Labour.WEAK.value)
 
 
 class Money(sa.types.TypeDecorator):
-    """Exact yuan with two decimals: NUMERIC on PostgreSQL; on SQLite stored from the decimal string (NUMERIC
-    affinity, so SQL comparisons are numeric) and read back as a Decimal rounded to cents."""
+    """Exact yuan with two decimals (digits from casecore/limits.py: any accepted amount fits): NUMERIC on
+    PostgreSQL; on SQLite stored from the decimal string (NUMERIC affinity, so SQL comparisons are
+    numeric) and read back as a Decimal rounded to cents."""
 
-    impl = sa.Numeric(14, 2)
+    impl = sa.Numeric(lim.MONEY_PRECISION, lim.MONEY_SCALE)
     cache_ok = True
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(_SQLiteNumeric())
-        return dialect.type_descriptor(sa.Numeric(14, 2))
+        return dialect.type_descriptor(sa.Numeric(lim.MONEY_PRECISION, lim.MONEY_SCALE))
 
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
         if value is None:
@@ -66,7 +68,7 @@ class _SQLiteNumeric(sa.types.UserDefinedType):
     cache_ok = True
 
     def get_col_spec(self, **kw: Any) -> str:
-        return "NUMERIC(14, 2)"
+        return f"NUMERIC({lim.MONEY_PRECISION}, {lim.MONEY_SCALE})"
 
 
 def _json() -> sa.types.TypeEngine:
@@ -78,13 +80,13 @@ metadata = sa.MetaData()
 roster = sa.Table(
     "roster",
     metadata,
-    sa.Column("household_id", sa.String(64), primary_key=True),
+    sa.Column("household_id", sa.String(lim.ID_MAX), primary_key=True),
     sa.Column("division_code", sa.String(12)),
     sa.Column("county_code", sa.String(6)),
     sa.Column("township_code", sa.String(9)),
     sa.Column("household_type", sa.String(24)),
     sa.Column("relocated", sa.Boolean),
-    sa.Column("resettlement_site", sa.String(128)),
+    sa.Column("resettlement_site", sa.String(lim.SITE_MAX)),
     sa.Column("key_county", sa.Boolean),
     sa.Column("registered_on", sa.Date),
     sa.Column("stage", sa.String(24), nullable=False),
@@ -96,9 +98,9 @@ roster = sa.Table(
     sa.Column("risk_types", _json(), nullable=False),
     sa.Column("household_size", sa.Integer, nullable=False),
     sa.Column("has_labour", sa.Boolean, nullable=False),
-    sa.Column("cadre_id", sa.String(64)),
-    sa.Column("cadre_name", sa.String(64)),
-    sa.Column("cadre_unit", sa.String(128)),
+    sa.Column("cadre_id", sa.String(lim.ID_MAX)),
+    sa.Column("cadre_name", sa.String(lim.NAME_MAX)),
+    sa.Column("cadre_unit", sa.String(lim.UNIT_MAX)),
     sa.Column("cadre_assigned_on", sa.Date),
     sa.Column("included_on", sa.Date),
     sa.Column("eliminated_on", sa.Date),
@@ -129,10 +131,10 @@ sa.Index("ix_roster_stage_county", roster.c.stage, roster.c.county_code)
 roster_members = sa.Table(
     "roster_members",
     metadata,
-    sa.Column("household_id", sa.String(64), primary_key=True),
+    sa.Column("household_id", sa.String(lim.ID_MAX), primary_key=True),
     sa.Column("person_id", sa.String(18), primary_key=True),
-    sa.Column("name", sa.String(64)),
-    sa.Column("relation", sa.String(32)),
+    sa.Column("name", sa.String(lim.NAME_MAX)),
+    sa.Column("relation", sa.String(lim.RELATION_MAX)),
     sa.Column("birth_date", sa.Date),
     sa.Column("labour", sa.String(8)),
     sa.Column("in_school", sa.Boolean),
@@ -147,12 +149,12 @@ roster_members = sa.Table(
 roster_measures = sa.Table(
     "roster_measures",
     metadata,
-    sa.Column("household_id", sa.String(64), primary_key=True),
-    sa.Column("measure_id", sa.String(64), primary_key=True),
+    sa.Column("household_id", sa.String(lim.ID_MAX), primary_key=True),
+    sa.Column("measure_id", sa.String(lim.ID_MAX), primary_key=True),
     sa.Column("measure_type", sa.String(32)),
     sa.Column("addresses", _json(), nullable=False),
-    sa.Column("department", sa.String(128)),
-    sa.Column("responsible", sa.String(128)),
+    sa.Column("department", sa.String(lim.UNIT_MAX)),
+    sa.Column("responsible", sa.String(lim.UNIT_MAX)),
     sa.Column("planned_on", sa.Date),
     sa.Column("implemented_on", sa.Date),
     sa.Column("ended_on", sa.Date),

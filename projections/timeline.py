@@ -17,6 +17,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from casecore import limits as lim
 from casecore.events import CaseEvent
 from casecore.labels import event_label
 from casecore.values import Stage
@@ -29,18 +30,18 @@ timeline = sa.Table(
     metadata,
     sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("aggregate", sa.String(16), nullable=False),
-    sa.Column("stream_id", sa.String(64), nullable=False),
+    sa.Column("stream_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("type", sa.String(64), nullable=False),
     sa.Column("event_version", sa.Integer, nullable=False),
     sa.Column("on", sa.Date, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("actor_id", sa.String(64)),
-    sa.Column("actor_name", sa.String(128)),
+    sa.Column("actor_id", sa.String(lim.ID_MAX)),
+    sa.Column("actor_name", sa.String(128)),  # wider than `lim.NAME_MAX`: names stored before the limits,
     sa.Column("actor_role", sa.String(16)),
-    sa.Column("actor_unit", sa.String(128)),
-    sa.Column("command_id", sa.String(128)),
-    sa.Column("origin", sa.String(256)),
+    sa.Column("actor_unit", sa.String(lim.UNIT_MAX)),
+    sa.Column("command_id", sa.String(lim.STORED_COMMAND_ID_MAX)),
+    sa.Column("origin", sa.String(lim.ORIGIN_MAX)),
     sa.Column("date_precision", sa.String(8), nullable=False),
     sa.Column("stage", sa.String(24)),
     sa.Column("note", sa.Text),

@@ -47,4 +47,13 @@ _register_all()
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:
+        from adapters.cli._common import err_console, store_failed
+
+        message = store_failed(exc)
+        if message is None:
+            raise
+        err_console.print(f"[red]{message}[/red]", soft_wrap=True)  # a path stays on one line, to be copied
+        raise SystemExit(2) from None

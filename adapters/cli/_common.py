@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -79,6 +80,18 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
+#: the store the running command opened (named when it cannot be read or written: `store_failed`)
+_opened: list[str] = []
+
+
+def store_name(db: str | None) -> str:
+    """The store as the operator named it, without a password."""
+    import re
+
+    name = db or os.environ.get("CASECORE_DB") or "./casecore.db"
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", name)
+
+
 #: `casecore --chain-key-file FILE …`: the keyed chain's keys for this process (else CASECORE_CHAIN_KEY_FILE or
 #: CASECORE_CHAIN_KEY, see adapters/hashchain.py)
 CHAIN_KEY_FILE: list[str | None] = [None]
@@ -93,13 +106,14 @@ def open_app(db: str | None, *, create: bool = False, read_only: bool = False, c
 
     configure_logging()
     tune_gc()
+    _opened.append(store_name(db))
     try:
         return bootstrap(db, create=create, read_only=read_only, chain_key_file=chain_key_file or CHAIN_KEY_FILE[0])
     except (StoreMissing, ChainKeyError) as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     except Exception as exc:  # a store that cannot be opened is the user's to fix, not a traceback
-        err_console.print(f"[red]无法打开事件库 {db or os.environ.get('CASECORE_DB') or './casecore.db'}: {exc}[/red]")
+        err_console.print(f"[red]无法打开事件库 {store_name(db)}: {exc}[/red]")
         raise typer.Exit(2) from None
 
 
@@ -123,6 +137,31 @@ def read_projection(db: str | None, what: str, read: Callable[[Any, Any], T]) ->
     finally:
         engine.dispose()
         app.close()
+
+
+def store_failed(exc: BaseException) -> str | None:
+    """The sentence for a store that could not be read or written while a command ran (locked, read-only,
+    gone), or None when `exc` is not about the store."""
+    from adapters.store_errors import store_failure
+
+    return store_failure(exc, _opened[-1] if _opened else store_name(None))
+
+
+def business_date(text: str | None, option: str) -> date:
+    """A date option (`--as-of`, `--on`): today when not given; a date outside the contract's range
+    (casecore/limits.py) or not a date is refused with exit status 2."""
+    from casecore import limits as lim
+
+    try:
+        day = date.fromisoformat(text) if text else date.today()
+    except ValueError:
+        err_console.print(f"[red]{option} “{text}” 不是日期 (应为 YYYY-MM-DD)[/red]")
+        raise typer.Exit(2) from None
+    problem = lim.date_problem(day)
+    if problem:
+        err_console.print(f"[red]{option}: {problem}; 请给出此范围内的日期[/red]")
+        raise typer.Exit(2)
+    return day
 
 
 def group(app: typer.Typer, name: str, help: str) -> typer.Typer:

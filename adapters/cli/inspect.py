@@ -17,6 +17,7 @@ from adapters.cli._common import (
     CatchUpOption,
     DbOption,
     JsonOption,
+    business_date,
     console,
     dumps,
     err_console,
@@ -45,11 +46,7 @@ def inspect(
     from projections.casefacts import CaseFactsProjection
     from projections.inspect import RULES, Inspector, problem_commands
 
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        err_console.print(f"[red]--as-of “{as_of}” 不是日期 (应为 YYYY-MM-DD)[/red]")
-        raise typer.Exit(2) from None
+    day = business_date(as_of, "--as-of")
     unknown = [r for r in rule or [] if r not in RULES]
     if unknown:
         err_console.print(f"[red]未知规则: {', '.join(unknown)}; 可选: {', '.join(RULES)}[/red]")

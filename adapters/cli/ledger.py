@@ -20,6 +20,7 @@ from adapters.cli._common import (
     CatchUpOption,
     DbOption,
     JsonOption,
+    business_date,
     console,
     dumps,
     err_console,
@@ -155,11 +156,7 @@ def ledger(
     if division is not None and not division.isdigit():
         err_console.print(f"[red]区划代码前缀应为数字: {division!r}[/red]")
         raise typer.Exit(2)
-    try:
-        day = date.fromisoformat(as_of) if as_of else date.today()
-    except ValueError:
-        err_console.print(f"[red]日期格式应为 YYYY-MM-DD: {as_of!r}[/red]")
-        raise typer.Exit(2) from None
+    day = business_date(as_of, "--as-of")
     if not catch_up:
         from projections.ledger import problem_rows, rectification_rows
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app, unreadable
+from adapters.cli._common import (
+    DbOption,
+    JsonOption,
+    business_date,
+    console,
+    dumps,
+    err_console,
+    open_app,
+    unreadable,
+)
 
 #: rows listed per section in the human output (all are in --json)
 SHOWN = 30
@@ -34,11 +42,7 @@ def screen(
     if not file.is_file():
         err_console.print(f"[red]文件不存在: {file}[/red]")
         raise typer.Exit(2)
-    try:
-        day = date.fromisoformat(on) if on else date.today()
-    except ValueError:
-        err_console.print(f"[red]--on “{on}” 不是日期 (应为 YYYY-MM-DD)[/red]")
-        raise typer.Exit(2) from None
+    day = business_date(on, "--on")
     app = open_app(db, create=True)
     try:
         report = run_screen(app, kind, file, day, unit)

@@ -7,6 +7,7 @@ the endpoints, the tokens file and who sees what.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,10 @@ from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.http.auth import TokenBook, TokenFileError
+from adapters.http.bodylimit import BodyLimit
 from adapters.http.settings import Settings
+from adapters.storage import resolve_store
+from adapters.store_errors import store_failure
 from casecore import commands as c
 from casecore.errors import CaseError
 
@@ -44,7 +48,7 @@ TAGS = [
 
 STATUS_CODES = {400: "validation_error", 401: "not_authorised", 403: "not_authorised", 404: "not_found",
                 405: "validation_error", 409: "conflict", 413: "validation_error", 415: "validation_error",
-                422: "validation_error"}
+                422: "validation_error", 503: "conflict"}
 ERROR_STATUS = {"validation_error": 422, "not_found": 404, "not_authorised": 403, "conflict": 409,
                 "invalid_transition": 409, "policy_violation": 409}
 
@@ -56,7 +60,24 @@ def error_body(code: str, message: str, rule: str | None = None) -> dict[str, An
     return {"ok": False, "error": error}
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _store_name(settings: Settings) -> str:
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", resolve_store(settings.db).url)
+
+
+def _install_error_handlers(app: FastAPI, settings: Settings) -> None:
+    from eventsourcing.persistence import OperationalError as LibraryOperationalError
+    from sqlalchemy.exc import OperationalError as SAOperationalError
+
+    async def store_unusable(request: Request, exc: Exception) -> JSONResponse:
+        message = store_failure(exc, _store_name(settings)) or f"事件库暂时无法读写: {exc}"
+        # the store is locked by another writer, read-only or unreachable: the caller may retry later
+        return JSONResponse(error_body("conflict", message), status_code=503, headers={"Retry-After": "5"})
+
+    for kind in (sqlite3.OperationalError, LibraryOperationalError, SAOperationalError):
+        app.add_exception_handler(kind, store_unusable)
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = STATUS_CODES.get(exc.status_code, "validation_error")
@@ -120,7 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (commands.router, households.router, listings.roster, listings.findings, listings.ledgers,
                    listings.reports, listings.events):
         app.include_router(router)
-    _install_error_handlers(app)
+    _install_error_handlers(app, settings)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -17,8 +17,8 @@ from adapters.intake import parse_object
 from adapters.readmodels import ReadModels
 from adapters.storage import bootstrap
 from casecore import commands as c
-from casecore.application import CaseManagement
-from casecore.authority import jurisdiction_prefix
+from casecore import limits as lim
+from casecore.application import CaseManagement, household_not_found, problem_not_found
 from casecore.errors import CaseError, NotAuthorised, NotFound, ValidationFailed
 from casecore.household import public_state
 from casecore.values import Stage
@@ -91,33 +91,41 @@ class Services:
                 f"命令的办理人 {cmd.actor.id} ({cmd.actor.role}, {cmd.actor.unit}) 与令牌所属办理人 "
                 f"{principal.actor.id} ({principal.actor.role}, {principal.actor.unit}) 不符; 请以令牌所属办理人提交"
             )
-        division = self._division_of(principal, cmd, known)
-        if division is not None and not principal.reaches(division):
-            return NotAuthorised(f"区划 {division} 不在令牌的办理范围 {principal.scope or '全部'} 内; 请由属地单位办理")
-        return cmd
-
-    def _division_of(self, principal: Principal, cmd: c.Command, known: dict[str, str]) -> str | None:
-        """The division code of the case the command acts on, when the token's reach must be checked here:
-        the domain already holds an area unit to its jurisdiction, so only a narrower or non-area reach needs
-        the case loaded."""
         if isinstance(cmd, (c.RegisterHousehold, c.RaiseProblem)):
-            if isinstance(cmd, c.RegisterHousehold):
-                known[cmd.household_id] = cmd.division_code
-            return cmd.division_code
-        if principal.scope == (jurisdiction_prefix(principal.actor.unit) or ""):
-            return None
+            # the division is the command's own: saying it lies outside the reach tells nothing stored
+            if isinstance(cmd, c.RegisterHousehold) and self._division_of(cmd.household_id, known) is None:
+                known[cmd.household_id] = cmd.division_code  # later commands of the request act on it
+            if not principal.reaches(cmd.division_code):
+                return NotAuthorised(
+                    f"区划 {cmd.division_code} 不在令牌的办理范围 {principal.scope or '全部'} 内; 请由属地单位办理")
+            return cmd
+        if principal.scope == "":
+            return cmd
+        # a case outside the caller's reach answers exactly as a missing one: nobody learns that it exists,
+        # where it is or what state it is in
         if isinstance(cmd, c.HouseholdCommand):
-            if cmd.household_id not in known:
-                try:
-                    known[cmd.household_id] = self.app.get_household(cmd.household_id).division_code
-                except NotFound:
-                    return None  # the domain reports it
-            return known[cmd.household_id]
+            division = self._division_of(cmd.household_id, known)
+            if division is not None and not principal.reaches(division):
+                return household_not_found(cmd.household_id)
+            return cmd
         pid = cmd.problem_id  # type: ignore[attr-defined]
         try:
-            return str(self.app.get_problem(pid).division_code)
+            problem_division = str(self.app.get_problem(pid).division_code)
         except NotFound:
-            return None
+            return cmd  # the domain reports it
+        if not principal.reaches(problem_division):
+            return problem_not_found(pid)
+        return cmd
+
+    def _division_of(self, household_id: str, known: dict[str, str]) -> str | None:
+        """The division code of a stored household (or one registered earlier in the same request); None
+        when there is none."""
+        if household_id not in known:
+            try:
+                known[household_id] = self.app.get_household(household_id).division_code
+            except NotFound:
+                return None
+        return known[household_id]
 
     # ------------------------------------------------------------------ one household
 
@@ -165,6 +173,7 @@ class Services:
     def ledgers(self, principal: Principal, as_of: date, division: str | None) -> dict[str, Any]:
         from projections.ledger import problem_rows, rectification_rows
 
+        check_as_of(as_of)
         prefix = self.area(principal, division)
         self.fresh("ledger")
         with self.connect() as conn:
@@ -190,6 +199,7 @@ class Services:
         """The inspector's findings as of a date, within the caller's reach (CONTRACT "Findings")."""
         from projections.inspect import RULES, inspect
 
+        check_as_of(as_of)
         unknown = [r for r in rules or [] if r not in RULES]
         if unknown:
             raise ValidationFailed(f"未知规则 {', '.join(unknown)}; 可选: {', '.join(RULES)}")
@@ -229,6 +239,13 @@ class Services:
                 next_after = position
         return {"events": [to_cloudevent(e, p, source, entitled=principal.personal_data) for p, e in visible],
                 "next_after": next_after}
+
+
+def check_as_of(as_of: date) -> None:
+    """A date a listing is read as of lies in the contract's range of business dates (casecore/limits.py)."""
+    problem = lim.date_problem(as_of)
+    if problem:
+        raise ValidationFailed(f"as_of: {problem}; 请给出此范围内的日期")
 
 
 def _stream_key(originator_id: str) -> tuple[str, str]:

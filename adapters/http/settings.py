@@ -18,6 +18,8 @@ class Settings(BaseModel):
         description="读取前先把投影追到事件日志末尾 (read your writes); 由独立投影进程维护时可关闭",
     )
     max_commands: int = Field(default=5000, ge=1, description="一次 POST /commands 最多的命令数")
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024,
+                                description="请求体上限 (字节, CASECORE_MAX_BODY_BYTES); 超过即 413, 不读入")
     source: str | None = Field(default=None, description="CloudEvents `source` of this deployment (CASECORE_SOURCE; "
                                "default urn:casecore:<hostname>)")
 
@@ -31,6 +33,8 @@ class Settings(BaseModel):
             env["tokens_file"] = os.environ["CASECORE_TOKENS"]
         if os.environ.get("CASECORE_CATCH_UP_ON_READ"):
             env["catch_up_on_read"] = os.environ["CASECORE_CATCH_UP_ON_READ"].lower() not in ("0", "false", "no")
+        if os.environ.get("CASECORE_MAX_BODY_BYTES"):
+            env["max_body_bytes"] = os.environ["CASECORE_MAX_BODY_BYTES"]
         if os.environ.get("CASECORE_SOURCE"):
             env["source"] = os.environ["CASECORE_SOURCE"]
         env.update({k: v for k, v in overrides.items() if v is not None})

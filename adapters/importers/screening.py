@@ -26,8 +26,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from adapters.importers.national import cell_text
+from adapters.intake import validation_message
 from adapters.readmodels import read_models
+from casecore import limits as lim
 from casecore.application import CaseManagement
 from casecore.commands import Command, parse_command
 from casecore.values import HouseholdType, RiskType, Stage, check_person_id
@@ -169,12 +173,17 @@ def _csv(path: Path) -> Iterator[tuple[int, list[Any]]]:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             with path.open(encoding=encoding, newline="") as fh:
-                rows = list(csv.reader(fh))
+                reader = csv.reader(fh)
+                rows = list(reader)
             break
         except UnicodeDecodeError:
             continue
         except OSError as exc:
             raise ScreeningUnreadable(f"无法读取 {path}: {exc}") from None
+        except csv.Error as exc:  # a cell beyond the csv module's field limit (128 KiB), a stray NUL …
+            raise ScreeningUnreadable(
+                f"{path.name} 第{reader.line_num}行无法读取 ({exc}); 请检查该行 (单元格过长或含有非法字符) 后重新报送"
+            ) from None
     else:
         raise ScreeningUnreadable(f"{path.name}: 编码无法识别 (应为 UTF-8 或 GBK)")
     yield from enumerate(rows, start=1)
@@ -184,20 +193,27 @@ def _day(text: str, what: str) -> date:
     v = text.strip().split(" ")[0]
     m = re.fullmatch(r"(\d{4})[-/.年]?(\d{1,2})[-/.月]?(\d{1,2})日?", v)
     if m is None:
-        raise ValueError(f"{what} “{text}” 不是日期")
+        raise ValueError(f"{what} “{text[:40]}” 不是日期")
     try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
     except ValueError:
-        raise ValueError(f"{what} “{text}” 不是有效日期") from None
+        raise ValueError(f"{what} “{text[:40]}” 不是有效日期") from None
+    problem = lim.date_problem(day)
+    if problem:
+        raise ValueError(f"{what}: {problem}")
+    return day
 
 
 def _money(text: str, what: str) -> Decimal:
     try:
         value = Decimal(text.replace(",", "").replace("元", "").strip())
     except InvalidOperation:
-        raise ValueError(f"{what} “{text}” 不是金额") from None
+        raise ValueError(f"{what} “{text[:40]}” 不是金额") from None
     if not value.is_finite() or value < 0:
-        raise ValueError(f"{what} “{text}” 不是有效金额")
+        raise ValueError(f"{what} “{text[:40]}” 不是有效金额")
+    problem = lim.money_problem(value)
+    if problem:
+        raise ValueError(f"{what} “{text[:40]}” {problem}")
     return value
 
 
@@ -222,6 +238,7 @@ def read_hits(kind: Kind, rows: Iterator[tuple[int, dict[str, str]]], report: Re
     for n, row in rows:
         report.rows += 1
         try:
+            _check_cells(kind, row)
             pid = _person(row["person_id"])
             hit = _read(kind.name, n, pid, row)
         except ValueError as exc:
@@ -231,6 +248,14 @@ def read_hits(kind: Kind, rows: Iterator[tuple[int, dict[str, str]]], report: Re
             continue
         hits.append(hit)
     return hits
+
+
+def _check_cells(kind: Kind, row: dict[str, str]) -> None:
+    """Every cell read is short enough for the lead it may become (its detail joins a few cells)."""
+    for fname, value in row.items():
+        problem = lim.free_text_problem(value, lim.CELL_MAX)
+        if problem:
+            raise ValueError(f"{kind.columns[fname][0]}: {problem}")
 
 
 def _read(kind: str, n: int, pid: str, row: dict[str, str]) -> Hit | None:
@@ -369,10 +394,15 @@ def screen(app: CaseManagement, kind_name: str, path: Path, on: date, unit: str 
         if lid in leads_known:
             report.already += 1
             continue
-        cmds.append((h, parse_command({
-            "command": "record_lead", "on": on.isoformat(), "actor": actor, "command_id": lid,
-            "household_id": hid, "lead_id": lid, "source": "department_warning", "risk_types": h.risk_types,
-            "detail": f"{kind.label}: {h.detail}", "evidence": [f"{path.name} 第{h.row}行"]})))
+        try:
+            cmd = parse_command({
+                "command": "record_lead", "on": on.isoformat(), "actor": actor, "command_id": lid,
+                "household_id": hid, "lead_id": lid, "source": "department_warning", "risk_types": h.risk_types,
+                "detail": f"{kind.label}: {h.detail}", "evidence": [f"{path.name} 第{h.row}行"]})
+        except ValidationError as exc:  # a value beyond the contract's limits: this row's lead only
+            report.refused.append((h.row, validation_message(exc)))
+            continue
+        cmds.append((h, cmd))
     for (h, _), outcome in zip(cmds, app.handle_many([c for _, c in cmds], batch_size=batch_size), strict=True):
         if outcome.ok and outcome.duplicate:
             report.already += 1

@@ -210,3 +210,20 @@ def test_a_missing_division_table_column_is_named(tmp_path):
     path.write_text("code,county,village\n522631101001,黎平县,高近村\n", encoding="utf-8")
     with pytest.raises(ExportUnreadable, match="township"):
         Divisions.load(Path(path))
+
+
+def test_rows_beyond_the_input_limits_are_rejected_with_their_line_and_the_rest_goes_in(app, tmp_path, divisions):
+    """The national export meets the contract's limits too: money of 1e26, a name too long for its column or a
+    control character in a name reject the row (they would stop the read models); the other households go in."""
+    good = household_rows(monitored(), family())
+    huge_income = household_rows(monitored("HH2", 工资性收入="1e26"), [person(7)])[0]
+    long_name = {**household_rows(monitored("HH3"), [person(8)])[0], "姓名": "名" * 100}
+    tab_cadre = household_rows(monitored("HH4", 帮扶责任人="张\t三"), [person(9)])[0]
+    path = write_export(tmp_path / "e.xlsx", [*good, huge_income, long_name, tab_cadre])
+
+    report = import_national(app, path, divisions, EXPORTED)
+
+    reasons = dict(report.rejected)
+    assert sorted(reasons) == [6, 7, 8]
+    assert "工资性收入" in reasons[6] and "姓名" in reasons[7] and "帮扶责任人" in reasons[8]
+    assert app.get_household("HH1").stage == Stage.MONITORED

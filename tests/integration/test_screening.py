@@ -192,3 +192,16 @@ def test_the_cli_screens_a_file_and_prints_its_summary(sqlite_url, tmp_path):
     assert json.loads(result.stdout)["leads"] == 1
     result = CliRunner().invoke(cli, ["screen", "hospital", str(p), "--db", sqlite_url, "--on", "2023-07-01"])
     assert result.exit_code == 0 and "已登记过" in result.stdout
+
+
+def test_rows_beyond_the_input_limits_are_rejected_with_their_line_and_the_rest_make_leads(app, tmp_path):
+    """Self-pay of 1e26 (it crashed the per-capita check), a name cell of 2,000 characters (it would make a lead's
+    detail beyond its limit) and a stay dated 1999 are each their row's rejection; the good row makes its lead."""
+    household(app, "H1", "poverty_alleviated", net_income="14000")
+    rows = [stay(HEAD, "2023-05-10", "1e26"), [SPOUSE, "名" * 2000, "2023-05-01", "2023-05-12", "5000"],
+            stay(SPOUSE, "1999-05-12", "5000"), stay(SPOUSE, "2023-05-12", "5000")]
+    report = screen(app, "hospital", write_csv(tmp_path / "yb.csv", HOSPITAL, rows), ON)
+    reasons = dict(report.rejected)
+    assert sorted(reasons) == [2, 3, 4]
+    assert "个人自付" in reasons[2] and "姓名" in reasons[3] and "出院日期" in reasons[4]
+    assert report.leads == 1
