@@ -36,15 +36,17 @@ def store_of(app: CaseManagement) -> Store:
 
 
 def engine_for(store: Store) -> Engine:
-    """An engine on the database that holds the events (projection tables live beside them)."""
+    """An engine on the database that holds the events (projection tables live beside them). Its errors never
+    print SQL parameters: they carry ID numbers and names, and error text ends up in logs."""
     if store.kind == "sqlite":
         path = store.env["SQLITE_DBNAME"]
         if path == ":memory:" or "mode=memory" in path:
             raise ValueError("投影表须与事件库在同一数据库; 内存事件库 (:memory:) 不能建投影, 请使用数据库文件")
-        engine = sa.create_engine(store.sqlalchemy_url, connect_args={"timeout": SQLITE_LOCK_SECONDS})
+        engine = sa.create_engine(store.sqlalchemy_url, connect_args={"timeout": SQLITE_LOCK_SECONDS},
+                                  hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(store.sqlalchemy_url, pool_size=2, max_overflow=2)
+    return sa.create_engine(store.sqlalchemy_url, pool_size=2, max_overflow=2, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
