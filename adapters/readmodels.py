@@ -19,6 +19,7 @@ from adapters.storage import Store, resolve_store
 from casecore.application import CaseManagement
 from projections.registry import all_projections
 from projections.runner import Projection, ProjectionRunner
+from projections.sealing import Sealer, attach_sealer
 
 #: how long a projection write waits for SQLite's write lock (the application may be writing events)
 SQLITE_LOCK_SECONDS = 30
@@ -35,9 +36,21 @@ def store_of(app: CaseManagement) -> Store:
     return store
 
 
-def engine_for(store: Store) -> Engine:
+def cipher_key_of(app: CaseManagement) -> str | None:
+    """The key the application's events are encrypted with (`CASECORE_CIPHER_KEY`), if any."""
+    return app.env.get("CIPHER_KEY") or None
+
+
+def engine_for(store: Store, cipher_key: str | None = None) -> Engine:
     """An engine on the database that holds the events (projection tables live beside them). Its errors never
-    print SQL parameters: they carry ID numbers and names, and error text ends up in logs."""
+    print SQL parameters: they carry ID numbers and names, and error text ends up in logs. With the store's
+    cipher key, the read models' personal columns are sealed with it (`projections.sealing`)."""
+    engine = _engine(store)
+    attach_sealer(engine, Sealer.from_base64(cipher_key) if cipher_key else None)
+    return engine
+
+
+def _engine(store: Store) -> Engine:
     if store.kind == "sqlite":
         path = store.env["SQLITE_DBNAME"]
         if path == ":memory:" or "mode=memory" in path:
@@ -64,7 +77,7 @@ class ReadModels:
     def __init__(self, app: CaseManagement, projections: Iterable[Projection] | None = None,
                  batch_size: int = 2000):
         self.app = app
-        self.engine = engine_for(store_of(app))
+        self.engine = engine_for(store_of(app), cipher_key_of(app))
         try:
             self.runner = ProjectionRunner(app, self.engine, all_projections() if projections is None else projections,
                                            batch_size=batch_size)

@@ -28,6 +28,7 @@ from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household
 from casecore.values import Labour, Procedure, Stage, county_of, township_of
 from projections.runner import Projection, rows_by_key, upsert
+from projections.sealing import Sealed
 from workflows.inclusion import Inclusion
 
 CENT = Decimal("0.01")
@@ -97,7 +98,7 @@ roster = sa.Table(
     sa.Column("household_size", sa.Integer, nullable=False),
     sa.Column("has_labour", sa.Boolean, nullable=False),
     sa.Column("cadre_id", sa.String(64)),
-    sa.Column("cadre_name", sa.String(64)),
+    sa.Column("cadre_name", Sealed("text", 64)),
     sa.Column("cadre_unit", sa.String(128)),
     sa.Column("cadre_assigned_on", sa.Date),
     sa.Column("included_on", sa.Date),
@@ -130,10 +131,10 @@ roster_members = sa.Table(
     "roster_members",
     metadata,
     sa.Column("household_id", sa.String(64), primary_key=True),
-    sa.Column("person_id", sa.String(18), primary_key=True),
-    sa.Column("name", sa.String(64)),
+    sa.Column("person_id", Sealed("text", 18), primary_key=True),
+    sa.Column("name", Sealed("text", 64)),
     sa.Column("relation", sa.String(32)),
-    sa.Column("birth_date", sa.Date),
+    sa.Column("birth_date", Sealed("date")),
     sa.Column("labour", sa.String(8)),
     sa.Column("in_school", sa.Boolean),
     sa.Column("disabled", sa.Boolean),
@@ -152,7 +153,7 @@ roster_measures = sa.Table(
     sa.Column("measure_type", sa.String(32)),
     sa.Column("addresses", _json(), nullable=False),
     sa.Column("department", sa.String(128)),
-    sa.Column("responsible", sa.String(128)),
+    sa.Column("responsible", Sealed("text", 128)),
     sa.Column("planned_on", sa.Date),
     sa.Column("implemented_on", sa.Date),
     sa.Column("ended_on", sa.Date),
