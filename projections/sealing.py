@@ -41,8 +41,10 @@ from sqlalchemy.engine import Engine
 
 PREFIX = "sealed1:"
 _AAD = b"casecore.sealed.v1"
-#: sealed values kept in memory per process (names and units repeat: actors, cadres, departments)
+#: sealed values kept in memory per process (names and units repeat: actors, cadres, departments) …
 CACHE_SIZE = 65536
+#: … when they are short: free text and payloads are mostly unique, and would only fill memory
+CACHED_LENGTH = 96
 
 
 class SealError(ValueError):
@@ -87,11 +89,11 @@ class Sealer:
 
     def seal(self, text: str) -> str:
         """The stored form of a value: the same text always gives the same stored form."""
-        return self._sealed(text)
+        return self._sealed(text) if len(text) <= CACHED_LENGTH else self._seal(text)
 
     def open(self, stored: str) -> str:
         """The value back from its stored form (a value stored in clear is returned as it is)."""
-        return self._opened(stored)
+        return self._opened(stored) if len(stored) <= 2 * CACHED_LENGTH else self._open(stored)
 
 
 _SEALERS: weakref.WeakKeyDictionary[sa.Dialect, Sealer] = weakref.WeakKeyDictionary()
@@ -108,10 +110,6 @@ def attach_sealer(engine: Engine, sealer: Sealer | None) -> None:
 
 def sealer_of(dialect: sa.Dialect) -> Sealer | None:
     return _SEALERS.get(dialect)
-
-
-def is_sealed(engine: Engine) -> bool:
-    return engine.dialect in _SEALERS
 
 
 class Sealed(sa.types.TypeDecorator[Any]):
