@@ -144,3 +144,15 @@ def test_a_sealed_value_is_the_same_for_the_same_text_and_opens_only_with_its_ke
     assert sealer.open(sealer.seal("韦国强")) == "韦国强" and sealer.open("clear text") == "clear text"
     with pytest.raises(ValueError):
         other.open(sealer.seal("韦国强"))
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.text(min_size=1))
+def test_any_text_sealed_opens_to_itself_and_seals_the_same_way_twice(text):
+    sealer = Sealer.from_base64(KEY)
+    stored = sealer.seal(text)
+    assert stored.startswith(PREFIX) and sealer.open(stored) == text and sealer.seal(text) == stored
+    assert text not in stored[len(PREFIX):] or len(text) < 4

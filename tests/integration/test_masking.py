@@ -43,12 +43,15 @@ def candidates(masked_id: str, document: dict, until: date) -> list[str]:
     region, tail = masked_id[:6], masked_id[-4:]
     assert masked_id[6:14] == "********"
     text = json.dumps(document, ensure_ascii=False)
-    years = {str(v) for v in _values_of(document, "birth_date")}
+    years = {str(v) for v in _values_of(document, "birth_date")}  # as shown: a year or a whole date
     found = []
-    day = date(1900, 1, 1)
+    shown_years = sorted({int(y[:4]) for y in years})
+    day = date(shown_years[0], 1, 1) if shown_years else date(1900, 1, 1)
+    until = min(until, date(shown_years[-1], 12, 31)) if shown_years else until
     while day <= until:
         first17 = f"{region}{day:%Y%m%d}{tail[:3]}"
-        if id_check_digit(first17) == tail[3] and (not years or any(y.startswith(str(day.year)) for y in years)):
+        # a birth value shown beside the number is a year ("1980") or, if the mask let it through, the date
+        if id_check_digit(first17) == tail[3] and (not years or any(day.isoformat().startswith(y) for y in years)):
             candidate = first17 + tail[3]
             if any(d in text for d in _derived(candidate)):
                 return [candidate]  # the document confirms this one: rebuilt
@@ -188,3 +191,26 @@ def test_no_imported_command_id_carries_a_persons_number_or_a_cadres_name(tmp_pa
     other = _imported_command_ids(tmp_path, "other", "杨秀英", date(1975, 9, 9), 21)
     assert {"guarantees_assessed", "cadre_assigned"} <= set(one)
     assert one == other
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from casecore.values import make_person_id  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(region=st.sampled_from(["522631", "520102", "110105", "440305"]),
+       born=st.dates(min_value=date(1925, 1, 1), max_value=date(2023, 6, 30)),
+       seq=st.integers(min_value=0, max_value=999),
+       name=st.text(alphabet="王李张刘陈杨黄赵吴周韦欧阳", min_size=2, max_size=4))
+def test_any_members_masked_number_birth_year_and_name_leave_several_numbers_possible(region, born, seq, name):
+    pid = make_person_id(region, born, seq)
+    data = {"members": [{"person_id": pid, "name": name, "relation": "户主", "birth_date": born.isoformat(),
+                         "labour": "full"}], "children_out_of_school": [pid], "detail": f"家庭成员 {pid}"}
+    shown = mask(data)
+    member = shown["members"][0]
+    assert member["birth_date"] == str(born.year) and member["name"] == name[0] + "*" * (len(name) - 1)
+    assert pid not in json.dumps(shown, ensure_ascii=False)
+    left = candidates(member["person_id"], shown, date(2023, 12, 31))
+    assert pid in left and len(left) > 1
