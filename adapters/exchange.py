@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapters.feed import mask_id, mask_name
+from adapters.feed import mask
 from adapters.intake import validation_message
 from casecore import commands as c
 from casecore.errors import CaseError, ValidationFailed
@@ -54,14 +54,11 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def push_rows(rows: Iterable[dict[str, Any]], masked: bool = False) -> list[dict[str, Any]]:
-    """The rows as published: the documented keys in order, personal data masked when asked."""
+def push_rows(rows: Iterable[dict[str, Any]], masked: bool = True) -> list[dict[str, Any]]:
+    """The rows as published: the documented keys in order, personal data (the head's ID number and name, the
+    cadre's name) masked unless the recipient is entitled (`masked=False`)."""
     out = [{k: _json_value(r.get(k)) for k in KEYS} for r in rows]
-    if masked:
-        for r in out:
-            r["head_person_id"] = mask_id(r["head_person_id"]) if r["head_person_id"] else r["head_person_id"]
-            r["head_name"] = mask_name(r["head_name"]) if r["head_name"] else r["head_name"]
-    return out
+    return mask(out) if masked else out
 
 
 def to_csv(rows: Iterable[dict[str, Any]]) -> str:

@@ -25,6 +25,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -66,11 +67,19 @@ def jsonable(value: Any) -> Any:
 
 # ---------------------------------------------------------------------------------------------------- masking
 
-#: keys whose string values are people's names (members, actors, cadres, responsible persons)
-NAME_KEYS = frozenset({"name", "person", "responsible"})
+#: keys whose string values are people's names (members, actors, cadres, responsible persons, the ledgers'
+#: and the roster's name columns) or the actor id that names a party's person
+NAME_KEYS = frozenset({"name", "person", "responsible", "found_by_name", "responsible_name", "supervisor_name",
+                       "actor_name", "cadre_name", "head_name", "responsible_person", "supervisor_person"})
 #: keys whose values (a string or a list of strings) are citizen ID numbers
-ID_KEYS = frozenset({"person_id", "children_out_of_school", "members_without_medical_insurance"})
+ID_KEYS = frozenset({"person_id", "children_out_of_school", "members_without_medical_insurance",
+                     "head_person_id"})
+#: keys whose values are birth dates: digits 7–14 of the ID number, which the mask hides — shown as the year only
+BIRTH_KEYS = frozenset({"birth_date"})
+#: keys whose values list parties as "unit name(person); …" (the rectification ledger's `persons`)
+PARTIES_KEYS = frozenset({"persons"})
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
+_PARTY = re.compile(r"([^\s;()]+)\(([^)]*)\)")
 
 
 def mask_id(value: str) -> str:
@@ -85,8 +94,19 @@ def mask_name(value: str) -> str:
     return value[:1] + "*" * max(1, len(value) - 1) if value else value
 
 
+def mask_birth_date(value: str) -> str:
+    """The year only (1980-01-02 → 1980): with the day, the masked ID number's hidden digits are known."""
+    return value[:4]
+
+
+def _mask_parties(value: str) -> str:
+    return _PARTY.sub(lambda m: f"{mask_name(m.group(1))}({mask_name(m.group(2))})", value)
+
+
 def mask(value: Any, key: str | None = None) -> Any:
-    """Mask ID numbers and names anywhere in an event's data (JSON values); ID numbers also inside free text."""
+    """Mask ID numbers, names and birth dates anywhere in a document (JSON values: an event's data, a state, a
+    listing's rows); ID numbers also inside free text. The one masking of every surface that is masked unless
+    its reader is entitled to personal data."""
     kind = type(value)
     if kind is dict:
         return {k: mask(v, k) for k, v in value.items()}
@@ -97,8 +117,14 @@ def mask(value: Any, key: str | None = None) -> Any:
             return mask_id(value)
         if key in NAME_KEYS:
             return mask_name(value)
+        if key in BIRTH_KEYS:
+            return mask_birth_date(value)
+        if key in PARTIES_KEYS:
+            value = _mask_parties(value)
         if len(value) >= 18:
             return _ID_NUMBER.sub(lambda m: m.group(1) + "********" + m.group(2), value)
+    elif key in BIRTH_KEYS and isinstance(value, date):
+        return str(value.year)
     return value
 
 

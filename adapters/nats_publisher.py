@@ -46,7 +46,7 @@ class PositionStore:
     """A consumer's tracked position, in the event database."""
 
     def __init__(self, url: str, consumer: str):
-        self.engine = sa.create_engine(url)
+        self.engine = sa.create_engine(url, hide_parameters=True)
         self.consumer = consumer
         with self.engine.begin() as conn:
             metadata.create_all(conn)

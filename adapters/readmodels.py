@@ -19,6 +19,7 @@ from adapters.storage import Store, resolve_store
 from casecore.application import CaseManagement
 from projections.registry import all_projections
 from projections.runner import Projection, ProjectionRunner
+from projections.sealing import Sealer, attach_sealer
 
 #: how long a projection write waits for SQLite's write lock (the application may be writing events)
 SQLITE_LOCK_SECONDS = 30
@@ -35,16 +36,30 @@ def store_of(app: CaseManagement) -> Store:
     return store
 
 
-def engine_for(store: Store) -> Engine:
-    """An engine on the database that holds the events (projection tables live beside them)."""
+def cipher_key_of(app: CaseManagement) -> str | None:
+    """The key the application's events are encrypted with (`CASECORE_CIPHER_KEY`), if any."""
+    return app.env.get("CIPHER_KEY") or None
+
+
+def engine_for(store: Store, cipher_key: str | None = None) -> Engine:
+    """An engine on the database that holds the events (projection tables live beside them). Its errors never
+    print SQL parameters: they carry ID numbers and names, and error text ends up in logs. With the store's
+    cipher key, the read models' personal columns are sealed with it (`projections.sealing`)."""
+    engine = _engine(store)
+    attach_sealer(engine, Sealer.from_base64(cipher_key) if cipher_key else None)
+    return engine
+
+
+def _engine(store: Store) -> Engine:
     if store.kind == "sqlite":
         path = store.env["SQLITE_DBNAME"]
         if path == ":memory:" or "mode=memory" in path:
             raise ValueError("投影表须与事件库在同一数据库; 内存事件库 (:memory:) 不能建投影, 请使用数据库文件")
-        engine = sa.create_engine(store.sqlalchemy_url, connect_args={"timeout": SQLITE_LOCK_SECONDS})
+        engine = sa.create_engine(store.sqlalchemy_url, connect_args={"timeout": SQLITE_LOCK_SECONDS},
+                                  hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(store.sqlalchemy_url, pool_size=2, max_overflow=2)
+    return sa.create_engine(store.sqlalchemy_url, pool_size=2, max_overflow=2, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
@@ -62,7 +77,7 @@ class ReadModels:
     def __init__(self, app: CaseManagement, projections: Iterable[Projection] | None = None,
                  batch_size: int = 2000):
         self.app = app
-        self.engine = engine_for(store_of(app))
+        self.engine = engine_for(store_of(app), cipher_key_of(app))
         try:
             self.runner = ProjectionRunner(app, self.engine, all_projections() if projections is None else projections,
                                            batch_size=batch_size)

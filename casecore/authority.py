@@ -44,6 +44,10 @@ ROLES: dict[str, frozenset[Role]] = {
 
 _LEVELS = (2, 4, 6, 9, 12)
 
+#: the length of the jurisdiction prefix of each area post (GB/T 2260 and the statistical division codes):
+#: a village cadre answers for one village (12 digits), a township for 9, a county for 6
+AREA_POSTS: dict[Role, int] = {V: 12, T: 9, C: 6}
+
 
 def jurisdiction_prefix(unit: str) -> str | None:
     """The division-code prefix a unit answers for, or None for a unit that is not an area (a department).
@@ -59,6 +63,16 @@ def jurisdiction_prefix(unit: str) -> str | None:
         if set(unit[n:]) <= {"0"}:
             return unit[:n]
     return unit
+
+
+def unit_fits_role(role: Role, unit: str) -> bool:
+    """True when an area post's unit is a division code of its level (a village cadre's unit a village code,
+    a township's a township code …); other roles may hold any unit."""
+    level = AREA_POSTS.get(role)
+    if level is None:
+        return True
+    prefix = jurisdiction_prefix(unit)
+    return prefix is not None and len(prefix) == level
 
 
 def check_role(command: str, role: Role) -> None:

@@ -493,6 +493,14 @@ def _flag(h: LegacyHousehold, attr: str) -> bool | None:
     return value
 
 
+def _without_numbers(g: dict[str, Any], h: LegacyHousehold) -> dict[str, Any]:
+    """A guarantee assessment with each person's ID number replaced by the person's place among the household's
+    numbers, for its command id: a digest of the numbers themselves, beside their masked form in the feed,
+    could be checked against every birth date."""
+    place = {pid: n for n, pid in enumerate(sorted(r.person_id for r in h.rows))}
+    return {k: [place.get(x, -1) for x in v] if isinstance(v, list) else v for k, v in g.items()}
+
+
 def _guarantees(h: LegacyHousehold, on: date, post: bool) -> dict[str, Any] | None:
     """A guarantee assessment from the 3+1 columns (at identification, or 风险消除后), or None if the export
     says nothing. Household-level flags name people where the rows allow (未上学原因, the per-person insurance
@@ -589,7 +597,8 @@ def import_household(existing: Household | None, h: LegacyHousehold, source: Sou
         _assessments(f, h, source.month, size, "none")
 
     if h.cadre and agg.stage != Stage.NOT_MONITORED.value and (agg.cadre is None or agg.cadre.get("name") != h.cadre):
-        key = f"cadre:{_digest(h.cadre)}"
+        # one cadre a household and export month; not a digest of the name, which the masked feed would give back
+        key = f"cadre:{source.month:%Y%m}"
         if not f.seen(key):
             on = h.identified if (new_cycle and h.identified is not None) else source.month
             f.trigger(Household.CadreAssigned, on, key, cadre={"id": None, "name": h.cadre, "unit": h.division_code})
@@ -616,7 +625,7 @@ def _assessments(f: _Facts, h: LegacyHousehold, on: date, size: int, cycle_key: 
             f.trigger(Household.IncomeAssessed, on, key, **_income_payload(h.head.income, on, size))
     g = _guarantees(h, on, post=False)
     if g is not None:
-        key = f"guarantees:{cycle_key}:{_digest(g)}"
+        key = f"guarantees:{cycle_key}:{_digest(_without_numbers(g, h))}"
         if not f.seen(key):
             f.trigger(Household.GuaranteesAssessed, on, key, **g)
 
@@ -738,6 +747,6 @@ def _elimination(f: _Facts, agg: Household, h: LegacyHousehold, size: int, sourc
                       **_income_payload(h.head.post_income, h.eliminated, size))
     g = _guarantees(h, h.eliminated, post=True)
     if g is not None:
-        key = f"post_guarantees:{month}:{_digest(g)}"
+        key = f"post_guarantees:{month}:{_digest(_without_numbers(g, h))}"
         if not f.seen(key):
             f.trigger(Household.GuaranteesAssessed, h.eliminated, key, **g)

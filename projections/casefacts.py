@@ -38,6 +38,7 @@ from casecore.events import CaseEvent
 from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Labour, Procedure, Stage
 from projections.roster import Money
 from projections.runner import Projection, insert_rows, rows_by_key, upsert
+from projections.sealing import Sealed
 
 HOUSEHOLD = "household/"
 PROBLEM = "problem/"
@@ -64,7 +65,7 @@ households = sa.Table(
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("cycle_status", sa.String(16)),
     sa.Column("registered_on", sa.Date),
-    sa.Column("cadre_name", sa.String(lim.NAME_MAX)),
+    sa.Column("cadre_name", Sealed("text", lim.NAME_MAX)),
     sa.Column("cadre_on", sa.Date),
     sa.Column("cadre_ord", sa.Integer),
     sa.Column("imported", sa.Boolean, nullable=False),
@@ -73,10 +74,10 @@ sa.Index("ix_cf_households_division", households.c.division_code)
 
 members = sa.Table(
     "cf_members", metadata,
-    sa.Column("key", sa.String(96), primary_key=True),
+    sa.Column("key", Sealed("text", 96), primary_key=True),  # household#person: holds the ID number
     sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
-    sa.Column("person_id", sa.String(18), nullable=False),
-    sa.Column("name", sa.String(lim.NAME_MAX)),
+    sa.Column("person_id", Sealed("text", 18), nullable=False),
+    sa.Column("name", Sealed("text", lim.NAME_MAX)),
     sa.Column("labour", sa.String(8)),
     sa.Column("added_ord", sa.Integer),
     sa.Column("removed_ord", sa.Integer),
@@ -194,7 +195,7 @@ leads = sa.Table(
     sa.Column("on_ord", sa.Integer, nullable=False),
     sa.Column("source", sa.String(32)),
     sa.Column("risk_types", sa.JSON, nullable=False),
-    sa.Column("detail", sa.Text),
+    sa.Column("detail", Sealed()),
     sa.Column("opens_procedure", sa.Boolean, nullable=False),
     sa.Column("monitored_at", sa.Boolean, nullable=False),
     sa.Column("status", sa.String(16)),
@@ -242,8 +243,8 @@ problems = sa.Table(
     sa.Column("raised_ord", sa.Integer),
     sa.Column("deadline", sa.Date),
     sa.Column("deadline_ord", sa.Integer),
-    sa.Column("responsible", sa.JSON),
-    sa.Column("supervisor", sa.JSON),
+    sa.Column("responsible", Sealed("json")),
+    sa.Column("supervisor", Sealed("json")),
     sa.Column("closed_on", sa.Date),
     sa.Column("closed_ord", sa.Integer),
 )

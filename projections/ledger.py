@@ -26,6 +26,7 @@ from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.problem import overdue_days
 from casecore.values import county_of, township_of
 from projections.runner import Projection, rows_by_key, upsert
+from projections.sealing import Sealed
 
 PROBLEM_PREFIX = "problem/"
 
@@ -41,19 +42,19 @@ problem_ledger = sa.Table(
     sa.Column("household_id", sa.String(lim.ID_MAX)),
     sa.Column("kind", sa.String(48), nullable=False),
     sa.Column("source", sa.String(24), nullable=False),
-    sa.Column("detail", sa.Text),
+    sa.Column("detail", Sealed()),
     sa.Column("finding_key", sa.String(lim.FINDING_KEY_MAX)),
     sa.Column("found_on", sa.Date, nullable=False),
     sa.Column("found_by_id", sa.String(lim.ID_MAX)),
-    sa.Column("found_by_name", sa.String(lim.NAME_MAX)),
+    sa.Column("found_by_name", Sealed("text", lim.NAME_MAX)),
     sa.Column("found_by_role", sa.String(16)),
     sa.Column("found_by_unit", sa.String(lim.UNIT_MAX)),
     sa.Column("responsible_unit", sa.String(lim.UNIT_MAX)),
     sa.Column("responsible_person", sa.String(lim.ID_MAX)),
-    sa.Column("responsible_name", sa.String(lim.NAME_MAX)),
+    sa.Column("responsible_name", Sealed("text", lim.NAME_MAX)),
     sa.Column("supervisor_unit", sa.String(lim.UNIT_MAX)),
     sa.Column("supervisor_person", sa.String(lim.ID_MAX)),
-    sa.Column("supervisor_name", sa.String(lim.NAME_MAX)),
+    sa.Column("supervisor_name", Sealed("text", lim.NAME_MAX)),
     sa.Column("assigned_on", sa.Date),
     sa.Column("deadline", sa.Date),
     sa.Column("status", sa.String(24), nullable=False),
@@ -85,14 +86,14 @@ rectification_ledger = sa.Table(
     sa.Column("party", sa.String(16)),
     sa.Column("acted_on", sa.Date, nullable=False),
     sa.Column("actor_id", sa.String(lim.ID_MAX)),
-    sa.Column("actor_name", sa.String(lim.NAME_MAX)),
+    sa.Column("actor_name", Sealed("text", lim.NAME_MAX)),
     sa.Column("actor_role", sa.String(16)),
     sa.Column("actor_unit", sa.String(lim.UNIT_MAX)),
-    sa.Column("content", sa.Text),
+    sa.Column("content", Sealed()),
     #: the persons named: the two parties of an assignment, those held to account ("unit person; unit person")
-    sa.Column("persons", sa.Text),
+    sa.Column("persons", Sealed()),
     sa.Column("overdue_days", sa.Integer),
-    sa.Column("evidence", sa.Text),
+    sa.Column("evidence", Sealed()),
     #: the problem's status and deadline after the act: the ledger as of any date is read from these
     sa.Column("status_after", sa.String(24), nullable=False),
     sa.Column("deadline", sa.Date),

@@ -29,6 +29,7 @@ from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household
 from casecore.values import Labour, Procedure, Stage, county_of, township_of
 from projections.runner import Projection, rows_by_key, upsert
+from projections.sealing import Sealed
 from workflows.inclusion import Inclusion
 
 CENT = Decimal("0.01")
@@ -99,7 +100,7 @@ roster = sa.Table(
     sa.Column("household_size", sa.Integer, nullable=False),
     sa.Column("has_labour", sa.Boolean, nullable=False),
     sa.Column("cadre_id", sa.String(lim.ID_MAX)),
-    sa.Column("cadre_name", sa.String(lim.NAME_MAX)),
+    sa.Column("cadre_name", Sealed("text", lim.NAME_MAX)),
     sa.Column("cadre_unit", sa.String(lim.UNIT_MAX)),
     sa.Column("cadre_assigned_on", sa.Date),
     sa.Column("included_on", sa.Date),
@@ -132,10 +133,10 @@ roster_members = sa.Table(
     "roster_members",
     metadata,
     sa.Column("household_id", sa.String(lim.ID_MAX), primary_key=True),
-    sa.Column("person_id", sa.String(18), primary_key=True),
-    sa.Column("name", sa.String(lim.NAME_MAX)),
+    sa.Column("person_id", Sealed("text", 18), primary_key=True),
+    sa.Column("name", Sealed("text", lim.NAME_MAX)),
     sa.Column("relation", sa.String(lim.RELATION_MAX)),
-    sa.Column("birth_date", sa.Date),
+    sa.Column("birth_date", Sealed("date")),
     sa.Column("labour", sa.String(8)),
     sa.Column("in_school", sa.Boolean),
     sa.Column("disabled", sa.Boolean),
@@ -154,7 +155,7 @@ roster_measures = sa.Table(
     sa.Column("measure_type", sa.String(32)),
     sa.Column("addresses", _json(), nullable=False),
     sa.Column("department", sa.String(lim.UNIT_MAX)),
-    sa.Column("responsible", sa.String(lim.UNIT_MAX)),
+    sa.Column("responsible", Sealed("text", lim.UNIT_MAX)),
     sa.Column("planned_on", sa.Date),
     sa.Column("implemented_on", sa.Date),
     sa.Column("ended_on", sa.Date),

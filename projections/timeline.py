@@ -22,6 +22,7 @@ from casecore.events import CaseEvent
 from casecore.labels import event_label
 from casecore.values import Stage
 from projections.runner import Projection, insert_rows
+from projections.sealing import Sealed
 
 metadata = sa.MetaData()
 
@@ -37,16 +38,16 @@ timeline = sa.Table(
     sa.Column("on", sa.Date, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("actor_id", sa.String(lim.ID_MAX)),
-    sa.Column("actor_name", sa.String(128)),  # wider than `lim.NAME_MAX`: names stored before the limits,
+    sa.Column("actor_name", Sealed("text", 128)),  # wider than `lim.NAME_MAX`: names stored before the limits,
     sa.Column("actor_role", sa.String(16)),
     sa.Column("actor_unit", sa.String(lim.UNIT_MAX)),
     sa.Column("command_id", sa.String(lim.STORED_COMMAND_ID_MAX)),
     sa.Column("origin", sa.String(lim.ORIGIN_MAX)),
     sa.Column("date_precision", sa.String(8), nullable=False),
     sa.Column("stage", sa.String(24)),
-    sa.Column("note", sa.Text),
-    sa.Column("evidence", sa.Text, nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("note", Sealed()),
+    sa.Column("evidence", Sealed(), nullable=False),
+    sa.Column("payload", Sealed(), nullable=False),
     sa.UniqueConstraint("aggregate", "stream_id", "version", name="uq_timeline_stream_version"),
 )
 sa.Index("ix_timeline_stream_on", timeline.c.stream_id, timeline.c.on)

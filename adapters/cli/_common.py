@@ -41,10 +41,10 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-def configure_logging() -> None:
+def configure_logging(default: str = "warning") -> None:
     """Structured logs to stderr; level from CASECORE_LOG_LEVEL (default warning, `info` shows one line a
-    command decided)."""
-    level = getattr(logging, os.environ.get("CASECORE_LOG_LEVEL", "warning").upper(), logging.WARNING)
+    command decided; the HTTP service defaults to info: one line a request)."""
+    level = getattr(logging, os.environ.get("CASECORE_LOG_LEVEL", default).upper(), logging.WARNING)
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,

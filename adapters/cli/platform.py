@@ -34,7 +34,9 @@ def export_roster(
     division: Annotated[str | None, typer.Option("--division", help="区划代码前缀 (如省 2 位、县 6 位)")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json (一个数组) 或 csv")] = "json",
     out: Annotated[Path | None, typer.Option("--out", help="写入文件 (默认标准输出)")] = None,
-    masked: Annotated[bool, typer.Option("--mask", help="户主身份证号和姓名脱敏")] = False,
+    entitled: Annotated[bool, typer.Option(
+        "--entitled", help="输出未脱敏的身份证号和姓名 (仅限有权使用个人信息的接收方); 默认脱敏")] = False,
+    _mask: Annotated[bool, typer.Option("--mask", hidden=True, help="脱敏 (默认即脱敏, 保留以兼容旧脚本)")] = False,
     db: DbOption = None,
 ) -> None:
     """监测对象名单月度推送 (the monthly monitored-household list for the data-sharing platform)."""
@@ -55,7 +57,8 @@ def export_roster(
             rm.catch_up("roster")
             rm.catch_up("timeline")
             with rm.engine.connect() as conn:
-                rows = push_rows(month_end_roster(conn, month, last_day, division), masked=masked)
+                rows = push_rows(month_end_roster(conn, month, last_day, division),
+                                 masked=not entitled or _mask)
     finally:
         app.close()
     text = to_csv(rows) if fmt == "csv" else dumps(rows) + "\n"

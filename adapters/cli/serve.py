@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated
 
@@ -19,13 +20,20 @@ def serve(
     catch_up_on_read: Annotated[bool, typer.Option(
         "--catch-up-on-read/--no-catch-up-on-read",
         help="读取前先追平投影; 由独立投影进程 (casecore projections run) 维护时可关闭")] = True,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", envvar="CASECORE_TLS_CERT",
+                                                  help="TLS 证书文件 (PEM); 与 --tls-key 一起启用 HTTPS")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", envvar="CASECORE_TLS_KEY",
+                                                 help="TLS 私钥文件 (PEM)")] = None,
 ) -> None:
     """启动 HTTP 服务 (serve the HTTP API: commands in, roster, findings, ledgers, reports, events out)."""
     import uvicorn
 
     from adapters.http import Settings, TokenFileError, create_app
 
-    configure_logging()
+    if (tls_cert is None) != (tls_key is None):
+        err_console.print("[red]--tls-cert 与 --tls-key 须同时给出[/red]")
+        raise typer.Exit(2)
+    configure_logging(default="info")  # one line a request, with the caller's actor
     try:
         app = create_app(Settings.from_env(db=db, tokens_file=tokens, catch_up_on_read=catch_up_on_read))
     except TokenFileError as exc:
@@ -34,7 +42,28 @@ def serve(
     except Exception as exc:  # a store that cannot be opened is the operator's to fix, not a traceback
         err_console.print(f"[red]无法启动服务: {exc}[/red]")
         raise typer.Exit(2) from None
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    tls = tls_cert is not None
+    scheme = "https" if tls else "http"
+    shown = f"[{host}]" if ":" in host else host
+    err_console.print(f"casecore 服务监听 {scheme}://{shown}:{port} (接口文档 {scheme}://{shown}:{port}/docs)",
+                      highlight=False, soft_wrap=True)
+    if not tls and not is_loopback(host):
+        err_console.print(f"[yellow]警告: 监听地址 {host} 不限于本机, 且未启用 TLS: "
+                          "令牌和个人信息将以明文在网络上传输; "
+                          "请用 --tls-cert/--tls-key 启用 HTTPS, 或只在本机监听并由 HTTPS 反向代理转发[/yellow]",
+                          highlight=False, soft_wrap=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning",
+                ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None)
+
+
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def register(app: typer.Typer) -> None:

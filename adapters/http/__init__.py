@@ -8,14 +8,16 @@ the endpoints, the tokens file and who sees what.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,6 +28,8 @@ from adapters.storage import resolve_store
 from adapters.store_errors import store_failure
 from casecore import commands as c
 from casecore.errors import CaseError
+
+log = structlog.get_logger("casecore.http")
 
 DESCRIPTION = """
 防止返贫动态监测和帮扶 — 事件溯源的办理系统的 HTTP 接口 (casecore)。
@@ -97,6 +101,27 @@ def _install_error_handlers(app: FastAPI, settings: Settings) -> None:
         return JSONResponse(error_body(exc.code, exc.message, exc.rule), status_code=ERROR_STATUS.get(exc.code, 400))
 
 
+def _install_request_log(app: FastAPI) -> None:
+    """One log line a request: method, path (ID numbers in it masked, no query string: a search may hold a
+    name), status, milliseconds and the caller's actor id and role — never the token, never a body."""
+    from adapters.feed import mask
+
+    @app.middleware("http")
+    async def request_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        status_code = 500
+        try:
+            response = await call_next(request)
+            status_code = response.status_code
+            return response
+        finally:
+            principal = getattr(request.state, "principal", None)
+            log.info("request", method=request.method, path=mask(request.url.path, "path"), status=status_code,
+                     ms=round((time.perf_counter() - started) * 1000, 1),
+                     actor=mask(principal.actor.id, "actor") if principal else None,
+                     role=str(principal.actor.role) if principal else None)
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """The generated document, plus the contract's command schemas (request bodies are validated by the
     command models, one command at a time, so FastAPI does not see them)."""
@@ -142,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    listings.reports, listings.events):
         app.include_router(router)
     _install_error_handlers(app, settings)
+    _install_request_log(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -27,12 +27,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from casecore.authority import jurisdiction_prefix
+from casecore.authority import AREA_POSTS, jurisdiction_prefix, unit_fits_role
 from casecore.commands import Actor
 from casecore.values import Role
 
 ENTITLED_BY_DEFAULT = frozenset({Role.VILLAGE, Role.TOWNSHIP, Role.COUNTY, Role.AUDITOR})
 EVERYWHERE_BY_DEFAULT = frozenset({Role.AUDITOR, Role.SYSTEM})
+#: roles whose reach must be written down: an empty scope would make them reach the whole country
+SCOPE_REQUIRED = frozenset({Role.DEPARTMENT, Role.INSPECTOR})
+_LEVEL_NAMES = {12: "村 (12 位区划代码, 如 522631101001)", 9: "乡镇 (如 522631101000)", 6: "县 (如 522631000000)"}
 
 
 class TokenEntry(BaseModel):
@@ -79,6 +82,16 @@ def _digest(token: str) -> str:
 
 def principal_of(entry: TokenEntry, label: str) -> Principal:
     actor = Actor(id=entry.id, name=entry.name, role=entry.role, unit=entry.unit)
+    if not unit_fits_role(entry.role, entry.unit):
+        raise TokenFileError(
+            f"令牌 {label}: 角色 {entry.role.value} 与单位 {entry.unit!r} 不符; "
+            f"{entry.role.label}的单位应为{_LEVEL_NAMES[AREA_POSTS[entry.role]]}"
+        )
+    if entry.role in SCOPE_REQUIRED and entry.scope == "":
+        raise TokenFileError(
+            f"令牌 {label}: {entry.role.label}的 \"scope\" 不能为空 (空即全国); "
+            "请写明可查看的区划代码前缀 (如 \"5226\")"
+        )
     area = jurisdiction_prefix(entry.unit)
     if area is not None:
         scope = entry.scope if entry.scope is not None else area
@@ -94,6 +107,18 @@ def principal_of(entry: TokenEntry, label: str) -> Principal:
         )
     entitled = entry.personal_data if entry.personal_data is not None else entry.role in ENTITLED_BY_DEFAULT
     return Principal(actor=actor, scope=scope, personal_data=entitled)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: with a key given twice, `json` keeps the last one silently,
+    and a token (or its role) would not be what the file seems to say."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            shown = "sha256:…" if key.startswith("sha256:") else (key if key in TokenEntry.model_fields else "令牌")
+            raise TokenFileError(f"令牌文件中 {shown!s} 重复出现; 每个令牌只能登记一次, 每项只能写一次")
+        out[key] = value
+    return out
 
 
 class TokenBook:
@@ -133,7 +158,7 @@ class TokenBook:
     @classmethod
     def from_file(cls, path: Path) -> TokenBook:
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json.loads(Path(path).read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise TokenFileError(f"无法读取令牌文件 {path}: {exc}") from None
         return cls.from_mapping(data)

@@ -25,7 +25,8 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def authenticate(
-    services: ServicesDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request, services: ServicesDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The caller behind the bearer token; 401 without a known token."""
     if credentials is None or not credentials.credentials:
@@ -35,6 +36,7 @@ def authenticate(
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "令牌无效; 请使用令牌文件中登记的令牌",
                             headers={"WWW-Authenticate": "Bearer"})
+    request.state.principal = principal  # for the request log: who asked (never the token)
     return principal
 
 

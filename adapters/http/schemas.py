@@ -58,7 +58,9 @@ class MemberPublic(_Public):
     person_id: str = Field(description="身份证号 (无权查看者为脱敏后的号码)", examples=["522631********1234"])
     name: str = Field(description="姓名", examples=["张*"])
     relation: str = Field(description="与户主关系", examples=["户主"])
-    birth_date: date
+    birth_date: date | str = Field(
+        description="出生日期 (无权查看者只见出生年份, 如 \"1980\": 日期即身份证号中被隐去的数字)",
+        examples=["1980-01-02", "1980"])
     labour: str = Field(description="劳动能力: full 有劳动能力 · weak 弱劳动能力 · none 无劳动能力")
     in_school: bool = False
     disabled: bool = False

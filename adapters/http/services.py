@@ -192,7 +192,7 @@ class Services:
         prefix = self.area(principal, division)
         self.fresh("ledger", "activity")
         with self.connect() as conn:
-            return build_monthly(conn, self.app.policies, month, prefix or None)
+            return self.shown(principal, build_monthly(conn, self.app.policies, month, prefix or None))
 
     def findings(self, principal: Principal, as_of: date, rules: list[str] | None,
                  division: str | None) -> dict[str, Any]:

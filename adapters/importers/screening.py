@@ -258,29 +258,37 @@ def _check_cells(kind: Kind, row: dict[str, str]) -> None:
             raise ValueError(f"{kind.columns[fname][0]}: {problem}")
 
 
+
+def _member(person_id: str) -> str:
+    """How a system-written lead refers to a household member: by ID number (masked where the reader is not
+    entitled), never by name."""
+    return f"家庭成员 {person_id}"
+
+
 def _read(kind: str, n: int, pid: str, row: dict[str, str]) -> Hit | None:
-    name = row.get("name", "")
     if kind == "hospital":
         out = _day(row["discharged_on"], "出院日期")
         admitted = _day(row["admitted_on"], "入院日期") if row.get("admitted_on") else None
         if admitted is not None and admitted > out:
             raise ValueError(f"入院日期 {admitted} 晚于出院日期 {out}")
         pay = _money(row["self_pay"], "个人自付")
-        values = {"person": pid, "admitted": admitted, "discharged": out, "self_pay": pay}
+        values = {"admitted": admitted, "discharged": out, "self_pay": pay}
         return Hit(n, pid, out, [RiskType.ILLNESS.value], "", _digest(kind, values),
-                   {"admitted": admitted, "discharged": out, "self_pay": pay, "name": name})
+                   {"admitted": admitted, "discharged": out, "self_pay": pay})
     if kind == "dibao":
         on = _day(row["covered_on"], "纳入时间")
         reason = row["reason"]
         risks = list(dict.fromkeys(r.value for key, r in DIBAO_REASONS if key in reason)) or [RiskType.OTHER.value]
         whole = row.get("whole", "") in ("是", "整户")
-        detail = (f"{on} 新纳入{row.get('type') or '低保'}{'(整户)' if whole else ''}, 原因: {reason}")
-        return Hit(n, pid, on, risks, detail, _digest(kind, {"person": pid, "on": on, "reason": reason}))
+        # the department's own words may name an illness: the lead says which risks they point to
+        detail = (f"{on} 新纳入{row.get('type') or '低保'}{'(整户)' if whole else ''}, "
+                  f"原因: {'、'.join(RiskType(r).label for r in risks)}")
+        return Hit(n, pid, on, risks, detail, _digest(kind, {"on": on, "reason": reason}))
     if kind == "dropout":
         on = _day(row["dropped_on"], "辍学时间")
-        detail = f"{name or pid} 义务教育阶段辍学 ({row.get('school') or '学校不详'}, {on})" + (
-            f", 原因: {row['reason']}" if row.get("reason") else "")
-        return Hit(n, pid, on, [RiskType.SCHOOLING.value], detail, _digest(kind, {"person": pid, "on": on}))
+        detail = f"{_member(pid)} 义务教育阶段辍学 ({row.get('school') or '学校不详'}, {on})"
+        return Hit(n, pid, on, [RiskType.SCHOOLING.value], detail,
+                   _digest(kind, {"on": on, "school": row.get("school")}))
     if kind == "housing":
         grade = row["grade"].upper().replace("级", "").replace("危房", "").strip()
         on = _day(row["assessed_on"], "鉴定日期")
@@ -289,11 +297,11 @@ def _read(kind: str, n: int, pid: str, row: dict[str, str]) -> Hit | None:
         if grade not in ("C", "D"):
             raise ValueError(f"危房等级 “{row['grade']}” 应为 A、B、C 或 D")
         return Hit(n, pid, on, [RiskType.HOUSING.value], f"{on} 鉴定为{grade}级危房",
-                   _digest(kind, {"person": pid, "on": on, "grade": grade}))
+                   _digest(kind, {"on": on, "grade": grade}))
     on = _day(row["found_on"], "核查日期")
     problem = row.get("problem") or "饮水不安全"
     return Hit(n, pid, on, [RiskType.DRINKING_WATER.value], f"{on} 核查发现: {problem}",
-               _digest(kind, {"person": pid, "on": on, "problem": problem}))
+               _digest(kind, {"on": on, "problem": problem}))
 
 
 def _since(app: CaseManagement, kind: str, on: date) -> date | None:
@@ -351,7 +359,7 @@ def hospital_leads(app: CaseManagement, hits: list[Hit], household_of: dict[str,
                     continue
                 per_capita_text = f"扣除本年自付 {spent} 元后人均纯收入 {per_capita} 元, 低于监测标准 {line} 元"
             stay = f"住院 {s.data['admitted'] or '—'} 至 {s.data['discharged']}"
-            s.detail = f"{s.data['name'] or pid} {stay}; {why}; {per_capita_text}"
+            s.detail = f"{_member(pid)} {stay}; {why}; {per_capita_text}"
             out.append((s, hid))
     return out
 
@@ -377,7 +385,8 @@ def screen(app: CaseManagement, kind_name: str, path: Path, on: date, unit: str 
         with rm.engine.connect() as conn:
             household_of = person_households(conn, [h.person_id for h in kept])
             facts = household_facts(conn, set(household_of.values()), on)
-            leads_known = known_leads(conn, [lead_id(kind.name, h) for h in kept])
+            leads_known = known_leads(conn, [lead_id(kind.name, h, household_of[h.person_id]) for h in kept
+                                             if h.person_id in household_of])
     matched = []
     for h in kept:
         if h.person_id not in household_of:
@@ -390,7 +399,7 @@ def screen(app: CaseManagement, kind_name: str, path: Path, on: date, unit: str 
              "unit": unit or kind.department}
     cmds: list[tuple[Hit, Command]] = []
     for h, hid in pairs:
-        lid = lead_id(kind.name, h)
+        lid = lead_id(kind.name, h, hid)
         if lid in leads_known:
             report.already += 1
             continue
@@ -413,6 +422,8 @@ def screen(app: CaseManagement, kind_name: str, path: Path, on: date, unit: str 
     return report
 
 
-def lead_id(kind: str, hit: Hit) -> str:
-    """The same row (same content) always gives the same lead id."""
-    return f"dw-{kind}-{hit.digest}"
+def lead_id(kind: str, hit: Hit, household_id: str) -> str:
+    """The same row (same content) always gives the same lead id. The person's ID number is not in it: a
+    digest of the number beside the masked number (region, last four) and a birth year could be checked
+    against every candidate in a second; the household and the row's own values tell rows apart."""
+    return f"dw-{kind}-{_digest(kind, {'household': household_id, 'row': hit.digest})}"

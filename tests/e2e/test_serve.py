@@ -51,3 +51,53 @@ def test_serve_will_not_start_without_a_tokens_file(tmp_path):
     r = subprocess.run([CASECORE, "serve", "--db", str(tmp_path / "db")],
                        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert r.returncode == 2 and "令牌文件" in r.stderr
+
+
+def _serve(tmp_path, *args: str, env: dict[str, str] | None = None) -> tuple[int, subprocess.Popen]:
+    port = free_port()
+    tokens = write_tokens(tmp_path / "tokens.json")
+    proc = subprocess.Popen([CASECORE, "serve", "--port", str(port), "--db", str(tmp_path / "db"),
+                             "--tokens", str(tokens), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    for _ in range(200):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return port, proc
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    proc.terminate()
+    _, err = proc.communicate(timeout=10)
+    return err
+
+
+def test_serve_says_where_it_listens_and_logs_each_request_with_its_actor_but_not_the_token(tmp_path):
+    port, proc = _serve(tmp_path)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        command = json.loads(register().model_dump_json(exclude_none=True))
+        assert httpx.post(base + "/commands", json=command, headers=auth("tok-village-1"), timeout=10).json()["ok"]
+        assert httpx.get(base + "/households/H1", headers=auth("tok-department-qdn"), timeout=10).status_code == 200
+        assert httpx.get(base + "/roster", headers=auth("wrong-token-123"), timeout=10).status_code == 401
+    finally:
+        err = _stop(proc)
+    assert f"http://127.0.0.1:{port}" in err
+    requests = [json.loads(line) for line in err.splitlines() if line.startswith("{") and '"request"' in line]
+    seen = {(r["method"], r["path"], r["status"], r["actor"], r["role"]) for r in requests}
+    assert ("POST", "/commands", 200, "v-cadre-1", "village") in seen
+    assert ("GET", "/households/H1", 200, "ybj-qdn", "department") in seen
+    assert ("GET", "/roster", 401, None, None) in seen
+    for secret in ("tok-village-1", "tok-department-qdn", "wrong-token-123", "成员1",
+                   command["members"][0]["person_id"]):
+        assert secret not in err
+    assert "警告" not in err  # loopback: no warning
+
+
+def test_serve_warns_when_it_listens_beyond_this_machine_without_tls(tmp_path):
+    port, proc = _serve(tmp_path, "--host", "0.0.0.0")
+    err = _stop(proc)
+    assert f"http://0.0.0.0:{port}" in err
+    assert "警告" in err and "TLS" in err

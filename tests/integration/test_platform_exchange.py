@@ -57,7 +57,7 @@ def test_the_push_lists_the_households_monitored_at_the_months_end(history):
 
 
 def test_the_json_push_has_the_documented_columns_and_values(history):
-    rows = {r["household_id"]: r for r in orjson.loads(export(history, "2023-09"))}
+    rows = {r["household_id"]: r for r in orjson.loads(export(history, "2023-09", "--entitled"))}
     assert list(rows["H2"]) == list(KEYS)
     h1, h2 = rows["H1"], rows["H2"]
     assert (h1["stage"], h1["stage_now"]) == ("monitored", "risk_eliminated")
@@ -82,11 +82,28 @@ def test_the_csv_push_has_a_header_of_the_stable_keys_and_one_line_a_household(h
     assert body[0]["measure_types"] == "health" and body[1]["measure_types"] == ""
 
 
-def test_the_push_can_mask_personal_data(history):
-    row = orjson.loads(export(history, "2023-09", "--mask"))[1]
+@pytest.mark.parametrize("args", [(), ("--mask",)])
+def test_the_push_masks_personal_data_unless_the_recipient_is_entitled(history, args):
+    row = orjson.loads(export(history, "2023-09", *args))[1]
     real = person(1)["person_id"]
     assert row["head_person_id"] == real[:6] + "********" + real[-4:]
     assert row["head_name"] == "成**" and row["household_id"] == "H2"
+    clear = orjson.loads(export(history, "2023-09", "--entitled"))[1]
+    assert clear["head_person_id"] == real and clear["head_name"] == "成员1"
+
+
+def test_the_push_masks_the_responsible_cadres_name_too(db_url):
+    from tests.builders import cmd
+
+    app = bootstrap(db_url)
+    try:
+        run(app, [register("H2"), *inclusion_path("H2", start=date(2023, 6, 2)),
+                  cmd("assign_cadre", date(2023, 6, 20), household_id="H2",
+                      cadre={"id": "c-9", "name": "韦国强", "unit": "黎平县农业农村局"})])
+    finally:
+        app.close()
+    assert orjson.loads(export(db_url, "2023-09"))[0]["cadre_name"] == "韦**"
+    assert orjson.loads(export(db_url, "2023-09", "--entitled"))[0]["cadre_name"] == "韦国强"
 
 
 @pytest.mark.parametrize("month", ["2023-13", "2023-1", "septembre"])

@@ -205,3 +205,51 @@ def test_rows_beyond_the_input_limits_are_rejected_with_their_line_and_the_rest_
     assert sorted(reasons) == [2, 3, 4]
     assert "个人自付" in reasons[2] and "姓名" in reasons[3] and "出院日期" in reasons[4]
     assert report.leads == 1
+
+
+
+def test_leads_written_by_the_screening_carry_no_names_and_no_departments_own_words(app, tmp_path):
+    household(app, "H1", household_type="poverty_alleviated", net_income="10000")
+    child = person(3, date(2012, 3, 3), relation="之子")
+    run(app, [cmd("add_member", date(2023, 6, 2), household_id="H1", reason="birth", member=child)])
+    files = {
+        "hospital": write_csv(tmp_path / "yb.csv", HOSPITAL, [[HEAD, "韦某某", "2023-05-01", "2023-05-09", "4000.01"]]),
+        "dibao": write_csv(tmp_path / "mz.csv", ["户主身份证号", "户主姓名", "纳入原因", "纳入时间"],
+                           [[HEAD, "韦某某", "尿毒症重病透析", "2023-03-15"]]),
+        "dropout": write_csv(tmp_path / "jy.csv", ["学生身份证号", "学生姓名", "学校", "辍学时间", "辍学原因"],
+                             [[child["person_id"], "韦小某", "某小学", "2023-03-01", "抑郁症休学"]]),
+    }
+    for kind, path in files.items():
+        assert screen(app, kind, path, ON).leads == 1, kind
+    details = [lead["detail"] for lead in leads_of(app, "H1")]
+    assert len(details) == 3
+    for text in details:
+        assert "韦" not in text and "尿毒症" not in text and "抑郁" not in text
+    assert any(f"家庭成员 {HEAD}" in t for t in details) and any(child["person_id"] in t for t in details)
+    assert any("原因: 因病" in t for t in details)
+
+
+def test_a_screening_lead_id_is_not_a_digest_of_the_persons_id_number(app, tmp_path):
+    """Beside the masked number (region, last four) a digest of the full number could be checked against every
+    birth date in a second: the lead id must not depend on the number."""
+    household(app, "H1", household_type="poverty_alleviated", net_income="10000")
+    first = write_csv(tmp_path / "a.csv", HOSPITAL, [[HEAD, "某", "2023-05-01", "2023-05-09", "4000.01"]])
+    screen(app, "hospital", first, ON)
+    [lead] = leads_of(app, "H1")
+    other_app_dir = tmp_path / "other"
+    other_app_dir.mkdir()
+    from adapters.storage import bootstrap
+
+    other = bootstrap(str(other_app_dir / "db"))
+    try:
+        # the same household and stay, told with another person's number: the same lead id
+        alias = person(1, date(1981, 7, 8))
+        run(other, [register("H1", household_type="poverty_alleviated", members=[alias, person(2)]),
+                    cmd("assess_income", date(2023, 6, 1), household_id="H1", period_start="2022-06-01",
+                        period_end="2023-05-31", net_income="10000", rigid_expenditure="0")])
+        screen(other, "hospital", write_csv(tmp_path / "b.csv", HOSPITAL,
+                                            [[alias["person_id"], "某", "2023-05-01", "2023-05-09", "4000.01"]]), ON)
+        [again] = sorted(other.get_household("H1").leads.values(), key=lambda x: x["lead_id"])
+    finally:
+        other.close()
+    assert again["lead_id"] == lead["lead_id"]
