@@ -19,7 +19,7 @@ from casecore import commands as c
 from casecore.authority import check_jurisdiction, check_role
 from casecore.errors import InvalidTransition, NotAuthorised, NotFound, PolicyViolation, ValidationFailed
 from casecore.events import CaseCreated, CaseEvent, common, event, plain
-from casecore.policy import Policy, PolicyBook
+from casecore.policy import PolicyBook
 from casecore.values import (
     Category,
     CountyDecision,
@@ -31,6 +31,7 @@ from casecore.values import (
     MeasureType,
     Procedure,
     RiskType,
+    SignLevel,
     Stage,
     add_months,
     month_window,
@@ -40,6 +41,9 @@ from workflows.inclusion import INCLUSION, Inclusion
 from workflows.machine import Workflow
 
 WORKFLOWS: dict[str, Workflow] = {Procedure.INCLUSION: INCLUSION, Procedure.EXIT: EXIT}
+#: the level of a procedure each signing command signs (四眼原则: one person, one level)
+SIGN_LEVEL_OF = {"verify_lead": SignLevel.VERIFY, "verify_exit": SignLevel.VERIFY,
+                 "review_township": SignLevel.TOWNSHIP, "approve_county": SignLevel.COUNTY}
 CENT = Decimal("0.01")
 
 H = "household"
@@ -74,6 +78,7 @@ class Household(BaseAggregate[str]):
         objections: dict[str, dict[str, Any]]
         publicity_opened_on: date | None
         verified_by: str | None
+        signers: dict[str, str]
         included_on: date | None
         eliminated_on: date | None
         exit_mode: str | None
@@ -120,6 +125,7 @@ class Household(BaseAggregate[str]):
             agg.objections = {}
             agg.publicity_opened_on = None
             agg.verified_by = None
+            agg.signers = {}
             agg.included_on = None
             agg.eliminated_on = None
             agg.exit_mode = None
@@ -217,6 +223,7 @@ class Household(BaseAggregate[str]):
                 agg.objections = {}
                 agg.publicity_opened_on = None
                 agg.verified_by = None
+                agg.signers = {}
                 agg.stage_before_procedure = agg.stage
             agg.stage = self.stage
             if self.adds_risks:
@@ -254,6 +261,7 @@ class Household(BaseAggregate[str]):
             agg.leads[self.lead_id]["status"] = self.finding
             if self.finding == Finding.MEETS.value:
                 agg.verified_by = self.actor["id"]
+            agg.signers[self.actor["id"]] = SignLevel.VERIFY.value
 
     @event(H, "application_signed")
     class ApplicationSigned(Step):
@@ -290,6 +298,9 @@ class Household(BaseAggregate[str]):
     class TownshipReviewed(Step):
         decision: str
 
+        def apply_step(self, agg: Household) -> None:
+            agg.signers[self.actor["id"]] = SignLevel.TOWNSHIP.value
+
     @event(H, "county_decided")
     class CountyDecided(Step):
         decision: str
@@ -297,6 +308,7 @@ class Household(BaseAggregate[str]):
         risk_types: list[str]
 
         def apply_step(self, agg: Household) -> None:
+            agg.signers[self.actor["id"]] = SignLevel.COUNTY.value
             if self.category is not None:
                 agg.category = self.category
             if self.risk_types:
@@ -379,6 +391,7 @@ class Household(BaseAggregate[str]):
             agg.objections = {}
             agg.publicity_opened_on = None
             agg.verified_by = None
+            agg.signers = {}
 
     @event(H, "exit_verified")
     class ExitVerified(Step):
@@ -387,6 +400,7 @@ class Household(BaseAggregate[str]):
         def apply_step(self, agg: Household) -> None:
             if self.finding == Finding.MEETS.value:
                 agg.verified_by = self.actor["id"]
+            agg.signers[self.actor["id"]] = SignLevel.VERIFY.value
 
     @event(H, "risk_eliminated")
     class RiskEliminated(Step):
@@ -847,14 +861,14 @@ class Household(BaseAggregate[str]):
                 f"缺少覆盖 {start} 至 {end} (提名前12个月) 的收入核算; 请先核算收入再提名",
                 rule="exit_income_assessment_missing",
             )
-        self._require_income_at_line(assessment, policies.on(cmd.on))
+        self._require_income_at_line(assessment, policies, cmd.on)
 
-    def _require_income_at_line(self, assessment: dict[str, Any], policy: Policy) -> None:
-        line = policy.income.monitoring_line
-        if assessment["per_capita_income"] < line:
+    def _require_income_at_line(self, assessment: dict[str, Any], policies: PolicyBook, decided_on: date) -> None:
+        """The exit's income test, judged by the line in force on the date of the decision (nomination, mark)."""
+        if policies.below_line(assessment, decided_on):
             raise PolicyViolation(
                 f"{assessment['on']} 核算的人均纯收入 {assessment['per_capita_income']} 元低于"
-                f"{policy.effective_from.year}年监测标准 {line} 元, 风险未消除, 继续帮扶",
+                f"{decided_on} 适用的监测标准 {policies.monitoring_line(decided_on)} 元, 风险未消除, 继续帮扶",
                 rule="exit_income_below_line",
             )
 
@@ -887,16 +901,11 @@ class Household(BaseAggregate[str]):
         for a in incomes:  # the newest by business date; of one day's assessments, the last recorded
             if a["on"] >= newest["on"]:
                 newest = a
-        # judged by the line of the procedure's year, as the nomination was (and as inclusion is)
-        self._require_income_at_line(newest, self._policy_for_procedure(policies))
+        self._require_income_at_line(newest, policies, cmd.on)
         assert guarantees is not None  # `missing` was empty
         self._require_guarantees_closed(guarantees, cmd.on)
 
     # ------------------------------------------------------------------ guards named in the machines' tables
-
-    def _policy_for_procedure(self, policies: PolicyBook) -> Policy:
-        """The policy of the procedure's year (the line a procedure is judged by)."""
-        return policies.on(self._started())
 
     def _started(self) -> date:
         assert self.procedure_started_on is not None  # set when a procedure opens
@@ -919,8 +928,15 @@ class Household(BaseAggregate[str]):
                                   rule="objections_unresolved")
 
     def _guard_four_eyes(self, cmd: c.Command, policies: PolicyBook) -> None:
-        if self.verified_by is not None and cmd.actor.id == self.verified_by:
-            raise NotAuthorised(f"{cmd.actor.id} 已参与入户核实, 不能再作县级审批 (四眼原则); 请由另一名干部审批")
+        """One person signs one level of a procedure (入户核实, 乡级审核, 县级审批): three different people."""
+        level = SIGN_LEVEL_OF[cmd.command]
+        signed = self.signers.get(cmd.actor.id)
+        if signed is None and cmd.actor.id == self.verified_by:
+            signed = SignLevel.VERIFY.value
+        if signed is not None and signed != level.value:
+            raise NotAuthorised(
+                f"{cmd.actor.id} 已在本次{Procedure(str(self.procedure)).label}中签署{SignLevel(signed).label}, "
+                f"不能再签署{level.label} (四眼原则: 核实、乡级审核、县级审批须由不同人员); 请由另一名干部办理")
 
     def _guard_income_assessment_window(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
         start, end = month_window(self._started())
@@ -943,15 +959,13 @@ class Household(BaseAggregate[str]):
     def _guard_income_below_line(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
         if cmd.category == Category.SUDDEN_HARDSHIP:
             return
-        policy = self._policy_for_procedure(policies)
         start, end = month_window(self._started())
         assessment = self.income_covering(start, end)
         assert assessment is not None  # income_assessment_window runs first
-        line = policy.income.monitoring_line
-        if assessment["per_capita_income"] >= line:
+        if not policies.below_line(assessment, cmd.on):  # the line in force on the approval's date
             raise PolicyViolation(
-                f"人均纯收入 {assessment['per_capita_income']} 元不低于{policy.effective_from.year}年"
-                f"监测标准 {line} 元, "
+                f"人均纯收入 {assessment['per_capita_income']} 元不低于 {cmd.on} 适用的"
+                f"监测标准 {policies.monitoring_line(cmd.on)} 元, "
                 f"不能纳入{Category(str(cmd.category)).label}; 如有大额刚性支出或收入骤减, 请按突发严重困难户认定",
                 rule="income_below_line",
             )

@@ -132,6 +132,14 @@ class Housing(Labelled):
     D_LEVEL = "d_level", "D级危房"
 
 
+class SignLevel(Labelled):
+    """The levels that sign a procedure: one person may sign only one of them (四眼原则)."""
+
+    VERIFY = "verify", "入户核实"
+    TOWNSHIP = "township", "乡级审核"
+    COUNTY = "county", "县级审批"
+
+
 class ExitMode(Labelled):
     ASSISTED = "assisted", "帮扶消除"
     NATURAL = "natural", "自然消除"

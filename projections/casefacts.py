@@ -10,6 +10,7 @@ nomination, elimination, rollback — its category and risks. Everything the rul
 | `cf_households` | household: division, type, stage, current cycle, responsible cadre |
 | `cf_members` | member of a household — also the **person index** (citizen ID → household) for screening |
 | `cf_cycles` | monitoring cycle of a household, with its dates (and ordinal day numbers for date arithmetic) |
+| `cf_eliminations` | elimination (风险消除) of a cycle, with its rollback: every one, not only the latest |
 | `cf_risks` | risk type of a cycle (the county's decision plus risks added by later leads) |
 | `cf_measures` | measure, with the cycle it was planned in and its dates |
 | `cf_incomes` / `cf_guarantees` | income / guarantee assessment (`seq` orders them: business date, then version) |
@@ -113,8 +114,41 @@ cycles = sa.Table(
     sa.Column("eliminated_precision", sa.String(8)),
     sa.Column("rolled_back_on", sa.Date),
     sa.Column("rolled_back_ord", sa.Integer),
+    # how many eliminations the cycle has had (its rows in cf_eliminations are numbered 1..n)
+    sa.Column("eliminations", sa.Integer, nullable=False, server_default="0"),
 )
 sa.Index("ix_cf_cycles_household", cycles.c.household_id, cycles.c.cycle)
+
+#: every elimination of a cycle, with its rollback: a cycle eliminated, rolled back and eliminated again
+#: keeps both, so a rule as of a date between them sees the first (the cycle row keeps only the latest)
+eliminations = sa.Table(
+    "cf_eliminations", metadata,
+    sa.Column("key", sa.String(96), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("division_code", sa.String(12)),
+    sa.Column("first_lead_on", sa.Date),
+    sa.Column("first_lead_ord", sa.Integer),
+    sa.Column("included_on", sa.Date),
+    sa.Column("included_ord", sa.Integer),
+    sa.Column("included_month", sa.Integer),
+    sa.Column("included_day", sa.Integer),
+    sa.Column("included_precision", sa.String(8)),
+    sa.Column("nominated_on", sa.Date),
+    sa.Column("nominated_ord", sa.Integer),
+    sa.Column("exit_mode", sa.String(16)),
+    sa.Column("eliminated_on", sa.Date),
+    sa.Column("eliminated_ord", sa.Integer),
+    sa.Column("eliminated_month", sa.Integer),
+    sa.Column("eliminated_day", sa.Integer),
+    sa.Column("eliminated_month_end", sa.Boolean),
+    sa.Column("eliminated_precision", sa.String(8)),
+    sa.Column("rolled_back_on", sa.Date),
+    sa.Column("rolled_back_ord", sa.Integer),
+)
+sa.Index("ix_cf_eliminations_cycle", eliminations.c.household_id, eliminations.c.cycle)
+sa.Index("ix_cf_eliminations_eliminated", eliminations.c.eliminated_ord)
 sa.Index("ix_cf_cycles_included", cycles.c.included_ord)
 sa.Index("ix_cf_cycles_eliminated", cycles.c.eliminated_ord)
 
@@ -272,6 +306,9 @@ class _Batch:
         self.households_existing = set(self.households)
         self.cycles = rows_by_key(conn, cycles, "key", [_key(h, r["cycle"]) for h, r in self.households.items()])
         self.cycles_existing = set(self.cycles)
+        self.eliminations = rows_by_key(conn, eliminations, "key", [
+            _key(k, c["eliminations"]) for k, c in self.cycles.items() if c["eliminations"]])
+        self.eliminations_existing = set(self.eliminations)
         self.risks_changed: set[str] = set()
         self.measures = rows_by_key(conn, measures, "key", [
             _key(e.originator_id.removeprefix(HOUSEHOLD), e.measure_id) for e in events
@@ -299,7 +336,7 @@ class _Batch:
         h["cycle"] += 1
         row: dict[str, Any] = {c.name: None for c in cycles.columns}
         row.update(key=_key(hid, h["cycle"]), household_id=hid, cycle=h["cycle"], division_code=h["division_code"],
-                   status="in_inclusion", origin=origin, risk_types=[])
+                   status="in_inclusion", origin=origin, risk_types=[], eliminations=0)
         self.cycles[row["key"]] = row
         h["cycle_status"] = "in_inclusion"
         return row
@@ -307,6 +344,7 @@ class _Batch:
     def write(self, conn: Connection) -> None:
         upsert(conn, households, "household_id", self.households, self.households_existing)
         upsert(conn, cycles, "key", self.cycles, self.cycles_existing)
+        upsert(conn, eliminations, "key", self.eliminations, self.eliminations_existing)
         upsert(conn, measures, "key", self.measures, self.measures_existing)
         upsert(conn, leads, "key", self.leads, self.leads_existing)
         upsert(conn, members, "key", self.members, self.members_existing)
@@ -533,12 +571,20 @@ class CaseFactsProjection(Projection):
                  eliminated_month=month_index(e.on), eliminated_day=e.on.day, eliminated_month_end=e.on.day == last,
                  eliminated_precision=e.date_precision)
         h["cycle_status"] = "eliminated"
+        c["eliminations"] += 1
+        row = {col.name: c.get(col.name) for col in eliminations.columns}
+        row.update(key=_key(c["key"], c["eliminations"]), n=c["eliminations"], rolled_back_on=None,
+                   rolled_back_ord=None)
+        b.eliminations[row["key"]] = row
 
     def _on_elimination_rolled_back(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
         if c is not None:
             c.update(status="monitored", rolled_back_on=e.on, rolled_back_ord=e.on.toordinal())
             h["cycle_status"] = "monitored"
+            last = b.eliminations.get(_key(c["key"], c["eliminations"])) if c["eliminations"] else None
+            if last is not None and last["rolled_back_ord"] is None:
+                last.update(rolled_back_on=e.on, rolled_back_ord=e.on.toordinal())
 
     # ------------------------------------------------------------------ problems
 

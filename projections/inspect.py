@@ -167,16 +167,53 @@ class Inspector:
     def in_division(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         return col.like(f"{self.division}%") if self.division else sa.true()
 
-    def eliminated_standing(self, c: sa.Table) -> sa.ColumnElement[bool]:
-        """Eliminated by the as-of date and not rolled back since."""
-        return sa.and_(c.c.eliminated_ord <= self.D, sa.or_(
-            c.c.rolled_back_ord.is_(None), c.c.rolled_back_ord < c.c.eliminated_ord, c.c.rolled_back_ord > self.D))
+    def line_on(self, ordinal_col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The monitoring line of a decision on the day `ordinal_col`: `PolicyBook.monitoring_line` compiled
+        into SQL (the line in force on the date of the decision being judged)."""
+        return self.by_policy(ordinal_col, lambda p: p.income.monitoring_line)
+
+    def below_line(self, i: sa.Table, ordinal_col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        """The income row `i` is below the line of a decision on `ordinal_col`, compared exactly as
+        `PolicyBook.below_line` does (`casecore.policy.assessed_per_capita`): (net − rigid) ÷ size unrounded,
+        i.e. net − rigid < line × size, in whole fen (exact on both stores), when the stored per-capita figure
+        is that quotient rounded; else the stated per-capita figure (an import's)."""
+        line = self.line_on(ordinal_col)
+        fen = sa.literal_column("100")
+        net = sa.func.round(i.c.net_income * fen)
+        rigid = sa.func.round(sa.func.coalesce(i.c.rigid_expenditure, 0) * fen)
+        stated = sa.func.round(i.c.per_capita_income * fen)
+        exact = sa.and_(i.c.net_income.is_not(None), i.c.household_size > 0, sa.or_(
+            i.c.per_capita_income.is_(None),
+            sa.func.abs(net - rigid - stated * i.c.household_size) * 2 <= i.c.household_size))
+        return sa.or_(sa.and_(exact, net - rigid < line * fen * i.c.household_size),
+                      sa.and_(~exact, i.c.per_capita_income < line))
+
+    def eliminated_standing(self, e: sa.Table) -> sa.ColumnElement[bool]:
+        """An elimination (a `cf_eliminations` row) made by the as-of date and not rolled back by then."""
+        return sa.and_(e.c.eliminated_ord <= self.D,
+                       sa.or_(e.c.rolled_back_ord.is_(None), e.c.rolled_back_ord > self.D))
+
+    def eliminated_cycle(self, c: sa.Table) -> sa.ColumnElement[bool]:
+        """The cycle `c` stands eliminated on the as-of date (one of its eliminations does)."""
+        e = cf.eliminations.alias(f"{c.name}_el")
+        return sa.exists().where(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
+                                 self.eliminated_standing(e))
+
+    def ever_eliminated(self, c: sa.Table) -> sa.ColumnElement[bool]:
+        """The cycle `c` was eliminated on or before the as-of date (rolled back since or not)."""
+        e = cf.eliminations.alias(f"{c.name}_ev")
+        return sa.exists().where(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
+                                 e.c.eliminated_ord <= self.D)
 
     def monitored(self, c: sa.Table) -> sa.ColumnElement[bool]:
-        """Monitored on the as-of date (included, and not eliminated — or eliminated and rolled back)."""
-        return sa.and_(c.c.included_ord <= self.D, sa.or_(
-            c.c.eliminated_ord.is_(None), c.c.eliminated_ord > self.D,
-            sa.and_(c.c.rolled_back_ord >= c.c.eliminated_ord, c.c.rolled_back_ord <= self.D)))
+        """Monitored on the as-of date: included, and no elimination of the cycle standing then."""
+        return sa.and_(c.c.included_ord <= self.D, ~self.eliminated_cycle(c))
+
+    def open_inclusion(self, c: sa.Table) -> sa.ColumnElement[bool]:
+        """The cycle's inclusion procedure is under way on the as-of date."""
+        return sa.and_(c.c.first_lead_ord <= self.D,
+                       sa.or_(c.c.included_ord.is_(None), c.c.included_ord > self.D),
+                       sa.or_(c.c.closed_ord.is_(None), c.c.closed_ord > self.D))
 
     def grace_cutoff(self) -> int:
         """Ordinal of the latest inclusion date whose household has been monitored MORE than the policy's
@@ -210,7 +247,7 @@ class Inspector:
     def assisted_cycles(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """Cycles the measure rules judge: monitored longer than the grace months, or eliminated."""
         return sa.and_(c.c.included_ord <= self.D, sa.or_(c.c.included_ord <= self.grace_cutoff(),
-                                                          c.c.eliminated_ord <= self.D),
+                                                          self.ever_eliminated(c)),
                        self.in_division(c.c.division_code))
 
     @staticmethod
@@ -220,6 +257,59 @@ class Inspector:
 
     def rows(self, stmt: sa.Select) -> list[Any]:
         return list(self.conn.execute(stmt))
+
+    @staticmethod
+    def first_per_cycle(rows: Iterable[Any]) -> Iterator[Any]:
+        """One row per household and cycle (the first): a finding is one rule × household × cycle."""
+        seen: set[tuple[str, int]] = set()
+        for r in rows:
+            if (r.household_id, r.cycle) not in seen:
+                seen.add((r.household_id, r.cycle))
+                yield r
+
+    def standing_eliminations(self, alias: str = "c") -> sa.Table:
+        """`cf_eliminations` rows as `alias`; select from it with `eliminated_standing` and order by
+        `latest_first` so `first_per_cycle` keeps the elimination the cycle stands on."""
+        return cf.eliminations.alias(alias)
+
+    @staticmethod
+    def latest_first(e: sa.Table) -> tuple[sa.ColumnElement[Any], ...]:
+        return (e.c.household_id, e.c.cycle, e.c.n.desc())
+
+    # ------------------------------------------------------------------ the case as the rules see it
+
+    def standing(self, household_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Each household as the rules see it on the as-of date, from the predicates the rules use: `stage`
+        (`in_inclusion`, `monitored` — which includes an open exit —, `risk_eliminated` or `not_monitored`),
+        `included_on` of its latest inclusion by then and `eliminated_on` of the elimination it stands on.
+        It must equal the auditor's replay as of the same date (tested)."""
+        h, c, inc, e = (cf.households.alias("h"), cf.cycles.alias("sc"), cf.cycles.alias("si"),
+                        cf.eliminations.alias("se"))
+        c2, c3 = cf.cycles.alias("sc2"), cf.cycles.alias("sc3")
+        open_inclusion = sa.exists().where(c.c.household_id == h.c.household_id, self.open_inclusion(c))
+        monitored = sa.exists().where(c2.c.household_id == h.c.household_id, self.monitored(c2))
+        eliminated = sa.exists().where(c3.c.household_id == h.c.household_id, self.eliminated_cycle(c3))
+        latest_cycle = (sa.select(sa.func.max(inc.c.cycle))
+                        .where(inc.c.household_id == h.c.household_id, inc.c.included_ord <= self.D)
+                        .scalar_subquery())
+        i2 = cf.cycles.alias("si2")
+        included_on = (sa.select(i2.c.included_on)
+                       .where(i2.c.household_id == h.c.household_id, i2.c.cycle == latest_cycle).scalar_subquery())
+        eliminated_on = (sa.select(e.c.eliminated_on)
+                         .where(e.c.household_id == h.c.household_id, e.c.cycle == latest_cycle,
+                                self.eliminated_standing(e))
+                         .order_by(e.c.n.desc()).limit(1).scalar_subquery())
+        stmt = sa.select(h.c.household_id, open_inclusion.label("inclusion"), monitored.label("monitored"),
+                         eliminated.label("eliminated"), included_on.label("included_on"),
+                         eliminated_on.label("eliminated_on")).where(self.in_division(h.c.division_code))
+        if household_ids is not None:
+            stmt = stmt.where(h.c.household_id.in_(sorted(set(household_ids))))
+        out = {}
+        for r in self.rows(stmt):
+            stage = ("in_inclusion" if r.inclusion else "monitored" if r.monitored
+                     else "risk_eliminated" if r.eliminated else "not_monitored")
+            out[r.household_id] = {"stage": stage, "included_on": r.included_on, "eliminated_on": r.eliminated_on}
+        return out
 
     # ------------------------------------------------------------------ running
 
@@ -239,7 +329,7 @@ class Inspector:
     # ------------------------------------------------------------------ rules: assistance
 
     def fast_in_fast_out(self) -> Iterator[Finding]:
-        c = cf.cycles.alias("c")
+        c = cf.eliminations.alias("c")
         months = c.c.eliminated_month - c.c.included_month
         k = self.by_policy(c.c.eliminated_ord, lambda p: p.exit.min_assistance_months)
         severe_k = self.by_policy(c.c.eliminated_ord, lambda p: p.exit.fast_exit_severe_months)
@@ -249,8 +339,9 @@ class Inspector:
         stmt = (sa.select(*self.cols(c), months.label("months"), k.label("k"), severe_k.label("severe_k"),
                           severe.label("severe"))
                 .where(c.c.eliminated_ord <= self.D, c.c.included_ord.is_not(None), sa.or_(severe, early),
-                       self.in_division(c.c.division_code)))
-        for r in self.rows(stmt):
+                       self.in_division(c.c.division_code))
+                .order_by(c.c.household_id, c.c.cycle, c.c.n))
+        for r in self.first_per_cycle(self.rows(stmt)):
             mode = ExitMode(r.exit_mode).label if r.exit_mode else "风险消除"
             detail = (f"{cn_day(r.included_on, r.included_precision)}纳入监测, "
                       f"{cn_day(r.eliminated_on, r.eliminated_precision)}{mode}, 相隔{r.months}个月")
@@ -394,14 +485,16 @@ class Inspector:
                 .where(table.c.household_id == c.c.household_id, table.c.on_ord <= until).scalar_subquery())
 
     def eliminated_below_line(self) -> Iterator[Finding]:
-        c, i = cf.cycles.alias("c"), cf.incomes.alias("i")
-        line = self.by_policy(c.c.eliminated_ord, lambda p: p.income.monitoring_line)
+        c, i = self.standing_eliminations(), cf.incomes.alias("i")
+        line = self.line_on(c.c.eliminated_ord)
         stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.per_capita_income, i.c.household_size,
                           i.c.net_income, i.c.origin.label("income_origin"), line.label("line"))
                 .select_from(c).join(i, sa.and_(i.c.household_id == c.c.household_id,
                                  i.c.seq == self._basis(cf.incomes, c, c.c.eliminated_ord)))
-                .where(self.eliminated_standing(c), i.c.per_capita_income < line, self.in_division(c.c.division_code)))
-        for r in self.rows(stmt):
+                .where(self.eliminated_standing(c), self.below_line(i, c.c.eliminated_ord),
+                       self.in_division(c.c.division_code))
+                .order_by(*self.latest_first(c)))
+        for r in self.first_per_cycle(self.rows(stmt)):
             prec = "month" if r.income_origin else "day"
             yield Finding("eliminated_below_line", r.division_code, SEVERE,
                           f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, 依据的"
@@ -414,14 +507,15 @@ class Inspector:
                           }, r.household_id, r.cycle)
 
     def eliminated_with_open_guarantee(self) -> Iterator[Finding]:
-        c, g = cf.cycles.alias("c"), cf.guarantees.alias("g")
+        c, g = self.standing_eliminations(), cf.guarantees.alias("g")
         stmt = (sa.select(*self.cols(c), g.c.on.label("assessed_on"), g.c.housing, g.c.drinking_water_safe,
                           g.c.children_out_of_school, g.c.members_without_medical_insurance,
                           g.c.origin.label("g_origin"))
                 .select_from(c).join(g, sa.and_(g.c.household_id == c.c.household_id,
                                  g.c.seq == self._basis(cf.guarantees, c, c.c.eliminated_ord)))
-                .where(self.eliminated_standing(c), g.c.open_items > 0, self.in_division(c.c.division_code)))
-        for r in self.rows(stmt):
+                .where(self.eliminated_standing(c), g.c.open_items > 0, self.in_division(c.c.division_code))
+                .order_by(*self.latest_first(c)))
+        for r in self.first_per_cycle(self.rows(stmt)):
             open_ = []
             if r.housing != Housing.SAFE.value:
                 open_.append(f"住房为{Housing(r.housing).label}")
@@ -443,7 +537,7 @@ class Inspector:
                           }, r.household_id, r.cycle)
 
     def eliminated_without_reassessment(self) -> Iterator[Finding]:
-        c = cf.cycles.alias("c")
+        c = self.standing_eliminations()
         # after the nomination (native exit), or from the elimination's month (imported: no nomination)
         start = sa.case((c.c.nominated_ord.is_not(None), c.c.nominated_ord + 1), else_=c.c.eliminated_ord)
 
@@ -456,8 +550,9 @@ class Inspector:
                 .outerjoin(li, li.c.household_id == c.c.household_id)
                 .outerjoin(lg, lg.c.household_id == c.c.household_id)
                 .where(self.eliminated_standing(c), self.in_division(c.c.division_code),
-                       sa.or_(~has_income, ~has_guarantees)))
-        for r in self.rows(stmt):
+                       sa.or_(~has_income, ~has_guarantees))
+                .order_by(*self.latest_first(c)))
+        for r in self.first_per_cycle(self.rows(stmt)):
             missing = ([] if r.has_income else ["收入"]) + ([] if r.has_guarantees else ["三保障及饮水"])
             since = (f"提名 ({r.nominated_on})" if r.nominated_on
                      else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
@@ -469,10 +564,11 @@ class Inspector:
                           }, r.household_id, r.cycle)
 
     def labourless_eliminated(self) -> Iterator[Finding]:
-        c = cf.cycles.alias("c")
-        stmt = sa.select(*self.cols(c)).where(self.eliminated_standing(c), self.in_division(c.c.division_code),
-                                  ~self.has_labour(c.c.household_id, c.c.eliminated_ord))
-        for r in self.rows(stmt):
+        c = self.standing_eliminations()
+        stmt = (sa.select(*self.cols(c)).where(self.eliminated_standing(c), self.in_division(c.c.division_code),
+                                               ~self.has_labour(c.c.household_id, c.c.eliminated_ord))
+                .order_by(*self.latest_first(c)))
+        for r in self.first_per_cycle(self.rows(stmt)):
             yield Finding("labourless_eliminated", r.division_code, SEVERE,
                           f"整户无劳动力, 却于{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除; "
                           "应落实兜底保障后持续跟踪, 并回退风险消除", {
@@ -482,7 +578,7 @@ class Inspector:
     # ------------------------------------------------------------------ rules: identification
 
     def _last_elimination(self) -> sa.Subquery:
-        c = cf.cycles.alias("le_c")
+        c = cf.eliminations.alias("le_c")
         return (sa.select(c.c.household_id, sa.func.max(c.c.eliminated_ord).label("ord"))
                 .where(c.c.eliminated_ord <= self.D).group_by(c.c.household_id).subquery("le"))
 
@@ -505,18 +601,16 @@ class Inspector:
     def _not_monitored(self, h: sa.Table) -> sa.ColumnElement[bool]:
         """Neither monitored on the as-of date nor in an inclusion procedure then."""
         c = cf.cycles.alias("nm")
-        open_inclusion = sa.and_(c.c.first_lead_ord <= self.D,
-                                 sa.or_(c.c.included_ord.is_(None), c.c.included_ord > self.D),
-                                 sa.or_(c.c.closed_ord.is_(None), c.c.closed_ord > self.D))
-        return ~sa.exists().where(c.c.household_id == h.c.household_id, sa.or_(self.monitored(c), open_inclusion))
+        return ~sa.exists().where(c.c.household_id == h.c.household_id,
+                                  sa.or_(self.monitored(c), self.open_inclusion(c)))
 
     def qualifying_not_monitored(self) -> Iterator[Finding]:
         h, i, g = cf.households.alias("h"), cf.incomes.alias("i"), cf.guarantees.alias("g")
         le, fw = self._last_elimination(), self._failed_warnings()
         after = sa.func.coalesce(le.c.ord, 0)
         li, lg = self.latest(cf.incomes), self.latest(cf.guarantees)
-        line = self.by_policy(i.c.on_ord, lambda p: p.income.monitoring_line)
-        below = sa.and_(i.c.per_capita_income < line, i.c.on_ord > after)
+        line = self.line_on(i.c.on_ord)  # 应纳未纳: the line in force on the assessment's date
+        below = sa.and_(self.below_line(i, i.c.on_ord), i.c.on_ord > after)
         open_g = sa.and_(g.c.open_items > 0, g.c.on_ord > after)
         warned = sa.func.coalesce(fw.c.n, 0) > 0
         stmt = (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, i.c.on.label("income_on"),
