@@ -34,7 +34,10 @@ from casecore.values import (
     SignLevel,
     Stage,
     add_months,
+    in_place_for,
+    in_place_runs,
     month_window,
+    months_covered,
 )
 from workflows.exit import EXIT, NOMINATION_GUARDS, Exit
 from workflows.inclusion import INCLUSION, Inclusion
@@ -483,9 +486,16 @@ class Household(BaseAggregate[str]):
     # ------------------------------------------------------------------ commands: registration, members, assessments
 
     @classmethod
-    def register(cls, cmd: c.RegisterHousehold, stream: str) -> Household:
+    def register(cls, cmd: c.RegisterHousehold, stream: str, policies: PolicyBook) -> Household:
         check_role(cmd.command, cmd.actor.role)
         check_jurisdiction(cmd.actor.unit, cmd.division_code)
+        policy = policies.on(cmd.on)
+        if not cmd.division_code.startswith(policy.province_code):
+            raise PolicyViolation(
+                f"区划代码 {cmd.division_code} 不在{policy.name}适用的省份 (区划代码以 {policy.province_code} 开头); "
+                "请核对区划代码, 或在该户所在省份的系统中建档",
+                rule="division_outside_province",
+            )
         return cls._create(
             cls.Registered,
             id=stream,
@@ -560,6 +570,8 @@ class Household(BaseAggregate[str]):
         opens = self.procedure is None and self.stage in (Stage.NOT_MONITORED.value, Stage.RISK_ELIMINATED.value)
         monitored = self.stage in (Stage.MONITORED.value, Stage.IN_EXIT.value)
         adds = [r.value for r in cmd.risk_types if r.value not in self.risk_types] if monitored else []
+        self._require_risk_count(list(dict.fromkeys(r.value for r in cmd.risk_types)), policies, cmd.on)
+        self._require_risk_count([*self.risk_types, *dict.fromkeys(adds)], policies, cmd.on)
         self.trigger_event(
             self.LeadRecorded,
             lead_id=cmd.lead_id,
@@ -572,6 +584,16 @@ class Household(BaseAggregate[str]):
             adds_risks=list(dict.fromkeys(adds)),
             **common(cmd),
         )
+
+    def _require_risk_count(self, risks: list[str], policies: PolicyBook, on: date) -> None:
+        """At most the policy's number of risk types a household (the national system's five columns)."""
+        most = policies.on(on).procedure.max_risk_types
+        if len(risks) > most:
+            names = "、".join(RiskType(r).label for r in risks)
+            raise PolicyViolation(
+                f"风险类型最多{most}项, 此处为{len(risks)}项 ({names}); 请选出最主要的{most}项",
+                rule="too_many_risk_types",
+            )
 
     def _step(self, cmd: c.HouseholdCommand, policies: PolicyBook, event_class: type, trigger: str,
               **payload: Any) -> None:
@@ -652,6 +674,8 @@ class Household(BaseAggregate[str]):
             raise ValidationFailed("县级批复纳入监测时须注明监测对象类型 (category) 和风险类型 (risk_types)")
         # only an approval decides the category and risks; a return or rejection must not leave them behind
         approving = inclusion and cmd.decision == CountyDecision.APPROVE
+        if approving:
+            self._require_risk_count(list(dict.fromkeys(r.value for r in cmd.risk_types)), policies, cmd.on)
         self._step(cmd, policies,
             self.CountyDecided,
             f"approve_county_{cmd.decision.value}",
@@ -845,13 +869,24 @@ class Household(BaseAggregate[str]):
                 f"如风险自然消除请按自然消除 (natural) 提名",
                 rule="min_assistance_months",
             )
-        since = min(m["implemented_on"] for m in measures)
-        earliest = add_months(since, months)
-        if cmd.on < earliest:
+        # in place (implemented and not ended) for the months, without a gap, before the nomination
+        if in_place_for(measure_spans(measures), cmd.on, months):
+            return
+        runs = in_place_runs(measure_spans(measures), cmd.on)
+        if runs and runs[-1][1] == cmd.on:  # still in place: say when the months will be full
+            since = runs[-1][0]
             raise PolicyViolation(
-                f"针对性帮扶措施自 {since} 落实, 不满{months}个月, 最早于 {earliest} 提名帮扶消除",
+                f"针对性帮扶措施自 {since} 起持续落实 (落实且未结束), 不满{months}个月, "
+                f"最早于 {add_months(since, months)} 提名帮扶消除",
                 rule="min_assistance_months",
             )
+        longest = max(((e - s).days, s, e) for s, e in runs) if runs else None
+        ran = f"最长一段为 {longest[1]} 至 {longest[2]} ({longest[0]}天)" if longest else "没有"
+        raise PolicyViolation(
+            f"针对性帮扶措施须持续落实 (落实且未结束) 满{months}个月, {ran}, 且提名时已无在落实的措施; "
+            "请落实帮扶措施满规定时间后再提名",
+            rule="min_assistance_months",
+        )
 
     def _guard_exit_income_assessment(self, cmd: c.NominateExit, policies: PolicyBook) -> None:
         start, end = month_window(cmd.on)
@@ -889,9 +924,12 @@ class Household(BaseAggregate[str]):
         """风险消除后: an income and a guarantee assessment dated after the nomination, and both clear."""
         nominated = self.exit_nominated_on
         assert nominated is not None  # the exit procedure is open
-        incomes = [a for a in self.incomes if nominated < a["on"] <= cmd.on]
+        months = policies.on(cmd.on).income.assessment_months
+        # an annual income: the assessment's period spans the policy's months (a month's income proves nothing)
+        incomes = [a for a in self.incomes if nominated < a["on"] <= cmd.on
+                   and months_covered(a["period_start"], a["period_end"], months)]
         guarantees = self.guarantees_as_of(cmd.on, after=nominated)
-        missing = ([] if incomes else ["收入核算"]) + ([] if guarantees else ["三保障及饮水核查"])
+        missing = ([] if incomes else [f"覆盖{months}个月的收入核算"]) + ([] if guarantees else ["三保障及饮水核查"])
         if missing:
             raise PolicyViolation(
                 f"缺少提名 ({nominated}) 之后的{'和'.join(missing)} (风险消除后信息); 请入户采集后再标注风险消除",
@@ -970,6 +1008,11 @@ class Household(BaseAggregate[str]):
                 rule="income_below_line",
             )
 
+
+
+def measure_spans(measures: list[dict[str, Any]]) -> list[tuple[date, date | None]]:
+    """When each implemented measure was in place: from its implementation to its end (if it ended)."""
+    return [(m["implemented_on"], m["ended_on"]) for m in measures if m["implemented_on"] is not None]
 
 
 def _commands_of(triggers: list[str]) -> list[str]:

@@ -24,6 +24,7 @@ class _Frozen(BaseModel):
 class IncomePolicy(_Frozen):
     monitoring_line: Decimal
     assessment_months: int
+    sudden_hardship_check: Decimal
 
 
 class ProcedurePolicy(_Frozen):
@@ -31,6 +32,8 @@ class ProcedurePolicy(_Frozen):
     identification_days_limit: int
     backdated_entry_days: int
     helped_not_months: int
+    future_dated_days: int
+    max_risk_types: int
 
 
 class ExitPolicy(_Frozen):
@@ -69,6 +72,7 @@ class Policy(_Frozen):
     id: str
     region: str
     name: str
+    province_code: str
     effective_from: date
     income: IncomePolicy
     procedure: ProcedurePolicy

@@ -306,6 +306,31 @@ def month_window(procedure_date: date) -> tuple[date, date]:
     return start, end
 
 
+def in_place_runs(spans: list[tuple[date, date | None]], until: date) -> list[tuple[date, date]]:
+    """The periods before `until` during which at least one span was in place, merged and in order, each as
+    [first day, day after the last). A span (start, end) is in place from `start` to the day before `end`
+    (`end` None: still in place) — a measure implemented and not yet ended."""
+    runs: list[tuple[date, date]] = []
+    for start, end in sorted((s, until if e is None else min(e, until)) for s, e in spans if s < until):
+        if end <= start:
+            continue
+        if runs and start <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], end))
+        else:
+            runs.append((start, end))
+    return runs
+
+
+def in_place_for(spans: list[tuple[date, date | None]], until: date, months: int) -> bool:
+    """Were the spans continuously in place for `months` whole months at some time before `until`?"""
+    return any(add_months(start, months) <= end for start, end in in_place_runs(spans, until))
+
+
+def months_covered(start: date, end: date, months: int) -> bool:
+    """Does the period [start, end] span at least `months` whole months (12: a year's income)?"""
+    return add_months(start, months) <= date.fromordinal(end.toordinal() + 1)
+
+
 def add_months(d: date, months: int) -> date:
     """`d` plus whole months; a day beyond the target month's end is clamped to its last day."""
     y, m = divmod(d.month - 1 + months, 12)
