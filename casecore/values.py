@@ -192,6 +192,10 @@ class Rule(Labelled):
     BACKDATED_ENTRY = "backdated_entry", "补录倒签"
     NO_RESPONSIBLE_CADRE = "no_responsible_cadre", "无帮扶责任人"
     RECTIFICATION_OVERDUE = "rectification_overdue", "整改超期"
+    SAME_SIGNER_TWO_LEVELS = "same_signer_two_levels", "一人签署两级"
+    FUTURE_DATED_ACT = "future_dated_act", "业务日期晚于录入日期"
+    EXIT_WITHOUT_SIX_MONTHS_MEASURES = "exit_without_six_months_measures", "帮扶措施未持续落实半年即消除"
+    SUDDEN_HARDSHIP_HIGH_INCOME = "sudden_hardship_high_income", "突发严重困难户收入偏高"
 
 
 class ProblemKind(Labelled):
@@ -214,6 +218,10 @@ class ProblemKind(Labelled):
     BACKDATED_ENTRY = "backdated_entry", "补录倒签"
     NO_RESPONSIBLE_CADRE = "no_responsible_cadre", "无帮扶责任人"
     RECTIFICATION_OVERDUE = "rectification_overdue", "整改超期"
+    SAME_SIGNER_TWO_LEVELS = "same_signer_two_levels", "一人签署两级"
+    FUTURE_DATED_ACT = "future_dated_act", "业务日期晚于录入日期"
+    EXIT_WITHOUT_SIX_MONTHS_MEASURES = "exit_without_six_months_measures", "帮扶措施未持续落实半年即消除"
+    SUDDEN_HARDSHIP_HIGH_INCOME = "sudden_hardship_high_income", "突发严重困难户收入偏高"
     MISSED_HOUSEHOLD = "missed_household", "漏户漏人"
     OUTSIDE_SYSTEM = "outside_system", "体外循环"
     OTHER = "other", "其他"

@@ -16,7 +16,9 @@ nomination, elimination, rollback — its category and risks. Everything the rul
 | `cf_incomes` / `cf_guarantees` | income / guarantee assessment (`seq` orders them: business date, then version) |
 | `cf_leads` | lead, with its source, cycle and whether the household was monitored when it came |
 | `cf_publicity` | closed public notice (opened, closed) of either procedure |
-| `cf_backdating` | native event recorded at least a day after its business date (`lag_days`) |
+| `cf_backdating` | native event recorded at least a day after its business date (`lag_days`), or any event
+  dated after the day it was recorded (negative `lag_days`, imported ones too) |
+| `cf_signatures` | signature of a procedure's level (verify, township, county) by an actor |
 | `cf_problems` | problem of the double ledger: kind, finding key, deadline, closed or not |
 
 Dates are stored as dates (for evidence) and, where rules do arithmetic, as ordinal day numbers and month
@@ -35,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from casecore.events import CaseEvent
-from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Labour, Procedure, Stage
+from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Labour, Procedure, SignLevel, Stage
 from projections.roster import Money
 from projections.runner import Projection, insert_rows, rows_by_key, upsert
 
@@ -43,6 +45,9 @@ HOUSEHOLD = "household/"
 PROBLEM = "problem/"
 WITH_LABOUR = (Labour.FULL.value, Labour.WEAK.value)
 _DEVELOPMENTAL = frozenset(m.value for m in DEVELOPMENTAL_MEASURES)
+#: the events that sign a level of a procedure
+SIGNING = {"lead_verified": SignLevel.VERIFY.value, "exit_verified": SignLevel.VERIFY.value,
+           "township_reviewed": SignLevel.TOWNSHIP.value, "county_decided": SignLevel.COUNTY.value}
 
 metadata = sa.MetaData()
 
@@ -258,6 +263,23 @@ backdating = sa.Table(
 )
 sa.Index("ix_cf_backdating_lag", backdating.c.lag_days)
 
+#: who signed which level of which procedure (入户核实, 乡级审核, 县级审批): one person, one level
+signatures = sa.Table(
+    "cf_signatures", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("division_code", sa.String(12)),
+    sa.Column("procedure", sa.String(16), nullable=False),
+    # which run of the procedure: 0 for the cycle's inclusion, the nomination's ordinal day for an exit
+    sa.Column("instance", sa.Integer, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("on", sa.Date, nullable=False),
+    sa.Column("on_ord", sa.Integer, nullable=False),
+)
+sa.Index("ix_cf_signatures_household", signatures.c.household_id, signatures.c.cycle)
+
 problems = sa.Table(
     "cf_problems", metadata,
     sa.Column("problem_id", sa.String(64), primary_key=True),
@@ -325,7 +347,7 @@ class _Batch:
         self.problems = rows_by_key(conn, problems, "problem_id", pids)
         self.problems_existing = set(self.problems)
         self.appended: dict[sa.Table, list[dict[str, Any]]] = {incomes: [], guarantees: [], publicity: [],
-                                                                backdating: []}
+                                                                backdating: [], signatures: []}
 
     def cycle(self, hid: str) -> dict[str, Any] | None:
         h = self.households[hid]
@@ -400,19 +422,23 @@ class CaseFactsProjection(Projection):
             return
         if e.origin is not None:
             h["imported"] = True
-        else:
-            self._timing(b, hid, h, e)
+        self._timing(b, hid, h, e, imported=e.origin is not None)
         handler = getattr(self, f"_on_{kind}", None)
         if handler is not None:
             handler(b, hid, h, e)
+        level = SIGNING.get(kind)
+        if level is not None and not (kind == "county_decided" and e.step == "entered"):  # not a correction
+            self._signed(b, hid, h, e, level)
         stage = getattr(e, "stage", None)
         if isinstance(stage, str):
             h["stage"] = stage
 
-    def _timing(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+    def _timing(self, b: _Batch, hid: str, h: dict[str, Any], e: Any, imported: bool) -> None:
+        """An act recorded a day or more after its business date (native only: an import is always late), or
+        dated after the day it was recorded (a negative lag: native or imported)."""
         recorded = e.timestamp.date()
         lag = (recorded - e.on).days
-        if lag >= 1:
+        if lag <= -1 or (lag >= 1 and not imported):
             b.appended[backdating].append({
                 "key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"],
                 "division_code": h["division_code"], "event_type": e.TYPE, "on": e.on, "on_ord": e.on.toordinal(),
@@ -471,6 +497,18 @@ class CaseFactsProjection(Projection):
         if lead is not None:
             lead["status"] = e.finding
         self._closed(b, hid, h, e)
+
+    def _signed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any, level: str) -> None:
+        """A level's signature on the open procedure (the exit's run is told apart by its nomination)."""
+        actor = (e.actor or {}).get("id")
+        if not actor:
+            return
+        c = b.cycle(hid)
+        instance = (c or {}).get("nominated_ord") or 0 if e.procedure == Procedure.EXIT.value else 0
+        b.appended[signatures].append({
+            "key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"],
+            "division_code": h["division_code"], "procedure": e.procedure, "instance": instance, "level": level,
+            "actor_id": actor, "on": e.on, "on_ord": e.on.toordinal()})
 
     def _closed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         """A step that ends the inclusion procedure without inclusion, or the exit procedure without exit."""

@@ -25,7 +25,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from casecore.policy import Policy, PolicyBook
-from casecore.values import ExitMode, Housing, MeasureType, RiskType, Rule, add_months
+from casecore.values import (
+    Category,
+    ExitMode,
+    Housing,
+    MeasureType,
+    Procedure,
+    RiskType,
+    Rule,
+    SignLevel,
+    add_months,
+    in_place_for,
+    in_place_runs,
+)
 from projections import casefacts as cf
 
 CYCLE_COLUMNS = ("household_id", "cycle", "division_code", "included_on", "included_ord", "included_precision",
@@ -69,6 +81,12 @@ RULES: dict[str, RuleInfo] = {r.rule: r for r in (
     RuleInfo("backdated_entry", "业务发生后及时录入, 不得补录倒签 (procedure.backdated_entry_days)", WARNING),
     RuleInfo("no_responsible_cadre", "纳入监测的户均须明确帮扶责任人 (有人管、管到位)", WARNING),
     RuleInfo("rectification_overdue", "问题须在整改时限内整改销号 (双销号、双问责)", SEVERE),
+    RuleInfo("same_signer_two_levels", "入户核实、乡级审核、县级审批须由三名不同人员签署 (四眼原则)", SEVERE),
+    RuleInfo("future_dated_act", "业务日期不得晚于录入日期 (procedure.future_dated_days 天以内视为时差)", WARNING),
+    RuleInfo("exit_without_six_months_measures", "帮扶消除须帮扶措施持续落实 (落实且未结束) 半年以上 "
+             "(exit.min_assistance_months)", SEVERE),
+    RuleInfo("sudden_hardship_high_income", "突发严重困难户人均纯收入高于核查标准须核实 "
+             "(income.sudden_hardship_check)", WARNING),
 )}
 assert set(RULES) == {r.value for r in Rule}, "every contract rule has an entry"
 
@@ -172,12 +190,9 @@ class Inspector:
         into SQL (the line in force on the date of the decision being judged)."""
         return self.by_policy(ordinal_col, lambda p: p.income.monitoring_line)
 
-    def below_line(self, i: sa.Table, ordinal_col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
-        """The income row `i` is below the line of a decision on `ordinal_col`, compared exactly as
-        `PolicyBook.below_line` does (`casecore.policy.assessed_per_capita`): (net − rigid) ÷ size unrounded,
-        i.e. net − rigid < line × size, in whole fen (exact on both stores), when the stored per-capita figure
-        is that quotient rounded; else the stated per-capita figure (an import's)."""
-        line = self.line_on(ordinal_col)
+    def per_capita_vs(self, i: sa.Table, figure: sa.ColumnElement[Any], below: bool) -> sa.ColumnElement[bool]:
+        """The income row `i`'s exact per-capita income (`casecore.policy.assessed_per_capita`) is below
+        `figure` (or, with `below` False, above it), compared in whole fen: exact on both stores."""
         fen = sa.literal_column("100")
         net = sa.func.round(i.c.net_income * fen)
         rigid = sa.func.round(sa.func.coalesce(i.c.rigid_expenditure, 0) * fen)
@@ -185,8 +200,16 @@ class Inspector:
         exact = sa.and_(i.c.net_income.is_not(None), i.c.household_size > 0, sa.or_(
             i.c.per_capita_income.is_(None),
             sa.func.abs(net - rigid - stated * i.c.household_size) * 2 <= i.c.household_size))
-        return sa.or_(sa.and_(exact, net - rigid < line * fen * i.c.household_size),
-                      sa.and_(~exact, i.c.per_capita_income < line))
+        total, limit = net - rigid, figure * fen * i.c.household_size
+        return sa.or_(sa.and_(exact, total < limit if below else total > limit),
+                      sa.and_(~exact, i.c.per_capita_income < figure if below else i.c.per_capita_income > figure))
+
+    def below_line(self, i: sa.Table, ordinal_col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        """The income row `i` is below the line of a decision on `ordinal_col`, compared exactly as
+        `PolicyBook.below_line` does (`casecore.policy.assessed_per_capita`): (net − rigid) ÷ size unrounded,
+        i.e. net − rigid < line × size, in whole fen (exact on both stores), when the stored per-capita figure
+        is that quotient rounded; else the stated per-capita figure (an import's)."""
+        return self.per_capita_vs(i, self.line_on(ordinal_col), below=True)
 
     def eliminated_standing(self, e: sa.Table) -> sa.ColumnElement[bool]:
         """An elimination (a `cf_eliminations` row) made by the as-of date and not rolled back by then."""
@@ -344,7 +367,7 @@ class Inspector:
         for r in self.first_per_cycle(self.rows(stmt)):
             mode = ExitMode(r.exit_mode).label if r.exit_mode else "风险消除"
             detail = (f"{cn_day(r.included_on, r.included_precision)}纳入监测, "
-                      f"{cn_day(r.eliminated_on, r.eliminated_precision)}{mode}, 相隔{r.months}个月")
+                      f"{cn_day(r.eliminated_on, r.eliminated_precision)}{mode}, 相隔{_span(r)}")
             detail += (f", 帮扶消除发生在纳入当月或其后{r.severe_k}个月内" if r.severe
                        else f", 不足{r.k}个月")
             yield Finding("fast_in_fast_out", r.division_code, SEVERE if r.severe else WARNING, detail, {
@@ -585,11 +608,15 @@ class Inspector:
     def _failed_warnings(self) -> sa.Subquery:
         """Department warnings (since the policy's date, after the household's last elimination) whose cycle
         ended without inclusion, by household."""
-        ld, lc = cf.leads.alias("ld"), cf.cycles.alias("lc")
+        ld, lc, lv = cf.leads.alias("ld"), cf.cycles.alias("lc"), cf.leads.alias("lv")
         le = self._last_elimination()
         since = self.policy.screening.warnings_since.toordinal()
+        # the warning's cycle was closed by a home visit that found the criteria not met
+        visited = sa.exists().where(lv.c.household_id == ld.c.household_id, lv.c.cycle == ld.c.cycle,
+                                    lv.c.status == "not_meets")
         return (sa.select(ld.c.household_id, sa.func.count().label("n"), sa.func.min(ld.c.on).label("first_on"),
-                          sa.func.max(ld.c.on).label("last_on"))
+                          sa.func.max(ld.c.on).label("last_on"),
+                          sa.func.sum(sa.case((visited, 1), else_=0)).label("visited"))
                 .select_from(ld).join(lc, sa.and_(lc.c.household_id == ld.c.household_id, lc.c.cycle == ld.c.cycle))
                 .outerjoin(le, le.c.household_id == ld.c.household_id)
                 .where(ld.c.source == "department_warning", ld.c.on_ord >= since, ld.c.on_ord <= self.D,
@@ -612,11 +639,15 @@ class Inspector:
         line = self.line_on(i.c.on_ord)  # 应纳未纳: the line in force on the assessment's date
         below = sa.and_(self.below_line(i, i.c.on_ord), i.c.on_ord > after)
         open_g = sa.and_(g.c.open_items > 0, g.c.on_ord > after)
-        warned = sa.func.coalesce(fw.c.n, 0) > 0
+        # a warning is answered by the home visit that found the criteria not met, with an income on record
+        # that is not below the line; one not answered is still a finding
+        income_ok = sa.and_(i.c.seq.is_not(None), ~self.below_line(i, i.c.on_ord))
+        unanswered = sa.func.coalesce(fw.c.n, 0) - sa.case((income_ok, sa.func.coalesce(fw.c.visited, 0)), else_=0)
+        warned = unanswered > 0
         stmt = (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, i.c.on.label("income_on"),
                           i.c.per_capita_income, line.label("line"), below.label("below"),
                           g.c.on.label("guarantees_on"), g.c.open_items, open_g.label("open_g"),
-                          sa.func.coalesce(fw.c.n, 0).label("warnings"), fw.c.last_on,
+                          unanswered.label("warnings"), fw.c.last_on,
                           i.c.origin.label("i_origin"), g.c.origin.label("g_origin"))
                 .select_from(h)
                 .outerjoin(le, le.c.household_id == h.c.household_id)
@@ -751,6 +782,120 @@ class Inspector:
                               "overdue_days": days, "status": r.status, "responsible": resp, "supervisor": sup,
                           }, r.household_id, None, problem_id=r.problem_id, subject_problem=r.problem_id)
 
+    # ------------------------------------------------------------------ rules: paperwork and dates
+
+    def same_signer_two_levels(self) -> Iterator[Finding]:
+        s, s2 = cf.signatures.alias("s"), cf.signatures.alias("s2")
+        other_level = sa.exists().where(
+            s2.c.household_id == s.c.household_id, s2.c.cycle == s.c.cycle, s2.c.procedure == s.c.procedure,
+            s2.c.instance == s.c.instance, s2.c.actor_id == s.c.actor_id, s2.c.level != s.c.level,
+            s2.c.on_ord <= self.D)
+        stmt = (sa.select(s).where(s.c.on_ord <= self.D, other_level, self.in_division(s.c.division_code))
+                .order_by(s.c.household_id, s.c.cycle, s.c.procedure, s.c.instance, s.c.actor_id, s.c.on_ord))
+        grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
+        for r in self.rows(stmt):
+            grouped[(r.household_id, r.cycle)].append(r)
+        for (hid, cycle), rs in grouped.items():
+            by_person: dict[tuple[str, str], list[Any]] = defaultdict(list)
+            for r in rs:
+                by_person[(r.procedure, r.actor_id)].append(r)
+            parts, signers = [], []
+            for (procedure, actor), signed in by_person.items():
+                levels = list(dict.fromkeys(r.level for r in signed))
+                parts.append(f"{actor} 在{Procedure(procedure).label}中签署了"
+                             + "、".join(f"{SignLevel(x).label} ({next(r.on for r in signed if r.level == x)})"
+                                        for x in levels))
+                signers.append({"procedure": procedure, "actor_id": actor, "levels": levels,
+                                "signed_on": [day(r.on) for r in signed]})
+            yield Finding("same_signer_two_levels", rs[0].division_code, SEVERE,
+                          "; ".join(parts) + " (同一人签署两级, 四眼原则)", {"signers": signers}, hid, cycle)
+
+    def future_dated_act(self) -> Iterator[Finding]:
+        b = cf.backdating.alias("fb")
+        allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.future_dated_days)
+        ahead = -b.c.lag_days
+        ranked = (sa.select(b, allowed.label("allowed"), ahead.label("ahead"),
+                            sa.func.count().over(partition_by=(b.c.household_id, b.c.cycle)).label("n"),
+                            sa.func.row_number().over(partition_by=(b.c.household_id, b.c.cycle),
+                                                      order_by=(b.c.lag_days, b.c.key)).label("rank"))
+                  .where(ahead > allowed, b.c.recorded_on <= self.as_of, self.in_division(b.c.division_code))
+                  .subquery("fr"))
+        from casecore.labels import EVENT_LABELS
+
+        for r in self.rows(sa.select(ranked).where(ranked.c.rank == 1)):
+            label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
+            yield Finding("future_dated_act", r.division_code, WARNING,
+                          f"{r.n} 条记录的业务日期晚于录入日期 (超过{int(r.allowed)}天); 最超前: “{label}”业务日期 "
+                          f"{r.on}, 录入于 {r.recorded_on} (提前{r.ahead}天)", {
+                              "events": r.n, "worst_event": r.event_type, "worst_on": day(r.on),
+                              "worst_recorded_on": day(r.recorded_on), "days_ahead": r.ahead,
+                              "future_dated_days": int(r.allowed), "actor_id": r.actor_id,
+                          }, r.household_id, r.cycle)
+
+    # ------------------------------------------------------------------ rules: assistance before exit
+
+    def exit_without_six_months_measures(self) -> Iterator[Finding]:
+        """Assisted eliminations whose measures were not in place (implemented, not ended) without a gap for
+        the policy's months before the nomination (an import's elimination: before the elimination) — the
+        engine's `min_assistance_months` test, `casecore.values.in_place_for`, on each candidate."""
+        e, m = self.standing_eliminations("e6"), cf.measures.alias("m6")
+        stmt = (sa.select(*self.cols(e), e.c.n, e.c.nominated_ord, m.c.implemented_on, m.c.ended_on)
+                .select_from(e)
+                .outerjoin(m, sa.and_(m.c.household_id == e.c.household_id, m.c.cycle == e.c.cycle,
+                                      m.c.implemented_ord >= e.c.included_ord))
+                .where(self.eliminated_standing(e), e.c.exit_mode == ExitMode.ASSISTED.value,
+                       e.c.included_ord.is_not(None), self.in_division(e.c.division_code))
+                .order_by(*self.latest_first(e)))
+        spans: dict[tuple[str, int, int], list[tuple[date, date | None]]] = defaultdict(list)
+        first: dict[tuple[str, int, int], Any] = {}
+        for r in self.rows(stmt):
+            k = (r.household_id, r.cycle, r.n)
+            first.setdefault(k, r)
+            if r.implemented_on is not None:
+                spans[k].append((r.implemented_on, r.ended_on))
+        seen: set[tuple[str, int]] = set()
+        for k, r in first.items():
+            if (r.household_id, r.cycle) in seen:
+                continue
+            seen.add((r.household_id, r.cycle))
+            until = r.nominated_on or r.eliminated_on
+            months = self.policies.on(until).exit.min_assistance_months
+            if in_place_for(spans[k], until, months):
+                continue
+            runs = in_place_runs(spans[k], until)
+            longest = max(((b - a).days, a, b) for a, b in runs) if runs else None
+            ran = (f"最长持续落实 {longest[1]} 至 {longest[2] - timedelta(days=1)} ({longest[0]}天)" if longest
+                   else "没有落实的针对性帮扶措施")
+            what = (f"提名 ({r.nominated_on})" if r.nominated_on
+                    else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
+            yield Finding("exit_without_six_months_measures", r.division_code, SEVERE,
+                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}帮扶消除, 但{what}前帮扶措施未持续"
+                          f"落实满{months}个月: {ran}", {
+                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
+                              "nominated_on": day(r.nominated_on), "min_assistance_months": months,
+                              "longest_days_in_place": longest[0] if longest else 0,
+                          }, r.household_id, r.cycle)
+
+    def sudden_hardship_high_income(self) -> Iterator[Finding]:
+        c, i = cf.cycles.alias("sh"), cf.incomes.alias("shi")
+        check = self.by_policy(c.c.included_ord, lambda p: p.income.sudden_hardship_check)
+        stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.per_capita_income,
+                          i.c.origin.label("income_origin"), check.label("check"))
+                .select_from(c).join(i, sa.and_(i.c.household_id == c.c.household_id,
+                                                i.c.seq == self._basis(cf.incomes, c, c.c.included_ord)))
+                .where(c.c.category == Category.SUDDEN_HARDSHIP.value, c.c.included_ord <= self.D,
+                       self.per_capita_vs(i, check, below=False), self.in_division(c.c.division_code)))
+        for r in self.rows(stmt):
+            prec = "month" if r.income_origin else "day"
+            yield Finding("sudden_hardship_high_income", r.division_code, WARNING,
+                          f"{cn_day(r.included_on, r.included_precision)}认定为突发严重困难户, 依据的"
+                          f"{cn_day(r.assessed_on, prec)}收入核算人均纯收入 {money(r.per_capita_income)} 元, "
+                          f"高于核查标准 {money(r.check)} 元, 请核实是否有大额刚性支出或收入骤减", {
+                              "included_on": day(r.included_on, r.included_precision),
+                              "income_assessed_on": day(r.assessed_on, prec),
+                              "per_capita_income": money(r.per_capita_income), "sudden_hardship_check": money(r.check),
+                          }, r.household_id, r.cycle)
+
     # ------------------------------------------------------------------ evidence and problems
 
     MEASURE_RULES = frozenset({"helped_not", "risk_without_fitting_measure", "floor_only_with_labour",
@@ -789,6 +934,16 @@ class Inspector:
                 f.evidence["problem_status"] = status
                 if f.problem_id is None:
                     f.problem_id = pid
+
+
+def _span(r: Any) -> str:
+    """The exact time from inclusion to elimination: whole months and days (months only for month-precision
+    facts), so 5 months 30 days never reads as "6 months"."""
+    if "month" in (r.included_precision, r.eliminated_precision):
+        return f"{r.months}个月"
+    months = _months_between(r.included_on, r.eliminated_on)
+    days = (r.eliminated_on - add_months(r.included_on, months)).days
+    return f"{months}个月" + (f"{days}天" if days else "")
 
 
 def _months_between(start: date, end: date) -> int:

@@ -1,4 +1,4 @@
-"""Measure a full inspection (all 17 rules) over N generated households.
+"""Measure a full inspection (all 21 rules) over N generated households.
 
 The case-facts tables are filled directly with a generated province (the rows the fold would write for
 such histories: cycles, members, risks, measures, assessments, leads, notices, back-dated events, problems,
