@@ -236,7 +236,7 @@ class CaseManagement(Application[str]):
         if isinstance(cmd, c.RegisterHousehold):
             if aggregate is not None:
                 raise InvalidTransition(f"户 {cmd.household_id} 已建档; 如需更改成员请用 add_member / remove_member")
-            aggregate = Household.register(cmd, household_stream(cmd.household_id))
+            aggregate = Household.register(cmd, household_stream(cmd.household_id), self.policies)
         elif isinstance(cmd, c.RaiseProblem):
             if aggregate is not None:
                 raise InvalidTransition(f"问题 {cmd.problem_id} 已登记")

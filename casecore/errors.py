@@ -77,4 +77,7 @@ RULE_LABELS = {
     "post_elimination_assessment": "缺少风险消除后的信息采集",
     "household_without_labour": "整户无劳动力不标注风险消除",
     "rectification_action_required": "退回后须有新的整改措施",
+    "division_outside_province": "区划不在政策适用省份内",
+    "too_many_risk_types": "风险类型超过规定项数",
+    "double_responsibility_units": "双责任须为两个不同单位",
 }

@@ -17,7 +17,7 @@ from casecore import commands as c
 from casecore.authority import check_jurisdiction, check_role
 from casecore.errors import InvalidTransition, NotAuthorised, NotFound, PolicyViolation, ValidationFailed
 from casecore.events import CaseAggregate, CaseCreated, CaseEvent, common, event, plain
-from casecore.policy import Policy, PolicyBook
+from casecore.policy import PolicyBook
 from casecore.values import (
     Category,
     CountyDecision,
@@ -29,15 +29,22 @@ from casecore.values import (
     MeasureType,
     Procedure,
     RiskType,
+    SignLevel,
     Stage,
     add_months,
+    in_place_for,
+    in_place_runs,
     month_window,
+    months_covered,
 )
 from workflows.exit import EXIT, NOMINATION_GUARDS, Exit
 from workflows.inclusion import INCLUSION, Inclusion
 from workflows.machine import Workflow
 
 WORKFLOWS: dict[str, Workflow] = {Procedure.INCLUSION: INCLUSION, Procedure.EXIT: EXIT}
+#: the level of a procedure each signing command signs (四眼原则: one person, one level)
+SIGN_LEVEL_OF = {"verify_lead": SignLevel.VERIFY, "verify_exit": SignLevel.VERIFY,
+                 "review_township": SignLevel.TOWNSHIP, "approve_county": SignLevel.COUNTY}
 CENT = Decimal("0.01")
 
 H = "household"
@@ -72,6 +79,7 @@ class Household(CaseAggregate):
         objections: dict[str, dict[str, Any]]
         publicity_opened_on: date | None
         verified_by: str | None
+        signers: dict[str, str]
         included_on: date | None
         eliminated_on: date | None
         exit_mode: str | None
@@ -119,6 +127,7 @@ class Household(CaseAggregate):
             agg.objections = {}
             agg.publicity_opened_on = None
             agg.verified_by = None
+            agg.signers = {}
             agg.included_on = None
             agg.eliminated_on = None
             agg.exit_mode = None
@@ -216,6 +225,7 @@ class Household(CaseAggregate):
                 agg.objections = {}
                 agg.publicity_opened_on = None
                 agg.verified_by = None
+                agg.signers = {}
                 agg.stage_before_procedure = agg.stage
             agg.stage = self.stage
             if self.adds_risks:
@@ -253,6 +263,7 @@ class Household(CaseAggregate):
             agg.leads[self.lead_id]["status"] = self.finding
             if self.finding == Finding.MEETS.value:
                 agg.verified_by = self.actor["id"]
+            agg.signers[self.actor["id"]] = SignLevel.VERIFY.value
 
     @event(H, "application_signed")
     class ApplicationSigned(Step):
@@ -289,6 +300,9 @@ class Household(CaseAggregate):
     class TownshipReviewed(Step):
         decision: str
 
+        def apply_step(self, agg: Household) -> None:
+            agg.signers[self.actor["id"]] = SignLevel.TOWNSHIP.value
+
     @event(H, "county_decided")
     class CountyDecided(Step):
         decision: str
@@ -296,6 +310,7 @@ class Household(CaseAggregate):
         risk_types: list[str]
 
         def apply_step(self, agg: Household) -> None:
+            agg.signers[self.actor["id"]] = SignLevel.COUNTY.value
             if self.category is not None:
                 agg.category = self.category
             if self.risk_types:
@@ -378,6 +393,7 @@ class Household(CaseAggregate):
             agg.objections = {}
             agg.publicity_opened_on = None
             agg.verified_by = None
+            agg.signers = {}
 
     @event(H, "exit_verified")
     class ExitVerified(Step):
@@ -386,6 +402,7 @@ class Household(CaseAggregate):
         def apply_step(self, agg: Household) -> None:
             if self.finding == Finding.MEETS.value:
                 agg.verified_by = self.actor["id"]
+            agg.signers[self.actor["id"]] = SignLevel.VERIFY.value
 
     @event(H, "risk_eliminated")
     class RiskEliminated(Step):
@@ -468,9 +485,16 @@ class Household(CaseAggregate):
     # ------------------------------------------------------------------ commands: registration, members, assessments
 
     @classmethod
-    def register(cls, cmd: c.RegisterHousehold, stream: str) -> Household:
+    def register(cls, cmd: c.RegisterHousehold, stream: str, policies: PolicyBook) -> Household:
         check_role(cmd.command, cmd.actor.role)
         check_jurisdiction(cmd.actor.unit, cmd.division_code)
+        policy = policies.on(cmd.on)
+        if not cmd.division_code.startswith(policy.province_code):
+            raise PolicyViolation(
+                f"区划代码 {cmd.division_code} 不在{policy.name}适用的省份 (区划代码以 {policy.province_code} 开头); "
+                "请核对区划代码, 或在该户所在省份的系统中建档",
+                rule="division_outside_province",
+            )
         return cls._create(
             cls.Registered,
             id=stream,
@@ -545,6 +569,8 @@ class Household(CaseAggregate):
         opens = self.procedure is None and self.stage in (Stage.NOT_MONITORED.value, Stage.RISK_ELIMINATED.value)
         monitored = self.stage in (Stage.MONITORED.value, Stage.IN_EXIT.value)
         adds = [r.value for r in cmd.risk_types if r.value not in self.risk_types] if monitored else []
+        self._require_risk_count(list(dict.fromkeys(r.value for r in cmd.risk_types)), policies, cmd.on)
+        self._require_risk_count([*self.risk_types, *dict.fromkeys(adds)], policies, cmd.on)
         self.trigger_event(
             self.LeadRecorded,
             lead_id=cmd.lead_id,
@@ -557,6 +583,16 @@ class Household(CaseAggregate):
             adds_risks=list(dict.fromkeys(adds)),
             **common(cmd),
         )
+
+    def _require_risk_count(self, risks: list[str], policies: PolicyBook, on: date) -> None:
+        """At most the policy's number of risk types a household (the national system's five columns)."""
+        most = policies.on(on).procedure.max_risk_types
+        if len(risks) > most:
+            names = "、".join(RiskType(r).label for r in risks)
+            raise PolicyViolation(
+                f"风险类型最多{most}项, 此处为{len(risks)}项 ({names}); 请选出最主要的{most}项",
+                rule="too_many_risk_types",
+            )
 
     def _step(self, cmd: c.HouseholdCommand, policies: PolicyBook, event_class: type, trigger: str,
               **payload: Any) -> None:
@@ -637,6 +673,8 @@ class Household(CaseAggregate):
             raise ValidationFailed("县级批复纳入监测时须注明监测对象类型 (category) 和风险类型 (risk_types)")
         # only an approval decides the category and risks; a return or rejection must not leave them behind
         approving = inclusion and cmd.decision == CountyDecision.APPROVE
+        if approving:
+            self._require_risk_count(list(dict.fromkeys(r.value for r in cmd.risk_types)), policies, cmd.on)
         self._step(cmd, policies,
             self.CountyDecided,
             f"approve_county_{cmd.decision.value}",
@@ -830,13 +868,24 @@ class Household(CaseAggregate):
                 f"如风险自然消除请按自然消除 (natural) 提名",
                 rule="min_assistance_months",
             )
-        since = min(m["implemented_on"] for m in measures)
-        earliest = add_months(since, months)
-        if cmd.on < earliest:
+        # in place (implemented and not ended) for the months, without a gap, before the nomination
+        if in_place_for(measure_spans(measures), cmd.on, months):
+            return
+        runs = in_place_runs(measure_spans(measures), cmd.on)
+        if runs and runs[-1][1] == cmd.on:  # still in place: say when the months will be full
+            since = runs[-1][0]
             raise PolicyViolation(
-                f"针对性帮扶措施自 {since} 落实, 不满{months}个月, 最早于 {earliest} 提名帮扶消除",
+                f"针对性帮扶措施自 {since} 起持续落实 (落实且未结束), 不满{months}个月, "
+                f"最早于 {add_months(since, months)} 提名帮扶消除",
                 rule="min_assistance_months",
             )
+        longest = max(((e - s).days, s, e) for s, e in runs) if runs else None
+        ran = f"最长一段为 {longest[1]} 至 {longest[2]} ({longest[0]}天)" if longest else "没有"
+        raise PolicyViolation(
+            f"针对性帮扶措施须持续落实 (落实且未结束) 满{months}个月, {ran}, 且提名时已无在落实的措施; "
+            "请落实帮扶措施满规定时间后再提名",
+            rule="min_assistance_months",
+        )
 
     def _guard_exit_income_assessment(self, cmd: c.NominateExit, policies: PolicyBook) -> None:
         start, end = month_window(cmd.on)
@@ -846,14 +895,14 @@ class Household(CaseAggregate):
                 f"缺少覆盖 {start} 至 {end} (提名前12个月) 的收入核算; 请先核算收入再提名",
                 rule="exit_income_assessment_missing",
             )
-        self._require_income_at_line(assessment, policies.on(cmd.on))
+        self._require_income_at_line(assessment, policies, cmd.on)
 
-    def _require_income_at_line(self, assessment: dict[str, Any], policy: Policy) -> None:
-        line = policy.income.monitoring_line
-        if assessment["per_capita_income"] < line:
+    def _require_income_at_line(self, assessment: dict[str, Any], policies: PolicyBook, decided_on: date) -> None:
+        """The exit's income test, judged by the line in force on the date of the decision (nomination, mark)."""
+        if policies.below_line(assessment, decided_on):
             raise PolicyViolation(
                 f"{assessment['on']} 核算的人均纯收入 {assessment['per_capita_income']} 元低于"
-                f"{policy.effective_from.year}年监测标准 {line} 元, 风险未消除, 继续帮扶",
+                f"{decided_on} 适用的监测标准 {policies.monitoring_line(decided_on)} 元, 风险未消除, 继续帮扶",
                 rule="exit_income_below_line",
             )
 
@@ -874,9 +923,12 @@ class Household(CaseAggregate):
         """风险消除后: an income and a guarantee assessment dated after the nomination, and both clear."""
         nominated = self.exit_nominated_on
         assert nominated is not None  # the exit procedure is open
-        incomes = [a for a in self.incomes if nominated < a["on"] <= cmd.on]
+        months = policies.on(cmd.on).income.assessment_months
+        # an annual income: the assessment's period spans the policy's months (a month's income proves nothing)
+        incomes = [a for a in self.incomes if nominated < a["on"] <= cmd.on
+                   and months_covered(a["period_start"], a["period_end"], months)]
         guarantees = self.guarantees_as_of(cmd.on, after=nominated)
-        missing = ([] if incomes else ["收入核算"]) + ([] if guarantees else ["三保障及饮水核查"])
+        missing = ([] if incomes else [f"覆盖{months}个月的收入核算"]) + ([] if guarantees else ["三保障及饮水核查"])
         if missing:
             raise PolicyViolation(
                 f"缺少提名 ({nominated}) 之后的{'和'.join(missing)} (风险消除后信息); 请入户采集后再标注风险消除",
@@ -886,16 +938,11 @@ class Household(CaseAggregate):
         for a in incomes:  # the newest by business date; of one day's assessments, the last recorded
             if a["on"] >= newest["on"]:
                 newest = a
-        # judged by the line of the procedure's year, as the nomination was (and as inclusion is)
-        self._require_income_at_line(newest, self._policy_for_procedure(policies))
+        self._require_income_at_line(newest, policies, cmd.on)
         assert guarantees is not None  # `missing` was empty
         self._require_guarantees_closed(guarantees, cmd.on)
 
     # ------------------------------------------------------------------ guards named in the machines' tables
-
-    def _policy_for_procedure(self, policies: PolicyBook) -> Policy:
-        """The policy of the procedure's year (the line a procedure is judged by)."""
-        return policies.on(self._started())
 
     def _started(self) -> date:
         assert self.procedure_started_on is not None  # set when a procedure opens
@@ -918,8 +965,15 @@ class Household(CaseAggregate):
                                   rule="objections_unresolved")
 
     def _guard_four_eyes(self, cmd: c.Command, policies: PolicyBook) -> None:
-        if self.verified_by is not None and cmd.actor.id == self.verified_by:
-            raise NotAuthorised(f"{cmd.actor.id} 已参与入户核实, 不能再作县级审批 (四眼原则); 请由另一名干部审批")
+        """One person signs one level of a procedure (入户核实, 乡级审核, 县级审批): three different people."""
+        level = SIGN_LEVEL_OF[cmd.command]
+        signed = self.signers.get(cmd.actor.id)
+        if signed is None and cmd.actor.id == self.verified_by:
+            signed = SignLevel.VERIFY.value
+        if signed is not None and signed != level.value:
+            raise NotAuthorised(
+                f"{cmd.actor.id} 已在本次{Procedure(str(self.procedure)).label}中签署{SignLevel(signed).label}, "
+                f"不能再签署{level.label} (四眼原则: 核实、乡级审核、县级审批须由不同人员); 请由另一名干部办理")
 
     def _guard_income_assessment_window(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
         start, end = month_window(self._started())
@@ -942,19 +996,22 @@ class Household(CaseAggregate):
     def _guard_income_below_line(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
         if cmd.category == Category.SUDDEN_HARDSHIP:
             return
-        policy = self._policy_for_procedure(policies)
         start, end = month_window(self._started())
         assessment = self.income_covering(start, end)
         assert assessment is not None  # income_assessment_window runs first
-        line = policy.income.monitoring_line
-        if assessment["per_capita_income"] >= line:
+        if not policies.below_line(assessment, cmd.on):  # the line in force on the approval's date
             raise PolicyViolation(
-                f"人均纯收入 {assessment['per_capita_income']} 元不低于{policy.effective_from.year}年"
-                f"监测标准 {line} 元, "
+                f"人均纯收入 {assessment['per_capita_income']} 元不低于 {cmd.on} 适用的"
+                f"监测标准 {policies.monitoring_line(cmd.on)} 元, "
                 f"不能纳入{Category(str(cmd.category)).label}; 如有大额刚性支出或收入骤减, 请按突发严重困难户认定",
                 rule="income_below_line",
             )
 
+
+
+def measure_spans(measures: list[dict[str, Any]]) -> list[tuple[date, date | None]]:
+    """When each implemented measure was in place: from its implementation to its end (if it ended)."""
+    return [(m["implemented_on"], m["ended_on"]) for m in measures if m["implemented_on"] is not None]
 
 
 def _commands_of(triggers: list[str]) -> list[str]:

@@ -341,6 +341,9 @@ class Problem(CaseAggregate):
         if cmd.responsible.person == cmd.supervisor.person:
             raise NotAuthorised(f"责任方与监督方为同一人 {cmd.responsible.person} (四眼原则); "
                                 "双责任须由两名不同人员分别承担")
+        if cmd.responsible.unit.strip() == cmd.supervisor.unit.strip():
+            raise PolicyViolation(f"责任方与监督方为同一单位 {cmd.responsible.unit}; 双责任须由整改单位和另一监督单位"
+                                  "分别承担, 请指定另一单位监督", rule="double_responsibility_units")
 
     def _guard_action_since_return(self, cmd: c.ReportRectified, policies: PolicyBook) -> None:
         if len(self.actions) <= self.returned_after:

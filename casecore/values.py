@@ -132,6 +132,14 @@ class Housing(Labelled):
     D_LEVEL = "d_level", "D级危房"
 
 
+class SignLevel(Labelled):
+    """The levels that sign a procedure: one person may sign only one of them (四眼原则)."""
+
+    VERIFY = "verify", "入户核实"
+    TOWNSHIP = "township", "乡级审核"
+    COUNTY = "county", "县级审批"
+
+
 class ExitMode(Labelled):
     ASSISTED = "assisted", "帮扶消除"
     NATURAL = "natural", "自然消除"
@@ -184,6 +192,10 @@ class Rule(Labelled):
     BACKDATED_ENTRY = "backdated_entry", "补录倒签"
     NO_RESPONSIBLE_CADRE = "no_responsible_cadre", "无帮扶责任人"
     RECTIFICATION_OVERDUE = "rectification_overdue", "整改超期"
+    SAME_SIGNER_TWO_LEVELS = "same_signer_two_levels", "一人签署两级"
+    FUTURE_DATED_ACT = "future_dated_act", "业务日期晚于录入日期"
+    EXIT_WITHOUT_SIX_MONTHS_MEASURES = "exit_without_six_months_measures", "帮扶措施未持续落实半年即消除"
+    SUDDEN_HARDSHIP_HIGH_INCOME = "sudden_hardship_high_income", "突发严重困难户收入偏高"
 
 
 class ProblemKind(Labelled):
@@ -206,6 +218,10 @@ class ProblemKind(Labelled):
     BACKDATED_ENTRY = "backdated_entry", "补录倒签"
     NO_RESPONSIBLE_CADRE = "no_responsible_cadre", "无帮扶责任人"
     RECTIFICATION_OVERDUE = "rectification_overdue", "整改超期"
+    SAME_SIGNER_TWO_LEVELS = "same_signer_two_levels", "一人签署两级"
+    FUTURE_DATED_ACT = "future_dated_act", "业务日期晚于录入日期"
+    EXIT_WITHOUT_SIX_MONTHS_MEASURES = "exit_without_six_months_measures", "帮扶措施未持续落实半年即消除"
+    SUDDEN_HARDSHIP_HIGH_INCOME = "sudden_hardship_high_income", "突发严重困难户收入偏高"
     MISSED_HOUSEHOLD = "missed_household", "漏户漏人"
     OUTSIDE_SYSTEM = "outside_system", "体外循环"
     OTHER = "other", "其他"
@@ -296,6 +312,31 @@ def month_window(procedure_date: date) -> tuple[date, date]:
     first_this_month = procedure_date.replace(day=1)
     end = date.fromordinal(first_this_month.toordinal() - 1)
     return start, end
+
+
+def in_place_runs(spans: list[tuple[date, date | None]], until: date) -> list[tuple[date, date]]:
+    """The periods before `until` during which at least one span was in place, merged and in order, each as
+    [first day, day after the last). A span (start, end) is in place from `start` to the day before `end`
+    (`end` None: still in place) — a measure implemented and not yet ended."""
+    runs: list[tuple[date, date]] = []
+    for start, end in sorted((s, until if e is None else min(e, until)) for s, e in spans if s < until):
+        if end <= start:
+            continue
+        if runs and start <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], end))
+        else:
+            runs.append((start, end))
+    return runs
+
+
+def in_place_for(spans: list[tuple[date, date | None]], until: date, months: int) -> bool:
+    """Were the spans continuously in place for `months` whole months at some time before `until`?"""
+    return any(add_months(start, months) <= end for start, end in in_place_runs(spans, until))
+
+
+def months_covered(start: date, end: date, months: int) -> bool:
+    """Does the period [start, end] span at least `months` whole months (12: a year's income)?"""
+    return add_months(start, months) <= date.fromordinal(end.toordinal() + 1)
 
 
 def add_months(d: date, months: int) -> date:

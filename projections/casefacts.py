@@ -10,12 +10,15 @@ nomination, elimination, rollback — its category and risks. Everything the rul
 | `cf_households` | household: division, type, stage, current cycle, responsible cadre |
 | `cf_members` | member of a household — also the **person index** (citizen ID → household) for screening |
 | `cf_cycles` | monitoring cycle of a household, with its dates (and ordinal day numbers for date arithmetic) |
+| `cf_eliminations` | elimination (风险消除) of a cycle, with its rollback: every one, not only the latest |
 | `cf_risks` | risk type of a cycle (the county's decision plus risks added by later leads) |
 | `cf_measures` | measure, with the cycle it was planned in and its dates |
 | `cf_incomes` / `cf_guarantees` | income / guarantee assessment (`seq` orders them: business date, then version) |
 | `cf_leads` | lead, with its source, cycle and whether the household was monitored when it came |
 | `cf_publicity` | closed public notice (opened, closed) of either procedure |
-| `cf_backdating` | native event recorded at least a day after its business date (`lag_days`) |
+| `cf_backdating` | native event recorded at least a day after its business date (`lag_days`), or any event
+  dated after the day it was recorded (negative `lag_days`, imported ones too) |
+| `cf_signatures` | signature of a procedure's level (verify, township, county) by an actor |
 | `cf_problems` | problem of the double ledger: kind, finding key, deadline, closed or not |
 
 Dates are stored as dates (for evidence) and, where rules do arithmetic, as ordinal day numbers and month
@@ -35,7 +38,7 @@ from sqlalchemy.engine import Connection
 
 from casecore import limits as lim
 from casecore.events import CaseEvent
-from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Labour, Procedure, Stage
+from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Labour, Procedure, SignLevel, Stage
 from projections.roster import Money
 from projections.runner import Projection, insert_rows, rows_by_key, upsert
 from projections.sealing import Sealed
@@ -44,6 +47,9 @@ HOUSEHOLD = "household/"
 PROBLEM = "problem/"
 WITH_LABOUR = (Labour.FULL.value, Labour.WEAK.value)
 _DEVELOPMENTAL = frozenset(m.value for m in DEVELOPMENTAL_MEASURES)
+#: the events that sign a level of a procedure
+SIGNING = {"lead_verified": SignLevel.VERIFY.value, "exit_verified": SignLevel.VERIFY.value,
+           "township_reviewed": SignLevel.TOWNSHIP.value, "county_decided": SignLevel.COUNTY.value}
 
 metadata = sa.MetaData()
 
@@ -119,8 +125,41 @@ cycles = sa.Table(
     sa.Column("eliminated_precision", sa.String(8)),
     sa.Column("rolled_back_on", sa.Date),
     sa.Column("rolled_back_ord", sa.Integer),
+    # how many eliminations the cycle has had (its rows in cf_eliminations are numbered 1..n)
+    sa.Column("eliminations", sa.Integer, nullable=False, server_default="0"),
 )
 sa.Index("ix_cf_cycles_household", cycles.c.household_id, cycles.c.cycle)
+
+#: every elimination of a cycle, with its rollback: a cycle eliminated, rolled back and eliminated again
+#: keeps both, so a rule as of a date between them sees the first (the cycle row keeps only the latest)
+eliminations = sa.Table(
+    "cf_eliminations", metadata,
+    sa.Column("key", sa.String(96), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("division_code", sa.String(12)),
+    sa.Column("first_lead_on", sa.Date),
+    sa.Column("first_lead_ord", sa.Integer),
+    sa.Column("included_on", sa.Date),
+    sa.Column("included_ord", sa.Integer),
+    sa.Column("included_month", sa.Integer),
+    sa.Column("included_day", sa.Integer),
+    sa.Column("included_precision", sa.String(8)),
+    sa.Column("nominated_on", sa.Date),
+    sa.Column("nominated_ord", sa.Integer),
+    sa.Column("exit_mode", sa.String(16)),
+    sa.Column("eliminated_on", sa.Date),
+    sa.Column("eliminated_ord", sa.Integer),
+    sa.Column("eliminated_month", sa.Integer),
+    sa.Column("eliminated_day", sa.Integer),
+    sa.Column("eliminated_month_end", sa.Boolean),
+    sa.Column("eliminated_precision", sa.String(8)),
+    sa.Column("rolled_back_on", sa.Date),
+    sa.Column("rolled_back_ord", sa.Integer),
+)
+sa.Index("ix_cf_eliminations_cycle", eliminations.c.household_id, eliminations.c.cycle)
+sa.Index("ix_cf_eliminations_eliminated", eliminations.c.eliminated_ord)
 sa.Index("ix_cf_cycles_included", cycles.c.included_ord)
 sa.Index("ix_cf_cycles_eliminated", cycles.c.eliminated_ord)
 
@@ -230,6 +269,23 @@ backdating = sa.Table(
 )
 sa.Index("ix_cf_backdating_lag", backdating.c.lag_days)
 
+#: who signed which level of which procedure (入户核实, 乡级审核, 县级审批): one person, one level
+signatures = sa.Table(
+    "cf_signatures", metadata,
+    sa.Column("key", sa.String(80), primary_key=True),
+    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("division_code", sa.String(12)),
+    sa.Column("procedure", sa.String(16), nullable=False),
+    # which run of the procedure: 0 for the cycle's inclusion, the nomination's ordinal day for an exit
+    sa.Column("instance", sa.Integer, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("on", sa.Date, nullable=False),
+    sa.Column("on_ord", sa.Integer, nullable=False),
+)
+sa.Index("ix_cf_signatures_household", signatures.c.household_id, signatures.c.cycle)
+
 problems = sa.Table(
     "cf_problems", metadata,
     sa.Column("problem_id", sa.String(lim.ID_MAX), primary_key=True),
@@ -278,6 +334,9 @@ class _Batch:
         self.households_existing = set(self.households)
         self.cycles = rows_by_key(conn, cycles, "key", [_key(h, r["cycle"]) for h, r in self.households.items()])
         self.cycles_existing = set(self.cycles)
+        self.eliminations = rows_by_key(conn, eliminations, "key", [
+            _key(k, c["eliminations"]) for k, c in self.cycles.items() if c["eliminations"]])
+        self.eliminations_existing = set(self.eliminations)
         self.risks_changed: set[str] = set()
         self.measures = rows_by_key(conn, measures, "key", [
             _key(e.originator_id.removeprefix(HOUSEHOLD), e.measure_id) for e in events
@@ -294,7 +353,7 @@ class _Batch:
         self.problems = rows_by_key(conn, problems, "problem_id", pids)
         self.problems_existing = set(self.problems)
         self.appended: dict[sa.Table, list[dict[str, Any]]] = {incomes: [], guarantees: [], publicity: [],
-                                                                backdating: []}
+                                                                backdating: [], signatures: []}
 
     def cycle(self, hid: str) -> dict[str, Any] | None:
         h = self.households[hid]
@@ -305,7 +364,7 @@ class _Batch:
         h["cycle"] += 1
         row: dict[str, Any] = {c.name: None for c in cycles.columns}
         row.update(key=_key(hid, h["cycle"]), household_id=hid, cycle=h["cycle"], division_code=h["division_code"],
-                   status="in_inclusion", origin=origin, risk_types=[])
+                   status="in_inclusion", origin=origin, risk_types=[], eliminations=0)
         self.cycles[row["key"]] = row
         h["cycle_status"] = "in_inclusion"
         return row
@@ -313,6 +372,7 @@ class _Batch:
     def write(self, conn: Connection) -> None:
         upsert(conn, households, "household_id", self.households, self.households_existing)
         upsert(conn, cycles, "key", self.cycles, self.cycles_existing)
+        upsert(conn, eliminations, "key", self.eliminations, self.eliminations_existing)
         upsert(conn, measures, "key", self.measures, self.measures_existing)
         upsert(conn, leads, "key", self.leads, self.leads_existing)
         upsert(conn, members, "key", self.members, self.members_existing)
@@ -368,19 +428,23 @@ class CaseFactsProjection(Projection):
             return
         if e.origin is not None:
             h["imported"] = True
-        else:
-            self._timing(b, hid, h, e)
+        self._timing(b, hid, h, e, imported=e.origin is not None)
         handler = getattr(self, f"_on_{kind}", None)
         if handler is not None:
             handler(b, hid, h, e)
+        level = SIGNING.get(kind)
+        if level is not None and not (kind == "county_decided" and e.step == "entered"):  # not a correction
+            self._signed(b, hid, h, e, level)
         stage = getattr(e, "stage", None)
         if isinstance(stage, str):
             h["stage"] = stage
 
-    def _timing(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+    def _timing(self, b: _Batch, hid: str, h: dict[str, Any], e: Any, imported: bool) -> None:
+        """An act recorded a day or more after its business date (native only: an import is always late), or
+        dated after the day it was recorded (a negative lag: native or imported)."""
         recorded = e.timestamp.date()
         lag = (recorded - e.on).days
-        if lag >= 1:
+        if lag <= -1 or (lag >= 1 and not imported):
             b.appended[backdating].append({
                 "key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"],
                 "division_code": h["division_code"], "event_type": e.TYPE, "on": e.on, "on_ord": e.on.toordinal(),
@@ -439,6 +503,18 @@ class CaseFactsProjection(Projection):
         if lead is not None:
             lead["status"] = e.finding
         self._closed(b, hid, h, e)
+
+    def _signed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any, level: str) -> None:
+        """A level's signature on the open procedure (the exit's run is told apart by its nomination)."""
+        actor = (e.actor or {}).get("id")
+        if not actor:
+            return
+        c = b.cycle(hid)
+        instance = (c or {}).get("nominated_ord") or 0 if e.procedure == Procedure.EXIT.value else 0
+        b.appended[signatures].append({
+            "key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"],
+            "division_code": h["division_code"], "procedure": e.procedure, "instance": instance, "level": level,
+            "actor_id": actor, "on": e.on, "on_ord": e.on.toordinal()})
 
     def _closed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         """A step that ends the inclusion procedure without inclusion, or the exit procedure without exit."""
@@ -539,12 +615,20 @@ class CaseFactsProjection(Projection):
                  eliminated_month=month_index(e.on), eliminated_day=e.on.day, eliminated_month_end=e.on.day == last,
                  eliminated_precision=e.date_precision)
         h["cycle_status"] = "eliminated"
+        c["eliminations"] += 1
+        row = {col.name: c.get(col.name) for col in eliminations.columns}
+        row.update(key=_key(c["key"], c["eliminations"]), n=c["eliminations"], rolled_back_on=None,
+                   rolled_back_ord=None)
+        b.eliminations[row["key"]] = row
 
     def _on_elimination_rolled_back(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
         if c is not None:
             c.update(status="monitored", rolled_back_on=e.on, rolled_back_ord=e.on.toordinal())
             h["cycle_status"] = "monitored"
+            last = b.eliminations.get(_key(c["key"], c["eliminations"])) if c["eliminations"] else None
+            if last is not None and last["rolled_back_ord"] is None:
+                last.update(rolled_back_on=e.on, rolled_back_ord=e.on.toordinal())
 
     # ------------------------------------------------------------------ problems
 

@@ -25,7 +25,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from casecore.policy import Policy, PolicyBook
-from casecore.values import ExitMode, Housing, MeasureType, RiskType, Rule, add_months
+from casecore.values import (
+    Category,
+    ExitMode,
+    Housing,
+    MeasureType,
+    Procedure,
+    RiskType,
+    Rule,
+    SignLevel,
+    add_months,
+    in_place_for,
+    in_place_runs,
+)
 from projections import casefacts as cf
 
 CYCLE_COLUMNS = ("household_id", "cycle", "division_code", "included_on", "included_ord", "included_precision",
@@ -69,6 +81,12 @@ RULES: dict[str, RuleInfo] = {r.rule: r for r in (
     RuleInfo("backdated_entry", "业务发生后及时录入, 不得补录倒签 (procedure.backdated_entry_days)", WARNING),
     RuleInfo("no_responsible_cadre", "纳入监测的户均须明确帮扶责任人 (有人管、管到位)", WARNING),
     RuleInfo("rectification_overdue", "问题须在整改时限内整改销号 (双销号、双问责)", SEVERE),
+    RuleInfo("same_signer_two_levels", "入户核实、乡级审核、县级审批须由三名不同人员签署 (四眼原则)", SEVERE),
+    RuleInfo("future_dated_act", "业务日期不得晚于录入日期 (procedure.future_dated_days 天以内视为时差)", WARNING),
+    RuleInfo("exit_without_six_months_measures", "帮扶消除须帮扶措施持续落实 (落实且未结束) 半年以上 "
+             "(exit.min_assistance_months)", SEVERE),
+    RuleInfo("sudden_hardship_high_income", "突发严重困难户人均纯收入高于核查标准须核实 "
+             "(income.sudden_hardship_check)", WARNING),
 )}
 assert set(RULES) == {r.value for r in Rule}, "every contract rule has an entry"
 
@@ -167,16 +185,58 @@ class Inspector:
     def in_division(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         return col.like(f"{self.division}%") if self.division else sa.true()
 
-    def eliminated_standing(self, c: sa.Table) -> sa.ColumnElement[bool]:
-        """Eliminated by the as-of date and not rolled back since."""
-        return sa.and_(c.c.eliminated_ord <= self.D, sa.or_(
-            c.c.rolled_back_ord.is_(None), c.c.rolled_back_ord < c.c.eliminated_ord, c.c.rolled_back_ord > self.D))
+    def line_on(self, ordinal_col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        """The monitoring line of a decision on the day `ordinal_col`: `PolicyBook.monitoring_line` compiled
+        into SQL (the line in force on the date of the decision being judged)."""
+        return self.by_policy(ordinal_col, lambda p: p.income.monitoring_line)
+
+    def per_capita_vs(self, i: sa.Table, figure: sa.ColumnElement[Any], below: bool) -> sa.ColumnElement[bool]:
+        """The income row `i`'s exact per-capita income (`casecore.policy.assessed_per_capita`) is below
+        `figure` (or, with `below` False, above it), compared in whole fen: exact on both stores."""
+        fen = sa.literal_column("100")
+        net = sa.func.round(i.c.net_income * fen)
+        rigid = sa.func.round(sa.func.coalesce(i.c.rigid_expenditure, 0) * fen)
+        stated = sa.func.round(i.c.per_capita_income * fen)
+        exact = sa.and_(i.c.net_income.is_not(None), i.c.household_size > 0, sa.or_(
+            i.c.per_capita_income.is_(None),
+            sa.func.abs(net - rigid - stated * i.c.household_size) * 2 <= i.c.household_size))
+        total, limit = net - rigid, figure * fen * i.c.household_size
+        return sa.or_(sa.and_(exact, total < limit if below else total > limit),
+                      sa.and_(~exact, i.c.per_capita_income < figure if below else i.c.per_capita_income > figure))
+
+    def below_line(self, i: sa.Table, ordinal_col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        """The income row `i` is below the line of a decision on `ordinal_col`, compared exactly as
+        `PolicyBook.below_line` does (`casecore.policy.assessed_per_capita`): (net − rigid) ÷ size unrounded,
+        i.e. net − rigid < line × size, in whole fen (exact on both stores), when the stored per-capita figure
+        is that quotient rounded; else the stated per-capita figure (an import's)."""
+        return self.per_capita_vs(i, self.line_on(ordinal_col), below=True)
+
+    def eliminated_standing(self, e: sa.Table) -> sa.ColumnElement[bool]:
+        """An elimination (a `cf_eliminations` row) made by the as-of date and not rolled back by then."""
+        return sa.and_(e.c.eliminated_ord <= self.D,
+                       sa.or_(e.c.rolled_back_ord.is_(None), e.c.rolled_back_ord > self.D))
+
+    def eliminated_cycle(self, c: sa.Table) -> sa.ColumnElement[bool]:
+        """The cycle `c` stands eliminated on the as-of date (one of its eliminations does)."""
+        e = cf.eliminations.alias(f"{c.name}_el")
+        return sa.exists().where(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
+                                 self.eliminated_standing(e))
+
+    def ever_eliminated(self, c: sa.Table) -> sa.ColumnElement[bool]:
+        """The cycle `c` was eliminated on or before the as-of date (rolled back since or not)."""
+        e = cf.eliminations.alias(f"{c.name}_ev")
+        return sa.exists().where(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
+                                 e.c.eliminated_ord <= self.D)
 
     def monitored(self, c: sa.Table) -> sa.ColumnElement[bool]:
-        """Monitored on the as-of date (included, and not eliminated — or eliminated and rolled back)."""
-        return sa.and_(c.c.included_ord <= self.D, sa.or_(
-            c.c.eliminated_ord.is_(None), c.c.eliminated_ord > self.D,
-            sa.and_(c.c.rolled_back_ord >= c.c.eliminated_ord, c.c.rolled_back_ord <= self.D)))
+        """Monitored on the as-of date: included, and no elimination of the cycle standing then."""
+        return sa.and_(c.c.included_ord <= self.D, ~self.eliminated_cycle(c))
+
+    def open_inclusion(self, c: sa.Table) -> sa.ColumnElement[bool]:
+        """The cycle's inclusion procedure is under way on the as-of date."""
+        return sa.and_(c.c.first_lead_ord <= self.D,
+                       sa.or_(c.c.included_ord.is_(None), c.c.included_ord > self.D),
+                       sa.or_(c.c.closed_ord.is_(None), c.c.closed_ord > self.D))
 
     def grace_cutoff(self) -> int:
         """Ordinal of the latest inclusion date whose household has been monitored MORE than the policy's
@@ -210,7 +270,7 @@ class Inspector:
     def assisted_cycles(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """Cycles the measure rules judge: monitored longer than the grace months, or eliminated."""
         return sa.and_(c.c.included_ord <= self.D, sa.or_(c.c.included_ord <= self.grace_cutoff(),
-                                                          c.c.eliminated_ord <= self.D),
+                                                          self.ever_eliminated(c)),
                        self.in_division(c.c.division_code))
 
     @staticmethod
@@ -220,6 +280,59 @@ class Inspector:
 
     def rows(self, stmt: sa.Select) -> list[Any]:
         return list(self.conn.execute(stmt))
+
+    @staticmethod
+    def first_per_cycle(rows: Iterable[Any]) -> Iterator[Any]:
+        """One row per household and cycle (the first): a finding is one rule × household × cycle."""
+        seen: set[tuple[str, int]] = set()
+        for r in rows:
+            if (r.household_id, r.cycle) not in seen:
+                seen.add((r.household_id, r.cycle))
+                yield r
+
+    def standing_eliminations(self, alias: str = "c") -> sa.Table:
+        """`cf_eliminations` rows as `alias`; select from it with `eliminated_standing` and order by
+        `latest_first` so `first_per_cycle` keeps the elimination the cycle stands on."""
+        return cf.eliminations.alias(alias)
+
+    @staticmethod
+    def latest_first(e: sa.Table) -> tuple[sa.ColumnElement[Any], ...]:
+        return (e.c.household_id, e.c.cycle, e.c.n.desc())
+
+    # ------------------------------------------------------------------ the case as the rules see it
+
+    def standing(self, household_ids: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Each household as the rules see it on the as-of date, from the predicates the rules use: `stage`
+        (`in_inclusion`, `monitored` — which includes an open exit —, `risk_eliminated` or `not_monitored`),
+        `included_on` of its latest inclusion by then and `eliminated_on` of the elimination it stands on.
+        It must equal the auditor's replay as of the same date (tested)."""
+        h, c, inc, e = (cf.households.alias("h"), cf.cycles.alias("sc"), cf.cycles.alias("si"),
+                        cf.eliminations.alias("se"))
+        c2, c3 = cf.cycles.alias("sc2"), cf.cycles.alias("sc3")
+        open_inclusion = sa.exists().where(c.c.household_id == h.c.household_id, self.open_inclusion(c))
+        monitored = sa.exists().where(c2.c.household_id == h.c.household_id, self.monitored(c2))
+        eliminated = sa.exists().where(c3.c.household_id == h.c.household_id, self.eliminated_cycle(c3))
+        latest_cycle = (sa.select(sa.func.max(inc.c.cycle))
+                        .where(inc.c.household_id == h.c.household_id, inc.c.included_ord <= self.D)
+                        .scalar_subquery())
+        i2 = cf.cycles.alias("si2")
+        included_on = (sa.select(i2.c.included_on)
+                       .where(i2.c.household_id == h.c.household_id, i2.c.cycle == latest_cycle).scalar_subquery())
+        eliminated_on = (sa.select(e.c.eliminated_on)
+                         .where(e.c.household_id == h.c.household_id, e.c.cycle == latest_cycle,
+                                self.eliminated_standing(e))
+                         .order_by(e.c.n.desc()).limit(1).scalar_subquery())
+        stmt = sa.select(h.c.household_id, open_inclusion.label("inclusion"), monitored.label("monitored"),
+                         eliminated.label("eliminated"), included_on.label("included_on"),
+                         eliminated_on.label("eliminated_on")).where(self.in_division(h.c.division_code))
+        if household_ids is not None:
+            stmt = stmt.where(h.c.household_id.in_(sorted(set(household_ids))))
+        out = {}
+        for r in self.rows(stmt):
+            stage = ("in_inclusion" if r.inclusion else "monitored" if r.monitored
+                     else "risk_eliminated" if r.eliminated else "not_monitored")
+            out[r.household_id] = {"stage": stage, "included_on": r.included_on, "eliminated_on": r.eliminated_on}
+        return out
 
     # ------------------------------------------------------------------ running
 
@@ -239,7 +352,7 @@ class Inspector:
     # ------------------------------------------------------------------ rules: assistance
 
     def fast_in_fast_out(self) -> Iterator[Finding]:
-        c = cf.cycles.alias("c")
+        c = cf.eliminations.alias("c")
         months = c.c.eliminated_month - c.c.included_month
         k = self.by_policy(c.c.eliminated_ord, lambda p: p.exit.min_assistance_months)
         severe_k = self.by_policy(c.c.eliminated_ord, lambda p: p.exit.fast_exit_severe_months)
@@ -249,11 +362,12 @@ class Inspector:
         stmt = (sa.select(*self.cols(c), months.label("months"), k.label("k"), severe_k.label("severe_k"),
                           severe.label("severe"))
                 .where(c.c.eliminated_ord <= self.D, c.c.included_ord.is_not(None), sa.or_(severe, early),
-                       self.in_division(c.c.division_code)))
-        for r in self.rows(stmt):
+                       self.in_division(c.c.division_code))
+                .order_by(c.c.household_id, c.c.cycle, c.c.n))
+        for r in self.first_per_cycle(self.rows(stmt)):
             mode = ExitMode(r.exit_mode).label if r.exit_mode else "风险消除"
             detail = (f"{cn_day(r.included_on, r.included_precision)}纳入监测, "
-                      f"{cn_day(r.eliminated_on, r.eliminated_precision)}{mode}, 相隔{r.months}个月")
+                      f"{cn_day(r.eliminated_on, r.eliminated_precision)}{mode}, 相隔{_span(r)}")
             detail += (f", 帮扶消除发生在纳入当月或其后{r.severe_k}个月内" if r.severe
                        else f", 不足{r.k}个月")
             yield Finding("fast_in_fast_out", r.division_code, SEVERE if r.severe else WARNING, detail, {
@@ -394,14 +508,16 @@ class Inspector:
                 .where(table.c.household_id == c.c.household_id, table.c.on_ord <= until).scalar_subquery())
 
     def eliminated_below_line(self) -> Iterator[Finding]:
-        c, i = cf.cycles.alias("c"), cf.incomes.alias("i")
-        line = self.by_policy(c.c.eliminated_ord, lambda p: p.income.monitoring_line)
+        c, i = self.standing_eliminations(), cf.incomes.alias("i")
+        line = self.line_on(c.c.eliminated_ord)
         stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.per_capita_income, i.c.household_size,
                           i.c.net_income, i.c.origin.label("income_origin"), line.label("line"))
                 .select_from(c).join(i, sa.and_(i.c.household_id == c.c.household_id,
                                  i.c.seq == self._basis(cf.incomes, c, c.c.eliminated_ord)))
-                .where(self.eliminated_standing(c), i.c.per_capita_income < line, self.in_division(c.c.division_code)))
-        for r in self.rows(stmt):
+                .where(self.eliminated_standing(c), self.below_line(i, c.c.eliminated_ord),
+                       self.in_division(c.c.division_code))
+                .order_by(*self.latest_first(c)))
+        for r in self.first_per_cycle(self.rows(stmt)):
             prec = "month" if r.income_origin else "day"
             yield Finding("eliminated_below_line", r.division_code, SEVERE,
                           f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, 依据的"
@@ -414,14 +530,15 @@ class Inspector:
                           }, r.household_id, r.cycle)
 
     def eliminated_with_open_guarantee(self) -> Iterator[Finding]:
-        c, g = cf.cycles.alias("c"), cf.guarantees.alias("g")
+        c, g = self.standing_eliminations(), cf.guarantees.alias("g")
         stmt = (sa.select(*self.cols(c), g.c.on.label("assessed_on"), g.c.housing, g.c.drinking_water_safe,
                           g.c.children_out_of_school, g.c.members_without_medical_insurance,
                           g.c.origin.label("g_origin"))
                 .select_from(c).join(g, sa.and_(g.c.household_id == c.c.household_id,
                                  g.c.seq == self._basis(cf.guarantees, c, c.c.eliminated_ord)))
-                .where(self.eliminated_standing(c), g.c.open_items > 0, self.in_division(c.c.division_code)))
-        for r in self.rows(stmt):
+                .where(self.eliminated_standing(c), g.c.open_items > 0, self.in_division(c.c.division_code))
+                .order_by(*self.latest_first(c)))
+        for r in self.first_per_cycle(self.rows(stmt)):
             open_ = []
             if r.housing != Housing.SAFE.value:
                 open_.append(f"住房为{Housing(r.housing).label}")
@@ -443,7 +560,7 @@ class Inspector:
                           }, r.household_id, r.cycle)
 
     def eliminated_without_reassessment(self) -> Iterator[Finding]:
-        c = cf.cycles.alias("c")
+        c = self.standing_eliminations()
         # after the nomination (native exit), or from the elimination's month (imported: no nomination)
         start = sa.case((c.c.nominated_ord.is_not(None), c.c.nominated_ord + 1), else_=c.c.eliminated_ord)
 
@@ -456,8 +573,9 @@ class Inspector:
                 .outerjoin(li, li.c.household_id == c.c.household_id)
                 .outerjoin(lg, lg.c.household_id == c.c.household_id)
                 .where(self.eliminated_standing(c), self.in_division(c.c.division_code),
-                       sa.or_(~has_income, ~has_guarantees)))
-        for r in self.rows(stmt):
+                       sa.or_(~has_income, ~has_guarantees))
+                .order_by(*self.latest_first(c)))
+        for r in self.first_per_cycle(self.rows(stmt)):
             missing = ([] if r.has_income else ["收入"]) + ([] if r.has_guarantees else ["三保障及饮水"])
             since = (f"提名 ({r.nominated_on})" if r.nominated_on
                      else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
@@ -469,10 +587,11 @@ class Inspector:
                           }, r.household_id, r.cycle)
 
     def labourless_eliminated(self) -> Iterator[Finding]:
-        c = cf.cycles.alias("c")
-        stmt = sa.select(*self.cols(c)).where(self.eliminated_standing(c), self.in_division(c.c.division_code),
-                                  ~self.has_labour(c.c.household_id, c.c.eliminated_ord))
-        for r in self.rows(stmt):
+        c = self.standing_eliminations()
+        stmt = (sa.select(*self.cols(c)).where(self.eliminated_standing(c), self.in_division(c.c.division_code),
+                                               ~self.has_labour(c.c.household_id, c.c.eliminated_ord))
+                .order_by(*self.latest_first(c)))
+        for r in self.first_per_cycle(self.rows(stmt)):
             yield Finding("labourless_eliminated", r.division_code, SEVERE,
                           f"整户无劳动力, 却于{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除; "
                           "应落实兜底保障后持续跟踪, 并回退风险消除", {
@@ -482,18 +601,22 @@ class Inspector:
     # ------------------------------------------------------------------ rules: identification
 
     def _last_elimination(self) -> sa.Subquery:
-        c = cf.cycles.alias("le_c")
+        c = cf.eliminations.alias("le_c")
         return (sa.select(c.c.household_id, sa.func.max(c.c.eliminated_ord).label("ord"))
                 .where(c.c.eliminated_ord <= self.D).group_by(c.c.household_id).subquery("le"))
 
     def _failed_warnings(self) -> sa.Subquery:
         """Department warnings (since the policy's date, after the household's last elimination) whose cycle
         ended without inclusion, by household."""
-        ld, lc = cf.leads.alias("ld"), cf.cycles.alias("lc")
+        ld, lc, lv = cf.leads.alias("ld"), cf.cycles.alias("lc"), cf.leads.alias("lv")
         le = self._last_elimination()
         since = self.policy.screening.warnings_since.toordinal()
+        # the warning's cycle was closed by a home visit that found the criteria not met
+        visited = sa.exists().where(lv.c.household_id == ld.c.household_id, lv.c.cycle == ld.c.cycle,
+                                    lv.c.status == "not_meets")
         return (sa.select(ld.c.household_id, sa.func.count().label("n"), sa.func.min(ld.c.on).label("first_on"),
-                          sa.func.max(ld.c.on).label("last_on"))
+                          sa.func.max(ld.c.on).label("last_on"),
+                          sa.func.sum(sa.case((visited, 1), else_=0)).label("visited"))
                 .select_from(ld).join(lc, sa.and_(lc.c.household_id == ld.c.household_id, lc.c.cycle == ld.c.cycle))
                 .outerjoin(le, le.c.household_id == ld.c.household_id)
                 .where(ld.c.source == "department_warning", ld.c.on_ord >= since, ld.c.on_ord <= self.D,
@@ -505,24 +628,26 @@ class Inspector:
     def _not_monitored(self, h: sa.Table) -> sa.ColumnElement[bool]:
         """Neither monitored on the as-of date nor in an inclusion procedure then."""
         c = cf.cycles.alias("nm")
-        open_inclusion = sa.and_(c.c.first_lead_ord <= self.D,
-                                 sa.or_(c.c.included_ord.is_(None), c.c.included_ord > self.D),
-                                 sa.or_(c.c.closed_ord.is_(None), c.c.closed_ord > self.D))
-        return ~sa.exists().where(c.c.household_id == h.c.household_id, sa.or_(self.monitored(c), open_inclusion))
+        return ~sa.exists().where(c.c.household_id == h.c.household_id,
+                                  sa.or_(self.monitored(c), self.open_inclusion(c)))
 
     def qualifying_not_monitored(self) -> Iterator[Finding]:
         h, i, g = cf.households.alias("h"), cf.incomes.alias("i"), cf.guarantees.alias("g")
         le, fw = self._last_elimination(), self._failed_warnings()
         after = sa.func.coalesce(le.c.ord, 0)
         li, lg = self.latest(cf.incomes), self.latest(cf.guarantees)
-        line = self.by_policy(i.c.on_ord, lambda p: p.income.monitoring_line)
-        below = sa.and_(i.c.per_capita_income < line, i.c.on_ord > after)
+        line = self.line_on(i.c.on_ord)  # 应纳未纳: the line in force on the assessment's date
+        below = sa.and_(self.below_line(i, i.c.on_ord), i.c.on_ord > after)
         open_g = sa.and_(g.c.open_items > 0, g.c.on_ord > after)
-        warned = sa.func.coalesce(fw.c.n, 0) > 0
+        # a warning is answered by the home visit that found the criteria not met, with an income on record
+        # that is not below the line; one not answered is still a finding
+        income_ok = sa.and_(i.c.seq.is_not(None), ~self.below_line(i, i.c.on_ord))
+        unanswered = sa.func.coalesce(fw.c.n, 0) - sa.case((income_ok, sa.func.coalesce(fw.c.visited, 0)), else_=0)
+        warned = unanswered > 0
         stmt = (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, i.c.on.label("income_on"),
                           i.c.per_capita_income, line.label("line"), below.label("below"),
                           g.c.on.label("guarantees_on"), g.c.open_items, open_g.label("open_g"),
-                          sa.func.coalesce(fw.c.n, 0).label("warnings"), fw.c.last_on,
+                          unanswered.label("warnings"), fw.c.last_on,
                           i.c.origin.label("i_origin"), g.c.origin.label("g_origin"))
                 .select_from(h)
                 .outerjoin(le, le.c.household_id == h.c.household_id)
@@ -657,6 +782,120 @@ class Inspector:
                               "overdue_days": days, "status": r.status, "responsible": resp, "supervisor": sup,
                           }, r.household_id, None, problem_id=r.problem_id, subject_problem=r.problem_id)
 
+    # ------------------------------------------------------------------ rules: paperwork and dates
+
+    def same_signer_two_levels(self) -> Iterator[Finding]:
+        s, s2 = cf.signatures.alias("s"), cf.signatures.alias("s2")
+        other_level = sa.exists().where(
+            s2.c.household_id == s.c.household_id, s2.c.cycle == s.c.cycle, s2.c.procedure == s.c.procedure,
+            s2.c.instance == s.c.instance, s2.c.actor_id == s.c.actor_id, s2.c.level != s.c.level,
+            s2.c.on_ord <= self.D)
+        stmt = (sa.select(s).where(s.c.on_ord <= self.D, other_level, self.in_division(s.c.division_code))
+                .order_by(s.c.household_id, s.c.cycle, s.c.procedure, s.c.instance, s.c.actor_id, s.c.on_ord))
+        grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
+        for r in self.rows(stmt):
+            grouped[(r.household_id, r.cycle)].append(r)
+        for (hid, cycle), rs in grouped.items():
+            by_person: dict[tuple[str, str], list[Any]] = defaultdict(list)
+            for r in rs:
+                by_person[(r.procedure, r.actor_id)].append(r)
+            parts, signers = [], []
+            for (procedure, actor), signed in by_person.items():
+                levels = list(dict.fromkeys(r.level for r in signed))
+                parts.append(f"{actor} 在{Procedure(procedure).label}中签署了"
+                             + "、".join(f"{SignLevel(x).label} ({next(r.on for r in signed if r.level == x)})"
+                                        for x in levels))
+                signers.append({"procedure": procedure, "actor_id": actor, "levels": levels,
+                                "signed_on": [day(r.on) for r in signed]})
+            yield Finding("same_signer_two_levels", rs[0].division_code, SEVERE,
+                          "; ".join(parts) + " (同一人签署两级, 四眼原则)", {"signers": signers}, hid, cycle)
+
+    def future_dated_act(self) -> Iterator[Finding]:
+        b = cf.backdating.alias("fb")
+        allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.future_dated_days)
+        ahead = -b.c.lag_days
+        ranked = (sa.select(b, allowed.label("allowed"), ahead.label("ahead"),
+                            sa.func.count().over(partition_by=(b.c.household_id, b.c.cycle)).label("n"),
+                            sa.func.row_number().over(partition_by=(b.c.household_id, b.c.cycle),
+                                                      order_by=(b.c.lag_days, b.c.key)).label("rank"))
+                  .where(ahead > allowed, b.c.recorded_on <= self.as_of, self.in_division(b.c.division_code))
+                  .subquery("fr"))
+        from casecore.labels import EVENT_LABELS
+
+        for r in self.rows(sa.select(ranked).where(ranked.c.rank == 1)):
+            label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
+            yield Finding("future_dated_act", r.division_code, WARNING,
+                          f"{r.n} 条记录的业务日期晚于录入日期 (超过{int(r.allowed)}天); 最超前: “{label}”业务日期 "
+                          f"{r.on}, 录入于 {r.recorded_on} (提前{r.ahead}天)", {
+                              "events": r.n, "worst_event": r.event_type, "worst_on": day(r.on),
+                              "worst_recorded_on": day(r.recorded_on), "days_ahead": r.ahead,
+                              "future_dated_days": int(r.allowed), "actor_id": r.actor_id,
+                          }, r.household_id, r.cycle)
+
+    # ------------------------------------------------------------------ rules: assistance before exit
+
+    def exit_without_six_months_measures(self) -> Iterator[Finding]:
+        """Assisted eliminations whose measures were not in place (implemented, not ended) without a gap for
+        the policy's months before the nomination (an import's elimination: before the elimination) — the
+        engine's `min_assistance_months` test, `casecore.values.in_place_for`, on each candidate."""
+        e, m = self.standing_eliminations("e6"), cf.measures.alias("m6")
+        stmt = (sa.select(*self.cols(e), e.c.n, e.c.nominated_ord, m.c.implemented_on, m.c.ended_on)
+                .select_from(e)
+                .outerjoin(m, sa.and_(m.c.household_id == e.c.household_id, m.c.cycle == e.c.cycle,
+                                      m.c.implemented_ord >= e.c.included_ord))
+                .where(self.eliminated_standing(e), e.c.exit_mode == ExitMode.ASSISTED.value,
+                       e.c.included_ord.is_not(None), self.in_division(e.c.division_code))
+                .order_by(*self.latest_first(e)))
+        spans: dict[tuple[str, int, int], list[tuple[date, date | None]]] = defaultdict(list)
+        first: dict[tuple[str, int, int], Any] = {}
+        for r in self.rows(stmt):
+            k = (r.household_id, r.cycle, r.n)
+            first.setdefault(k, r)
+            if r.implemented_on is not None:
+                spans[k].append((r.implemented_on, r.ended_on))
+        seen: set[tuple[str, int]] = set()
+        for k, r in first.items():
+            if (r.household_id, r.cycle) in seen:
+                continue
+            seen.add((r.household_id, r.cycle))
+            until = r.nominated_on or r.eliminated_on
+            months = self.policies.on(until).exit.min_assistance_months
+            if in_place_for(spans[k], until, months):
+                continue
+            runs = in_place_runs(spans[k], until)
+            longest = max(((b - a).days, a, b) for a, b in runs) if runs else None
+            ran = (f"最长持续落实 {longest[1]} 至 {longest[2] - timedelta(days=1)} ({longest[0]}天)" if longest
+                   else "没有落实的针对性帮扶措施")
+            what = (f"提名 ({r.nominated_on})" if r.nominated_on
+                    else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
+            yield Finding("exit_without_six_months_measures", r.division_code, SEVERE,
+                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}帮扶消除, 但{what}前帮扶措施未持续"
+                          f"落实满{months}个月: {ran}", {
+                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
+                              "nominated_on": day(r.nominated_on), "min_assistance_months": months,
+                              "longest_days_in_place": longest[0] if longest else 0,
+                          }, r.household_id, r.cycle)
+
+    def sudden_hardship_high_income(self) -> Iterator[Finding]:
+        c, i = cf.cycles.alias("sh"), cf.incomes.alias("shi")
+        check = self.by_policy(c.c.included_ord, lambda p: p.income.sudden_hardship_check)
+        stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.per_capita_income,
+                          i.c.origin.label("income_origin"), check.label("check"))
+                .select_from(c).join(i, sa.and_(i.c.household_id == c.c.household_id,
+                                                i.c.seq == self._basis(cf.incomes, c, c.c.included_ord)))
+                .where(c.c.category == Category.SUDDEN_HARDSHIP.value, c.c.included_ord <= self.D,
+                       self.per_capita_vs(i, check, below=False), self.in_division(c.c.division_code)))
+        for r in self.rows(stmt):
+            prec = "month" if r.income_origin else "day"
+            yield Finding("sudden_hardship_high_income", r.division_code, WARNING,
+                          f"{cn_day(r.included_on, r.included_precision)}认定为突发严重困难户, 依据的"
+                          f"{cn_day(r.assessed_on, prec)}收入核算人均纯收入 {money(r.per_capita_income)} 元, "
+                          f"高于核查标准 {money(r.check)} 元, 请核实是否有大额刚性支出或收入骤减", {
+                              "included_on": day(r.included_on, r.included_precision),
+                              "income_assessed_on": day(r.assessed_on, prec),
+                              "per_capita_income": money(r.per_capita_income), "sudden_hardship_check": money(r.check),
+                          }, r.household_id, r.cycle)
+
     # ------------------------------------------------------------------ evidence and problems
 
     MEASURE_RULES = frozenset({"helped_not", "risk_without_fitting_measure", "floor_only_with_labour",
@@ -695,6 +934,16 @@ class Inspector:
                 f.evidence["problem_status"] = status
                 if f.problem_id is None:
                     f.problem_id = pid
+
+
+def _span(r: Any) -> str:
+    """The exact time from inclusion to elimination: whole months and days (months only for month-precision
+    facts), so 5 months 30 days never reads as "6 months"."""
+    if "month" in (r.included_precision, r.eliminated_precision):
+        return f"{r.months}个月"
+    months = _months_between(r.included_on, r.eliminated_on)
+    days = (r.eliminated_on - add_months(r.included_on, months)).days
+    return f"{months}个月" + (f"{days}天" if days else "")
 
 
 def _months_between(start: date, end: date) -> int:

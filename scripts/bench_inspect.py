@@ -1,4 +1,4 @@
-"""Measure a full inspection (all 17 rules) over N generated households.
+"""Measure a full inspection (all 21 rules) over N generated households.
 
 The case-facts tables are filled directly with a generated province (the rows the fold would write for
 such histories: cycles, members, risks, measures, assessments, leads, notices, back-dated events, problems,
@@ -102,7 +102,7 @@ def generate(n: int, seed: int) -> dict[sa.Table, list[dict[str, Any]]]:
             continue
         lead_on = first + timedelta(days=rng.randint(0, 30))
         c: dict[str, Any] = {col.name: None for col in cf.cycles.columns}
-        c.update(key=f"{hid}#1", household_id=hid, cycle=1, division_code=division, status="closed",
+        c.update(key=f"{hid}#1", household_id=hid, cycle=1, division_code=division, status="closed", eliminations=0,
                  origin=None, category=rng.choice(["marginal", "unstable_alleviated", "sudden_hardship"]),
                  risk_types=[], first_lead_on=lead_on, first_lead_ord=lead_on.toordinal())
         if not included:
@@ -146,6 +146,9 @@ def generate(n: int, seed: int) -> dict[sa.Table, list[dict[str, Any]]]:
                          nominated_ord=nominated.toordinal(), eliminated_precision="day",
                          eliminated_month_end=elim.day == calendar.monthrange(elim.year, elim.month)[1],
                          **month_fields("eliminated", elim))
+                c["eliminations"] = 1
+                rows[cf.eliminations].append({col.name: c.get(col.name) for col in cf.eliminations.columns}
+                                             | {"key": f"{hid}#1#1", "n": 1})
                 if rng.random() < 0.9:
                     rows[cf.incomes].append(assessment(elim - timedelta(days=1), 1) | {
                         "net_income": Decimal(30000), "rigid_expenditure": Decimal(0), "household_size": size,

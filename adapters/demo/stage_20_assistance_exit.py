@@ -33,6 +33,7 @@ from casecore.values import (
     MeasureType,
     Stage,
     add_months,
+    in_place_runs,
     make_person_id,
     month_window,
 )
@@ -104,6 +105,13 @@ class Track:
     def per_capita(self, day: date) -> Decimal:
         end = month_window(day)[1]
         return self.net(day) / max(self.size_on(end), 1)
+
+    def assisted_since(self, day: date) -> date | None:
+        """Since when this cycle's measures have been in place without a gap up to `day` (None: none is)."""
+        spans = [(m["implemented"], m["ended"]) for m in self.measures.values()
+                 if m["implemented"] and self.included_on and m["implemented"] >= self.included_on]
+        runs = in_place_runs(spans, day)
+        return runs[-1][0] if runs and runs[-1][1] == day else None
 
     def covered(self, day: date) -> bool:
         start, end = month_window(day)
@@ -248,9 +256,12 @@ class Story:
                         responsible=self.actor_for("village", t.code, 2)["name"])
 
     def end_measures(self, t: Track, day: date) -> Step:
+        """Measures wind down after three months, one at a time: while monitored, the last one in place stays
+        (an exit needs measures in place, without a gap, for six months)."""
         for mid, m in t.measures.items():
+            others = [k for k, o in t.measures.items() if k != mid and o["implemented"] and not o["ended"]]
             if m["implemented"] and not m["ended"] and day >= add_months(m["implemented"], 3) \
-                    and t.rng.random() < 0.05:
+                    and (others or t.stage == Stage.RISK_ELIMINATED.value) and t.rng.random() < 0.05:
                 c = self.cmd(t, "end_measure", day, "township", measure_id=mid)
                 if self.expect(c, (yield c)):
                     m["ended"] = c.on
@@ -307,10 +318,11 @@ class Story:
             return
         mode = "natural" if t.natural else "assisted"
         if mode == "assisted":
-            if t.first_impl is None:
+            since = t.assisted_since(d)
+            if since is None:
                 return
-            if d < add_months(t.first_impl, 6):
-                if "early" in t.plants and d >= add_months(t.first_impl, 5):
+            if d < add_months(since, 6):
+                if "early" in t.plants and d >= add_months(since, 5):
                     t.plants.discard("early")
                     c = self.cmd(t, "nominate_exit", d, "village", planted=True, mode=mode)
                     self.expect(c, (yield c))

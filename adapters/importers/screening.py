@@ -34,6 +34,7 @@ from adapters.readmodels import read_models
 from casecore import limits as lim
 from casecore.application import CaseManagement
 from casecore.commands import Command, parse_command
+from casecore.policy import per_capita as exact_per_capita
 from casecore.values import HouseholdType, RiskType, Stage, check_person_id
 from projections.casefacts import CaseFactsProjection, household_facts, known_leads, person_households
 
@@ -310,10 +311,11 @@ def _since(app: CaseManagement, kind: str, on: date) -> date | None:
 
 
 def hospital_leads(app: CaseManagement, hits: list[Hit], household_of: dict[str, str],
-                   facts: dict[str, dict[str, Any]], report: Report) -> list[tuple[Hit, str]]:
+                   facts: dict[str, dict[str, Any]], report: Report, on: date) -> list[tuple[Hit, str]]:
     """The stays that make a lead: over a threshold (single stay, or the stay that takes the person's year
     over the yearly total), of a household not monitored whose per-capita income after that year's
-    self-pay is below the line."""
+    self-pay is below the line in force on the screening's date `on` (the decision being made)."""
+    line = app.policies.monitoring_line(on)
     by_person_year: dict[tuple[str, int], list[Hit]] = defaultdict(list)
     household_year: dict[tuple[str, int], Decimal] = defaultdict(Decimal)
     for h in hits:
@@ -344,7 +346,6 @@ def hospital_leads(app: CaseManagement, hits: list[Hit], household_of: dict[str,
                           f"自付 {s.data['self_pay']} 元未超过单次 {single} 元, 年度累计 {total} 元未超过 {yearly} 元")
                 report.not_flagged.append((s.row, reason))
                 continue
-            line = policy.income.monitoring_line
             spent = household_year[(hid, year)]
             why = (f"单次住院自付 {s.data['self_pay']} 元超过 {single} 元" if over_single
                    else f"年度累计自付 {total} 元超过 {yearly} 元")
@@ -352,7 +353,7 @@ def hospital_leads(app: CaseManagement, hits: list[Hit], household_of: dict[str,
                 per_capita_text = "无收入核算, 请入户核实收入"
             else:
                 size = f["household_size"] or f["size"] or 1
-                exact = (Decimal(f["net_income"]) - spent) / size  # compared unrounded: below means below
+                exact = exact_per_capita(Decimal(f["net_income"]), spent, size)  # compared unrounded
                 per_capita = exact.quantize(CENT, ROUND_HALF_UP)
                 if exact >= line:
                     report.not_flagged.append((s.row, f"扣除自付后人均纯收入 {per_capita} 元不低于监测标准 {line} 元"))
@@ -393,7 +394,7 @@ def screen(app: CaseManagement, kind_name: str, path: Path, on: date, unit: str 
             report.unknown_persons.append((h.row, h.person_id))
         else:
             matched.append(h)
-    pairs = (hospital_leads(app, matched, household_of, facts, report) if kind.name == "hospital"
+    pairs = (hospital_leads(app, matched, household_of, facts, report, on) if kind.name == "hospital"
              else [(h, household_of[h.person_id]) for h in matched])
     actor = {"id": f"screen-{kind.name}", "name": f"{kind.label}筛查", "role": "department",
              "unit": unit or kind.department}

@@ -87,7 +87,7 @@ def test_xlsx_writes_the_list_and_the_counts_by_rule(db, tmp_path):
     rows = list(wb["问题清单"].iter_rows(values_only=True))
     assert rows[0][:3] == ("规则", "规则名称", "严重程度") and len(rows) > 4
     counts = {r[0]: r[2] for r in wb["汇总"].iter_rows(min_row=2, values_only=True) if r[0]}
-    assert counts["fast_in_fast_out"] == 1 and len(counts) == 17
+    assert counts["fast_in_fast_out"] == 1 and len(counts) == 21
 
 
 def test_an_unknown_rule_is_refused_with_the_known_ones_named(db):

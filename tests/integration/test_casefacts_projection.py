@@ -14,8 +14,8 @@ from projections.casefacts import CaseFactsProjection, person_households
 from tests.builders import cmd, exit_path, inclusion_path, measure, person, register, run
 from tests.integration.test_inspect_rules import eliminated, imported
 
-TABLES = (cf.households, cf.members, cf.cycles, cf.risks, cf.measures, cf.incomes, cf.guarantees, cf.leads,
-          cf.publicity, cf.backdating, cf.problems)
+TABLES = (cf.households, cf.members, cf.cycles, cf.eliminations, cf.risks, cf.measures, cf.incomes, cf.guarantees,
+          cf.leads, cf.publicity, cf.backdating, cf.signatures, cf.problems)
 
 
 def snapshot(rm) -> dict[str, list[tuple]]:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from casecore.application import household_stream
 from casecore.errors import CaseError
 from casecore.household import Household, public_state
+from casecore.policy import default_policies
 from casecore.values import Stage, make_person_id, month_window
 from tests.builders import COUNTY, TOWNSHIP, VILLAGE, VILLAGE_2, cmd, person
 from workflows.inclusion import INCLUSION, Inclusion
@@ -140,7 +141,7 @@ def test_random_command_sequences_never_reach_an_illegal_stage_and_replay_to_the
     members = [person(i + 1, date(1960 + 7 * i, 3, 1 + i)) for i in range(size)]
     registration = cmd("register_household", start, VILLAGE, household_id=live_id, division_code="522631101001",
                        household_type=household_type, members=members)
-    live = Household.register(registration, household_stream(live_id))
+    live = Household.register(registration, household_stream(live_id), default_policies())
     app.save(live)
     assert app.handle(registration.model_copy(update={"household_id": twin_id})).ok
     day = start

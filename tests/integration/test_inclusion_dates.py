@@ -4,6 +4,7 @@ the 5-day notice, objections, the 12-month income window, the policy year, house
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from freezegun import freeze_time
@@ -139,13 +140,19 @@ def test_a_2023_procedure_is_judged_by_the_2023_line(app):
 def test_a_2022_procedure_is_judged_by_the_2022_line(app):
     outcome = app.handle(to_county(app, "H22", date(2022, 6, 6), per_capita_income=7000))
     assert refusal(outcome) == ("policy_violation", "income_below_line")
-    assert "6700" in outcome.error.message and "2022" in outcome.error.message
+    assert "6700" in outcome.error.message and "2022-06-16" in outcome.error.message
     assert app.handle(to_county(app, "H22b", date(2022, 6, 6), per_capita_income=6699)).ok
 
 
-def test_a_procedure_started_in_december_2022_keeps_the_2022_line_when_approved_in_2023(app):
+def test_a_procedure_started_in_december_2022_and_approved_in_2023_is_judged_by_the_2023_line(app):
     approval = to_county(app, "H1", date(2022, 12, 26), per_capita_income=7000)
     assert approval.on.year == 2023
+    assert app.handle(approval).ok  # 7,000 is below 2023's 7,300: the line of the approval's date
+
+
+def test_a_procedure_started_in_2022_and_approved_on_31_december_is_judged_by_the_2022_line(app):
+    approval = to_county(app, "H1", date(2022, 12, 21), per_capita_income=7000)
+    assert approval.on == date(2022, 12, 31)
     assert refusal(app.handle(approval)) == ("policy_violation", "income_below_line")
 
 
@@ -189,3 +196,12 @@ def test_the_newest_assessment_covering_the_window_is_the_one_judged(app):
     approval = to_county(app, "H1", D)   # 5,000 a head, assessed on D+1
     run(app, [income("H1", D + timedelta(days=5), 9000, procedure_on=D)])
     assert refusal(app.handle(approval)) == ("policy_violation", "income_below_line")
+
+
+def test_per_capita_income_is_compared_unrounded_so_a_fraction_of_a_fen_below_the_line_is_below_it(app):
+    # 13,399.99 yuan for two people: 6,699.995 a head, shown as 6,700.00 but below the 2022 line of 6,700
+    approval = to_county(app, "H1", date(2022, 6, 6), per_capita_income=Decimal("6699.995"))
+    assert str(app.get_household("H1").incomes[0]["per_capita_income"]) == "6700.00"
+    assert app.handle(approval).ok
+    at_the_line = to_county(app, "H2", date(2022, 6, 6), per_capita_income=Decimal("6700.00"))
+    assert refusal(app.handle(at_the_line)) == ("policy_violation", "income_below_line")

@@ -86,7 +86,7 @@ def included(app, hid: str = "H1", members: list[dict] | None = None, cadre: boo
 
 
 def test_every_contract_rule_has_a_chinese_name_a_policy_rule_and_a_severity():
-    assert len(RULES) == 17
+    assert len(RULES) == 21
     assert all(r.label and r.policy and r.severity in ("severe", "warning") for r in RULES.values())
 
 

@@ -336,11 +336,65 @@ def test_a_nomination_dated_before_inclusion_is_refused(app):
 
 
 
-def test_an_exit_that_crosses_the_new_year_is_marked_against_the_line_of_its_nomination_year(app):
+def test_an_exit_nominated_in_december_and_marked_in_january_is_marked_against_the_new_years_line(app):
     run(app, [register("H2", on=date(2022, 3, 1)), *inclusion_path("H2", start=date(2022, 3, 2)),
               *measure("H2", "M1", date(2022, 3, 13), date(2022, 3, 13)),
               *exit_nomination("H2", date(2022, 12, 10), per_capita_income=7000)])
     rest = exit_procedure("H2", date(2022, 12, 10), per_capita_income=7000)
     run(app, rest[:7])  # the fresh assessment on 2022-12-20 finds 7,000 a head: above 2022's 6,700
     mark = cmd("mark_risk_eliminated", date(2023, 1, 3), household_id="H2")  # 2023's line is 7,300
+    refused(app, mark, "exit_income_below_line")
+    on_new_years_eve = cmd("mark_risk_eliminated", date(2022, 12, 31), household_id="H2")
+    assert app.handle(on_new_years_eve).ok
+
+
+# --- six months of assistance means measures in place, without a gap --------------------------------------
+
+
+def test_a_measure_implemented_and_ended_five_days_later_is_not_six_months_of_assistance(app):
+    assisted(app)
+    run(app, [cmd("end_measure", date(2023, 4, 6), household_id="H1", measure_id="H1-M1"),
+              income("H1", date(2023, 12, 1), 8000), guarantees("H1", date(2023, 12, 1))])
+    err = refused(app, nominate(date(2023, 12, 1)), "min_assistance_months")
+    assert "6个月" in err.message
+
+
+def test_measures_in_place_five_months_29_days_are_refused_and_six_months_accepted(app):
+    # implemented 2023-04-01, ended 2023-09-30: in place until 2023-09-29, five months and 29 days
+    assisted(app)
+    run(app, [cmd("end_measure", date(2023, 9, 30), household_id="H1", measure_id="H1-M1"),
+              income("H1", date(2023, 12, 1), 8000), guarantees("H1", date(2023, 12, 1))])
+    refused(app, nominate(date(2023, 12, 1)), "min_assistance_months")
+    b = CaseManagement()
+    assisted(b)  # ended on 2023-10-01: in place on every day of the six months
+    run(b, [cmd("end_measure", date(2023, 10, 1), household_id="H1", measure_id="H1-M1"),
+            income("H1", date(2023, 12, 1), 8000), guarantees("H1", date(2023, 12, 1))])
+    assert b.handle(nominate(date(2023, 12, 1))).ok
+
+
+def test_measures_that_take_over_from_each_other_without_a_gap_count_together(app):
+    assisted(app)  # M1 from 2023-04-01
+    run(app, [*measure("H1", "M2", date(2023, 6, 1), date(2023, 6, 1)),
+              cmd("end_measure", date(2023, 6, 2), household_id="H1", measure_id="H1-M1"),
+              income("H1", SIX_MONTHS, 8000, period=BOTH_WINDOWS), guarantees("H1", date(2023, 9, 1))])
+    assert app.handle(nominate(SIX_MONTHS)).ok
+
+
+# --- the fresh income at the mark covers twelve months ----------------------------------------------------
+
+
+def test_a_fresh_income_assessment_of_one_month_does_not_support_the_mark_and_one_of_twelve_does(app):
+    run(app, [register("H2", on=date(2022, 3, 1)), *inclusion_path("H2", start=date(2022, 3, 2)),
+              *measure("H2", "M1", date(2022, 3, 13), date(2022, 3, 13)),
+              *exit_nomination("H2", date(2022, 10, 10))])
+    rest = exit_procedure("H2", date(2022, 10, 10))
+    run(app, [*rest[:5], guarantees("H2", date(2022, 10, 20)),
+              income("H2", date(2022, 10, 20), 9000, period=(date(2022, 9, 1), date(2022, 9, 30)))])
+    mark = cmd("mark_risk_eliminated", date(2022, 10, 21), household_id="H2")
+    err = refused(app, mark, "post_elimination_assessment")
+    assert "12个月" in err.message
+    # eleven months are not a year either; twelve are
+    run(app, [income("H2", date(2022, 10, 21), 9000, period=(date(2021, 11, 1), date(2022, 9, 29)))])
+    refused(app, mark, "post_elimination_assessment")
+    run(app, [income("H2", date(2022, 10, 21), 9000, period=(date(2021, 10, 1), date(2022, 9, 30)))])
     assert app.handle(mark).ok
