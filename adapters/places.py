@@ -8,11 +8,14 @@ national --divisions`) or from the demo's county, and are kept in the store besi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 metadata = sa.MetaData()
 division_names = sa.Table(
@@ -40,8 +43,9 @@ def gb2260_name(code: str) -> str | None:
 
 def remember(engine: Any, names: Mapping[str, str]) -> int:
     """Store township and village names (code → name) beside the events; a name given again replaces the old
-    one. Returns how many were stored."""
-    rows = [{"code": code, "name": name} for code, name in names.items() if code and name]
+    one; a control character in a name (PostgreSQL cannot store NUL) is kept as U+FFFD. Returns how many were
+    stored."""
+    rows = [{"code": code, "name": _CONTROL.sub("\ufffd", name)} for code, name in names.items() if code and name]
     if not rows:
         return 0
     metadata.create_all(engine, tables=[division_names])
