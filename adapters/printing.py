@@ -63,3 +63,30 @@ def page_png(pdf: Path, png: Path, page: int = 1, dpi: int = 80) -> Path:
     subprocess.run(["pdftoppm", "-png", "-r", str(dpi), "-f", str(page), "-l", str(page), "-singlefile",
                     str(pdf), str(stem)], check=True, capture_output=True)
     return png
+
+
+#: the workbooks a county office prints, the command that writes each (after `--db DB`), as of the demo's dates
+WORKBOOKS: dict[str, list[str]] = {
+    "roster": ["roster", "--xlsx"],
+    "ledger": ["ledger", "--as-of", "2023-12-31", "--xlsx"],
+    "findings": ["inspect", "--as-of", "2024-01-20", "--xlsx"],
+    "monthly": ["report", "monthly", "--month", "2023-06", "--xlsx"],
+}
+
+
+def demo_workbooks(workdir: Path, households: int = 300, seed: int = 7) -> dict[str, Path]:
+    """A demo county lived through into `workdir`, then each workbook written by its own command, as a user
+    runs them (the `casecore` beside this Python)."""
+    import sys
+
+    casecore = str(Path(sys.executable).with_name("casecore"))
+    db = workdir / "demo.db"
+    env = dict(os.environ, CASECORE_USER=os.environ.get("CASECORE_USER", "县乡村振兴局"))
+    subprocess.run([casecore, "demo", "--households", str(households), "--seed", str(seed), "--db", str(db),
+                    "--output", str(workdir / "demo")], check=True, capture_output=True, env=env)
+    out: dict[str, Path] = {}
+    for name, args in WORKBOOKS.items():
+        path = workdir / f"{name}.xlsx"
+        subprocess.run([casecore, *args, str(path), "--db", str(db)], check=True, capture_output=True, env=env)
+        out[name] = path
+    return out

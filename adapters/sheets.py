@@ -46,8 +46,9 @@ BODY_FONT_PT = 11
 #: the smallest print scale allowed, and the smallest printed text size
 MIN_SCALE = 0.70
 MIN_PRINTED_PT = 9.0
-#: column widths are chosen so that fitting the sheet to the page width needs no scale below this
-TARGET_SCALE = 0.85
+#: column widths are chosen so that fitting the sheet to the page width needs no scale below this: body text
+#: prints at 9 pt or more
+TARGET_SCALE = math.ceil(MIN_PRINTED_PT / BODY_FONT_PT * 100) / 100
 #: A4 landscape width and the side margins (points; 72 a inch)
 A4_LANDSCAPE_WIDTH_PT = 842.0
 SIDE_MARGIN_IN = 0.4
@@ -227,7 +228,7 @@ def fit_scale(ws: Worksheet) -> float:
 def _widths(columns: Sequence[Column], natural: list[int]) -> list[float]:
     """Column widths: each column's content (capped), and when they cannot fit the page at TARGET_SCALE the
     wrapped columns give up width, widest first, down to MIN_WRAP_WIDTH."""
-    widths = [float(min(col.wrap or MAX_WIDTH, w) + 2) for col, w in zip(columns, natural, strict=True)]
+    widths = [float(min(col.wrap or MAX_WIDTH, w) + 1) for col, w in zip(columns, natural, strict=True)]
     budget = printable_width_pt() / TARGET_SCALE
     while sum(column_width_pt(w) for w in widths) > budget:
         wrapped = [j for j, col in enumerate(columns) if col.wrap and widths[j] > MIN_WRAP_WIDTH]
@@ -236,6 +237,14 @@ def _widths(columns: Sequence[Column], natural: list[int]) -> list[float]:
         j = max(wrapped, key=lambda k: widths[k])
         widths[j] -= 1
     return widths
+
+
+def _lines(value: Any, width: float) -> int:
+    """How many lines a wrapped cell of this width takes."""
+    if not isinstance(value, str):
+        return 1
+    room = max(1.0, width - 1)
+    return sum(max(1, math.ceil(display_width(part) / room)) for part in value.split("\n"))
 
 
 def write_table(ws: Worksheet, heading: str, sub: str, columns: Sequence[Column], rows: Iterable[dict[str, Any]],
@@ -263,17 +272,17 @@ def write_table(ws: Worksheet, heading: str, sub: str, columns: Sequence[Column]
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         # a header wraps onto two lines rather than widen its column
         header_width = display_width(col.header)
-        natural[j - 1] = header_width if header_width <= 12 else math.ceil(header_width / 2) + 1
+        natural[j - 1] = header_width if header_width <= 4 else math.ceil(header_width / 2) + 1
     count = 0
     keys = [c.key for c in columns]
     wrapped = [c.wrap is not None for c in columns]
-    lines_of: list[tuple[int, list[int]]] = []
+    lines_of: list[tuple[int, list[Any]]] = []
     all_rows = list(rows)
     if totals is not None:
         all_rows.append(totals)
     for i, row in enumerate(all_rows, start=HEADER_ROWS + 1):
         count += 1
-        row_widths = []
+        row_texts: list[Any] = []
         for j, key in enumerate(keys):
             value = cell_value(row.get(key))
             cell = ws.cell(row=i, column=j + 1, value=value)
@@ -289,19 +298,19 @@ def write_table(ws: Worksheet, heading: str, sub: str, columns: Sequence[Column]
                 cell.style = styles["wrap"]
             else:
                 cell.style = styles["text"]
-            width = display_width(value)
-            row_widths.append(width)
+            row_texts.append(value)
+            width = max((display_width(part) for part in value.split("\n")), default=0) \
+                if isinstance(value, str) else display_width(value)
             if width > natural[j]:
                 natural[j] = width
-        lines_of.append((i, row_widths))
+        lines_of.append((i, row_texts))
     widths = _widths(columns, natural)
     for j, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(j)].width = w
     ws.row_dimensions[HEADER_ROW].height = 15 * max(
-        math.ceil(display_width(c.header) / max(1.0, w - 1)) for c, w in zip(columns, widths, strict=True)) + 4
-    for i, row_widths in lines_of:  # wrapped rows as tall as their text (Excel does not measure on opening)
-        lines = max((math.ceil(w / max(1.0, widths[j] - 1)) for j, w in enumerate(row_widths) if wrapped[j]),
-                    default=1)
+        _lines(c.header, w) for c, w in zip(columns, widths, strict=True)) + 4
+    for i, texts in lines_of:  # wrapped rows as tall as their text (Excel does not measure on opening)
+        lines = max((_lines(t, widths[j]) for j, t in enumerate(texts) if wrapped[j]), default=1)
         if lines > 1:
             ws.row_dimensions[i].height = 15 * lines + 2
     if totals is not None:

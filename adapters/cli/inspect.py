@@ -116,8 +116,8 @@ def render(findings: list[Any], day: date, division: str | None, raised: Counter
 
 FINDING_COLUMNS = [
     Column("no", "序号"),
-    Column("township", "乡镇"),
-    Column("village", "村"),
+    Column("township", "乡镇", wrap=8),
+    Column("village", "村", wrap=8),
     Column("household_id", "户编号"),
     Column("rule_label", "问题(规则)", wrap=14),
     Column("severity_label", "严重程度"),
@@ -138,7 +138,7 @@ RULE_SUMMARY_COLUMNS = [
 
 TOWNSHIP_SUMMARY_COLUMNS = [
     Column("no", "序号"),
-    Column("township", "乡镇"),
+    Column("township", "乡镇", wrap=8),
     Column("households", "涉及户数"),
     Column("severe", "严重"),
     Column("warning", "一般"),

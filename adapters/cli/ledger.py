@@ -27,11 +27,11 @@ from casecore.values import AccountableParty, Labelled, ProblemKind, ProblemSour
 PROBLEM_COLUMNS = [
     Column("no", "序号"),
     Column("problem_id", "问题编号"),
-    Column("township", "乡镇"),
-    Column("village", "村"),
+    Column("township", "乡镇", wrap=8),
+    Column("village", "村", wrap=8),
     Column("household_id", "户编号"),
-    Column("source_label", "问题来源"),
-    Column("kind_label", "问题类型"),
+    Column("source_label", "问题来源", wrap=8),
+    Column("kind_label", "问题类型", wrap=12),
     Column("detail", "问题描述", wrap=30),
     Column("found_on", "发现日期"),
     Column("responsible_text", "整改责任单位及责任人", wrap=16),
@@ -59,9 +59,9 @@ PROBLEM_DETAIL_COLUMNS = [
 RECTIFICATION_COLUMNS = [
     Column("no", "序号"),
     Column("problem_id", "问题编号"),
-    Column("township", "乡镇"),
-    Column("village", "村"),
-    Column("entry_label", "记录类型"),
+    Column("township", "乡镇", wrap=8),
+    Column("village", "村", wrap=8),
+    Column("entry_label", "记录类型", wrap=10),
     Column("party_label", "责任方/监督方"),
     Column("acted_on", "日期"),
     Column("actor_text", "办理人及单位", wrap=16),
@@ -127,8 +127,8 @@ def read_ledgers(app: Any, as_of: date, division: str | None) -> tuple[list[dict
             return problem_rows(conn, as_of, division), rectification_rows(conn, as_of, division)
 
 
-def _unit_person(unit: str | None, person: str) -> str:
-    return "\n".join(p for p in (unit or "", person) if p)
+def _unit_person(unit: str | None, person: str | None) -> str:
+    return "\n".join(p for p in (unit or "", person or "") if p)
 
 
 def write_ledger_xlsx(path: Path, problems: list[dict[str, Any]], rectifications: list[dict[str, Any]],
@@ -139,11 +139,13 @@ def write_ledger_xlsx(path: Path, problems: list[dict[str, Any]], rectifications
     named = {"township": places.township, "village": places.village}
     problem_rows = [dict(r, **{k: f(r["division_code"]) for k, f in named.items()},
                          found_by_unit=places.unit(r["found_by_unit"]),
-                         responsible_text=_unit_person(places.unit(r["responsible_unit"]), r["responsible"]),
-                         supervisor_text=_unit_person(places.unit(r["supervisor_unit"]), r["supervisor"]))
+                         responsible_text=_unit_person(places.unit(r["responsible_unit"]),
+                                                       r["responsible_name"] or r["responsible_person"]),
+                         supervisor_text=_unit_person(places.unit(r["supervisor_unit"]),
+                                                      r["supervisor_name"] or r["supervisor_person"]))
                     for r in problem_view(problems)]
     entry_rows = [dict(r, **{k: f(r["division_code"]) for k, f in named.items()},
-                       actor_text=_unit_person(places.unit(r["actor_unit"]), r["actor"]))
+                       actor_text=_unit_person(places.unit(r["actor_unit"]), r["actor_name"] or r["actor_id"]))
                   for r in rectification_view(rectifications)]
     closed = sum(1 for r in problems if r["status"] == "closed")
     overdue = sum(1 for r in problems if r["overdue"])

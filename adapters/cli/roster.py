@@ -47,8 +47,8 @@ def _yes_no(value: bool | None) -> str:
 #: the printed roster (A4 landscape): who, where, why monitored, since when, income, who helps and how
 ROSTER_COLUMNS = [
     Column("no", "序号"),
-    Column("township", "乡镇"),
-    Column("village", "村"),
+    Column("township", "乡镇", wrap=8),
+    Column("village", "村", wrap=8),
     Column("household_id", "户编号"),
     Column("head_name", "户主姓名"),
     Column("household_size", "家庭人口"),
