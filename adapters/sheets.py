@@ -239,6 +239,12 @@ def _widths(columns: Sequence[Column], natural: list[int]) -> list[float]:
     return widths
 
 
+def _header(text: str) -> str:
+    """A header with its unit on a line of its own: “新纳入监测(户)” → “新纳入监测⏎(户)”."""
+    head, sep, unit = text.partition("(")
+    return f"{head}\n({unit}" if sep and head and display_width(text) > 6 else text
+
+
 def _lines(value: Any, width: float) -> int:
     """How many lines a wrapped cell of this width takes."""
     if not isinstance(value, str):
@@ -265,14 +271,18 @@ def write_table(ws: Worksheet, heading: str, sub: str, columns: Sequence[Column]
     header_fill = PatternFill("solid", fgColor="DDDDDD")
     natural = [0] * n_cols
     for j, col in enumerate(columns, start=1):
-        cell = ws.cell(row=HEADER_ROW, column=j, value=safe_text(col.header))
+        cell = ws.cell(row=HEADER_ROW, column=j, value=safe_text(_header(col.header)))
         cell.font = Font(bold=True, size=BODY_FONT_PT)
         cell.fill = header_fill
         cell.border = _BORDER
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
         # a header wraps onto two lines rather than widen its column
-        header_width = display_width(col.header)
-        natural[j - 1] = header_width if header_width <= 4 else math.ceil(header_width / 2) + 1
+        shown = _header(col.header)
+        if "\n" in shown:
+            natural[j - 1] = max(display_width(part) for part in shown.split("\n"))
+        else:
+            header_width = display_width(shown)
+            natural[j - 1] = header_width if header_width <= 4 else math.ceil(header_width / 2) + 1
     count = 0
     keys = [c.key for c in columns]
     wrapped = [c.wrap is not None for c in columns]
@@ -308,7 +318,7 @@ def write_table(ws: Worksheet, heading: str, sub: str, columns: Sequence[Column]
     for j, w in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(j)].width = w
     ws.row_dimensions[HEADER_ROW].height = 15 * max(
-        _lines(c.header, w) for c, w in zip(columns, widths, strict=True)) + 4
+        _lines(_header(c.header), w) for c, w in zip(columns, widths, strict=True)) + 4
     for i, texts in lines_of:  # wrapped rows as tall as their text (Excel does not measure on opening)
         lines = max((_lines(t, widths[j]) for j, t in enumerate(texts) if wrapped[j]), default=1)
         if lines > 1:

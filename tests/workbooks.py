@@ -11,7 +11,8 @@ from adapters.sheets import HEADER_ROW
 
 
 def headers(ws: Worksheet) -> list[str]:
-    return [c.value for c in ws[HEADER_ROW]]
+    """The header row as written, a unit put on its own line read back on one."""
+    return [c.value.replace("\n", "") for c in ws[HEADER_ROW]]
 
 
 def table(ws: Worksheet) -> list[dict[str, Any]]:

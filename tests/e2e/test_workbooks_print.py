@@ -63,6 +63,6 @@ def test_titles_name_the_county_and_the_as_of_date_not_a_policy(printed):
 def test_places_are_names_not_codes(printed):
     book, _ = printed["ledger"]
     ws = load_workbook(book)["问题台账"]
-    headers = [c.value for c in ws[HEADER_ROW]]
+    headers = [c.value.replace("\n", "") for c in ws[HEADER_ROW]]
     towns = {r[headers.index("乡镇")] for r in ws.iter_rows(min_row=HEADER_ROW + 1, values_only=True)}
     assert towns and all(t and not t.isdigit() and t.endswith(("镇", "乡")) for t in towns), towns

@@ -182,7 +182,7 @@ def test_the_workbook_has_both_ledgers_with_chinese_headers_one_row_each_and_rea
     assert wb.sheetnames == ["问题台账", "整改台账", "问题台账(明细)"]
     for ws, columns, n in ((wb["问题台账"], PROBLEM_COLUMNS, len(problems)),
                            (wb["整改台账"], RECTIFICATION_COLUMNS, len(entries))):
-        headers = [c.value for c in ws[HEADER_ROWS]]
+        headers = [c.value.replace("\n", "") for c in ws[HEADER_ROWS]]
         assert headers == [c.header for c in columns]
         assert ws.max_row - HEADER_ROWS == n
         assert ws.freeze_panes == f"A{HEADER_ROWS + 1}"

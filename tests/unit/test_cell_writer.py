@@ -14,7 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
-from adapters.sheets import Column, cell_value, csv_text, fit_scale, new_workbook, sheet, write_table
+from adapters.sheets import (
+    BODY_FONT_PT,
+    MIN_PRINTED_PT,
+    Column,
+    cell_value,
+    csv_text,
+    fit_scale,
+    new_workbook,
+    sheet,
+    write_table,
+)
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 LEADS = ("=", "+", "-", "@", "\t", "\r")
@@ -84,7 +94,7 @@ def test_a_wide_table_gives_up_width_in_its_wrapped_columns_to_stay_readable():
     ws = sheet(wb, "宽表")
     columns = [Column(f"k{j}", f"第{j}列说明", wrap=40) for j in range(8)]
     write_table(ws, "标题", "副标题", columns, [{f"k{j}": "很长的一段文字" * 10 for j in range(8)}])
-    assert fit_scale(ws) >= 0.85
+    assert BODY_FONT_PT * fit_scale(ws) >= MIN_PRINTED_PT
 
 
 def test_csv_has_a_bom_escapes_text_and_keeps_numbers_plain():
