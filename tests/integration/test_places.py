@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
