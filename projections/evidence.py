@@ -102,6 +102,8 @@ def _plain(key: str, value: Any) -> str:
         return "; ".join(f"{_need(n)}可用{'、'.join(_labelled(MeasureType, t) for t in ts)}" for n, ts in value.items())
     if key == "measures" and isinstance(value, list):
         return "; ".join(_measure(m) for m in value) if value else "无"
+    if isinstance(value, dict) and {"unit", "person", "name"} & set(value):  # a party: its unit and its person
+        return " ".join(str(v) for v in (value.get("unit"), value.get("name") or value.get("person")) if v)
     if isinstance(value, dict):
         return " ".join(str(v) for v in value.values() if v not in (None, ""))
     if isinstance(value, list):

@@ -104,3 +104,4 @@ def test_csv_has_a_bom_escapes_text_and_keeps_numbers_plain():
     rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
     assert rows == [["name", "n", "money", "day"], ["'=1+1", "-3", "-12.50", "2023-01-02"],
                     ["'@x\ufffd", "", "", ""]]
+
