@@ -17,6 +17,8 @@ from adapters.printing import demo_workbooks, missing_tools, pdf_info, to_pdf
 from adapters.sheets import BODY_FONT_PT, HEADER_ROW, MIN_PRINTED_PT, MIN_SCALE, fit_scale
 from tests.services import require
 
+pytestmark = pytest.mark.libreoffice
+
 A4_LANDSCAPE = (842, 595)
 
 
