@@ -11,7 +11,6 @@ Bad rows are reported with their line number and the reason; the other rows stil
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from pydantic import ValidationError
 
 from adapters.feed import mask
 from adapters.intake import validation_message
+from adapters.sheets import csv_text
 from casecore import commands as c
 from casecore.errors import CaseError, ValidationFailed
 from casecore.values import MeasureType, RiskType
@@ -34,16 +34,19 @@ from projections.monthly_roster import COLUMNS, KEYS
 LIST_SEPARATOR = ";"
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
+#: the push's numeric columns (published as JSON strings for exactness, written to CSV as numbers)
+NUMERIC_KEYS = frozenset({"household_size", "per_capita_income", "measures_implemented"})
+
+
+def _csv_value(key: str, value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return LIST_SEPARATOR.join(str(v) for v in value)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return str(value)
+    if key in NUMERIC_KEYS and isinstance(value, str):
+        try:
+            return Decimal(value)
+        except ArithmeticError:
+            return value
+    return value
 
 
 def _json_value(value: Any) -> Any:
@@ -62,13 +65,9 @@ def push_rows(rows: Iterable[dict[str, Any]], masked: bool = True) -> list[dict[
 
 
 def to_csv(rows: Iterable[dict[str, Any]]) -> str:
-    """CSV with the stable English keys as the header (UTF-8; lists joined with ';')."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(KEYS)
-    for r in rows:
-        writer.writerow([_cell(r.get(k)) for k in KEYS])
-    return buf.getvalue()
+    """CSV with the stable English keys as the header: UTF-8 with a BOM (Chinese Excel), lists joined with
+    ';', every text cell escaped as in a workbook (`adapters.sheets.csv_text`)."""
+    return csv_text(KEYS, ([_csv_value(k, r.get(k)) for k in KEYS] for r in rows))
 
 
 def header_labels() -> dict[str, str]:

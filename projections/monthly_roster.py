@@ -65,6 +65,23 @@ COLUMNS: tuple[Column, ...] = (
 KEYS = tuple(c.key for c in COLUMNS)
 
 
+def heads_of(conn: Connection, household_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The head of each household (the current member whose relation is 户主, else the first member added),
+    as the roster_members row."""
+    heads: dict[str, dict[str, Any]] = {}
+    members = conn.execute(
+        sa.select(roster_members).where(roster_members.c.household_id.in_(household_ids),
+                                        roster_members.c.removed_on.is_(None))
+        .order_by(roster_members.c.household_id, roster_members.c.added_on.is_not(None),
+                  roster_members.c.added_on, roster_members.c.person_id)
+    ).mappings()
+    for m in members:
+        current = heads.get(m["household_id"])
+        if current is None or (m["relation"] in HEAD_RELATIONS and current["relation"] not in HEAD_RELATIONS):
+            heads[m["household_id"]] = dict(m)
+    return heads
+
+
 def month_end_roster(conn: Connection, month: str, month_end: date, division_prefix: str | None = None
                      ) -> list[dict[str, Any]]:
     """The rows of the push for the month ending on `month_end`, under a division prefix, ordered by division
@@ -82,16 +99,7 @@ def month_end_roster(conn: Connection, month: str, month_end: date, division_pre
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         rows.extend(dict(r) for r in conn.execute(query, {"ids": chunk}).mappings())
-        members = conn.execute(
-            sa.select(roster_members).where(roster_members.c.household_id.in_(chunk),
-                                            roster_members.c.removed_on.is_(None))
-            .order_by(roster_members.c.household_id, roster_members.c.added_on.is_not(None),
-                      roster_members.c.added_on, roster_members.c.person_id)
-        ).mappings()
-        for m in members:
-            current = heads.get(m["household_id"])
-            if current is None or (m["relation"] in HEAD_RELATIONS and current["relation"] not in HEAD_RELATIONS):
-                heads[m["household_id"]] = dict(m)
+        heads.update(heads_of(conn, chunk))
         implemented = conn.execute(
             sa.select(roster_measures.c.household_id, roster_measures.c.measure_type)
             .where(roster_measures.c.household_id.in_(chunk), roster_measures.c.implemented_on.is_not(None))

@@ -22,8 +22,12 @@ CaseManagement.extra_transcodings[:] = [
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    from adapters.printing import missing_tools
+
     reason = postgres_reason()
-    return [f"postgres: {'available at ' + PG_URL if reason is None else 'SKIPPING postgres tests — ' + reason}"]
+    missing = missing_tools()
+    return [f"postgres: {'available at ' + PG_URL if reason is None else 'SKIPPING postgres tests — ' + reason}",
+            f"libreoffice: {'SKIPPING print tests — missing ' + ', '.join(missing) if missing else 'available'}"]
 
 
 @pytest.fixture

@@ -27,32 +27,41 @@ from adapters.cli._common import (
     open_app,
     read_projection,
 )
-from adapters.sheets import Column, fill_sheet
+from adapters.places import Places
+from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
 from casecore.problem import status_label
 from casecore.values import AccountableParty, Labelled, ProblemKind, ProblemSource, Role
 
+#: 问题台账 as a county office signs it off (the order of the national and provincial forms); what does not fit
+#: the printed page is in the detail sheet, keyed by 问题编号
 PROBLEM_COLUMNS = [
     Column("no", "序号"),
     Column("problem_id", "问题编号"),
-    Column("division_code", "区划代码"),
+    Column("township", "乡镇", wrap=8),
+    Column("village", "村", wrap=8),
     Column("household_id", "户编号"),
-    Column("kind_label", "问题类型"),
-    Column("source_label", "问题来源"),
-    Column("detail", "问题描述"),
+    Column("source_label", "问题来源", wrap=8),
+    Column("kind_label", "问题类型", wrap=12),
+    Column("detail", "问题描述", wrap=30),
     Column("found_on", "发现日期"),
-    Column("found_by", "发现人"),
-    Column("found_by_unit", "发现单位"),
-    Column("responsible_unit", "整改责任单位"),
-    Column("responsible", "整改责任人"),
-    Column("supervisor_unit", "监督责任单位"),
-    Column("supervisor", "监督责任人"),
+    Column("responsible_text", "整改责任单位及责任人", wrap=16),
+    Column("supervisor_text", "监督责任单位及责任人", wrap=16),
     Column("deadline", "整改时限"),
+    Column("status_label", "整改状态"),
+    Column("closed_on", "销号日期"),
+    Column("overdue_days", "超期天数"),
+]
+
+PROBLEM_DETAIL_COLUMNS = [
+    Column("no", "序号"),
+    Column("problem_id", "问题编号"),
+    Column("division_code", "区划代码"),
+    Column("found_by", "发现人", wrap=16),
+    Column("found_by_unit", "发现单位", wrap=16),
     Column("actions", "整改措施(条)"),
     Column("responsible_signed_on", "责任方销号日期"),
     Column("supervisor_signed_on", "监督方销号日期"),
-    Column("status_label", "整改状态"),
     Column("overdue_label", "是否超期"),
-    Column("overdue_days", "超期天数"),
     Column("rejections", "退回次数"),
     Column("accountability", "问责(次)"),
 ]
@@ -60,17 +69,17 @@ PROBLEM_COLUMNS = [
 RECTIFICATION_COLUMNS = [
     Column("no", "序号"),
     Column("problem_id", "问题编号"),
-    Column("division_code", "区划代码"),
-    Column("entry_label", "记录类型"),
+    Column("township", "乡镇", wrap=8),
+    Column("village", "村", wrap=8),
+    Column("entry_label", "记录类型", wrap=10),
     Column("party_label", "责任方/监督方"),
     Column("acted_on", "日期"),
-    Column("actor", "办理人"),
-    Column("actor_unit", "办理单位"),
-    Column("content", "整改措施/理由"),
-    Column("persons", "被问责人员"),
-    Column("overdue_days", "超期天数"),
-    Column("evidence", "佐证材料"),
+    Column("actor_text", "办理人及单位", wrap=16),
+    Column("content", "整改措施/理由", wrap=32),
+    Column("persons", "被问责人员", wrap=12),
+    Column("evidence", "佐证材料", wrap=16),
     Column("status_label", "办理后状态"),
+    Column("overdue_days", "超期天数"),
 ]
 
 
@@ -128,19 +137,36 @@ def read_ledgers(app: Any, as_of: date, division: str | None) -> tuple[list[dict
             return problem_rows(conn, as_of, division), rectification_rows(conn, as_of, division)
 
 
-def write_ledger_xlsx(path: Path, problems: list[dict[str, Any]], rectifications: list[dict[str, Any]],
-                      as_of: date, division: str | None = None) -> None:
-    """The two-sheet ledger workbook: 问题台账 and 整改台账."""
-    from openpyxl import Workbook
+def _unit_person(unit: str | None, person: str | None) -> str:
+    return "\n".join(p for p in (unit or "", person or "") if p)
 
-    where = f"区划 {division} " if division else ""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "问题台账"
-    fill_sheet(ws, f"{where}问题台账 (截至 {as_of.isoformat()})", PROBLEM_COLUMNS, problem_view(problems))
-    ws2 = wb.create_sheet("整改台账")
-    fill_sheet(ws2, f"{where}整改台账 (截至 {as_of.isoformat()})", RECTIFICATION_COLUMNS,
-               rectification_view(rectifications))
+
+def write_ledger_xlsx(path: Path, problems: list[dict[str, Any]], rectifications: list[dict[str, Any]],
+                      as_of: date, division: str | None = None, places: Places | None = None) -> None:
+    """The ledger workbook: 问题台账 and 整改台账 printable on A4 landscape, and 问题台账(明细) with the rest."""
+    places = places or Places()
+    area = places.area(division, (r["division_code"] for r in problems))
+    named = {"township": places.township, "village": places.village}
+    problem_rows = [dict(r, **{k: f(r["division_code"]) for k, f in named.items()},
+                         found_by_unit=places.unit(r["found_by_unit"]),
+                         responsible_text=_unit_person(places.unit(r["responsible_unit"]),
+                                                       r["responsible_name"] or r["responsible_person"]),
+                         supervisor_text=_unit_person(places.unit(r["supervisor_unit"]),
+                                                      r["supervisor_name"] or r["supervisor_person"]))
+                    for r in problem_view(problems)]
+    entry_rows = [dict(r, **{k: f(r["division_code"]) for k, f in named.items()},
+                       actor_text=_unit_person(places.unit(r["actor_unit"]), r["actor_name"] or r["actor_id"]))
+                  for r in rectification_view(rectifications)]
+    closed = sum(1 for r in problems if r["status"] == "closed")
+    overdue = sum(1 for r in problems if r["overdue"])
+    counts = f"共 {len(problems)} 个问题, 已销号 {closed} 个, 超期未销号 {overdue} 个"
+    wb = new_workbook()
+    write_table(sheet(wb, "问题台账"), title(area, "防止返贫问题台账", as_of), subtitle(as_of, counts),
+                PROBLEM_COLUMNS, problem_rows, form=True)
+    write_table(sheet(wb, "整改台账"), title(area, "防止返贫整改台账", as_of),
+                subtitle(as_of, f"共 {len(entry_rows)} 条办理记录"), RECTIFICATION_COLUMNS, entry_rows, form=True)
+    write_table(sheet(wb, "问题台账(明细)"), title(area, "问题台账明细", as_of), subtitle(as_of, counts),
+                PROBLEM_DETAIL_COLUMNS, problem_rows)
     wb.save(path)
 
 
@@ -171,7 +197,7 @@ def ledger(
             raise typer.Exit(2) from None
     if xlsx is not None:
         try:
-            write_ledger_xlsx(xlsx, problems, entries, day, division)
+            write_ledger_xlsx(xlsx, problems, entries, day, division, Places.of_app(app))
         except OSError as exc:
             err_console.print(f"[red]无法写入 {xlsx}: {exc}[/red]")
             raise typer.Exit(2) from None

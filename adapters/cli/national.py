@@ -26,6 +26,7 @@ def national(
 ) -> None:
     """导入国家系统的监测对象历史 (imported facts, month precision, not re-judged)."""
     from adapters.importers.national import Divisions, ExportUnreadable, exported_on_from_name, import_national
+    from adapters.places import names_of_divisions, remember_for
 
     for p in (file, divisions):
         if not p.is_file():
@@ -50,7 +51,9 @@ def national(
 
     try:
         with progress:
-            report = import_national(app, file, Divisions.load(divisions), when, progress=advance)
+            table = Divisions.load(divisions)
+            report = import_national(app, file, table, when, progress=advance)
+        remember_for(app, names_of_divisions(table.codes))  # townships and villages by name, for the workbooks
     except ExportUnreadable as exc:
         raise unreadable(exc, json) from None
     finally:

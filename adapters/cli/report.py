@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.places import Places
 from adapters.reports import COUNT_HEADERS, area_rows, key_rows, parse_month, read_monthly, write_monthly_xlsx
 
 report_app = typer.Typer(help="调度通报 (reports)", no_args_is_help=True)
@@ -40,13 +41,14 @@ def monthly(
         raise typer.Exit(2)
     app = open_app(db)
     try:
-        report = read_monthly(app, month, division)
+        places = Places.of_app(app)
+        report = read_monthly(app, month, division, places.named)
     except ValueError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     if xlsx is not None:
         try:
-            write_monthly_xlsx(xlsx, report)
+            write_monthly_xlsx(xlsx, report, places)
         except OSError as exc:
             err_console.print(f"[red]无法写入 {xlsx}: {exc}[/red]")
             raise typer.Exit(2) from None

@@ -4,10 +4,7 @@ household, with its `measures`); `--xlsx FILE` writes a workbook (名单 and 帮
 
 from __future__ import annotations
 
-import unicodedata
-from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +22,8 @@ from adapters.cli._common import (
     open_app,
     read_projection,
 )
+from adapters.places import Places
+from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
 from casecore.values import Category, ExitMode, HouseholdType, Housing, Labelled, MeasureType, RiskType, Stage
 
 MEASURE_STATUS = {"planned": "计划", "implemented": "已落实", "ended": "已结束"}
@@ -54,90 +53,107 @@ def _yes_no(value: bool | None) -> str:
     return "" if value is None else ("是" if value else "否")
 
 
-#: the workbook's roster columns: header and value from a row (dates stay dates, money stays Decimal)
-Column = tuple[str, Callable[[dict[str, Any]], Any]]
-ROSTER_COLUMNS: list[Column] = [
-    ("户编号", lambda r: r["household_id"]),
-    ("区划代码", lambda r: r["division_code"]),
-    ("县代码", lambda r: r["county_code"]),
-    ("乡镇代码", lambda r: r["township_code"]),
-    ("户类型", lambda r: _label(HouseholdType, r["household_type"])),
-    ("易地搬迁户", lambda r: _yes_no(r["relocated"])),
-    ("安置点", lambda r: r["resettlement_site"] or ""),
-    ("状态", lambda r: _label(Stage, r["stage"])),
-    ("监测对象类型", lambda r: _label(Category, r["category"])),
-    ("风险类型", lambda r: _risks(r["risk_types"])),
-    ("家庭人口", lambda r: r["household_size"]),
-    ("有劳动力", lambda r: _yes_no(r["has_labour"])),
-    ("帮扶责任人", lambda r: r["cadre_name"] or ""),
-    ("责任人单位", lambda r: r["cadre_unit"] or ""),
-    ("纳入监测日期", lambda r: r["included_on"]),
-    ("风险消除日期", lambda r: r["eliminated_on"]),
-    ("消除方式", lambda r: _label(ExitMode, r["exit_mode"]) if r["eliminated_on"] else ""),
-    ("人均纯收入(元)", lambda r: r["per_capita_income"]),
-    ("收入核算日期", lambda r: r["income_assessed_on"]),
-    ("住房", lambda r: _label(Housing, r["housing"])),
-    ("饮水安全", lambda r: _yes_no(r["drinking_water_safe"])),
-    ("措施数", lambda r: r["measures_planned"]),
-    ("已落实措施数", lambda r: r["measures_implemented"]),
-    ("帮扶措施", lambda r: _measures_text(r["measures"])),
+#: the printed roster (A4 landscape): who, where, why monitored, since when, income, who helps and how
+ROSTER_COLUMNS = [
+    Column("no", "序号"),
+    Column("township", "乡镇", wrap=8),
+    Column("village", "村", wrap=8),
+    Column("household_id", "户编号"),
+    Column("head_name", "户主姓名"),
+    Column("household_size", "家庭人口"),
+    Column("category_label", "监测对象类型"),
+    Column("risks_label", "风险类型", wrap=14),
+    Column("included_on", "纳入监测日期"),
+    Column("per_capita_income", "人均纯收入(元)"),
+    Column("labour_label", "有劳动力"),
+    Column("cadre_text", "帮扶责任人", wrap=14),
+    Column("measures_label", "帮扶措施", wrap=24),
+    Column("stage_label", "状态"),
 ]
 
-MEASURE_COLUMNS: list[Column] = [
-    ("户编号", lambda m: m["household_id"]),
-    ("措施编号", lambda m: m["measure_id"]),
-    ("措施类型", lambda m: _label(MeasureType, m["measure_type"])),
-    ("针对风险", lambda m: _risks(m["addresses"])),
-    ("责任部门", lambda m: m["department"] or ""),
-    ("责任人", lambda m: m["responsible"] or ""),
-    ("计划日期", lambda m: m["planned_on"]),
-    ("落实日期", lambda m: m["implemented_on"]),
-    ("结束日期", lambda m: m["ended_on"]),
-    ("状态", lambda m: MEASURE_STATUS.get(m["status"], m["status"])),
+#: the rest of each household's roster row, keyed by 户编号
+ROSTER_DETAIL_COLUMNS = [
+    Column("no", "序号"),
+    Column("household_id", "户编号"),
+    Column("division_code", "区划代码"),
+    Column("household_type_label", "户类型"),
+    Column("relocated_label", "易地搬迁户"),
+    Column("resettlement_site", "安置点", wrap=16),
+    Column("eliminated_on", "风险消除日期"),
+    Column("exit_mode_label", "消除方式"),
+    Column("income_assessed_on", "收入核算日期"),
+    Column("housing_label", "住房"),
+    Column("water_label", "饮水安全"),
+    Column("measures_planned", "措施数"),
+    Column("measures_implemented", "已落实措施数"),
+]
+
+MEASURE_COLUMNS = [
+    Column("no", "序号"),
+    Column("household_id", "户编号"),
+    Column("measure_id", "措施编号"),
+    Column("type_label", "措施类型"),
+    Column("addresses_label", "针对风险", wrap=14),
+    Column("department", "责任部门", wrap=14),
+    Column("responsible", "责任人", wrap=10),
+    Column("planned_on", "计划日期"),
+    Column("implemented_on", "落实日期"),
+    Column("ended_on", "结束日期"),
+    Column("status_label", "状态"),
 ]
 
 
-def _display_width(value: Any) -> int:
-    if isinstance(value, date):
-        return 10
-    text = str(value)
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+def roster_view(rows: list[dict[str, Any]], places: Places) -> list[dict[str, Any]]:
+    """Roster rows with places as names and Chinese labels beside the codes."""
+    return [dict(
+        r, no=i, township=places.township(r["division_code"]), village=places.village(r["division_code"]),
+        category_label=_label(Category, r["category"]), risks_label=_risks(r["risk_types"]),
+        labour_label=_yes_no(r["has_labour"]), stage_label=_label(Stage, r["stage"]),
+        cadre_text="\n".join(p for p in (r["cadre_name"] or "", places.unit(r["cadre_unit"])) if p),
+        measures_label=_measures_text(r["measures"]), household_type_label=_label(HouseholdType, r["household_type"]),
+        relocated_label=_yes_no(r["relocated"]),
+        exit_mode_label=_label(ExitMode, r["exit_mode"]) if r["eliminated_on"] else "",
+        housing_label=_label(Housing, r["housing"]), water_label=_yes_no(r["drinking_water_safe"]),
+    ) for i, r in enumerate(rows, start=1)]
 
 
-def write_xlsx(path: Path, rows: list[dict[str, Any]]) -> None:
-    """The roster and its measures as a workbook: Chinese headers, frozen header row, fitting widths, dates
-    as dates and income as a number."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+def measure_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    measures = [m for r in rows for m in r["measures"]]
+    return [dict(m, no=i, type_label=_label(MeasureType, m["measure_type"]), addresses_label=_risks(m["addresses"]),
+                 status_label=MEASURE_STATUS.get(m["status"], m["status"]))
+            for i, m in enumerate(measures, start=1)]
 
-    wb = Workbook()
-    sheets = [("监测对象名单", ROSTER_COLUMNS, rows),
-              ("帮扶措施", MEASURE_COLUMNS, [m for r in rows for m in r["measures"]])]
-    for n, (title, columns, records) in enumerate(sheets):
-        ws = wb.active if n == 0 else wb.create_sheet()
-        ws.title = title
-        ws.append([h for h, _ in columns])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        widths = [_display_width(h) for h, _ in columns]
-        for record in records:
-            values = [get(record) for _, get in columns]
-            ws.append(values)
-            for i, v in enumerate(values):
-                if v is not None:
-                    widths[i] = max(widths[i], _display_width(v))
-        for i, (_, _) in enumerate(columns, start=1):
-            ws.column_dimensions[get_column_letter(i)].width = min(60, widths[i - 1] + 2)
-        for row in ws.iter_rows(min_row=2):
-            for cell in row:
-                if isinstance(cell.value, date):
-                    cell.number_format = "yyyy-mm-dd"
-                elif isinstance(cell.value, Decimal):
-                    cell.number_format = "#,##0.00"
-        ws.freeze_panes = "A2"
-        ws.auto_filter.ref = ws.dimensions
+
+def write_xlsx(path: Path, rows: list[dict[str, Any]], as_of: date | None = None, division: str | None = None,
+               places: Places | None = None) -> None:
+    """The roster as a printable workbook: 监测对象名单 (A4 landscape), 名单(其他信息) with the rest of each
+    row, and 帮扶措施. Rows carry `head_name` (the household head) where the caller read it."""
+    places = places or Places()
+    as_of = as_of or date.today()
+    area = places.area(division, (r["division_code"] or "" for r in rows))
+    view = roster_view(rows, places)
+    measures = measure_view(rows)
+    wb = new_workbook()
+    write_table(sheet(wb, "监测对象名单"), title(area, "防返贫监测对象名单", as_of),
+                subtitle(as_of, f"共 {len(rows)} 户"), ROSTER_COLUMNS, view)
+    write_table(sheet(wb, "名单(其他信息)"), title(area, "防返贫监测对象名单（其他信息）", as_of),
+                subtitle(as_of, f"共 {len(rows)} 户"), ROSTER_DETAIL_COLUMNS, view)
+    write_table(sheet(wb, "帮扶措施"), title(area, "监测对象帮扶措施", as_of),
+                subtitle(as_of, f"共 {len(measures)} 项"), MEASURE_COLUMNS, measures)
     wb.save(path)
+
+
+def with_heads(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with its household head's name (`head_name`)."""
+    from projections.monthly_roster import heads_of
+
+    ids = [r["household_id"] for r in rows]
+    heads: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        heads.update(heads_of(conn, ids[i : i + 500]))
+    for r in rows:
+        r["head_name"] = heads.get(r["household_id"], {}).get("name")
+    return rows
 
 
 def roster(
@@ -156,8 +172,15 @@ def roster(
     if division is not None and not division.isdigit():
         err_console.print(f"[red]区划代码前缀应为数字: {division!r}[/red]")
         raise typer.Exit(2)
+
+    def read(conn: Any) -> tuple[list[dict[str, Any]], Places | None]:
+        rows = monitored_roster(conn, division, all_stages=all_stages)
+        if xlsx is None:
+            return rows, None
+        return with_heads(conn, rows), Places.load(conn)
+
     if not catch_up:
-        rows = read_projection(db, "名单", lambda conn, _: monitored_roster(conn, division, all_stages=all_stages))
+        rows, places = read_projection(db, "名单", lambda conn, _: read(conn))
     else:
         app = open_app(db)
         try:
@@ -168,10 +191,10 @@ def roster(
         with rm:
             rm.catch_up("roster")
             with rm.engine.connect() as conn:
-                rows = monitored_roster(conn, division, all_stages=all_stages)
-    if xlsx is not None:
+                rows, places = read(conn)
+    if xlsx is not None and places is not None:
         try:
-            write_xlsx(xlsx, rows)
+            write_xlsx(xlsx, rows, date.today(), division, places)
         except OSError as exc:
             err_console.print(f"[red]无法写入 {xlsx}: {exc}[/red]")
             raise typer.Exit(2) from None

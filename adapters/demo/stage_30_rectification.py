@@ -269,10 +269,13 @@ def run(ctx: DemoContext) -> dict[str, int]:
 def write_outputs(ctx: DemoContext, months: list[date], ledger_day: date) -> int:
     """The two-sheet ledger workbook as of `ledger_day` and the monthly dispatch of each month given."""
     from adapters.cli.ledger import read_ledgers, write_ledger_xlsx
+    from adapters.places import Places, names_of_county, remember_for
     from adapters.reports import read_monthly, write_monthly_xlsx
 
     county = ctx.shared["county"]
-    names = {t["code"]: t["name"] for t in county.get("townships", [])}
+    names = names_of_county(county)
+    remember_for(ctx.app, names)  # the county's townships and villages by name, for every later workbook
+    places = Places(names)
     try:
         problems, entries = read_ledgers(ctx.app, ledger_day, county["code"])
         reports = [read_monthly(ctx.app, m.strftime("%Y-%m"), county["code"], names) for m in months]
@@ -280,10 +283,10 @@ def write_outputs(ctx: DemoContext, months: list[date], ledger_day: date) -> int
         return 0
     ctx.output_dir.mkdir(parents=True, exist_ok=True)
     ledger_path = ctx.output_dir / f"双台账_{county['code']}_{ledger_day.isoformat()}.xlsx"
-    write_ledger_xlsx(ledger_path, problems, entries, ledger_day, county["code"])
+    write_ledger_xlsx(ledger_path, problems, entries, ledger_day, county["code"], places)
     ctx.shared.setdefault("ledger_files", []).append(ledger_path)
     for report in reports:
         path = ctx.output_dir / f"月度调度_{county['code']}_{report['month']}.xlsx"
-        write_monthly_xlsx(path, report)
+        write_monthly_xlsx(path, report, places)
         ctx.shared.setdefault("report_files", []).append(path)
     return 1 + len(reports)

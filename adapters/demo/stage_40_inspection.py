@@ -378,9 +378,10 @@ def run(ctx: DemoContext) -> dict[str, int]:
     except ValueError:  # an in-memory event store has no tables beside it: no inspection to show
         findings = []
     from adapters.cli.inspect import write_findings
+    from adapters.places import Places, names_of_county
 
     report = out / f"督查问题清单_{county['code']}_{inspected_on.isoformat()}.xlsx"
-    write_findings(report, findings, inspected_on)
+    write_findings(report, findings, inspected_on, county["code"], Places(names_of_county(county)))
     ctx.shared.setdefault("report_files", []).append(report)
     to_raise = findings
     raised = ctx.submit(problem_commands(to_raise, inspected_on, actor))

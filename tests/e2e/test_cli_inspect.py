@@ -14,6 +14,8 @@ from adapters.cli import app as cli
 from adapters.importers.national import Divisions, import_national
 from adapters.importers.national_writer import household_rows, person, write_divisions, write_export
 from adapters.storage import bootstrap
+from casecore.values import Rule
+from tests.workbooks import table
 
 WHERE = {"县": "黎平县", "乡": "德凤镇", "村": "高近村"}
 
@@ -83,11 +85,15 @@ def test_xlsx_writes_the_list_and_the_counts_by_rule(db, tmp_path):
     out = tmp_path / "findings.xlsx"
     invoke("--db", db, "--as-of", "2022-12-31", "--xlsx", str(out))
     wb = load_workbook(out)
-    assert wb.sheetnames == ["问题清单", "汇总"]
-    rows = list(wb["问题清单"].iter_rows(values_only=True))
-    assert rows[0][:3] == ("规则", "规则名称", "严重程度") and len(rows) > 4
-    counts = {r[0]: r[2] for r in wb["汇总"].iter_rows(min_row=2, values_only=True) if r[0]}
-    assert counts["fast_in_fast_out"] == 1 and len(counts) == 21
+    assert wb.sheetnames == ["问题清单", "按规则汇总", "按乡镇汇总"]
+    rows = table(wb["问题清单"])
+    assert list(rows[0])[:6] == ["序号", "乡镇", "村", "户编号", "问题(规则)", "严重程度"] and len(rows) > 3
+    assert all(r["严重程度"] in ("严重", "一般") for r in rows)
+    assert not any(r["证据"].startswith("{") for r in rows), "evidence is sentences, not JSON"
+    counts = {r["问题(规则)"]: r["合计"] for r in table(wb["按规则汇总"]) if r["问题(规则)"]}
+    assert counts[Rule("fast_in_fast_out").label] == 1 and len(counts) == len(Rule) + 1  # and the 合计 row
+    assert counts["合计"] == len(rows)
+    assert sum(r["合计"] for r in table(wb["按乡镇汇总"]) if r["乡镇"] != "合计") == len(rows)
 
 
 def test_an_unknown_rule_is_refused_with_the_known_ones_named(db):

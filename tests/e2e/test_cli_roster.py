@@ -15,8 +15,10 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
+from adapters.sheets import HEADER_ROW
 from adapters.storage import bootstrap
 from tests.builders import cmd, inclusion_path, measure, register, run
+from tests.workbooks import headers, table
 
 runner = CliRunner()
 
@@ -68,25 +70,26 @@ def test_roster_xlsx_has_chinese_headers_a_frozen_header_dates_as_dates_and_a_me
     assert result.exit_code == 0, result.output
     assert "2 户" in result.output
     wb = load_workbook(path)
-    assert wb.sheetnames == ["监测对象名单", "帮扶措施"]
+    assert wb.sheetnames == ["监测对象名单", "名单(其他信息)", "帮扶措施"]
     ws = wb["监测对象名单"]
-    headers = [c.value for c in ws[1]]
-    assert headers[:3] == ["户编号", "区划代码", "县代码"] and "人均纯收入(元)" in headers
-    assert ws.freeze_panes == "A2"
-    h1 = dict(zip(headers, [c.value for c in ws[2]]))
-    assert h1["户编号"] == "H1" and h1["户类型"] == "脱贫户" and h1["监测对象类型"] == "脱贫不稳定户"
+    names = headers(ws)
+    assert names[:5] == ["序号", "乡镇", "村", "户编号", "户主姓名"] and "人均纯收入(元)" in names
+    assert ws.freeze_panes == f"A{HEADER_ROW + 1}"
+    h1 = table(ws)[0]
+    assert h1["户编号"] == "H1" and h1["监测对象类型"] == "脱贫不稳定户"
+    assert h1["户主姓名"], "the household head's name is on the roster"
     assert h1["风险类型"] == "因病、因安全住房" and h1["状态"] == "监测中"
     assert h1["纳入监测日期"] == datetime(2023, 3, 13)  # a real date cell, not text
-    assert ws.cell(row=2, column=headers.index("纳入监测日期") + 1).number_format == "yyyy-mm-dd"
-    assert float(h1["人均纯收入(元)"]) == 5300.0
+    assert ws.cell(row=HEADER_ROW + 1, column=names.index("纳入监测日期") + 1).number_format == "yyyy-mm-dd"
+    income = ws.cell(row=HEADER_ROW + 1, column=names.index("人均纯收入(元)") + 1)
+    assert income.data_type == "n" and float(income.value) == 5300.0 and income.number_format == "#,##0.00"
     assert h1["帮扶措施"] == "健康帮扶(已落实)、住房安全保障(计划)"
-    for i, header in enumerate(headers, start=1):  # every column at least as wide as its Chinese header
-        assert ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width >= 2 * len(header)
+    assert table(wb["名单(其他信息)"])[0]["户类型"] == "脱贫户"
     measures = wb["帮扶措施"]
-    assert [c.value for c in measures[1]][:4] == ["户编号", "措施编号", "措施类型", "针对风险"]
-    assert [(r[0].value, r[1].value, r[9].value) for r in measures.iter_rows(min_row=2)] == [
+    assert headers(measures)[1:5] == ["户编号", "措施编号", "措施类型", "针对风险"]
+    assert [(r["户编号"], r["措施编号"], r["状态"]) for r in table(measures)] == [
         ("H1", "M1", "已落实"), ("H1", "M2", "计划")]
-    assert measures["H2"].value == datetime(2023, 3, 20)
+    assert table(measures)[0]["落实日期"] == datetime(2023, 3, 20)
 
 
 def test_roster_table_shows_chinese_labels(county):

@@ -11,6 +11,7 @@ from openpyxl import load_workbook
 from adapters.demo import DemoContext, stages
 from adapters.storage import bootstrap
 from projections.inspect import RULES
+from tests.workbooks import table
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_the_problems_are_raised_once_and_the_workbook_is_written(demo):
     # the simulated clock enters a few township entries weeks late, and the inspector finds them
     assert summary["规则: 补录倒签 (backdated_entry)"] > 0
     report = next(p for p in ctx.shared["report_files"] if "督查问题清单" in p.name)
-    rows = list(load_workbook(report)["问题清单"].iter_rows(min_row=2, values_only=True))
+    rows = table(load_workbook(report)["问题清单"])
     assert len(rows) == summary["督查发现问题"]
     # raising the same findings again changes nothing
     from adapters.readmodels import read_models

@@ -179,17 +179,17 @@ def test_the_workbook_has_both_ledgers_with_chinese_headers_one_row_each_and_rea
     result = CliRunner().invoke(cli, ["ledger", "--db", sqlite_url, "--as-of", "2022-06-30", "--xlsx", str(out)])
     assert result.exit_code == 0, result.output
     wb = load_workbook(out)
-    assert wb.sheetnames == ["问题台账", "整改台账"]
+    assert wb.sheetnames == ["问题台账", "整改台账", "问题台账(明细)"]
     for ws, columns, n in ((wb["问题台账"], PROBLEM_COLUMNS, len(problems)),
                            (wb["整改台账"], RECTIFICATION_COLUMNS, len(entries))):
-        headers = [c.value for c in ws[HEADER_ROWS]]
+        headers = [c.value.replace("\n", "") for c in ws[HEADER_ROWS]]
         assert headers == [c.header for c in columns]
         assert ws.max_row - HEADER_ROWS == n
         assert ws.freeze_panes == f"A{HEADER_ROWS + 1}"
-        assert "2022-06-30" in ws["A1"].value
+        assert "截至2022年6月30日" in ws["A1"].value
         for j, col in enumerate(columns, start=1):
             width = ws.column_dimensions[ws.cell(row=HEADER_ROWS, column=j).column_letter].width
-            assert width >= min(48, display_width(col.header)), col.header
+            assert width >= display_width(col.header) / 2, col.header  # a header wraps onto two lines at most
     sheet = wb["问题台账"]
     found = [c.header for c in PROBLEM_COLUMNS].index("发现日期") + 1
     first = sheet.cell(row=HEADER_ROWS + 1, column=found)

@@ -74,7 +74,8 @@ def test_the_csv_push_has_a_header_of_the_stable_keys_and_one_line_a_household(h
     r = runner.invoke(cli, ["export", "roster", "--month", "2023-09", "--format", "csv", "--out", str(out),
                             "--db", history])
     assert r.exit_code == 0, r.output
-    lines = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf"), "Chinese Excel reads UTF-8 only after a BOM"
+    lines = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert tuple(lines[0]) == KEYS
     body = [dict(zip(KEYS, line, strict=True)) for line in lines[1:]]
     assert [b["household_id"] for b in body] == ["H1", "H2"]

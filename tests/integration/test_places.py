@@ -1,0 +1,54 @@
+"""Places as names: counties from GB/T 2260, townships and villages from the divisions table an import gives
+(kept in the store, so every later workbook names them), codes nobody named left as codes."""
+
+from __future__ import annotations
+
+from openpyxl import load_workbook
+from typer.testing import CliRunner
+
+from adapters.cli import app as cli
+from adapters.importers.national_writer import household_rows, person, write_divisions, write_export
+from adapters.places import Places, remember_for
+from adapters.storage import bootstrap
+from tests.workbooks import table
+
+
+def test_counties_are_named_from_the_national_division_codes_and_unknown_codes_stay_codes():
+    places = Places()
+    assert places.county("522631101001") == "黎平县"
+    assert places.area("522631", []) == "黎平县"
+    assert places.area(None, ["522631101001", "522631102201"]) == "黎平县"
+    assert places.area(None, ["522631101001", "522632101201"]) == ""  # two counties: no one county to name
+    assert places.township("522631101001") == "522631101"  # nobody named it
+    assert places.unit("522631000000") == "黎平县" and places.unit("县医保局") == "县医保局"
+
+
+def test_names_remembered_on_a_store_are_read_back_and_replaced_when_given_again(app):
+    assert remember_for(app, {"522631101": "德凤镇", "522631101001": "高近村"}) == 2
+    assert remember_for(app, {"522631101001": "高近社区"}) == 1
+    places = Places.of_app(app)
+    assert places.township("522631101001") == "德凤镇" and places.village("522631101001") == "高近社区"
+    assert places.unit("522631101000") == "德凤镇" and places.area("522631101", []) == "黎平县德凤镇"
+
+
+def test_the_national_import_names_townships_and_villages_for_the_workbooks(db_url, tmp_path):
+    base = {"县": "黎平县", "乡": "德凤镇", "村": "高近村", "户类型": "脱贫户", "监测对象类别": "脱贫不稳定户",
+            "识别监测时间": "202203", "致贫/返贫风险1": "因病", "人均纯收入（元）": "5000", "风险是否已消除": "否"}
+    export = write_export(tmp_path / "监测对象信息_20220630.xlsx",
+                          household_rows({**base, "户编号": "N1"}, [person(1)]))
+    divisions = write_divisions(tmp_path / "区划.csv", [("522631101001", "黎平县", "德凤镇", "高近村")])
+    runner = CliRunner()
+    result = runner.invoke(cli, ["import", "national", str(export), "--divisions", str(divisions),
+                                 "--exported-on", "2022-06-30", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "findings.xlsx"
+    result = runner.invoke(cli, ["inspect", "--as-of", "2022-12-31", "--xlsx", str(out), "--db", db_url])
+    assert result.exit_code == 0, result.output
+    rows = table(load_workbook(out)["问题清单"])
+    assert rows and {(r["乡镇"], r["村"]) for r in rows} == {("德凤镇", "高近村")}
+    assert load_workbook(out)["问题清单"]["A1"].value.startswith("黎平县 督查发现问题清单（截至2022年12月31日）")
+    app = bootstrap(db_url)
+    try:
+        assert Places.of_app(app).village("522631101001") == "高近村"
+    finally:
+        app.close()
