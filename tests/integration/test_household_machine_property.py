@@ -81,6 +81,10 @@ def draw_command(data, live: Household, day: date, hid: str, n: int):
         start, end = month_window(anchor)
         if data.draw(st.sampled_from([False, False, False, True]), label="wrong window"):
             start = start + timedelta(days=31)
+        # an assessment dated before its procedure began (drawn days can go back) counts only income already
+        # past: a period ending after the act is malformed input, not a step the machine decides
+        end = min(end, day)
+        start = min(start, end)
         size = max(1, live.size_on(end))
         per_head = data.draw(st.sampled_from([3000, 3000, 6699, 6700, 7000, 7299, 7300, 9000]), label="per head")
         fields = dict(period_start=start.isoformat(), period_end=end.isoformat(), net_income=str(per_head * size),
