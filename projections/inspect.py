@@ -312,14 +312,18 @@ class Inspector:
         open_inclusion = sa.exists().where(c.c.household_id == h.c.household_id, self.open_inclusion(c))
         monitored = sa.exists().where(c2.c.household_id == h.c.household_id, self.monitored(c2))
         eliminated = sa.exists().where(c3.c.household_id == h.c.household_id, self.eliminated_cycle(c3))
-        latest_cycle = (sa.select(sa.func.max(inc.c.cycle))
-                        .where(inc.c.household_id == h.c.household_id, inc.c.included_ord <= self.D)
-                        .scalar_subquery())
+        def latest_cycle(of: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
+            """The household's latest cycle included by D, correlated to the enclosing row `of` (a subquery
+            two levels down does not correlate to the outermost table by itself)."""
+            return (sa.select(sa.func.max(inc.c.cycle))
+                    .where(inc.c.household_id == of, inc.c.included_ord <= self.D).scalar_subquery())
+
         i2 = cf.cycles.alias("si2")
         included_on = (sa.select(i2.c.included_on)
-                       .where(i2.c.household_id == h.c.household_id, i2.c.cycle == latest_cycle).scalar_subquery())
+                       .where(i2.c.household_id == h.c.household_id, i2.c.cycle == latest_cycle(i2.c.household_id))
+                       .scalar_subquery())
         eliminated_on = (sa.select(e.c.eliminated_on)
-                         .where(e.c.household_id == h.c.household_id, e.c.cycle == latest_cycle,
+                         .where(e.c.household_id == h.c.household_id, e.c.cycle == latest_cycle(e.c.household_id),
                                 self.eliminated_standing(e))
                          .order_by(e.c.n.desc()).limit(1).scalar_subquery())
         stmt = sa.select(h.c.household_id, open_inclusion.label("inclusion"), monitored.label("monitored"),

@@ -24,7 +24,8 @@ from __future__ import annotations
 import csv
 import random
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ from adapters.demo import DemoContext
 from adapters.importers.national import Divisions, import_national
 from adapters.importers.national_writer import YEAR_2021_ALIASES, household_rows, write_divisions, write_export
 from adapters.importers.screening import screen
+from casecore.events import recording_clock
 from casecore.household import Household
-from casecore.values import HouseholdType, Stage, add_months, make_person_id
+from casecore.values import HouseholdType, Stage, add_months, make_person_id, month_window
 
 TITLE = "督查: 历史数据导入、部门筛查与规则检查"
 
@@ -315,7 +317,9 @@ def _command(name: str, on: date, actor: dict[str, Any], **fields: Any) -> Any:
 
 def archive_histories(ctx: DemoContext, households: list[dict[str, Any]], start: date) -> int:
     """Inclusions another system recorded (a county archive): stored as the facts they are, without today's
-    guards — their public notice lasted three days."""
+    guards — their public notice lasted three days, one archive clerk signed every level, the second was
+    identified 突发严重困难户 on an income well above the data check's figure, and its last income
+    assessment was stored with a date ten days after the day it was recorded."""
     origin = "county_archive:演示"
     stored = 0
     for i, h in enumerate(households):
@@ -324,6 +328,13 @@ def archive_histories(ctx: DemoContext, households: list[dict[str, Any]], start:
         d = start + timedelta(days=7 * i)
         common = {"actor": actor, "command_id": None, "note": "县档案补录", "evidence": [], "origin": origin}
         t = agg.trigger_event
+        sudden = i == 1
+        if sudden:  # 突发严重困难户 on 25,000 a head (Guizhou data check 1111_18 asks to verify over 20,000)
+            size = max(len([m for m in agg.members.values() if m.get("removed_on") is None]), 1)
+            start_w, end_w = month_window(d)
+            t(Household.IncomeAssessed, on=d, period_start=start_w, period_end=end_w,
+              net_income=Decimal(25000 * size), rigid_expenditure=Decimal(0), household_size=size,
+              per_capita_income=Decimal(25000), **common)
         t(Household.LeadRecorded, on=d, lead_id=f"{h['household_id']}-A1", source="cadre_screening",
           risk_types=["illness"], detail="档案记录", opens_procedure=True, cycle=agg.cycle + 1,
           stage=Stage.IN_INCLUSION.value, adds_risks=[], **common)
@@ -332,13 +343,22 @@ def archive_histories(ctx: DemoContext, households: list[dict[str, Any]], start:
                  (Household.PublicityOpened, 3, "in_publicity", {}),
                  (Household.PublicityClosed, 6, "publicity_closed", {"opened_on": d + timedelta(days=3)}),
                  (Household.TownshipReviewed, 7, "township_passed", {"decision": "pass"}),
-                 (Household.CountyDecided, 8, "county_approved", {"decision": "approve", "category": "marginal"
+                 (Household.CountyDecided, 8, "county_approved", {"decision": "approve", "category":
+                                                                   "sudden_hardship" if sudden else "marginal"
                                                                    if h["household_type"] == "general" else
                                                                    "unstable_alleviated", "risk_types": ["illness"]}),
                  (Household.EnteredSystem, 9, "entered", {})]
         for cls, offset, step, payload in steps:
             stage = Stage.MONITORED.value if step == "entered" else Stage.IN_INCLUSION.value
             t(cls, on=d + timedelta(days=offset), procedure="inclusion", step=step, stage=stage, **payload, **common)
+        if sudden:  # recorded on d + 10, dated d + 20: a date typed ten days ahead
+            size = max(len([m for m in agg.members.values() if m.get("removed_on") is None]), 1)
+            start_w, end_w = month_window(d + timedelta(days=20))
+            recorded = datetime.combine(d + timedelta(days=10), time(2, 0), UTC)
+            with recording_clock(lambda at=recorded: at):
+                t(Household.IncomeAssessed, on=d + timedelta(days=20), period_start=start_w, period_end=end_w,
+                  net_income=Decimal(25000 * size), rigid_expenditure=Decimal(0), household_size=size,
+                  per_capita_income=Decimal(25000), **common)
         ctx.app.save(agg)
         stored += 1
     return stored
