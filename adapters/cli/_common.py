@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any, TypeVar
 
+import click
 import orjson
 import structlog
 import typer
@@ -108,13 +109,19 @@ def open_app(db: str | None, *, create: bool = False, read_only: bool = False, c
     tune_gc()
     _opened.append(store_name(db))
     try:
-        return bootstrap(db, create=create, read_only=read_only, chain_key_file=chain_key_file or CHAIN_KEY_FILE[0])
+        app = bootstrap(db, create=create, read_only=read_only, chain_key_file=chain_key_file or CHAIN_KEY_FILE[0])
     except (StoreMissing, ChainKeyError) as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     except Exception as exc:  # a store that cannot be opened is the user's to fix, not a traceback
         err_console.print(f"[red]无法打开事件库 {store_name(db)}: {exc}[/red]")
         raise typer.Exit(2) from None
+    # closed when the command ends (its pool's connections too: a process running many commands, a test
+    # runner or an embedding service, kept every one of them open)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(app.close)
+    return app
 
 
 def read_projection(db: str | None, what: str, read: Callable[[Any, Any], T]) -> T:

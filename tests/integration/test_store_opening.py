@@ -220,3 +220,23 @@ def test_readers_without_catch_up_read_the_folded_tables_on_both_stores(db_url):
     assert result.exit_code == 0, result.output
     assert {orjson.loads(line)["household_id"] for line in result.stdout.splitlines()} == {"H1", "H2"}
     assert (tables(db_url) if "://" in db_url else _fingerprint(Path(db_url))) == before
+
+
+@pytest.mark.postgres
+def test_a_command_closes_its_connections_when_it_ends(pg_url):
+    """Many commands in one process (a test runner, an embedding service): each one's pool is closed when it
+    ends, instead of holding its connections (PostgreSQL then refuses new clients)."""
+    import psycopg
+
+    app = bootstrap(pg_url)
+    try:
+        history(app)
+    finally:
+        app.close()
+    schema = pg_url.split("schema=", 1)[1]
+    for command in (["show", "H1"], ["replay", "H1"], ["events"], ["ledger"], ["projections", "status"]):
+        assert invoke(*command, "--db", pg_url).exit_code == 0, command
+    with psycopg.connect(PG_URL) as conn:
+        (left,) = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+                               "AND query LIKE %s", (f"%{schema}%",)).fetchone()
+    assert left == 0
