@@ -454,6 +454,11 @@ class Household(CaseAggregate):
     # ------------------------------------------------------------------ checks
 
     def check_actor(self, cmd: c.HouseholdCommand) -> None:
+        """Whether the command's actor may act on this case at all (role and jurisdiction): the application asks
+        before it answers a known `command_id`, so a key tells nobody that a case or a command exists."""
+        self._check_actor(cmd)
+
+    def _check_actor(self, cmd: c.HouseholdCommand) -> None:
         check_role(cmd.command, cmd.actor.role)
         check_jurisdiction(cmd.actor.unit, self.division_code)
 
@@ -508,7 +513,7 @@ class Household(CaseAggregate):
         )
 
     def add_member(self, cmd: c.AddMember, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         pid = cmd.member.person_id.upper()
         current = self.members.get(pid)
         if current is not None and current.get("removed_on") is None:
@@ -517,7 +522,7 @@ class Household(CaseAggregate):
                            reason=cmd.reason.value, **common(cmd))
 
     def remove_member(self, cmd: c.RemoveMember, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         pid = cmd.person_id.upper()
         member = self.members.get(pid)
         if member is None or member.get("removed_on") is not None:
@@ -527,7 +532,7 @@ class Household(CaseAggregate):
         self.trigger_event(self.MemberRemoved, person_id=pid, reason=cmd.reason.value, **common(cmd))
 
     def assess_income(self, cmd: c.AssessIncome, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         size = self.size_on(cmd.period_end)
         if size == 0:
             raise PolicyViolation(f"测算期末 {cmd.period_end} 户内无在册成员, 无法计算人均纯收入",
@@ -545,7 +550,7 @@ class Household(CaseAggregate):
         )
 
     def assess_guarantees(self, cmd: c.AssessGuarantees, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         known = set(self.members)
         unknown = [p for p in cmd.children_out_of_school + cmd.members_without_medical_insurance
                    if p.upper() not in known]
@@ -563,7 +568,7 @@ class Household(CaseAggregate):
     # ------------------------------------------------------------------ commands: the inclusion procedure
 
     def record_lead(self, cmd: c.RecordLead, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         if cmd.lead_id in self.leads:
             raise InvalidTransition(f"线索 {cmd.lead_id} 已登记")
         opens = self.procedure is None and self.stage in (Stage.NOT_MONITORED.value, Stage.RISK_ELIMINATED.value)
@@ -621,7 +626,7 @@ class Household(CaseAggregate):
         return Stage.IN_EXIT.value
 
     def verify_lead(self, cmd: c.VerifyLead, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         lead = self.leads.get(cmd.lead_id)
         if lead is None:
             raise NotFound(f"户 {self.household_id} 没有线索 {cmd.lead_id}; 请先登记线索")
@@ -633,22 +638,22 @@ class Household(CaseAggregate):
                    finding=cmd.finding.value)
 
     def sign_application(self, cmd: c.SignApplication, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         self._step(cmd, policies, self.ApplicationSigned, "sign_application")
 
     def open_publicity(self, cmd: c.OpenPublicity, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         self._step(cmd, policies, self.PublicityOpened, "open_publicity")
 
     def raise_objection(self, cmd: c.RaiseObjection, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         if cmd.objection_id in self.objections:
             raise InvalidTransition(f"异议 {cmd.objection_id} 已登记")
         self._step(cmd, policies, self.ObjectionRaised, "raise_objection", objection_id=cmd.objection_id,
                    detail=cmd.detail)
 
     def resolve_objection(self, cmd: c.ResolveObjection, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         objection = self.objections.get(cmd.objection_id)
         if objection is None:
             raise NotFound(f"本次公示没有异议 {cmd.objection_id}")
@@ -658,16 +663,16 @@ class Household(CaseAggregate):
                    outcome=cmd.outcome.value)
 
     def close_publicity(self, cmd: c.ClosePublicity, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         self._step(cmd, policies, self.PublicityClosed, "close_publicity", opened_on=self.publicity_opened_on)
 
     def review_township(self, cmd: c.ReviewTownship, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         self._step(cmd, policies, self.TownshipReviewed, f"review_township_{cmd.decision.value}",
                    decision=cmd.decision.value)
 
     def approve_county(self, cmd: c.ApproveCounty, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         inclusion = self.procedure == Procedure.INCLUSION.value
         if inclusion and cmd.decision == CountyDecision.APPROVE and (cmd.category is None or not cmd.risk_types):
             raise ValidationFailed("县级批复纳入监测时须注明监测对象类型 (category) 和风险类型 (risk_types)")
@@ -684,7 +689,7 @@ class Household(CaseAggregate):
         )
 
     def enter_system(self, cmd: c.EnterSystem, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         if self.procedure != Procedure.INCLUSION.value:
             raise InvalidTransition("没有进行中的识别程序, 不能录入系统")
         self._step(cmd, policies, self.EnteredSystem, "enter_system")
@@ -755,7 +760,7 @@ class Household(CaseAggregate):
         return measure
 
     def assign_cadre(self, cmd: c.AssignCadre, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         self._require_stage(cmd, (Stage.IN_INCLUSION.value, *self._ASSISTED_STAGES))
         cadre = plain(cmd.cadre)
         current = self.cadre
@@ -764,7 +769,7 @@ class Household(CaseAggregate):
         self.trigger_event(self.CadreAssigned, cadre=cadre, **common(cmd))
 
     def plan_measure(self, cmd: c.PlanMeasure, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         self._require_stage(cmd, self._ASSISTED_STAGES)
         if cmd.measure_id in self.measures:
             raise InvalidTransition(f"帮扶措施 {cmd.measure_id} 已登记; 措施编号不能重复使用")
@@ -789,7 +794,7 @@ class Household(CaseAggregate):
         )
 
     def implement_measure(self, cmd: c.ImplementMeasure, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         measure = self._measure(cmd.measure_id)
         self._require_stage(cmd, self._ASSISTED_STAGES)
         if measure["status"] != "planned":
@@ -801,7 +806,7 @@ class Household(CaseAggregate):
         self.trigger_event(self.MeasureImplemented, measure_id=cmd.measure_id, **common(cmd))
 
     def end_measure(self, cmd: c.EndMeasure, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         measure = self._measure(cmd.measure_id)
         if measure["status"] == "ended":
             raise InvalidTransition(f"帮扶措施 {cmd.measure_id} 已于 {measure['ended_on']} 结束")
@@ -812,7 +817,7 @@ class Household(CaseAggregate):
 
     def nominate_exit(self, cmd: c.NominateExit, policies: PolicyBook) -> None:
         """村提名: starts the exit procedure, if every nomination guard of the exit table holds."""
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         if self.stage != Stage.MONITORED.value or self.procedure is not None:
             raise InvalidTransition(
                 f"户 {self.household_id} 当前{Stage(self.stage).label}, 只有监测中且没有进行中程序的户才能提名风险消除"
@@ -828,20 +833,20 @@ class Household(CaseAggregate):
         )
 
     def verify_exit(self, cmd: c.VerifyExit, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         if self.procedure != Procedure.EXIT.value:
             raise InvalidTransition(f"户 {self.household_id} 没有进行中的风险消除程序; 请先由村提名 (nominate_exit)")
         self._step(cmd, policies, self.ExitVerified, f"verify_exit_{cmd.finding.value}", finding=cmd.finding.value)
 
     def mark_risk_eliminated(self, cmd: c.MarkRiskEliminated, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         if self.procedure != Procedure.EXIT.value:
             raise InvalidTransition(f"户 {self.household_id} 没有进行中的风险消除程序, 不能标注风险消除")
         self._step(cmd, policies, self.RiskEliminated, "mark_risk_eliminated", mode=self.exit_mode)
 
     def rollback_elimination(self, cmd: c.RollbackElimination, policies: PolicyBook) -> None:
         """风险消除回退: an eliminated household returns to monitoring (same cycle, same inclusion date)."""
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         self._require_stage(cmd, (Stage.RISK_ELIMINATED.value,))
         if self.eliminated_on is not None and cmd.on < self.eliminated_on:
             raise PolicyViolation(f"回退日期 {cmd.on} 早于标注风险消除日期 {self.eliminated_on}; 请核对日期",

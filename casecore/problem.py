@@ -235,6 +235,11 @@ class Problem(CaseAggregate):
     # ------------------------------------------------------------------ checks
 
     def check_actor(self, cmd: c.ProblemCommand) -> None:
+        """Whether the command's actor may act on this case at all (role and jurisdiction): the application asks
+        before it answers a known `command_id`, so a key tells nobody that a case or a command exists."""
+        self._check_actor(cmd)
+
+    def _check_actor(self, cmd: c.ProblemCommand) -> None:
         check_role(cmd.command, cmd.actor.role)
         check_jurisdiction(cmd.actor.unit, self.division_code)
 
@@ -283,7 +288,7 @@ class Problem(CaseAggregate):
         )
 
     def assign_responsibility(self, cmd: c.AssignResponsibility, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         dest = self._advance(cmd, policies, "assign_responsibility")
         if cmd.deadline < cmd.on:
             raise ValidationFailed(f"整改时限 {cmd.deadline} 早于明确责任的日期 {cmd.on}; 请核对整改时限")
@@ -291,30 +296,30 @@ class Problem(CaseAggregate):
                            supervisor=plain(cmd.supervisor), deadline=cmd.deadline, **common(cmd))
 
     def record_rectification(self, cmd: c.RecordRectification, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         dest = self._advance(cmd, policies, "record_rectification")
         self.trigger_event(self.RectificationRecorded, status=dest, action=cmd.action, seq=len(self.actions) + 1,
                            **common(cmd))
 
     def report_rectified(self, cmd: c.ReportRectified, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         dest = self._advance(cmd, policies, "report_rectified")
         self.trigger_event(self.RectificationReported, status=dest, **common(cmd))
 
     def sign_off(self, cmd: c.SignOff, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         dest = self._advance(cmd, policies, f"sign_off_{cmd.party.value}")
         self.trigger_event(self.SignedOff, status=dest, party=cmd.party.value,
                            person=self.party(cmd.party.value)["person"], **common(cmd))
 
     def reject_sign_off(self, cmd: c.RejectSignOff, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         dest = self._advance(cmd, policies, f"reject_sign_off_{cmd.party.value}")
         self.trigger_event(self.SignOffRejected, status=dest, party=cmd.party.value, reason=cmd.reason,
                            actions_before=len(self.actions), **common(cmd))
 
     def hold_accountable(self, cmd: c.HoldAccountable, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         self._advance(cmd, policies, "hold_accountable")
         which = ([Party.RESPONSIBLE.value, Party.SUPERVISOR.value] if cmd.party == AccountableParty.BOTH
                  else [cmd.party.value])
@@ -325,7 +330,7 @@ class Problem(CaseAggregate):
                            deadline=self.deadline, overdue_days=late, **common(cmd))
 
     def reopen_problem(self, cmd: c.ReopenProblem, policies: PolicyBook) -> None:
-        self.check_actor(cmd)
+        self._check_actor(cmd)
         dest = self._advance(cmd, policies, "reopen_problem")
         if cmd.deadline < cmd.on:
             raise ValidationFailed(f"新的整改时限 {cmd.deadline} 早于重新整改的日期 {cmd.on}; 请核对整改时限")
