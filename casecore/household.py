@@ -149,6 +149,17 @@ class Household(BaseAggregate[str]):
             member["removed_on"] = self.on
             member["removal_reason"] = self.reason
 
+    @event(H, "member_name_corrected")
+    class MemberNameCorrected(Event):
+        """A member's name corrected: imports of the national export before the fix stored people with an
+        empty name, and events are never changed, so a re-import records the name as a correction."""
+
+        person_id: str
+        name: str
+
+        def apply(self, agg: Household) -> None:
+            agg.members[self.person_id]["name"] = self.name
+
     @event(H, "income_assessed")
     class IncomeAssessed(Event):
         period_start: date

@@ -285,9 +285,9 @@ def read_row(number: int, row: dict[str, str], division_code: str) -> Row:
         risks.append(RISKS[text])
     measures = []
     for column, mtype in MEASURE_COLUMNS.items():
-        for name in _SPLIT.split(_get(row, column)):
-            if name.strip():
-                measures.append((mtype, name.strip()))
+        for measure in _SPLIT.split(_get(row, column)):
+            if measure.strip():
+                measures.append((mtype, measure.strip()))
     health = _get(row, "健康状况")
     return Row(
         number=number,
@@ -615,6 +615,10 @@ def _members(f: _Facts, agg: Household, h: LegacyHousehold, source: Source) -> N
         if current is None or current.get("removed_on") is not None:
             f.trigger(Household.MemberAdded, source.month, None, note="国家监测系统导出新增成员",
                       member=_member(r), reason="other")
+        elif not current.get("name") and r.name:
+            # imports before the fix stored every person with an empty name: the export gives it back
+            f.trigger(Household.MemberNameCorrected, source.month, f"name:{r.person_id}:{_digest(r.name)}",
+                      note="国家监测系统导出补录姓名", person_id=r.person_id, name=r.name)
     if h.rejected_rows:
         return  # an unreadable row may be the member who looks absent: remove nobody
     for pid, m in list(agg.members.items()):

@@ -260,7 +260,7 @@ def open_items(e: Any) -> int:
 
 
 def _person_of(e: Any) -> str:
-    return e.person_id if e.TYPE == "member_removed" else e.member["person_id"]
+    return e.person_id if e.TYPE in ("member_removed", "member_name_corrected") else e.member["person_id"]
 
 
 class _Batch:
@@ -282,7 +282,7 @@ class _Batch:
         self.leads_existing = set(self.leads)
         self.members = rows_by_key(conn, members, "key", [
             _key(e.originator_id.removeprefix(HOUSEHOLD), _person_of(e)) for e in events
-            if e.TYPE in ("member_removed", "member_added")])
+            if e.TYPE in ("member_removed", "member_added", "member_name_corrected")])
         self.members_existing = set(self.members)
         pids = {e.originator_id.removeprefix(PROBLEM) for e in events if e.originator_id.startswith(PROBLEM)}
         self.problems = rows_by_key(conn, problems, "problem_id", pids)
@@ -395,6 +395,11 @@ class CaseFactsProjection(Projection):
         m = b.members.get(_key(hid, e.person_id))
         if m is not None:
             m.update(removed_on=e.on, removed_ord=e.on.toordinal())
+
+    def _on_member_name_corrected(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        m = b.members.get(_key(hid, e.person_id))
+        if m is not None:
+            m["name"] = e.name
 
     def _assessment(self, hid: str, h: dict[str, Any], e: Any) -> dict[str, Any]:
         return {"key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"], "on": e.on,
