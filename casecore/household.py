@@ -332,6 +332,16 @@ class Household(BaseAggregate[str]):
         def apply(self, agg: Household) -> None:
             agg.cadre = dict(self.cadre, assigned_on=self.on)
 
+    @event(H, "cadre_unknown")
+    class CadreUnknown(Event):
+        """Whether the household has a responsible cadre is not known: its history came from a source that
+        does not say (the national export has no 帮扶责任人 column). Unknown is not a violation."""
+
+        reason: str
+
+        def apply(self, agg: Household) -> None:
+            pass
+
     @event(H, "measure_planned")
     class MeasurePlanned(Event):
         measure_id: str

@@ -25,6 +25,7 @@ EVENT_LABELS: dict[str, str] = {
     "household.county_decided": "县级批复/审定及公告",
     "household.entered_system": "乡级录入系统",
     "household.cadre_assigned": "确定帮扶责任人",
+    "household.cadre_unknown": "帮扶责任人未知",
     "household.measure_planned": "帮扶措施计划",
     "household.measure_implemented": "帮扶措施落实",
     "household.measure_ended": "帮扶措施结束",

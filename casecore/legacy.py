@@ -360,13 +360,16 @@ class LegacyHousehold:
     rejected_rows: int = 0
     #: the export has the measure columns (else measures are left as they are)
     has_measure_columns: bool = True
+    #: the export has the 帮扶责任人 column (else whether a cadre is responsible is unknown, not missing)
+    has_cadre_column: bool = True
 
     @property
     def head(self) -> Row:
         return next((r for r in self.rows if r.relation == "户主"), self.rows[0])
 
 
-def assemble(rows: list[Row], rejected_rows: int = 0, has_measure_columns: bool = True) -> LegacyHousehold:
+def assemble(rows: list[Row], rejected_rows: int = 0, has_measure_columns: bool = True,
+             has_cadre_column: bool = True) -> LegacyHousehold:
     """A household from its readable rows: household-level values from the head's row (户主), risks and
     measures from all rows (the export repeats or splits them)."""
     if not rows:
@@ -391,6 +394,7 @@ def assemble(rows: list[Row], rejected_rows: int = 0, has_measure_columns: bool 
         cadre=head.cadre or next((r.cadre for r in rows if r.cadre), ""),
         rejected_rows=rejected_rows,
         has_measure_columns=has_measure_columns,
+        has_cadre_column=has_cadre_column,
     )
 
 
@@ -418,6 +422,8 @@ class Result:
     household: Household | None
     created: bool = False
     events: int = 0
+    #: the household's responsible cadre was recorded as unknown now
+    cadre_unknown: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -580,6 +586,11 @@ def import_household(existing: Household | None, h: LegacyHousehold, source: Sou
         if not f.seen(key):
             on = h.identified if (new_cycle and h.identified is not None) else source.month
             f.trigger(Household.CadreAssigned, on, key, cadre={"id": None, "name": h.cadre, "unit": h.division_code})
+
+    elif not h.has_cadre_column and agg.cadre is None and agg.included_on is not None and not f.seen("cadre_unknown"):
+        on = h.identified if (new_cycle and h.identified is not None) else source.month
+        f.trigger(Household.CadreUnknown, on, "cadre_unknown", reason="国家监测系统导出无“帮扶责任人”列")
+        result.cadre_unknown = True
 
     if h.has_measure_columns:
         _measures(f, agg, h, source, new_cycle)

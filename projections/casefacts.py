@@ -7,7 +7,7 @@ nomination, elimination, rollback — its category and risks. Everything the rul
 
 | table | one row per |
 |---|---|
-| `cf_households` | household: division, type, stage, current cycle, responsible cadre |
+| `cf_households` | household: division, type, stage, current cycle, responsible cadre (or unknown) |
 | `cf_members` | member of a household — also the **person index** (citizen ID → household) for screening |
 | `cf_cycles` | monitoring cycle of a household, with its dates (and ordinal day numbers for date arithmetic) |
 | `cf_risks` | risk type of a cycle (the county's decision plus risks added by later leads) |
@@ -62,6 +62,8 @@ households = sa.Table(
     sa.Column("cadre_name", sa.String(64)),
     sa.Column("cadre_on", sa.Date),
     sa.Column("cadre_ord", sa.Integer),
+    # the history came from a source that does not say who the cadre is (unknown, not missing)
+    sa.Column("cadre_unknown", sa.Boolean, nullable=False, default=False),
     sa.Column("imported", sa.Boolean, nullable=False),
 )
 sa.Index("ix_cf_households_division", households.c.division_code)
@@ -353,7 +355,8 @@ class CaseFactsProjection(Projection):
             b.households[hid] = {
                 "household_id": hid, "division_code": e.division_code, "household_type": e.household_type,
                 "stage": Stage.NOT_MONITORED.value, "cycle": 0, "cycle_status": None, "registered_on": e.on,
-                "cadre_name": None, "cadre_on": None, "cadre_ord": None, "imported": e.origin is not None,
+                "cadre_name": None, "cadre_on": None, "cadre_ord": None, "cadre_unknown": False,
+                "imported": e.origin is not None,
             }
             for m in e.members:
                 self._member(b, hid, m, None)
@@ -504,6 +507,9 @@ class CaseFactsProjection(Projection):
 
     def _on_cadre_assigned(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         h.update(cadre_name=e.cadre.get("name"), cadre_on=e.on, cadre_ord=e.on.toordinal())
+
+    def _on_cadre_unknown(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        h["cadre_unknown"] = True
 
     def _on_measure_planned(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         key = _key(hid, e.measure_id)

@@ -631,12 +631,22 @@ class Inspector:
         c, h = cf.cycles.alias("c"), cf.households.alias("h")
         stmt = (sa.select(*self.cols(c)).select_from(c).join(h, h.c.household_id == c.c.household_id)
                 .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
-                       self.in_division(c.c.division_code)))
+                       h.c.cadre_unknown.is_(False), self.in_division(c.c.division_code)))
         for r in self.rows(stmt):
             yield Finding("no_responsible_cadre", r.division_code, WARNING,
                           f"{cn_day(r.included_on, r.included_precision)}纳入监测, 至 {self.as_of} 未明确帮扶责任人", {
                               "included_on": day(r.included_on, r.included_precision),
                               "days_without_cadre": self.D - r.included_ord}, r.household_id, r.cycle)
+
+    def cadre_unknown(self) -> int:
+        """Households monitored on the as-of date whose responsible cadre is unknown (their history came from
+        an export without a 帮扶责任人 column): `no_responsible_cadre` does not judge them."""
+        c, h = cf.cycles.alias("c"), cf.households.alias("h")
+        stmt = (sa.select(sa.func.count(sa.distinct(c.c.household_id))).select_from(c)
+                .join(h, h.c.household_id == c.c.household_id)
+                .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
+                       h.c.cadre_unknown.is_(True), self.in_division(c.c.division_code)))
+        return int(self.conn.execute(stmt).scalar_one())
 
     def rectification_overdue(self) -> Iterator[Finding]:
         p = cf.problems.alias("p")
@@ -742,10 +752,12 @@ class Summary:
 
     by_rule: dict[str, int] = field(default_factory=dict)
     by_severity: dict[str, int] = field(default_factory=dict)
+    #: monitored households whose responsible cadre is unknown (not judged by no_responsible_cadre)
+    cadre_unknown: int = 0
 
     @classmethod
-    def of(cls, findings: Iterable[Finding]) -> Summary:
-        s = cls({r: 0 for r in RULES}, {SEVERE: 0, WARNING: 0})
+    def of(cls, findings: Iterable[Finding], cadre_unknown: int = 0) -> Summary:
+        s = cls({r: 0 for r in RULES}, {SEVERE: 0, WARNING: 0}, cadre_unknown)
         for f in findings:
             s.by_rule[f.rule] += 1
             s.by_severity[f.severity] += 1

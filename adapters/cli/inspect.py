@@ -52,7 +52,9 @@ def inspect(
         with read_models(app, [CaseFactsProjection()]) as rm:
             rm.catch_up()
             with rm.engine.connect() as conn:
-                findings = Inspector(conn, app.policies, day, division).run(rule or None)
+                inspector = Inspector(conn, app.policies, day, division)
+                findings = inspector.run(rule or None)
+                cadre_unknown = inspector.cadre_unknown()
             raised: Counter[str] = Counter()
             if raise_problems:
                 actor = {"id": actor_id, "name": "督查规则", "role": "inspector", "unit": actor_unit}
@@ -76,12 +78,12 @@ def inspect(
             out.write(dumps(f.as_dict()) + "\n")
         return
     if xlsx:
-        write_findings(xlsx, findings, day)
-    render(findings, day, division, raised if raise_problems else None, xlsx)
+        write_findings(xlsx, findings, day, cadre_unknown)
+    render(findings, day, division, raised if raise_problems else None, xlsx, cadre_unknown)
 
 
 def render(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None,
-           xlsx: Path | None) -> None:
+           xlsx: Path | None, cadre_unknown: int = 0) -> None:
     from projections.inspect import RULES, SEVERITY_LABELS, Summary
 
     if findings and not xlsx:
@@ -104,6 +106,9 @@ def render(findings: list[Any], day: date, division: str | None, raised: Counter
         t.add_row(r, info.label, info.policy, str(sev[r]["severe"]), str(sev[r]["warning"]), str(s.by_rule[r]))
     t.add_row("", "合计", "", str(s.by_severity["severe"]), str(s.by_severity["warning"]), str(len(findings)))
     console.print(t)
+    if cadre_unknown:
+        console.print(f"帮扶责任人未知: {cadre_unknown} 户监测对象的历史来自无“帮扶责任人”列的国家系统导出, "
+                      "未按“未明确帮扶责任人”判定; 请补录帮扶责任人")
     if raised is not None:
         console.print(f"问题台账: 新登记 {raised['raised']} 个, 已登记过 {raised['already'] + raised['duplicate']} 个"
                       + "".join(f", {k} {v} 个" for k, v in raised.items()
@@ -112,7 +117,7 @@ def render(findings: list[Any], day: date, division: str | None, raised: Counter
         console.print(f"问题清单已写入 {xlsx}")
 
 
-def write_findings(path: Path, findings: list[Any], day: date) -> None:
+def write_findings(path: Path, findings: list[Any], day: date, cadre_unknown: int = 0) -> None:
     """The findings as a workbook: a list (问题清单) and counts by rule (汇总), Chinese headers, frozen header
     rows."""
     from openpyxl import Workbook
@@ -139,6 +144,8 @@ def write_findings(path: Path, findings: list[Any], day: date) -> None:
     for r, info in RULES.items():
         summary.append((r, info.label, s.by_rule[r]))
     summary.append(("", "合计", len(findings)))
+    if cadre_unknown:
+        summary.append(("", "帮扶责任人未知 (未判定, 户)", cadre_unknown))
     for cell in summary[1]:
         cell.font = Font(bold=True)
     summary.freeze_panes = "A2"

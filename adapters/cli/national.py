@@ -82,6 +82,9 @@ def render(report, exported_on: date) -> None:
         console.print(f"[yellow]注意:[/yellow] {note}")
     if report.missing_optional:
         console.print(f"[dim]导出中没有的可选列 (相应事实未导入): {'、'.join(report.missing_optional)}[/dim]")
+    if report.cadre_unknown:
+        console.print(f"导出中没有“帮扶责任人”列: {report.cadre_unknown} 户监测对象的帮扶责任人记为未知 "
+                      "(督查不按“未明确帮扶责任人”判定, 请补录)")
     summary = Table(title=f"导入 {report.file} (导出日期 {exported_on})")
     summary.add_column("项目")
     summary.add_column("数量", justify="right")

@@ -209,6 +209,8 @@ class Report:
     unmatched_divisions: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     missing_optional: list[str] = field(default_factory=list)
+    #: households whose responsible cadre this import recorded as unknown (the export has no 帮扶责任人 column)
+    cadre_unknown: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -223,6 +225,7 @@ class Report:
                                     for k, v in sorted(self.unmatched_divisions.items())],
             "notes": self.notes,
             "missing_optional_columns": self.missing_optional,
+            "cadre_unknown": self.cadre_unknown,
         }
 
 
@@ -236,6 +239,7 @@ def import_national(app: CaseManagement, path: Path, divisions: Divisions, expor
     sheet = open_export(path)
     report = Report(file=path.name, missing_optional=sheet.missing_optional)
     has_measures = all(c in sheet.columns.values() for c in legacy.MEASURE_COLUMNS)
+    has_cadre = "帮扶责任人" in sheet.columns.values()
     groups: dict[str, list[legacy.Row]] = {}
     rejected_by_household: Counter = Counter()
     done = 0
@@ -266,7 +270,7 @@ def import_national(app: CaseManagement, path: Path, divisions: Divisions, expor
     items = [(hid, _unique_people(rows, report)) for hid, rows in groups.items()]
     for i in range(0, len(items), batch_size):
         chunk = items[i : i + batch_size]
-        _import_chunk(app, chunk, rejected_by_household, source, report, has_measures)
+        _import_chunk(app, chunk, rejected_by_household, source, report, has_measures, has_cadre)
         if progress:
             progress("store", min(i + batch_size, len(items)), len(items))
     report.rejected.sort()
@@ -274,11 +278,12 @@ def import_national(app: CaseManagement, path: Path, divisions: Divisions, expor
 
 
 def _import_chunk(app: CaseManagement, chunk: list[tuple[str, list[legacy.Row]]], rejected: Counter,
-                  source: legacy.Source, report: Report, has_measures: bool, retry: bool = True) -> None:
+                  source: legacy.Source, report: Report, has_measures: bool, has_cadre: bool,
+                  retry: bool = True) -> None:
     results = []
     for hid, rows in chunk:
         household = legacy.assemble(rows, rejected_rows=rejected.get(hid, 0),
-                                    has_measure_columns=has_measures)
+                                    has_measure_columns=has_measures, has_cadre_column=has_cadre)
         try:
             existing = app.repository.get(household_stream(hid))
         except AggregateNotFoundError:
@@ -293,7 +298,7 @@ def _import_chunk(app: CaseManagement, chunk: list[tuple[str, list[legacy.Row]]]
                 raise
             for agg in changed:
                 agg.collect_events()
-            _import_chunk(app, chunk, rejected, source, report, has_measures, retry=False)
+            _import_chunk(app, chunk, rejected, source, report, has_measures, has_cadre, retry=False)
             return
     cache = getattr(app, "_cache", None)
     for household, result in results:
@@ -305,6 +310,7 @@ def _import_chunk(app: CaseManagement, chunk: list[tuple[str, list[legacy.Row]]]
         report.households_new += int(result.created)
         report.households_changed += int(result.events > 0 and not result.created)
         report.notes.extend(result.notes)
+        report.cadre_unknown += int(result.cadre_unknown)
 
 
 def _unique_people(rows: list[legacy.Row], report: Report) -> list[legacy.Row]:
