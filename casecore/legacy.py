@@ -596,6 +596,7 @@ def import_household(existing: Household | None, h: LegacyHousehold, source: Sou
         _measures(f, agg, h, source, new_cycle)
     if h.category is not None and h.identified is not None:
         _elimination(f, agg, h, size, source)
+        _current_status(f, agg, h, size, source)
     return _done(f, result)
 
 
@@ -617,6 +618,38 @@ def _assessments(f: _Facts, h: LegacyHousehold, on: date, size: int, cycle_key: 
         key = f"guarantees:{cycle_key}:{_digest(g)}"
         if not f.seen(key):
             f.trigger(Household.GuaranteesAssessed, on, key, **g)
+
+
+def _current_status(f: _Facts, agg: Household, h: LegacyHousehold, size: int, source: Source) -> None:
+    """The current-status columns (人均纯收入 and its parts, 是否危房户, 是否解决安全饮用水, the insurance
+    columns) describe the household on the day of the export: they are also stored as assessments of the
+    export's month, beside the identification month's and the 风险消除后… ones, so that the rules judge an
+    eliminated household in a dangerous house on that date instead of the post-elimination columns hiding it.
+    Added when they differ from the household's newest assessment of the same kind by then."""
+    month = f"{source.month:%Y%m}"
+    if h.head.income is not None:
+        payload = _income_payload(h.head.income, source.month, size)
+        key = f"current_income:{month}:{_digest(h.head.income.key())}"
+        newest = _newest(agg.incomes, source.month)
+        same = newest is not None and all(newest[k] == payload[k] for k in
+                                          ("net_income", "rigid_expenditure", "per_capita_income"))
+        if not same and not f.seen(key):
+            f.trigger(Household.IncomeAssessed, source.month, key, note="国家监测系统导出时的收入情况", **payload)
+    g = _guarantees(h, source.month, post=False)
+    if g is not None:
+        key = f"current_guarantees:{month}:{_digest(g)}"
+        newest = _newest(agg.guarantees, source.month)
+        same = newest is not None and all(
+            (sorted(newest[k]) == sorted(g[k])) if isinstance(g[k], list) else newest[k] == g[k] for k in g)
+        if not same and not f.seen(key):
+            f.trigger(Household.GuaranteesAssessed, source.month, key, note="国家监测系统导出时的三保障及饮水情况",
+                      **g)
+
+
+def _newest(assessments: list[dict[str, Any]], on: date) -> dict[str, Any] | None:
+    """The assessment in force on `on`: the latest dated on or before it (the later recorded on a tie)."""
+    dated = [(a["on"], i) for i, a in enumerate(assessments) if a["on"] <= on]
+    return assessments[max(dated)[1]] if dated else None
 
 
 def _members(f: _Facts, agg: Household, h: LegacyHousehold, source: Source) -> None:

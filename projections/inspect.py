@@ -393,18 +393,37 @@ class Inspector:
         return (sa.select(sa.func.max(table.c.seq))
                 .where(table.c.household_id == c.c.household_id, table.c.on_ord <= until).scalar_subquery())
 
+    def _judged(self, table: sa.Table, c: sa.Table, a: sa.Table) -> sa.ColumnElement[bool]:
+        """The assessments an elimination is judged on, each on its own date: the one it was based on (the
+        newest by the elimination) and the newest by the as-of date — an export's current-status columns
+        describe the household on the export's day, after the elimination."""
+        return sa.and_(a.c.household_id == c.c.household_id,
+                       a.c.seq.in_([self._basis(table, c, c.c.eliminated_ord), self._basis(table, c, self.D)]))
+
+    @staticmethod
+    def _first_per_cycle(rows: list[Any]) -> list[Any]:
+        """One row per household and cycle: the earliest assessment found wanting."""
+        seen: dict[tuple[str, int], Any] = {}
+        for r in sorted(rows, key=lambda r: (r.household_id, r.cycle, r.seq)):
+            seen.setdefault((r.household_id, r.cycle), r)
+        return list(seen.values())
+
     def eliminated_below_line(self) -> Iterator[Finding]:
         c, i = cf.cycles.alias("c"), cf.incomes.alias("i")
-        line = self.by_policy(c.c.eliminated_ord, lambda p: p.income.monitoring_line)
-        stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.per_capita_income, i.c.household_size,
-                          i.c.net_income, i.c.origin.label("income_origin"), line.label("line"))
-                .select_from(c).join(i, sa.and_(i.c.household_id == c.c.household_id,
-                                 i.c.seq == self._basis(cf.incomes, c, c.c.eliminated_ord)))
+        # the basis of the elimination against the line in force at the elimination; a later assessment
+        # against the line in force on its own date
+        judged_on = sa.case((i.c.on_ord > c.c.eliminated_ord, i.c.on_ord), else_=c.c.eliminated_ord)
+        line = self.by_policy(judged_on, lambda p: p.income.monitoring_line)
+        stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.on_ord, i.c.seq, i.c.per_capita_income,
+                          i.c.household_size, i.c.net_income, i.c.origin.label("income_origin"), line.label("line"))
+                .select_from(c).join(i, self._judged(cf.incomes, c, i))
                 .where(self.eliminated_standing(c), i.c.per_capita_income < line, self.in_division(c.c.division_code)))
-        for r in self.rows(stmt):
+        for r in self._first_per_cycle(self.rows(stmt)):
             prec = "month" if r.income_origin else "day"
+            later = r.on_ord > r.eliminated_ord
             yield Finding("eliminated_below_line", r.division_code, SEVERE,
-                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, 依据的"
+                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, "
+                          f"{'但其后' if later else '依据的'}"
                           f"{cn_day(r.assessed_on, prec)}收入核算人均纯收入 {money(r.per_capita_income)} 元, "
                           f"低于监测标准 {money(r.line)} 元", {
                               "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
@@ -415,13 +434,12 @@ class Inspector:
 
     def eliminated_with_open_guarantee(self) -> Iterator[Finding]:
         c, g = cf.cycles.alias("c"), cf.guarantees.alias("g")
-        stmt = (sa.select(*self.cols(c), g.c.on.label("assessed_on"), g.c.housing, g.c.drinking_water_safe,
-                          g.c.children_out_of_school, g.c.members_without_medical_insurance,
+        stmt = (sa.select(*self.cols(c), g.c.on.label("assessed_on"), g.c.on_ord, g.c.seq, g.c.housing,
+                          g.c.drinking_water_safe, g.c.children_out_of_school, g.c.members_without_medical_insurance,
                           g.c.origin.label("g_origin"))
-                .select_from(c).join(g, sa.and_(g.c.household_id == c.c.household_id,
-                                 g.c.seq == self._basis(cf.guarantees, c, c.c.eliminated_ord)))
+                .select_from(c).join(g, self._judged(cf.guarantees, c, g))
                 .where(self.eliminated_standing(c), g.c.open_items > 0, self.in_division(c.c.division_code)))
-        for r in self.rows(stmt):
+        for r in self._first_per_cycle(self.rows(stmt)):
             open_ = []
             if r.housing != Housing.SAFE.value:
                 open_.append(f"住房为{Housing(r.housing).label}")
@@ -434,6 +452,7 @@ class Inspector:
             prec = "month" if r.g_origin else "day"
             yield Finding("eliminated_with_open_guarantee", r.division_code, SEVERE,
                           f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, 但"
+                          f"{'其后' if r.on_ord > r.eliminated_ord else ''}"
                           f"{cn_day(r.assessed_on, prec)}的核查仍有: {'; '.join(open_)}", {
                               "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
                               "guarantees_assessed_on": day(r.assessed_on, prec), "housing": r.housing,

@@ -104,3 +104,56 @@ def test_the_import_reports_the_households_whose_cadre_it_recorded_as_unknown(ap
     first = import_national(app, path, divisions, EXPORTED)
     again = import_national(app, path, divisions, EXPORTED)
     assert (first.cadre_unknown, first.as_dict()["cadre_unknown"], again.cadre_unknown) == (1, 1, 0)
+
+
+# ------------------------------------------------------------------------ current status on the export's date
+
+
+def test_an_eliminated_household_whose_current_status_columns_show_a_problem_is_a_false_elimination(
+        app, tmp_path, divisions):
+    store(app, tmp_path, divisions, [
+        eliminated("D1", 是否危房户="是"),  # Guizhou 1_11_006: lives in a dangerous house
+        eliminated("D2", 是否解决安全饮用水="否"),  # 1_11_007: drinking water not safe
+        eliminated("D3", **{"是否有家庭成员未参加城乡居民（职工）基本医疗保险": "是"}),  # 1_11_008: uninsured
+        eliminated("D4", **{"人均纯收入（元）": "5000"}),  # 4_11_010: a 脱贫户 assisted out at 5,000 a head
+        eliminated("OK"),
+    ])
+
+    found, _ = run(app, date(2023, 7, 1), ["eliminated_with_open_guarantee", "eliminated_below_line"])
+
+    assert by_rule(found, "eliminated_with_open_guarantee") == ["D1", "D2", "D3"]
+    assert by_rule(found, "eliminated_below_line") == ["D4"]
+    evidence = {f.household_id: f.evidence for f in found}
+    assert evidence["D1"]["housing"] == "c_level" and evidence["D1"]["guarantees_assessed_on"] == "2023-06"
+    assert evidence["D2"]["drinking_water_safe"] is False
+    assert evidence["D3"]["members_without_medical_insurance"] == 1
+    # judged against the line in force on the export's date (2023: 7,300)
+    assert (evidence["D4"]["per_capita_income"], evidence["D4"]["monitoring_line"]) == ("5000.00", "7300")
+    assert evidence["D4"]["income_assessed_on"] == "2023-06"
+    assert all("其后" in f.detail for f in found)
+
+
+def test_the_current_status_is_judged_on_its_date_and_not_before(app, tmp_path, divisions):
+    store(app, tmp_path, divisions, [eliminated("D1", 是否危房户="是", **{"人均纯收入（元）": "5000"})])
+
+    before, _ = run(app, date(2023, 5, 31), ["eliminated_with_open_guarantee", "eliminated_below_line"])
+    after, _ = run(app, date(2023, 6, 1), ["eliminated_with_open_guarantee", "eliminated_below_line"])
+
+    assert before == [] and sorted(f.rule for f in after) == ["eliminated_below_line", "eliminated_with_open_guarantee"]
+
+
+def test_the_current_status_is_kept_beside_the_identification_months_and_the_post_elimination_facts(
+        app, tmp_path, divisions):
+    store(app, tmp_path, divisions, [eliminated("D1", 是否危房户="是", **{"人均纯收入（元）": "5000"})])
+    h = app.get_household("D1")
+    assert [(a["on"], a["housing"]) for a in h.guarantees] == [
+        (date(2022, 3, 1), "c_level"), (date(2022, 11, 1), "safe"), (date(2023, 6, 1), "c_level")]
+    assert [(a["on"], a["per_capita_income"]) for a in h.incomes] == [
+        (date(2022, 3, 1), 5000), (date(2022, 11, 1), 9000), (date(2023, 6, 1), 5000)]
+
+
+def test_an_unchanged_current_status_in_a_newer_export_adds_nothing(app, tmp_path, divisions):
+    store(app, tmp_path, divisions, [eliminated("D1", 是否危房户="是")])
+    before = app.recorder.max_notification_id()
+    store(app, tmp_path, divisions, [eliminated("D1", 是否危房户="是")], exported_on=date(2023, 9, 30))
+    assert app.recorder.max_notification_id() == before
