@@ -82,6 +82,7 @@ class Household(BaseAggregate[str]):
         cadre: dict[str, Any] | None
         measures: dict[str, dict[str, Any]]
         command_ids: dict[str, int]
+        source_rows: dict[str, dict[str, str]]
 
     class Event(CaseEvent):
         pass
@@ -129,6 +130,7 @@ class Household(BaseAggregate[str]):
             agg.measures = {}
             agg.stage_before_procedure = Stage.NOT_MONITORED.value
             agg.command_ids = {}
+            agg.source_rows = {}
 
     @event(H, "member_added")
     class MemberAdded(Event):
@@ -159,6 +161,17 @@ class Household(BaseAggregate[str]):
 
         def apply(self, agg: Household) -> None:
             agg.members[self.person_id]["name"] = self.name
+
+    @event(H, "source_rows_recorded")
+    class SourceRowsRecorded(Event):
+        """The columns of another system's rows that no other fact holds (national export: 人编号, 性别, 民族,
+        健康状况, 劳动技能 as written, the income parts, the insurance and social-assistance columns, the
+        contacts …), one dict of column → text per person, so that nothing the source said is lost."""
+
+        people: dict[str, dict[str, str]]
+
+        def apply(self, agg: Household) -> None:
+            agg.source_rows = {pid: dict(row) for pid, row in self.people.items()}
 
     @event(H, "income_assessed")
     class IncomeAssessed(Event):

@@ -12,6 +12,7 @@ EVENT_LABELS: dict[str, str] = {
     "household.member_added": "人口增加",
     "household.member_removed": "人口减少",
     "household.member_name_corrected": "成员姓名更正",
+    "household.source_rows_recorded": "原系统记录留存",
     "household.income_assessed": "收入核算",
     "household.guarantees_assessed": "三保障及饮水核查",
     "household.lead_recorded": "线索登记",

@@ -87,6 +87,11 @@ POST_INCOME_PARTS = tuple(f"风险消除后{p}" for p in INCOME_PARTS)
 #: ages of compulsory education (义务教育阶段适龄): 6 to 15 years old on the assessment's date
 SCHOOL_AGE = (6, 15)
 
+#: columns whose value other facts hold (the household, its division, the member, the case's dates, the
+#: measures): every other column of a row is kept as it was written (SourceRowsRecorded)
+HELD_ELSEWHERE = frozenset({"户编号", "县", "乡", "村", "姓名", "与户主关系", "监测对象类别", "识别监测时间",
+                            "风险消除方式", "消除监测时间", *MEASURE_COLUMNS})
+
 _SPLIT = re.compile(r"[,，、;；\n]+")
 _YES = {"是", "Y", "y", "1", "TRUE", "True", "true"}
 _NO = {"否", "N", "n", "0", "FALSE", "False", "false"}
@@ -212,6 +217,8 @@ class Row:
     developmental_done: bool | None
     cadre: str
     collector: str
+    #: the row's other columns as written (column → text), see HELD_ELSEWHERE
+    kept: dict[str, str] = field(default_factory=dict)
 
 
 def _get(row: dict[str, str], column: str) -> str:
@@ -324,6 +331,8 @@ def read_row(number: int, row: dict[str, str], division_code: str) -> Row:
         developmental_done=yes(_get(row, "实施开发式帮扶措施情况")),
         cadre=_get(row, "帮扶责任人"),
         collector=_get(row, "信息采集人"),
+        kept={c: _get(row, c) for c in row if c not in HELD_ELSEWHERE
+              and not (c == "证件号码" and _get(row, c).upper() == pid)},
     )
 
 
@@ -597,6 +606,11 @@ def import_household(existing: Household | None, h: LegacyHousehold, source: Sou
     if h.category is not None and h.identified is not None:
         _elimination(f, agg, h, size, source)
         _current_status(f, agg, h, size, source)
+    kept = {r.person_id: r.kept for r in h.rows}
+    if kept != getattr(agg, "source_rows", None):
+        key = f"source_rows:{_digest(sorted((p, sorted(k.items())) for p, k in kept.items()))}"
+        if not f.seen(key):
+            f.trigger(Household.SourceRowsRecorded, source.month, key, people=kept)
     return _done(f, result)
 
 

@@ -115,9 +115,9 @@ def test_a_newer_export_adds_only_what_changed(app, tmp_path, divisions):
 
     added = [type(e).TYPE for e in stored(app, "HH1")][len(before):]
     # the 风险消除后 income at the elimination, and the current 人均纯收入 (5200) again at the export's month,
-    # where it differs from the newest assessment by then
+    # where it differs from the newest assessment by then; the rows' other columns as the newer export has them
     assert sorted(added) == sorted(["member_added", "measure_planned", "measure_implemented", "risk_eliminated",
-                                    "income_assessed", "income_assessed"])
+                                    "income_assessed", "income_assessed", "source_rows_recorded"])
     assert [(a["on"], a["per_capita_income"]) for a in app.get_household("HH1").incomes][-2:] == [
         (date(2022, 10, 1), 9000), (date(2022, 12, 1), 5200)]
     assert report.households_changed == 1 and report.events == len(added)
