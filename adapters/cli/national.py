@@ -17,16 +17,22 @@ SHOWN = 50
 
 
 def national(
-    file: Annotated[Path, typer.Argument(help="国家防返贫监测信息系统导出的监测对象信息 .xlsx")],
+    file: Annotated[Path, typer.Argument(help="国家防返贫监测信息系统导出的监测对象信息 .xlsx (或同样格式的 .csv)")],
     divisions: Annotated[Path, typer.Option("--divisions", help="区划表 CSV: code,county,township,village")],
     exported_on: Annotated[str | None, typer.Option(
         "--exported-on", help="导出日期 YYYY-MM-DD (默认取文件名中的日期, 否则取文件修改日期)")] = None,
+    reader: Annotated[str, typer.Option(
+        "--reader", help="读取方式: auto (先用 calamine, 读不了再用 openpyxl), calamine, openpyxl, csv",
+    )] = "auto",
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
     """导入国家系统的监测对象历史 (imported facts, month precision, not re-judged)."""
     from adapters.importers.national import Divisions, ExportUnreadable, exported_on_from_name, import_national
 
+    if reader not in ("auto", "calamine", "openpyxl", "csv"):
+        err_console.print(f"[red]--reader “{reader}” 无法识别 (可选 auto、calamine、openpyxl、csv)[/red]")
+        raise typer.Exit(2)
     for p in (file, divisions):
         if not p.is_file():
             err_console.print(f"[red]文件不存在: {p}[/red]")
@@ -50,7 +56,7 @@ def national(
 
     try:
         with progress:
-            report = import_national(app, file, Divisions.load(divisions), when, progress=advance)
+            report = import_national(app, file, Divisions.load(divisions), when, progress=advance, reader=reader)
     except ExportUnreadable as exc:
         raise unreadable(exc, json) from None
     finally:

@@ -48,6 +48,8 @@ def write_export(path: Path, rows: Iterable[Mapping[str, str]], columns: Sequenc
     from openpyxl.cell import WriteOnlyCell
 
     aliases = dict(aliases or {})
+    if path.suffix.lower() == ".csv":
+        return _write_csv(path, rows, columns, aliases, exported_on, unit, extra_columns)
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("监测对象信息")
     headers = [aliases.get(c, c) for c in columns] + list(extra_columns)
@@ -64,6 +66,24 @@ def write_export(path: Path, rows: Iterable[Mapping[str, str]], columns: Sequenc
         ws.append([text(str(row.get(c, ""))) for c in columns] + [text("") for _ in extra_columns])
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
+    return path
+
+
+def _write_csv(path: Path, rows: Iterable[Mapping[str, str]], columns: Sequence[str], aliases: Mapping[str, str],
+               exported_on: date | None, unit: str, extra_columns: Sequence[str]) -> Path:
+    """The same sheet as CSV (UTF-8 with a BOM, as spreadsheet programs save it)."""
+    import csv
+
+    headers = [aliases.get(c, c) for c in columns] + list(extra_columns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([TITLE] + [""] * (len(headers) - 1))
+        stamp = f"导出时间: {exported_on:%Y-%m-%d}" if exported_on else "导出时间:"
+        w.writerow([f"{stamp}    导出单位: {unit}"] + [""] * (len(headers) - 1))
+        w.writerow(headers)
+        for row in rows:
+            w.writerow([str(row.get(c, "")) for c in columns] + ["" for _ in extra_columns])
     return path
 
 
