@@ -91,3 +91,27 @@ def test_memory_does_not_grow_with_the_files_size(sqlite_app, tmp_path, division
     # but calamine holds it outside Python's heap
     assert large - small < 540 * 3700 / 10, (small, large)
     assert large < small * 1.1, (small, large)
+
+
+def test_a_file_no_reader_can_open_is_refused_with_each_readers_reason(tmp_path):
+    from adapters.importers.national import ExportUnreadable
+
+    path = tmp_path / "not-a-workbook.xlsx"
+    path.write_text("这不是工作簿", encoding="utf-8")
+    with pytest.raises(ExportUnreadable) as err:
+        open_export(path)
+    assert "not-a-workbook.xlsx" in str(err.value) and "calamine" in str(err.value) and "openpyxl" in str(err.value)
+
+
+def test_the_cli_shows_its_progress_on_stderr_and_its_summary_on_stdout(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = write_export(tmp_path / "e_20230630.xlsx", [r for i in range(4) for r in family(i)])
+    write_divisions(tmp_path / "d.csv", [VILLAGE])
+    casecore = Path(sys.executable).with_name("casecore")
+    done = subprocess.run([str(casecore), "import", "national", str(path), "--divisions", str(tmp_path / "d.csv"),
+                           "--db", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=120, check=True)
+    assert "读取行" in done.stderr and "12/12" in done.stderr and "写入户" in done.stderr and "4/4" in done.stderr
+    assert "读取行" not in done.stdout and "导入 e_20230630.xlsx" in done.stdout
