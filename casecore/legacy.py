@@ -223,6 +223,8 @@ class Row:
 
 def _get(row: dict[str, str], column: str) -> str:
     value = row.get(column)
+    if type(value) is str:
+        return value.strip()
     return "" if value is None else str(value).strip()
 
 

@@ -90,6 +90,8 @@ def normalise(header: Any) -> str:
 
 def cell_text(value: Any) -> str:
     """A cell as the export's text (the national system writes text; tolerate numbers and dates)."""
+    if type(value) is str:  # nearly every cell: the national system writes text
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -158,17 +160,24 @@ class Sheet:
 
 #: readers of a workbook, fastest first; "auto" takes the first that opens the file
 READERS = ("calamine", "openpyxl")
+#: python-calamine reads a whole sheet into memory (464 MB peak for a 15 MB, 100,000-row export: see
+#: docs/benchmarks.md, "Import"); "auto" gives it workbooks up to this size, larger ones stream through
+#: openpyxl in read-only mode (slower, in constant memory)
+CALAMINE_MAX_BYTES = 16 * 2**20
 
 
 def open_export(path: Path, reader: str = "auto") -> Sheet:
     """Open the export (.xlsx, or .csv with the same header rows), find the header (third row), map the
     columns. Raises ExportUnreadable naming every required column that is missing. `reader`: "auto"
-    (python-calamine where it is installed and reads the file, else openpyxl in read-only mode), "calamine",
-    "openpyxl" or "csv"."""
+    (python-calamine for a workbook up to CALAMINE_MAX_BYTES where it is installed and reads the file, else
+    openpyxl in read-only mode), "calamine", "openpyxl" or "csv"."""
     if reader == "csv" or (reader == "auto" and path.suffix.lower() == ".csv"):
         return _sheet(path, "csv", *_csv_rows(path))
     failures = []
-    for name in (READERS if reader == "auto" else (reader,)):
+    readers: tuple[str, ...] = (reader,)
+    if reader == "auto":
+        readers = READERS if _size(path) <= CALAMINE_MAX_BYTES else ("openpyxl",)
+    for name in readers:
         try:
             opened = _calamine_rows(path) if name == "calamine" else _openpyxl_rows(path)
         except ImportError as exc:  # python-calamine not installed: the next reader
@@ -179,6 +188,13 @@ def open_export(path: Path, reader: str = "auto") -> Sheet:
             continue
         return _sheet(path, name, *opened)
     raise ExportUnreadable(f"无法打开工作簿 {path.name}: {'; '.join(failures)}")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _sheet(path: Path, reader: str, values: Iterator[list[Any]], total: int, close: Callable[[], None]) -> Sheet:

@@ -115,3 +115,13 @@ def test_the_cli_shows_its_progress_on_stderr_and_its_summary_on_stdout(tmp_path
                            "--db", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=120, check=True)
     assert "读取行" in done.stderr and "12/12" in done.stderr and "写入户" in done.stderr and "4/4" in done.stderr
     assert "读取行" not in done.stdout and "导入 e_20230630.xlsx" in done.stdout
+
+
+def test_a_workbook_too_large_for_calamines_whole_sheet_streams_through_openpyxl(tmp_path, monkeypatch):
+    from adapters.importers import national
+
+    path = write_export(tmp_path / "e.xlsx", [r for i in range(3) for r in family(i)])
+    assert open_export(path).reader == "calamine"
+    monkeypatch.setattr(national, "CALAMINE_MAX_BYTES", path.stat().st_size - 1)
+    sheet = open_export(path)
+    assert sheet.reader == "openpyxl" and len(list(sheet.rows)) == 9
