@@ -13,6 +13,7 @@ peak resident set is its own:
     python scripts/bench_import.py --rows 100000                 # export in a temp dir
     python scripts/bench_import.py --rows 100000 --keep /tmp/e   # keep (and reuse) the export there
     python scripts/bench_import.py --rows 1000000 --skip-store   # floors and read phase only
+    python scripts/bench_import.py --rows 100000 --keep /tmp/e --only-import --import-reader openpyxl
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def read_phase(path: str, reader: str) -> None:
                       "seconds": time.perf_counter() - start, "rss": _peak(), "reader": sheet.reader}))
 
 
-def import_phase(path: str, divisions: str, db: str) -> None:
+def import_phase(path: str, divisions: str, db: str, reader: str = "auto") -> None:
     """The whole import (what `casecore import national` runs) into a fresh SQLite store."""
     from adapters.importers.national import Divisions, import_national
     from adapters.storage import bootstrap
@@ -155,10 +156,11 @@ def import_phase(path: str, divisions: str, db: str) -> None:
     app = bootstrap(db)
     start = time.perf_counter()
     try:
-        report = import_national(app, Path(path), Divisions.load(Path(divisions)), EXPORTED)
+        report = import_national(app, Path(path), Divisions.load(Path(divisions)), EXPORTED, reader=reader)
     finally:
         app.close()
     print(json.dumps({"seconds": time.perf_counter() - start, "rss": _peak(), "households": report.households,
+                      "reader": reader,
                       "people": report.people, "events": report.events, "rejected": len(report.rejected)}))
 
 
@@ -178,7 +180,9 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--floor", nargs=2, metavar=("FILE", "READER"), help=argparse.SUPPRESS)
     p.add_argument("--phase-read", nargs=2, metavar=("FILE", "READER"), help=argparse.SUPPRESS)
-    p.add_argument("--phase-import", nargs=3, metavar=("FILE", "DIVISIONS", "DB"), help=argparse.SUPPRESS)
+    p.add_argument("--phase-import", nargs="+", metavar="FILE DIVISIONS DB [READER]", help=argparse.SUPPRESS)
+    p.add_argument("--import-reader", default="auto", help="the reader of the whole import (auto, calamine, openpyxl)")
+    p.add_argument("--only-import", action="store_true", help="the whole import only (no floors)")
     a = p.parse_args()
     if a.floor:
         return floor(*a.floor)
@@ -197,7 +201,7 @@ def main() -> None:
         results["generate_seconds"] = round(time.perf_counter() - start, 1)
     results["file_bytes"] = export.stat().st_size
     me = str(Path(__file__).resolve())
-    for reader in ("calamine", "openpyxl"):
+    for reader in () if a.only_import else ("calamine", "openpyxl"):
         f = child([me, "--floor", str(export), reader])
         results[f"floor_{reader}"] = {"rows_per_s": round(f["rows"] / f["seconds"]), "seconds": round(f["seconds"], 1),
                                       "peak_rss_mb": round(f["rss"] / 2**20)}
@@ -214,8 +218,9 @@ def main() -> None:
         db = folder / f"store_{a.rows}.db"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
-        r = child([me, "--phase-import", str(export), str(divisions), str(db)])
-        results["import"] = {"rows_per_s": round(a.rows / r["seconds"]), "seconds": round(r["seconds"], 1),
+        r = child([me, "--phase-import", str(export), str(divisions), str(db), a.import_reader])
+        results["import"] = {"reader": a.import_reader, "rows_per_s": round(a.rows / r["seconds"]),
+                             "seconds": round(r["seconds"], 1),
                              "peak_rss_mb": round(r["rss"] / 2**20), "households": r["households"],
                              "people": r["people"], "events": r["events"], "rejected": r["rejected"]}
     if a.json:
