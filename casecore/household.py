@@ -89,6 +89,7 @@ class Household(CaseAggregate):
         measures: dict[str, dict[str, Any]]
         #: idempotency keys of the commands decided → the digest of each one's content (None: not kept)
         command_ids: dict[str, str | None]
+        source_rows: dict[str, dict[str, str]]
 
     class Event(CaseEvent):
         pass
@@ -137,6 +138,7 @@ class Household(CaseAggregate):
             agg.measures = {}
             agg.stage_before_procedure = Stage.NOT_MONITORED.value
             agg.command_ids = {}
+            agg.source_rows = {}
 
     @event(H, "member_added")
     class MemberAdded(Event):
@@ -156,6 +158,28 @@ class Household(CaseAggregate):
             member = agg.members[self.person_id]
             member["removed_on"] = self.on
             member["removal_reason"] = self.reason
+
+    @event(H, "member_name_corrected")
+    class MemberNameCorrected(Event):
+        """A member's name corrected: imports of the national export before the fix stored people with an
+        empty name, and events are never changed, so a re-import records the name as a correction."""
+
+        person_id: str
+        name: str
+
+        def apply(self, agg: Household) -> None:
+            agg.members[self.person_id]["name"] = self.name
+
+    @event(H, "source_rows_recorded")
+    class SourceRowsRecorded(Event):
+        """The columns of another system's rows that no other fact holds (national export: 人编号, 性别, 民族,
+        健康状况, 劳动技能 as written, the income parts, the insurance and social-assistance columns, the
+        contacts …), one dict of column → text per person, so that nothing the source said is lost."""
+
+        people: dict[str, dict[str, str]]
+
+        def apply(self, agg: Household) -> None:
+            agg.source_rows = {pid: dict(row) for pid, row in self.people.items()}
 
     @event(H, "income_assessed")
     class IncomeAssessed(Event):
@@ -334,6 +358,16 @@ class Household(CaseAggregate):
 
         def apply(self, agg: Household) -> None:
             agg.cadre = dict(self.cadre, assigned_on=self.on)
+
+    @event(H, "cadre_unknown")
+    class CadreUnknown(Event):
+        """Whether the household has a responsible cadre is not known: its history came from a source that
+        does not say (the national export has no 帮扶责任人 column). Unknown is not a violation."""
+
+        reason: str
+
+        def apply(self, agg: Household) -> None:
+            pass
 
     @event(H, "measure_planned")
     class MeasurePlanned(Event):

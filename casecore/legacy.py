@@ -88,6 +88,11 @@ POST_INCOME_PARTS = tuple(f"风险消除后{p}" for p in INCOME_PARTS)
 #: ages of compulsory education (义务教育阶段适龄): 6 to 15 years old on the assessment's date
 SCHOOL_AGE = (6, 15)
 
+#: columns whose value other facts hold (the household, its division, the member, the case's dates, the
+#: measures): every other column of a row is kept as it was written (SourceRowsRecorded)
+HELD_ELSEWHERE = frozenset({"户编号", "县", "乡", "村", "姓名", "与户主关系", "监测对象类别", "识别监测时间",
+                            "风险消除方式", "消除监测时间", *MEASURE_COLUMNS})
+
 _SPLIT = re.compile(r"[,，、;；\n]+")
 _YES = {"是", "Y", "y", "1", "TRUE", "True", "true"}
 _NO = {"否", "N", "n", "0", "FALSE", "False", "false"}
@@ -224,10 +229,14 @@ class Row:
     developmental_done: bool | None
     cadre: str
     collector: str
+    #: the row's other columns as written (column → text), see HELD_ELSEWHERE
+    kept: dict[str, str] = field(default_factory=dict)
 
 
 def _get(row: dict[str, str], column: str) -> str:
     value = row.get(column)
+    if type(value) is str:
+        return value.strip()
     return "" if value is None else str(value).strip()
 
 
@@ -298,9 +307,9 @@ def read_row(number: int, row: dict[str, str], division_code: str) -> Row:
         risks.append(RISKS[text])
     measures = []
     for column, mtype in MEASURE_COLUMNS.items():
-        for name in _SPLIT.split(_get(row, column)):
-            if name.strip():
-                measures.append((mtype, short_text(name.strip(), column, lim.UNIT_MAX)))
+        for measure in _SPLIT.split(_get(row, column)):
+            if measure.strip():
+                measures.append((mtype, short_text(measure.strip(), column, lim.UNIT_MAX)))
     health = _get(row, "健康状况")
     return Row(
         number=number,
@@ -337,6 +346,8 @@ def read_row(number: int, row: dict[str, str], division_code: str) -> Row:
         developmental_done=yes(_get(row, "实施开发式帮扶措施情况")),
         cadre=short_text(_get(row, "帮扶责任人"), "帮扶责任人", lim.NAME_MAX),
         collector=short_text(_get(row, "信息采集人"), "信息采集人", lim.NAME_MAX),
+        kept={c: short_text(_get(row, c), c, lim.CELL_MAX) for c in row if c not in HELD_ELSEWHERE
+              and not (c == "证件号码" and _get(row, c).upper() == pid)},
     )
 
 
@@ -373,13 +384,16 @@ class LegacyHousehold:
     rejected_rows: int = 0
     #: the export has the measure columns (else measures are left as they are)
     has_measure_columns: bool = True
+    #: the export has the 帮扶责任人 column (else whether a cadre is responsible is unknown, not missing)
+    has_cadre_column: bool = True
 
     @property
     def head(self) -> Row:
         return next((r for r in self.rows if r.relation == "户主"), self.rows[0])
 
 
-def assemble(rows: list[Row], rejected_rows: int = 0, has_measure_columns: bool = True) -> LegacyHousehold:
+def assemble(rows: list[Row], rejected_rows: int = 0, has_measure_columns: bool = True,
+             has_cadre_column: bool = True) -> LegacyHousehold:
     """A household from its readable rows: household-level values from the head's row (户主), risks and
     measures from all rows (the export repeats or splits them)."""
     if not rows:
@@ -404,6 +418,7 @@ def assemble(rows: list[Row], rejected_rows: int = 0, has_measure_columns: bool 
         cadre=head.cadre or next((r.cadre for r in rows if r.cadre), ""),
         rejected_rows=rejected_rows,
         has_measure_columns=has_measure_columns,
+        has_cadre_column=has_cadre_column,
     )
 
 
@@ -431,6 +446,8 @@ class Result:
     household: Household | None
     created: bool = False
     events: int = 0
+    #: the household's responsible cadre was recorded as unknown now
+    cadre_unknown: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -603,10 +620,21 @@ def import_household(existing: Household | None, h: LegacyHousehold, source: Sou
             on = h.identified if (new_cycle and h.identified is not None) else source.month
             f.trigger(Household.CadreAssigned, on, key, cadre={"id": None, "name": h.cadre, "unit": h.division_code})
 
+    elif not h.has_cadre_column and agg.cadre is None and agg.included_on is not None and not f.seen("cadre_unknown"):
+        on = h.identified if (new_cycle and h.identified is not None) else source.month
+        f.trigger(Household.CadreUnknown, on, "cadre_unknown", reason="国家监测系统导出无“帮扶责任人”列")
+        result.cadre_unknown = True
+
     if h.has_measure_columns:
         _measures(f, agg, h, source, new_cycle)
     if h.category is not None and h.identified is not None:
         _elimination(f, agg, h, size, source)
+        _current_status(f, agg, h, size, source)
+    kept = {r.person_id: r.kept for r in h.rows}
+    if kept != getattr(agg, "source_rows", None):
+        key = f"source_rows:{_digest(sorted((p, sorted(k.items())) for p, k in kept.items()))}"
+        if not f.seen(key):
+            f.trigger(Household.SourceRowsRecorded, source.month, key, people=kept)
     return _done(f, result)
 
 
@@ -630,6 +658,38 @@ def _assessments(f: _Facts, h: LegacyHousehold, on: date, size: int, cycle_key: 
             f.trigger(Household.GuaranteesAssessed, on, key, **g)
 
 
+def _current_status(f: _Facts, agg: Household, h: LegacyHousehold, size: int, source: Source) -> None:
+    """The current-status columns (人均纯收入 and its parts, 是否危房户, 是否解决安全饮用水, the insurance
+    columns) describe the household on the day of the export: they are also stored as assessments of the
+    export's month, beside the identification month's and the 风险消除后… ones, so that the rules judge an
+    eliminated household in a dangerous house on that date instead of the post-elimination columns hiding it.
+    Added when they differ from the household's newest assessment of the same kind by then."""
+    month = f"{source.month:%Y%m}"
+    if h.head.income is not None:
+        payload = _income_payload(h.head.income, source.month, size)
+        key = f"current_income:{month}:{_digest(h.head.income.key())}"
+        newest = _newest(agg.incomes, source.month)
+        same = newest is not None and all(newest[k] == payload[k] for k in
+                                          ("net_income", "rigid_expenditure", "per_capita_income"))
+        if not same and not f.seen(key):
+            f.trigger(Household.IncomeAssessed, source.month, key, note="国家监测系统导出时的收入情况", **payload)
+    g = _guarantees(h, source.month, post=False)
+    if g is not None:
+        key = f"current_guarantees:{month}:{_digest(g)}"
+        newest = _newest(agg.guarantees, source.month)
+        same = newest is not None and all(
+            (sorted(newest[k]) == sorted(g[k])) if isinstance(g[k], list) else newest[k] == g[k] for k in g)
+        if not same and not f.seen(key):
+            f.trigger(Household.GuaranteesAssessed, source.month, key, note="国家监测系统导出时的三保障及饮水情况",
+                      **g)
+
+
+def _newest(assessments: list[dict[str, Any]], on: date) -> dict[str, Any] | None:
+    """The assessment in force on `on`: the latest dated on or before it (the later recorded on a tie)."""
+    dated = [(a["on"], i) for i, a in enumerate(assessments) if a["on"] <= on]
+    return assessments[max(dated)[1]] if dated else None
+
+
 def _members(f: _Facts, agg: Household, h: LegacyHousehold, source: Source) -> None:
     listed = {r.person_id for r in h.rows}
     for r in h.rows:
@@ -637,6 +697,10 @@ def _members(f: _Facts, agg: Household, h: LegacyHousehold, source: Source) -> N
         if current is None or current.get("removed_on") is not None:
             f.trigger(Household.MemberAdded, source.month, None, note="国家监测系统导出新增成员",
                       member=_member(r), reason="other")
+        elif not current.get("name") and r.name:
+            # imports before the fix stored every person with an empty name: the export gives it back
+            f.trigger(Household.MemberNameCorrected, source.month, f"name:{r.person_id}:{_digest(r.name)}",
+                      note="国家监测系统导出补录姓名", person_id=r.person_id, name=r.name)
     if h.rejected_rows:
         return  # an unreadable row may be the member who looks absent: remove nobody
     for pid, m in list(agg.members.items()):

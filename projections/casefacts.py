@@ -7,7 +7,7 @@ nomination, elimination, rollback — its category and risks. Everything the rul
 
 | table | one row per |
 |---|---|
-| `cf_households` | household: division, type, stage, current cycle, responsible cadre |
+| `cf_households` | household: division, type, stage, current cycle, responsible cadre (or unknown) |
 | `cf_members` | member of a household — also the **person index** (citizen ID → household) for screening |
 | `cf_cycles` | monitoring cycle of a household, with its dates (and ordinal day numbers for date arithmetic) |
 | `cf_eliminations` | elimination (风险消除) of a cycle, with its rollback: every one, not only the latest |
@@ -74,6 +74,8 @@ households = sa.Table(
     sa.Column("cadre_name", Sealed("text", lim.NAME_MAX)),
     sa.Column("cadre_on", sa.Date),
     sa.Column("cadre_ord", sa.Integer),
+    # the history came from a source that does not say who the cadre is (unknown, not missing)
+    sa.Column("cadre_unknown", sa.Boolean, nullable=False, default=False),
     sa.Column("imported", sa.Boolean, nullable=False),
 )
 sa.Index("ix_cf_households_division", households.c.division_code)
@@ -322,7 +324,7 @@ def open_items(e: Any) -> int:
 
 
 def _person_of(e: Any) -> str:
-    return e.person_id if e.TYPE == "member_removed" else e.member["person_id"]
+    return e.person_id if e.TYPE in ("member_removed", "member_name_corrected") else e.member["person_id"]
 
 
 class _Batch:
@@ -347,7 +349,7 @@ class _Batch:
         self.leads_existing = set(self.leads)
         self.members = rows_by_key(conn, members, "key", [
             _key(e.originator_id.removeprefix(HOUSEHOLD), _person_of(e)) for e in events
-            if e.TYPE in ("member_removed", "member_added")])
+            if e.TYPE in ("member_removed", "member_added", "member_name_corrected")])
         self.members_existing = set(self.members)
         pids = {e.originator_id.removeprefix(PROBLEM) for e in events if e.originator_id.startswith(PROBLEM)}
         self.problems = rows_by_key(conn, problems, "problem_id", pids)
@@ -419,7 +421,8 @@ class CaseFactsProjection(Projection):
             b.households[hid] = {
                 "household_id": hid, "division_code": e.division_code, "household_type": e.household_type,
                 "stage": Stage.NOT_MONITORED.value, "cycle": 0, "cycle_status": None, "registered_on": e.on,
-                "cadre_name": None, "cadre_on": None, "cadre_ord": None, "imported": e.origin is not None,
+                "cadre_name": None, "cadre_on": None, "cadre_ord": None, "cadre_unknown": False,
+                "imported": e.origin is not None,
             }
             for m in e.members:
                 self._member(b, hid, m, None)
@@ -465,6 +468,11 @@ class CaseFactsProjection(Projection):
         m = b.members.get(_key(hid, e.person_id))
         if m is not None:
             m.update(removed_on=e.on, removed_ord=e.on.toordinal())
+
+    def _on_member_name_corrected(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        m = b.members.get(_key(hid, e.person_id))
+        if m is not None:
+            m["name"] = e.name
 
     def _assessment(self, hid: str, h: dict[str, Any], e: Any) -> dict[str, Any]:
         return {"key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"], "on": e.on,
@@ -581,6 +589,9 @@ class CaseFactsProjection(Projection):
 
     def _on_cadre_assigned(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         h.update(cadre_name=e.cadre.get("name"), cadre_on=e.on, cadre_ord=e.on.toordinal())
+
+    def _on_cadre_unknown(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
+        h["cadre_unknown"] = True
 
     def _on_measure_planned(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         key = _key(hid, e.measure_id)

@@ -511,20 +511,30 @@ class Inspector:
         return (sa.select(sa.func.max(table.c.seq))
                 .where(table.c.household_id == c.c.household_id, table.c.on_ord <= until).scalar_subquery())
 
+    def _judged(self, table: sa.Table, c: sa.Table, a: sa.Table) -> sa.ColumnElement[bool]:
+        """The assessments an elimination is judged on, each on its own date: the one it was based on (the
+        newest by the elimination) and the newest by the as-of date — an export's current-status columns
+        describe the household on the export's day, after the elimination."""
+        return sa.and_(a.c.household_id == c.c.household_id,
+                       a.c.seq.in_([self._basis(table, c, c.c.eliminated_ord), self._basis(table, c, self.D)]))
+
     def eliminated_below_line(self) -> Iterator[Finding]:
         c, i = self.standing_eliminations(), cf.incomes.alias("i")
-        line = self.line_on(c.c.eliminated_ord)
-        stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.per_capita_income, i.c.household_size,
-                          i.c.net_income, i.c.origin.label("income_origin"), line.label("line"))
-                .select_from(c).join(i, sa.and_(i.c.household_id == c.c.household_id,
-                                 i.c.seq == self._basis(cf.incomes, c, c.c.eliminated_ord)))
-                .where(self.eliminated_standing(c), self.below_line(i, c.c.eliminated_ord),
-                       self.in_division(c.c.division_code))
-                .order_by(*self.latest_first(c)))
+        # the basis of the elimination against the line in force at the elimination; a later assessment (an
+        # export's current-status columns) against the line in force on its own date
+        judged_on = sa.case((i.c.on_ord > c.c.eliminated_ord, i.c.on_ord), else_=c.c.eliminated_ord)
+        stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.on_ord, i.c.per_capita_income,
+                          i.c.household_size, i.c.net_income, i.c.origin.label("income_origin"),
+                          self.line_on(judged_on).label("line"))
+                .select_from(c).join(i, self._judged(cf.incomes, c, i))
+                .where(self.eliminated_standing(c), self.below_line(i, judged_on), self.in_division(c.c.division_code))
+                .order_by(*self.latest_first(c), i.c.seq))
         for r in self.first_per_cycle(self.rows(stmt)):
             prec = "month" if r.income_origin else "day"
+            later = r.on_ord > r.eliminated_ord
             yield Finding("eliminated_below_line", r.division_code, SEVERE,
-                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, 依据的"
+                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, "
+                          f"{'但其后' if later else '依据的'}"
                           f"{cn_day(r.assessed_on, prec)}收入核算人均纯收入 {money(r.per_capita_income)} 元, "
                           f"低于监测标准 {money(r.line)} 元", {
                               "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
@@ -535,13 +545,12 @@ class Inspector:
 
     def eliminated_with_open_guarantee(self) -> Iterator[Finding]:
         c, g = self.standing_eliminations(), cf.guarantees.alias("g")
-        stmt = (sa.select(*self.cols(c), g.c.on.label("assessed_on"), g.c.housing, g.c.drinking_water_safe,
+        stmt = (sa.select(*self.cols(c), g.c.on.label("assessed_on"), g.c.on_ord, g.c.housing, g.c.drinking_water_safe,
                           g.c.children_out_of_school, g.c.members_without_medical_insurance,
                           g.c.origin.label("g_origin"))
-                .select_from(c).join(g, sa.and_(g.c.household_id == c.c.household_id,
-                                 g.c.seq == self._basis(cf.guarantees, c, c.c.eliminated_ord)))
+                .select_from(c).join(g, self._judged(cf.guarantees, c, g))
                 .where(self.eliminated_standing(c), g.c.open_items > 0, self.in_division(c.c.division_code))
-                .order_by(*self.latest_first(c)))
+                .order_by(*self.latest_first(c), g.c.seq))
         for r in self.first_per_cycle(self.rows(stmt)):
             open_ = []
             if r.housing != Housing.SAFE.value:
@@ -555,6 +564,7 @@ class Inspector:
             prec = "month" if r.g_origin else "day"
             yield Finding("eliminated_with_open_guarantee", r.division_code, SEVERE,
                           f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, 但"
+                          f"{'其后' if r.on_ord > r.eliminated_ord else ''}"
                           f"{cn_day(r.assessed_on, prec)}的核查仍有: {'; '.join(open_)}", {
                               "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
                               "guarantees_assessed_on": day(r.assessed_on, prec), "housing": r.housing,
@@ -760,12 +770,22 @@ class Inspector:
         c, h = cf.cycles.alias("c"), cf.households.alias("h")
         stmt = (sa.select(*self.cols(c)).select_from(c).join(h, h.c.household_id == c.c.household_id)
                 .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
-                       self.in_division(c.c.division_code)))
+                       h.c.cadre_unknown.is_(False), self.in_division(c.c.division_code)))
         for r in self.rows(stmt):
             yield Finding("no_responsible_cadre", r.division_code, WARNING,
                           f"{cn_day(r.included_on, r.included_precision)}纳入监测, 至 {self.as_of} 未明确帮扶责任人", {
                               "included_on": day(r.included_on, r.included_precision),
                               "days_without_cadre": self.D - r.included_ord}, r.household_id, r.cycle)
+
+    def cadre_unknown(self) -> int:
+        """Households monitored on the as-of date whose responsible cadre is unknown (their history came from
+        an export without a 帮扶责任人 column): `no_responsible_cadre` does not judge them."""
+        c, h = cf.cycles.alias("c"), cf.households.alias("h")
+        stmt = (sa.select(sa.func.count(sa.distinct(c.c.household_id))).select_from(c)
+                .join(h, h.c.household_id == c.c.household_id)
+                .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
+                       h.c.cadre_unknown.is_(True), self.in_division(c.c.division_code)))
+        return int(self.conn.execute(stmt).scalar_one())
 
     def rectification_overdue(self) -> Iterator[Finding]:
         p = cf.problems.alias("p")
@@ -995,10 +1015,12 @@ class Summary:
 
     by_rule: dict[str, int] = field(default_factory=dict)
     by_severity: dict[str, int] = field(default_factory=dict)
+    #: monitored households whose responsible cadre is unknown (not judged by no_responsible_cadre)
+    cadre_unknown: int = 0
 
     @classmethod
-    def of(cls, findings: Iterable[Finding]) -> Summary:
-        s = cls({r: 0 for r in RULES}, {SEVERE: 0, WARNING: 0})
+    def of(cls, findings: Iterable[Finding], cadre_unknown: int = 0) -> Summary:
+        s = cls({r: 0 for r in RULES}, {SEVERE: 0, WARNING: 0}, cadre_unknown)
         for f in findings:
             s.by_rule[f.rule] += 1
             s.by_severity[f.severity] += 1

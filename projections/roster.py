@@ -165,7 +165,7 @@ roster_measures = sa.Table(
 
 MEMBER_KEY = ("household_id", "person_id")
 MEASURE_KEY = ("household_id", "measure_id")
-_MEMBER_EVENTS = frozenset({"registered", "member_added", "member_removed"})
+_MEMBER_EVENTS = frozenset({"registered", "member_added", "member_removed", "member_name_corrected"})
 _MEASURE_EVENTS = frozenset({"measure_planned", "measure_implemented", "measure_ended"})
 
 
@@ -309,6 +309,14 @@ def _member_removed(b: _Batch, hid: str, row: dict[str, Any], e: Household.Membe
     member["removal_reason"] = e.reason
     b.dirty_members.add(key)
     b.members_changed.add(hid)
+
+
+@handles("member_name_corrected")
+def _member_name_corrected(b: _Batch, hid: str, row: dict[str, Any], e: Household.MemberNameCorrected) -> None:
+    member = b.members.get((hid, e.person_id))
+    if member is not None:
+        member["name"] = e.name
+        b.dirty_members.add((hid, e.person_id))
 
 
 @handles("income_assessed")

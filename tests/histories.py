@@ -49,7 +49,7 @@ KINDS = [
     "lead_verified", "application_signed", "publicity_opened", "objection_raised", "objection_resolved",
     "publicity_closed", "township_reviewed", "county_decided", "entered_system", "cadre_assigned",
     "measure_planned", "measure_implemented", "measure_ended", "exit_nominated", "exit_verified",
-    "risk_eliminated", "elimination_rolled_back",
+    "risk_eliminated", "elimination_rolled_back", "member_name_corrected", "cadre_unknown", "source_rows_recorded",
 ]
 
 #: business dates: often close together (ties decide "newest" rules), sometimes far apart
@@ -115,6 +115,14 @@ class Histories:
         elif kind == "member_removed" and present:
             t(Household.MemberRemoved, person_id=data.draw(st.sampled_from(present)),
               reason=data.draw(_enum(MemberChange)), **c)
+        elif kind == "member_name_corrected":
+            t(Household.MemberNameCorrected, person_id=data.draw(st.sampled_from(sorted(agg.members))),
+              name=data.draw(st.sampled_from(["张三", "李四", "王五"])), **c)
+        elif kind == "cadre_unknown":
+            t(Household.CadreUnknown, reason="国家监测系统导出无“帮扶责任人”列", **c)
+        elif kind == "source_rows_recorded":
+            t(Household.SourceRowsRecorded, people={p: {"民族": data.draw(st.sampled_from(["汉族", "侗族"]))}
+                                                    for p in present}, **c)
         elif kind == "income_assessed":
             end = data.draw(days)
             t(Household.IncomeAssessed, period_start=end - timedelta(days=364), period_end=end,

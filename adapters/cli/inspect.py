@@ -60,17 +60,21 @@ def inspect(
         if raise_problems:
             err_console.print("[red]--raise-problems 要登记问题 (写入事件库), 不能与 --no-catch-up 同用[/red]")
             raise typer.Exit(2)
-        findings, places = read_projection(
-            db, "案件事实", lambda conn, app: (Inspector(conn, app.policies, day, division).run(rule or None),
-                                           Places.load(conn)))
-        _output(findings, day, division, None, json, xlsx, places)
+        def read(conn: Any, app: Any) -> tuple[list[Any], int, Places]:
+            inspector = Inspector(conn, app.policies, day, division)
+            return inspector.run(rule or None), inspector.cadre_unknown(), Places.load(conn)
+
+        findings, cadre_unknown, places = read_projection(db, "案件事实", read)
+        _output(findings, day, division, None, json, xlsx, places, cadre_unknown)
         return
     app = open_app(db)
     try:
         with read_models(app, [CaseFactsProjection()]) as rm:
             rm.catch_up()
             with rm.engine.connect() as conn:
-                findings = Inspector(conn, app.policies, day, division).run(rule or None)
+                inspector = Inspector(conn, app.policies, day, division)
+                findings = inspector.run(rule or None)
+                cadre_unknown = inspector.cadre_unknown()
             raised: Counter[str] = Counter()
             if raise_problems:
                 actor = {"id": actor_id, "name": "督查规则", "role": "inspector", "unit": actor_unit}
@@ -89,23 +93,23 @@ def inspect(
         places = Places.of_app(app)
     finally:
         app.close()
-    _output(findings, day, division, raised if raise_problems else None, json, xlsx, places)
+    _output(findings, day, division, raised if raise_problems else None, json, xlsx, places, cadre_unknown)
 
 
 def _output(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None, json: bool,
-            xlsx: Path | None, places: Places) -> None:
+            xlsx: Path | None, places: Places, cadre_unknown: int) -> None:
     if json:
         out = sys.stdout
         for f in findings:
             out.write(dumps(f.as_dict()) + "\n")
         return
     if xlsx:
-        write_findings(xlsx, findings, day, division, places)
-    render(findings, day, division, raised, xlsx)
+        write_findings(xlsx, findings, day, division, places, cadre_unknown)
+    render(findings, day, division, raised, xlsx, cadre_unknown)
 
 
 def render(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None,
-           xlsx: Path | None) -> None:
+           xlsx: Path | None, cadre_unknown: int = 0) -> None:
     from projections.inspect import RULES, SEVERITY_LABELS, Summary
 
     if findings and not xlsx:
@@ -128,6 +132,9 @@ def render(findings: list[Any], day: date, division: str | None, raised: Counter
         t.add_row(r, info.label, info.policy, str(sev[r]["severe"]), str(sev[r]["warning"]), str(s.by_rule[r]))
     t.add_row("", "合计", "", str(s.by_severity["severe"]), str(s.by_severity["warning"]), str(len(findings)))
     console.print(t)
+    if cadre_unknown:
+        console.print(f"帮扶责任人未知: {cadre_unknown} 户监测对象的历史来自无“帮扶责任人”列的国家系统导出, "
+                      "未按“未明确帮扶责任人”判定; 请补录帮扶责任人")
     if raised is not None:
         console.print(f"问题台账: 新登记 {raised['raised']} 个, 已登记过 {raised['already'] + raised['duplicate']} 个"
                       + "".join(f", {k} {v} 个" for k, v in raised.items()
@@ -186,9 +193,10 @@ def finding_rows(findings: list[Any], places: Places) -> list[dict[str, Any]]:
 
 
 def write_findings(path: Path, findings: list[Any], day: date, division: str | None = None,
-                   places: Places | None = None) -> None:
+                   places: Places | None = None, cadre_unknown: int = 0) -> None:
     """The findings as a printable workbook: 问题清单 (by township and village, evidence in sentences),
-    按规则汇总 and 按乡镇汇总."""
+    按规则汇总 and 按乡镇汇总; households whose cadre is unknown (an export without the column) are counted
+    under the rule summary, not judged."""
     from projections.inspect import RULES, SEVERE
 
     places = places or Places()
@@ -205,7 +213,9 @@ def write_findings(path: Path, findings: list[Any], day: date, division: str | N
                   "warning": by_rule[r]["warning"], "total": sum(by_rule[r].values())}
                  for i, (r, info) in enumerate(RULES.items(), start=1)]
     total = {"rule_label": "合计", "severe": severe, "warning": len(findings) - severe, "total": len(findings)}
-    write_table(sheet(wb, "按规则汇总"), title(area, "督查发现问题汇总（按规则）", day), subtitle(day, counts),
+    unknown = f", 帮扶责任人未知(未判定) {cadre_unknown} 户" if cadre_unknown else ""
+    write_table(sheet(wb, "按规则汇总"), title(area, "督查发现问题汇总（按规则）", day),
+                subtitle(day, counts + unknown),
                 RULE_SUMMARY_COLUMNS, rule_rows, form=True, totals=total)
     towns: dict[str, list[Any]] = {}
     for f in findings:

@@ -17,10 +17,13 @@ SHOWN = 50
 
 
 def national(
-    file: Annotated[Path, typer.Argument(help="国家防返贫监测信息系统导出的监测对象信息 .xlsx")],
+    file: Annotated[Path, typer.Argument(help="国家防返贫监测信息系统导出的监测对象信息 .xlsx (或同样格式的 .csv)")],
     divisions: Annotated[Path, typer.Option("--divisions", help="区划表 CSV: code,county,township,village")],
     exported_on: Annotated[str | None, typer.Option(
         "--exported-on", help="导出日期 YYYY-MM-DD (默认取文件名中的日期, 否则取文件修改日期)")] = None,
+    reader: Annotated[str, typer.Option(
+        "--reader", help="读取方式: auto (先用 calamine, 读不了再用 openpyxl), calamine, openpyxl, csv",
+    )] = "auto",
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
@@ -28,6 +31,9 @@ def national(
     from adapters.importers.national import Divisions, ExportUnreadable, exported_on_from_name, import_national
     from adapters.places import names_of_divisions, remember_for
 
+    if reader not in ("auto", "calamine", "openpyxl", "csv"):
+        err_console.print(f"[red]--reader “{reader}” 无法识别 (可选 auto、calamine、openpyxl、csv)[/red]")
+        raise typer.Exit(2)
     for p in (file, divisions):
         if not p.is_file():
             err_console.print(f"[red]文件不存在: {p}[/red]")
@@ -52,7 +58,7 @@ def national(
     try:
         with progress:
             table = Divisions.load(divisions)
-            report = import_national(app, file, table, when, progress=advance)
+            report = import_national(app, file, table, when, progress=advance, reader=reader)
         remember_for(app, names_of_divisions(table.codes))  # townships and villages by name, for the workbooks
     except ExportUnreadable as exc:
         raise unreadable(exc, json) from None
@@ -85,6 +91,9 @@ def render(report, exported_on: date) -> None:
         console.print(f"[yellow]注意:[/yellow] {note}")
     if report.missing_optional:
         console.print(f"[dim]导出中没有的可选列 (相应事实未导入): {'、'.join(report.missing_optional)}[/dim]")
+    if report.cadre_unknown:
+        console.print(f"导出中没有“帮扶责任人”列: {report.cadre_unknown} 户监测对象的帮扶责任人记为未知 "
+                      "(督查不按“未明确帮扶责任人”判定, 请补录)")
     summary = Table(title=f"导入 {report.file} (导出日期 {exported_on})")
     summary.add_column("项目")
     summary.add_column("数量", justify="right")

@@ -194,6 +194,8 @@ class FindingsPublic(BaseModel):
     as_of: date
     division: str | None
     count: int
+    cadre_unknown: int = Field(0, description="监测对象中帮扶责任人未知的户数 (导出无帮扶责任人列, "
+                                              "未按 no_responsible_cadre 判定)")
     findings: list[FindingPublic]
 
 

@@ -197,7 +197,7 @@ class Services:
     def findings(self, principal: Principal, as_of: date, rules: list[str] | None,
                  division: str | None) -> dict[str, Any]:
         """The inspector's findings as of a date, within the caller's reach (CONTRACT "Findings")."""
-        from projections.inspect import RULES, inspect
+        from projections.inspect import RULES, Inspector
 
         check_as_of(as_of)
         unknown = [r for r in rules or [] if r not in RULES]
@@ -206,9 +206,12 @@ class Services:
         prefix = self.area(principal, division)
         self.fresh("casefacts")
         with self.connect() as conn:
-            found = inspect(conn, self.app.policies, as_of, rules or None, prefix or None)
+            inspector = Inspector(conn, self.app.policies, as_of, prefix or None)
+            found = inspector.run(rules or None)
+            cadre_unknown = inspector.cadre_unknown()
         rows = [dict(f.as_dict(), label=f.label) for f in found]
-        return {"as_of": as_of, "division": prefix or None, "count": len(rows), "findings": self.shown(principal, rows)}
+        return {"as_of": as_of, "division": prefix or None, "count": len(rows), "cadre_unknown": cadre_unknown,
+                "findings": self.shown(principal, rows)}
 
     def events(self, principal: Principal, after: int, limit: int) -> dict[str, Any]:
         """A page of the CloudEvents feed after a position: the events of streams inside the caller's reach,

@@ -11,7 +11,10 @@ the rest goes in. The domain side (`casecore.legacy`) turns each household's row
 from __future__ import annotations
 
 import csv
+import pickle
 import re
+import sqlite3
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -87,6 +90,8 @@ def normalise(header: Any) -> str:
 
 def cell_text(value: Any) -> str:
     """A cell as the export's text (the national system writes text; tolerate numbers and dates)."""
+    if type(value) is str:  # nearly every cell: the national system writes text
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -142,33 +147,71 @@ def _name(text: str) -> str:
 
 @dataclass
 class Sheet:
-    """The export's header mapping and its data rows."""
+    """The export's header mapping and its data rows, read lazily (one row in memory at a time)."""
 
     columns: dict[int, str]
     header_row: int
     rows: Iterator[tuple[int, dict[str, str]]]
     total_rows: int
     missing_optional: list[str]
+    #: the reader that reads it: "calamine", "openpyxl" or "csv"
+    reader: str = "openpyxl"
 
 
-def open_export(path: Path) -> Sheet:
-    """Open the workbook, find the header (third row), map the columns. Raises ExportUnreadable naming
-    every required column that is missing."""
-    from openpyxl import load_workbook
+#: readers of a workbook, fastest first; "auto" takes the first that opens the file
+READERS = ("calamine", "openpyxl")
+#: python-calamine reads a whole sheet into memory (464 MB peak for a 15 MB, 100,000-row export: see
+#: docs/benchmarks.md, "Import"); "auto" gives it workbooks up to this size, larger ones stream through
+#: openpyxl in read-only mode (slower, in constant memory)
+CALAMINE_MAX_BYTES = 16 * 2**20
 
+
+def open_export(path: Path, reader: str = "auto") -> Sheet:
+    """Open the export (.xlsx, or .csv with the same header rows), find the header (third row), map the
+    columns. Raises ExportUnreadable naming every required column that is missing. `reader`: "auto"
+    (python-calamine for a workbook up to CALAMINE_MAX_BYTES where it is installed and reads the file, else
+    openpyxl in read-only mode), "calamine", "openpyxl" or "csv"."""
+    if reader == "csv" or (reader == "auto" and path.suffix.lower() == ".csv"):
+        return _sheet(path, "csv", *_csv_rows(path))
+    failures = []
+    readers: tuple[str, ...] = (reader,)
+    if reader == "auto":
+        readers = READERS if _size(path) <= CALAMINE_MAX_BYTES else ("openpyxl",)
+    for name in readers:
+        try:
+            opened = _calamine_rows(path) if name == "calamine" else _openpyxl_rows(path)
+        except ImportError as exc:  # python-calamine not installed: the next reader
+            failures.append(f"{name}: {exc}")
+            continue
+        except Exception as exc:  # readers raise many kinds for a file that is not a workbook
+            failures.append(f"{name}: {exc}")
+            continue
+        return _sheet(path, name, *opened)
+    raise ExportUnreadable(f"无法打开工作簿 {path.name}: {'; '.join(failures)}")
+
+
+def _size(path: Path) -> int:
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
-        raise ExportUnreadable(f"无法打开工作簿 {path.name}: {exc}") from None
-    ws = wb.worksheets[0]
-    head = list(ws.iter_rows(min_row=1, max_row=10, values_only=True))
-    header_row = HEADER_ROW
-    if len(head) < HEADER_ROW or "户编号" not in {normalise(v) for v in head[HEADER_ROW - 1]}:
-        found = next((i + 1 for i, r in enumerate(head) if "户编号" in {normalise(v) for v in r}), None)
-        if found is None:
-            raise ExportUnreadable(
-                f"{path.name}: 第{HEADER_ROW}行不是表头 (找不到“户编号”列); 请使用国家系统导出的原始文件")
-        header_row = found
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _sheet(path: Path, reader: str, values: Iterator[list[Any]], total: int, close: Callable[[], None]) -> Sheet:
+    """The header from the first rows of `values`, then the data rows lazily."""
+    head: list[list[Any]] = []
+    for row in values:
+        head.append(list(row))
+        if len(head) >= HEADER_ROW and "户编号" in {normalise(v) for v in head[-1]}:
+            break
+        if len(head) >= 10:
+            break
+    found = next((i + 1 for i, r in enumerate(head) if "户编号" in {normalise(v) for v in r}), None)
+    if found is None:
+        close()
+        raise ExportUnreadable(
+            f"{path.name}: 第{HEADER_ROW}行不是表头 (找不到“户编号”列); 请使用国家系统导出的原始文件")
+    header_row = found
     columns: dict[int, str] = {}
     for i, v in enumerate(head[header_row - 1]):
         name = normalise(v)
@@ -176,20 +219,62 @@ def open_export(path: Path) -> Sheet:
             columns[i] = name
     missing = [c for c in REQUIRED if c not in columns.values()]
     if missing:
+        close()
         raise ExportUnreadable(f"{path.name} 缺少必需的列: {'、'.join(missing)}")
     optional = [c for c in COLUMNS if c not in columns.values() and c not in REQUIRED and c != "帮扶责任人"]
-    total = max(0, (ws.max_row or header_row) - header_row)
+    pending = head[header_row:]  # rows read past the header while looking for it
 
     def rows() -> Iterator[tuple[int, dict[str, str]]]:
         try:
-            for n, values in enumerate(ws.iter_rows(min_row=header_row + 1, values_only=True), start=header_row + 1):
-                if values is None or all(v in (None, "") for v in values):
+            n = header_row
+            for values_ in _chain(pending, values):
+                n += 1
+                if values_ is None or all(v in (None, "") for v in values_):
                     continue
-                yield n, {name: cell_text(values[i]) if i < len(values) else "" for i, name in columns.items()}
+                yield n, {name: cell_text(values_[i]) if i < len(values_) else "" for i, name in columns.items()}
         finally:
-            wb.close()
+            close()
 
-    return Sheet(columns, header_row, rows(), total, optional)
+    return Sheet(columns, header_row, rows(), max(0, total - header_row), optional, reader)
+
+
+def _chain(first: list[list[Any]], rest: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    yield from first
+    yield from rest
+
+
+def _openpyxl_rows(path: Path) -> tuple[Iterator[list[Any]], int, Callable[[], None]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=True)
+    ws = wb.worksheets[0]
+    return (list(r) for r in ws.iter_rows(values_only=True)), ws.max_row or 0, wb.close
+
+
+def _calamine_rows(path: Path) -> tuple[Iterator[list[Any]], int, Callable[[], None]]:
+    from python_calamine import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_path(str(path))
+    ws = wb.get_sheet_by_index(0)
+    # calamine's rows start at the first used cell: pad so that row numbers are the workbook's
+    top, left = ws.start or (0, 0)
+    pad = [None] * left
+
+    def rows() -> Iterator[list[Any]]:
+        for _ in range(top):
+            yield []
+        for r in ws.iter_rows():
+            yield [*pad, *r] if left else r
+
+    return rows(), top + ws.height, wb.close
+
+
+def _csv_rows(path: Path) -> tuple[Iterator[list[Any]], int, Callable[[], None]]:
+    try:
+        fh = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise ExportUnreadable(f"无法读取 {path.name}: {exc}") from None
+    return csv.reader(fh), 0, fh.close
 
 
 # ---------------------------------------------------------------------------------------------- importing
@@ -209,6 +294,8 @@ class Report:
     unmatched_divisions: Counter = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     missing_optional: list[str] = field(default_factory=list)
+    #: households whose responsible cadre this import recorded as unknown (the export has no 帮扶责任人 column)
+    cadre_unknown: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -223,6 +310,7 @@ class Report:
                                     for k, v in sorted(self.unmatched_divisions.items())],
             "notes": self.notes,
             "missing_optional_columns": self.missing_optional,
+            "cadre_unknown": self.cadre_unknown,
         }
 
 
@@ -230,55 +318,122 @@ Progress = Callable[[str, int, int], None]
 
 
 def import_national(app: CaseManagement, path: Path, divisions: Divisions, exported_on: date,
-                    progress: Progress | None = None, batch_size: int = 200) -> Report:
-    """Import the export at `path`: read and check every row, group by 户编号, store each household's
-    imported facts (only what the store does not hold yet). `progress(phase, done, total)`."""
-    sheet = open_export(path)
+                    progress: Progress | None = None, batch_size: int = 200, reader: str = "auto") -> Report:
+    """Import the export at `path` in bounded memory: read and check every row (parse → validate), keep the
+    readable rows in a temporary table keyed by 户编号 (a household whose rows are not contiguous is still
+    assembled whole), then assemble and store the households `batch_size` at a time, each only with what
+    the store does not hold yet. `progress(phase, done, total)`."""
+    sheet = open_export(path, reader)
     report = Report(file=path.name, missing_optional=sheet.missing_optional)
     has_measures = all(c in sheet.columns.values() for c in legacy.MEASURE_COLUMNS)
-    groups: dict[str, list[legacy.Row]] = {}
+    has_cadre = "帮扶责任人" in sheet.columns.values()
     rejected_by_household: Counter = Counter()
-    done = 0
-    for n, raw in sheet.rows:
-        done += 1
-        if progress and done % 500 == 0:
-            progress("read", done, sheet.total_rows)
-        code = divisions.code(raw.get("县", ""), raw.get("乡", ""), raw.get("村", ""))
-        if code is None:
-            names = (raw.get("县", ""), raw.get("乡", ""), raw.get("村", ""))
-            report.unmatched_divisions[names] += 1
-            report.rejected.append((n, f"区划“{'/'.join(names)}”在区划表中找不到"))
-            if raw.get("户编号"):
-                rejected_by_household[raw["户编号"]] += 1
-            continue
-        try:
-            row = legacy.read_row(n, raw, code)
-        except legacy.LegacyRowError as exc:
-            report.rejected.append((n, str(exc)))
-            if raw.get("户编号"):
-                rejected_by_household[raw["户编号"]] += 1
-            continue
-        groups.setdefault(row.household_id, []).append(row)
-    if progress:
-        progress("read", done, done)
-
-    source = legacy.Source(file_name=path.name, exported_on=exported_on)
-    items = [(hid, _unique_people(rows, report)) for hid, rows in groups.items()]
-    for i in range(0, len(items), batch_size):
-        chunk = items[i : i + batch_size]
-        _import_chunk(app, chunk, rejected_by_household, source, report, has_measures)
+    with tempfile.TemporaryDirectory(prefix="casecore-import-") as tmp, _Spill(Path(tmp) / "rows.db") as spill:
+        done = 0
+        for n, raw in sheet.rows:
+            done += 1
+            if progress and done % 1000 == 0:
+                progress("read", done, sheet.total_rows)
+            row = _read(n, raw, divisions, report)
+            if row is None:
+                if raw.get("户编号"):
+                    rejected_by_household[raw["户编号"]] += 1
+                continue
+            spill.add(row)
         if progress:
-            progress("store", min(i + batch_size, len(items)), len(items))
+            progress("read", done, done)
+        spill.flush()
+        source = legacy.Source(file_name=path.name, exported_on=exported_on)
+        total = spill.households()
+        chunk: list[tuple[str, list[legacy.Row]]] = []
+        stored = 0
+        for hid, rows in spill.by_household():
+            chunk.append((hid, _unique_people(rows, report)))
+            if len(chunk) >= batch_size:
+                _import_chunk(app, chunk, rejected_by_household, source, report, has_measures, has_cadre)
+                stored += len(chunk)
+                chunk = []
+                if progress:
+                    progress("store", stored, total)
+        if chunk:
+            _import_chunk(app, chunk, rejected_by_household, source, report, has_measures, has_cadre)
+            stored += len(chunk)
+        if progress:
+            progress("store", stored, total)
     report.rejected.sort()
     return report
 
 
+def _read(n: int, raw: dict[str, str], divisions: Divisions, report: Report) -> legacy.Row | None:
+    """One row checked (its division mapped, its cells read), or None with the reason in the report."""
+    code = divisions.code(raw.get("县", ""), raw.get("乡", ""), raw.get("村", ""))
+    if code is None:
+        names = (raw.get("县", ""), raw.get("乡", ""), raw.get("村", ""))
+        report.unmatched_divisions[names] += 1
+        report.rejected.append((n, f"区划“{'/'.join(names)}”在区划表中找不到"))
+        return None
+    try:
+        return legacy.read_row(n, raw, code)
+    except legacy.LegacyRowError as exc:
+        report.rejected.append((n, str(exc)))
+        return None
+
+
+class _Spill:
+    """Readable rows on disk (a temporary SQLite table keyed by household and row number), so that the
+    import holds one batch of rows at a time whatever the file's size and however its rows are ordered."""
+
+    BUFFER = 100  # rows held before they are written (about 1 KB each)
+
+    def __init__(self, path: Path):
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=OFF")
+        self.db.execute("PRAGMA synchronous=OFF")
+        self.db.execute("PRAGMA cache_size=-16000")  # 16 MB of page cache at most
+        self.db.execute("CREATE TABLE rows (household TEXT NOT NULL, n INTEGER NOT NULL, row BLOB NOT NULL)")
+        self.buffer: list[tuple[str, int, bytes]] = []
+        self.db.execute("BEGIN")
+
+    def __enter__(self) -> _Spill:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+
+    def add(self, row: legacy.Row) -> None:
+        self.buffer.append((row.household_id, row.number, pickle.dumps(row, pickle.HIGHEST_PROTOCOL)))
+        if len(self.buffer) >= self.BUFFER:
+            self._write()
+
+    def _write(self) -> None:
+        self.db.executemany("INSERT INTO rows VALUES (?, ?, ?)", self.buffer)
+        self.buffer = []
+
+    def flush(self) -> None:
+        self._write()
+        self.db.execute("COMMIT")
+        self.db.execute("CREATE INDEX ix_rows ON rows (household, n)")
+
+    def households(self) -> int:
+        return int(self.db.execute("SELECT count(DISTINCT household) FROM rows").fetchone()[0])
+
+    def by_household(self) -> Iterator[tuple[str, list[legacy.Row]]]:
+        """Each household's rows in file order, households in the order of their first row."""
+        firsts = self.db.execute("SELECT household, min(n) AS first FROM rows GROUP BY household ORDER BY first")
+        cursor = self.db.cursor()
+        for hid, _ in firsts:
+            rows = [pickle.loads(blob) for (blob,) in cursor.execute(
+                "SELECT row FROM rows WHERE household = ? ORDER BY n", (hid,))]
+            yield hid, rows
+
+
 def _import_chunk(app: CaseManagement, chunk: list[tuple[str, list[legacy.Row]]], rejected: Counter,
-                  source: legacy.Source, report: Report, has_measures: bool, retry: bool = True) -> None:
+                  source: legacy.Source, report: Report, has_measures: bool, has_cadre: bool,
+                  retry: bool = True) -> None:
     results = []
     for hid, rows in chunk:
         household = legacy.assemble(rows, rejected_rows=rejected.get(hid, 0),
-                                    has_measure_columns=has_measures)
+                                    has_measure_columns=has_measures, has_cadre_column=has_cadre)
         try:
             existing = app.repository.get(household_stream(hid))
         except AggregateNotFoundError:
@@ -293,7 +448,7 @@ def _import_chunk(app: CaseManagement, chunk: list[tuple[str, list[legacy.Row]]]
                 raise
             for agg in changed:
                 agg.collect_events()
-            _import_chunk(app, chunk, rejected, source, report, has_measures, retry=False)
+            _import_chunk(app, chunk, rejected, source, report, has_measures, has_cadre, retry=False)
             return
     cache = getattr(app, "_cache", None)
     for household, result in results:
@@ -305,6 +460,7 @@ def _import_chunk(app: CaseManagement, chunk: list[tuple[str, list[legacy.Row]]]
         report.households_new += int(result.created)
         report.households_changed += int(result.events > 0 and not result.created)
         report.notes.extend(result.notes)
+        report.cadre_unknown += int(result.cadre_unknown)
 
 
 def _unique_people(rows: list[legacy.Row], report: Report) -> list[legacy.Row]:

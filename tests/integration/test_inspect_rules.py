@@ -208,8 +208,9 @@ def test_an_elimination_on_income_below_the_line_is_found(app):
 
 
 def test_the_line_of_the_year_of_elimination_applies(app):
-    imported(app, "N1", **eliminated("202301", per_capita="7000"))  # 2023 line: 7300
-    imported(app, "N2", **eliminated("202212", per_capita="7000"))  # 2022 line: 6700
+    now = {"人均纯收入（元）": "7400"}  # the export's current status: above both lines
+    imported(app, "N1", **eliminated("202301", per_capita="7000", **now))  # 2023 line: 7300
+    imported(app, "N2", **eliminated("202212", per_capita="7000", **now))  # 2022 line: 6700
     assert households(findings(app, "eliminated_below_line", date(2023, 6, 1))) == ["N1"]
 
 
