@@ -132,6 +132,12 @@ class Divisions:
     def code(self, county: str, township: str, village: str) -> str | None:
         return self.codes.get((_name(county), _name(township), _name(village)))
 
+    def place_names(self) -> dict[str, str]:
+        """Township and village names by code, for `adapters.places`."""
+        from adapters.places import names_of_table
+
+        return names_of_table((code, township, village) for (_, township, village), code in self.codes.items())
+
 
 def _name(text: str) -> str:
     return re.sub(r"\s+", "", text or "")
@@ -233,7 +239,10 @@ def import_national(app: CaseManagement, path: Path, divisions: Divisions, expor
                     progress: Progress | None = None, batch_size: int = 200) -> Report:
     """Import the export at `path`: read and check every row, group by 户编号, store each household's
     imported facts (only what the store does not hold yet). `progress(phase, done, total)`."""
+    from adapters import places
+
     sheet = open_export(path)
+    places.remember(app, divisions.place_names())
     report = Report(file=path.name, missing_optional=sheet.missing_optional)
     has_measures = all(c in sheet.columns.values() for c in legacy.MEASURE_COLUMNS)
     groups: dict[str, list[legacy.Row]] = {}

