@@ -1,4 +1,10 @@
-"""Shared CLI plumbing: the --db option, logging set-up, JSON output."""
+"""Shared CLI plumbing: the --db option, logging set-up, JSON output, and the tables people read.
+
+Tables (`listing`): identifiers (household, problem, person and division codes) are never cut; numbers are
+right-aligned; the other columns fold. Where the terminal (or `COLUMNS`) is too narrow even for the ids, the
+table is printed wider and the terminal wraps it rather than cutting an id. A listing longer than the
+terminal goes through the pager when a person is reading (a TTY); `--limit N` prints only the first N rows.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,17 @@ import gc
 import logging
 import os
 import sys
-from typing import Annotated, Any
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 import orjson
 import structlog
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
 
 DbOption = Annotated[
     str | None,
@@ -19,6 +30,7 @@ DbOption = Annotated[
                  help="事件库: 文件路径、sqlite:///… 或 postgresql://… (默认 ./casecore.db)"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="机器可读的 JSON 输出")]
+LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="只列出前 N 行 (终端上较长的列表会分页显示)")]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -104,3 +116,104 @@ def unreadable(exc: Exception, json: bool) -> typer.Exit:
     else:
         err_console.print(f"[red]{exc}[/red]")
     return typer.Exit(2)
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+Kind = Literal["id", "num", "date", "text"]
+
+
+@dataclass(frozen=True)
+class Col:
+    """A table column: `id` (never cut), `num` (right-aligned, never cut), `date` (never cut) or `text` (folds)."""
+
+    header: str
+    kind: Kind = "text"
+
+
+def _cell_width(text: str) -> int:
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    return max((cell_len(line) for line in Text.from_markup(text).plain.splitlines()), default=0)
+
+
+class Listing:
+    """A rich table whose id, number and date columns are as wide as their widest value (so nothing in them
+    is cut) while text columns fold; `print()` widens the output when the terminal cannot hold the ids."""
+
+    def __init__(self, title: str | None, columns: Sequence[Col], **table_options: Any):
+        self.columns = list(columns)
+        self.table = Table(title=title, **table_options)
+        self.widths = [_cell_width(c.header) for c in self.columns]
+        for c in self.columns:
+            fixed = c.kind != "text"
+            self.table.add_column(c.header, justify="right" if c.kind == "num" else "left", no_wrap=fixed,
+                                  overflow="fold", min_width=4)
+        self.rows = 0
+
+    def add_row(self, *cells: Any) -> None:
+        texts = ["" if v is None else str(v) for v in cells]
+        for i, (c, t) in enumerate(zip(self.columns, texts)):
+            if c.kind != "text":
+                self.widths[i] = max(self.widths[i], _cell_width(t))
+        self.table.add_row(*texts)
+        self.rows += 1
+
+    def __rich__(self) -> Table:
+        for column, c, w in zip(self.table.columns, self.columns, self.widths):
+            if c.kind != "text":
+                column.min_width = w
+        return self.table
+
+    def min_width(self) -> int:
+        """The narrowest this table prints with every id whole and text columns at least 4 cells."""
+        self.__rich__()
+        edges = len(self.columns) + 1 if self.table.box else 0
+        padding = sum(self.table.padding[1::2]) if self.table.padding else 0
+        return sum(max(4, w) if c.kind != "text" else 4 for c, w in zip(self.columns, self.widths)) \
+            + len(self.columns) * padding + edges
+
+
+def _needed_width(out: Console, renderable: RenderableType) -> int:
+    if isinstance(renderable, Listing):
+        return renderable.min_width()
+    return Measurement.get(out, out.options, renderable).minimum
+
+
+@contextmanager
+def paged(rows: int, out: Console | None = None):
+    """Page what is printed inside when a person reads it on a terminal and it is longer than the screen."""
+    out = out or console
+    if out.is_terminal and rows + 8 > out.size.height:
+        os.environ.setdefault("LESS", "-RFX")  # colours through `less`, and no pager for what fits after all
+        with out.pager(styles=True):
+            yield
+    else:
+        yield
+
+
+def emit(*renderables: RenderableType | str, out: Console | None = None) -> None:
+    """Print tables and lines; a table that would cut an id at this width is printed wider instead."""
+    out = out or console
+    for r in renderables:
+        if isinstance(r, str):
+            out.print(r)
+            continue
+        need = _needed_width(out, r)
+        if need > out.width:
+            wide = Console(width=need, file=out.file, force_terminal=out.is_terminal, no_color=out.no_color,
+                           color_system=out.color_system and "standard" if out.is_terminal else None)
+            wide.print(r)
+        else:
+            out.print(r)
+
+
+def limited(rows: Iterable[Any], limit: int | None) -> tuple[list[Any], int]:
+    """The first `limit` rows (all without a limit) and how many there were in all."""
+    rows = list(rows)
+    return (rows if limit is None else rows[:limit]), len(rows)
+
+
+def limit_note(shown: int, total: int) -> str | None:
+    return f"[dim]只列出前 {shown} 行, 共 {total} 行 (--limit 调整; --json 输出全部)[/dim]" if shown < total else None
