@@ -92,10 +92,17 @@ def open_app(db: str | None):
     configure_logging()
     tune_gc()
     try:
-        return bootstrap(db)
+        app = bootstrap(db)
     except Exception as exc:  # a store that cannot be opened is the user's to fix, not a traceback
         err_console.print(f"[red]无法打开事件库 {db or os.environ.get('CASECORE_DB') or './casecore.db'}: {exc}[/red]")
         raise typer.Exit(2) from None
+    from adapters import places
+
+    try:
+        places.load(app)  # townships' and villages' names, for every place printed
+    except Exception as exc:  # names are a courtesy: without them places print as codes
+        logging.getLogger(__name__).debug("place names not loaded: %s", exc)
+    return app
 
 
 def group(app: typer.Typer, name: str, help: str) -> typer.Typer:
@@ -217,3 +224,19 @@ def limited(rows: Iterable[Any], limit: int | None) -> tuple[list[Any], int]:
 
 def limit_note(shown: int, total: int) -> str | None:
     return f"[dim]只列出前 {shown} 行, 共 {total} 行 (--limit 调整; --json 输出全部)[/dim]" if shown < total else None
+
+
+def place(code: str | None) -> str:
+    """A division code as people say it: county, township and village names (the code where none is known)."""
+    from adapters.places import place_path
+
+    return place_path(code) if code else ""
+
+
+def person(name: str | None, unit: str | None = None) -> str:
+    """A person as the terminal shows them: the name, and the unit as a place name when it is an area."""
+    if not name:
+        return ""
+    if unit and unit.isdigit():
+        return f"{name} ({place(unit)})"
+    return f"{name} ({unit})" if unit and unit not in name else name
