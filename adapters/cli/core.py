@@ -161,7 +161,8 @@ def render_household(s: dict) -> None:
              ("易地搬迁户", f"是, 安置点 {s['resettlement_site']}" if s["relocated"] else "否"),
              ("重点帮扶县", _yes_no(s["key_county"])),
              ("当前阶段", stage.label + (f" (第 {s['cycle']} 轮监测)" if s["cycle"] > 1 else "")),
-             ("家庭人口", f"{s['household_size']} 人, " + ("有劳动力" if s["has_labour"] else "[red]整户无劳动力[/red]"))]
+             ("家庭人口", f"{s['household_size']} 人, "
+                          + ("有劳动力" if s["has_labour"] else "[red]整户无劳动力[/red]"))]
     if s["category"]:
         facts.append(("监测对象类型", Category(s["category"]).label))
     if s["included_on"]:
@@ -169,8 +170,8 @@ def render_household(s: dict) -> None:
     if s["risk_types"]:
         facts.append(("风险类型", risks(s["risk_types"])))
     if s["open_procedure"]:
-        facts.append(("进行中", f"{Procedure(s['open_procedure']).label}, 环节: "
-                                f"{_step_label(s['open_procedure'], s['procedure_step'])} (自 {s['procedure_started_on']})"))
+        step = _step_label(s["open_procedure"], s["procedure_step"])
+        facts.append(("进行中", f"{Procedure(s['open_procedure']).label}, 环节: {step} (自 {s['procedure_started_on']})"))
     if s["exit_nominated_on"]:
         facts.append(("风险消除提名日期", str(s["exit_nominated_on"])))
     if s["eliminated_on"]:
