@@ -171,7 +171,8 @@ def render_household(s: dict) -> None:
         facts.append(("风险类型", risks(s["risk_types"])))
     if s["open_procedure"]:
         step = _step_label(s["open_procedure"], s["procedure_step"])
-        facts.append(("进行中", f"{Procedure(s['open_procedure']).label}, 环节: {step} (自 {s['procedure_started_on']})"))
+        since = s["procedure_started_on"]
+        facts.append(("进行中", f"{Procedure(s['open_procedure']).label}, 环节: {step} (自 {since})"))
     if s["exit_nominated_on"]:
         facts.append(("风险消除提名日期", str(s["exit_nominated_on"])))
     if s["eliminated_on"]:
