@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
 from adapters.intake import parse_line, validation_message  # noqa: F401 - re-exported for callers of the CLI module
@@ -67,26 +66,29 @@ def apply(
             progress.advance(task)
     if json:
         return
-    table = Table(title="命令办理结果", show_lines=False)
-    for col in ("行", "命令", "对象", "结果"):
-        table.add_column(col)
+    from adapters.cli._common import Col, Listing, emit, paged
+    from casecore.labels import EVENT_LABELS
+
+    def recorded(name: str) -> str:
+        return EVENT_LABELS.get(f"household.{name}") or EVENT_LABELS.get(f"problem.{name}") or name
+
+    table = Listing("命令办理结果", [Col("行", "num"), Col("命令"), Col("对象", "id"), Col("结果")])
     listed = sorted(refused + rows, key=lambda r: r[0]) if len(lines) <= 200 else refused
     for n, cmd, result in listed:
         label = c.LABELS.get(cmd.command, cmd.command) if isinstance(cmd, c.Command) else "—"
         target = (getattr(cmd, "household_id", None) or getattr(cmd, "problem_id", "")) if isinstance(
             cmd, c.Command) else ""
         if result["ok"]:
-            outcome_text = "[green]✓[/green] " + (", ".join(result["events"]) or "重复命令, 未作改动")
+            outcome_text = "[green]✓[/green] " + ("、".join(map(recorded, result["events"])) or "重复命令, 未作改动")
         else:
             err = result["error"]
             outcome_text = f"[red]✗ {ERROR_LABELS.get(err['code'], err['code'])}[/red] {err['message']}"
         table.add_row(str(n), label, str(target or ""), outcome_text)
-    if listed:
-        console.print(table)
     ok = counts.pop("ok", 0)
     summary = f"共 {len(lines)} 条: 办理成功 {ok} 条" + "".join(
-        f", {ERROR_LABELS.get(k, k)} ({k}) {v} 条" for k, v in sorted(counts.items()))
-    console.print(summary)
+        f", {ERROR_LABELS.get(k, k)} {v} 条" for k, v in sorted(counts.items()))
+    with paged(len(listed) * 2):
+        emit(*([table] if listed else []), summary)
 
 
 STAGE_STYLE = {Stage.MONITORED: "yellow", Stage.IN_INCLUSION: "cyan", Stage.IN_EXIT: "magenta",

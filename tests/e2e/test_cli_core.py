@@ -82,6 +82,16 @@ def test_apply_without_json_prints_a_chinese_table_and_summary(tmp_path, command
     assert "政策不允许" in result.stdout and "输入有误" in result.stdout   # refusals by their Chinese labels
 
 
+def test_apply_names_the_events_it_recorded_and_the_refusals_in_chinese_only(tmp_path, commands_file):
+    from tests.e2e.reading import readable
+
+    result = cli("apply", str(commands_file), "--db", str(tmp_path / "e.db"))
+    text = readable(result.stdout)
+    assert "✓ 线索登记" in text and "✓ 建档" in text
+    for english in ("lead_recorded", "registered", "policy_violation", "validation_error"):
+        assert english not in result.stdout, english
+
+
 def test_apply_reads_commands_from_standard_input(tmp_path):
     result = cli("apply", "-", "--json", "--db", str(tmp_path / "e.db"), input=line(register("H1")) + "\n")
     assert result.exit_code == 0
