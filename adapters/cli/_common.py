@@ -147,39 +147,57 @@ def _cell_width(text: str) -> int:
 
 class Listing:
     """A rich table whose id, number and date columns are as wide as their widest value (so nothing in them
-    is cut) while text columns fold; `print()` widens the output when the terminal cannot hold the ids."""
+    is cut) while text columns share the rest of the width and fold; `emit()` prints it wider when the
+    terminal cannot hold the ids at all."""
 
     def __init__(self, title: str | None, columns: Sequence[Col], **table_options: Any):
         self.columns = list(columns)
         self.table = Table(title=title, **table_options)
-        self.widths = [_cell_width(c.header) for c in self.columns]
+        # the narrowest each column may be: a value's width for ids, dates and numbers (a number's header may
+        # fold), 4 cells for text; and the widest it would like to be (its longest line)
+        self.widths = [4 if c.kind == "num" else max(4, _cell_width(c.header)) if c.kind != "text" else 4
+                       for c in self.columns]
+        self.natural = [max(4, _cell_width(c.header)) for c in self.columns]
         for c in self.columns:
-            fixed = c.kind != "text"
-            self.table.add_column(c.header, justify="right" if c.kind == "num" else "left", no_wrap=fixed,
-                                  overflow="fold", min_width=4)
+            self.table.add_column(c.header, justify="right" if c.kind == "num" else "left", overflow="fold",
+                                  no_wrap=c.kind in ("id", "date"))
         self.rows = 0
 
     def add_row(self, *cells: Any) -> None:
         texts = ["" if v is None else str(v) for v in cells]
         for i, (c, t) in enumerate(zip(self.columns, texts)):
+            w = _cell_width(t)
+            self.natural[i] = max(self.natural[i], w)
             if c.kind != "text":
-                self.widths[i] = max(self.widths[i], _cell_width(t))
+                self.widths[i] = max(self.widths[i], w)
         self.table.add_row(*texts)
         self.rows += 1
 
-    def __rich__(self) -> Table:
-        for column, c, w in zip(self.table.columns, self.columns, self.widths):
-            if c.kind != "text":
-                column.min_width = w
-        return self.table
+    def _overhead(self) -> int:
+        edges = len(self.columns) + 1 if self.table.box else 0
+        padding = sum(self.table.padding[1::2]) if self.table.padding else 0
+        return len(self.columns) * padding + edges
 
     def min_width(self) -> int:
         """The narrowest this table prints with every id whole and text columns at least 4 cells."""
-        self.__rich__()
-        edges = len(self.columns) + 1 if self.table.box else 0
-        padding = sum(self.table.padding[1::2]) if self.table.padding else 0
-        return sum(max(4, w) if c.kind != "text" else 4 for c, w in zip(self.columns, self.widths)) \
-            + len(self.columns) * padding + edges
+        return sum(self.widths) + self._overhead()
+
+    def __rich_console__(self, console: Console, options: Any):
+        room = options.max_width - self._overhead()
+        widths = list(self.widths)
+        if sum(self.natural) <= room:
+            widths = list(self.natural)
+        else:
+            texts = [i for i, c in enumerate(self.columns) if c.kind == "text"]
+            spare = room - sum(widths)
+            # share what the fixed columns leave among the text columns, in proportion to what each would take
+            want = {i: self.natural[i] - widths[i] for i in texts}
+            total = sum(want.values()) or 1
+            for i in texts:
+                widths[i] += min(want[i], spare * want[i] // total)
+        for column, w in zip(self.table.columns, widths):
+            column.width = w
+        yield self.table
 
 
 def _needed_width(out: Console, renderable: RenderableType) -> int:

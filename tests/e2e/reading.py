@@ -20,3 +20,18 @@ def columns(output: str) -> list[str]:
 def readable(output: str) -> str:
     """All of `output` with folded cells joined again: search it for a label or an id."""
     return "\n".join(columns(output))
+
+
+def rows(table: str, starts: int) -> list[list[str]]:
+    """The rows of one table: a line whose column `starts` (0-based) is not empty begins a row (a number or an
+    id is printed on its row's first line); the other lines continue the row's folded cells."""
+    out: list[list[str]] = []
+    for line in table.splitlines():
+        if not line.startswith("│"):
+            continue
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if cells[starts] or not out:
+            out.append(cells)
+        else:
+            out[-1] = [a + b for a, b in zip(out[-1], cells)]
+    return out

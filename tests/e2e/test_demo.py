@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from adapters.storage import bootstrap
 from casecore.values import check_division_code, check_person_id
+from tests.e2e.reading import rows
 
 runner = CliRunner()
 PLANTED_RULES = ("publicity_min_days", "objections_unresolved", "income_assessment_window",
@@ -209,7 +210,7 @@ def test_the_summary_says_where_each_monitored_figure_comes_from_and_they_add_up
                            ["roster", "--json", "--db", str(where / "demo.db")])
     on_roster = len([line for line in listed.stdout.splitlines() if line.strip()])
     table = result.stdout.split("监测户数从哪里来", 1)[1].split("└", 1)[0]
-    figures = {k.strip(): int(v) for k, v in re.findall(r"^│ ([^│]+?)\s*│\s*(\d+) │", table, re.M)}
+    figures = {label: int(n) for label, n, _ in rows(table, 1)}
     roster_line = next(k for k in figures if k.startswith("名单中的监测户"))
     assert figures[roster_line] == on_roster
     assert figures["其中本县办理"] + figures["其中国家系统导出导入"] == on_roster
