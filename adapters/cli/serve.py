@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +27,9 @@ def serve(
     from adapters.http import Settings, TokenFileError, create_app
 
     configure_logging()
+    if tokens is None and not os.environ.get("CASECORE_TOKENS"):
+        err_console.print(no_tokens_hint(), soft_wrap=True)
+        raise typer.Exit(2)
     try:
         app = create_app(Settings.from_env(db=db, tokens_file=tokens, catch_up_on_read=catch_up_on_read))
     except TokenFileError as exc:
@@ -34,7 +38,26 @@ def serve(
     except Exception as exc:  # a store that cannot be opened is the operator's to fix, not a traceback
         err_console.print(f"[red]无法启动服务: {exc}[/red]")
         raise typer.Exit(2) from None
+    tokens_file = tokens or os.environ.get("CASECORE_TOKENS")
+    err_console.print(f"服务已启动: http://{host}:{port}/docs (接口文档), 令牌文件 {tokens_file}; 按 Ctrl-C 停止",
+                      soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def no_tokens_hint() -> str:
+    """What to do without a tokens file: use the one the demo writes, or write one (docs/http.md)."""
+    from adapters.cli.demo import DEFAULT_DEMO_DB, DEFAULT_OUTPUT
+
+    demo_tokens = Path(DEFAULT_OUTPUT) / "tokens.json"
+    demo_db = Path(DEFAULT_DEMO_DB)
+    lines = ["[red]未指定令牌文件: 每个请求须带令牌, 服务不能没有令牌文件就启动。[/red]"]
+    if demo_tokens.is_file():
+        lines.append(f"演示县的令牌文件已在 {demo_tokens} (每个角色一个令牌), 用它启动:")
+    else:
+        lines.append(f"先运行 casecore demo: 它为演示县写出 {demo_tokens} (每个角色一个令牌), 然后:")
+    lines.append(f"  casecore serve --tokens {demo_tokens} --db {demo_db}")
+    lines.append("正式部署请按 docs/http.md 写令牌文件, 用 --tokens FILE 或 CASECORE_TOKENS 指定。")
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:

@@ -51,3 +51,16 @@ def test_serve_will_not_start_without_a_tokens_file(tmp_path):
     r = subprocess.run([CASECORE, "serve", "--db", str(tmp_path / "db")],
                        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert r.returncode == 2 and "令牌文件" in r.stderr
+
+
+def test_serve_without_tokens_says_how_to_start_with_the_demo_tokens_file(tmp_path):
+    r = subprocess.run([CASECORE, "serve", "--db", str(tmp_path / "db")], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2
+    assert "casecore demo" in r.stderr and "casecore-demo/tokens.json" in r.stderr
+    (tmp_path / "casecore-demo").mkdir()
+    (tmp_path / "casecore-demo" / "tokens.json").write_text("{}", encoding="utf-8")
+    again = subprocess.run([CASECORE, "serve"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env={"PATH": "/usr/bin:/bin"})
+    assert again.returncode == 2
+    assert "casecore serve --tokens casecore-demo/tokens.json --db casecore-demo.db" in again.stderr
