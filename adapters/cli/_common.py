@@ -188,13 +188,22 @@ class Listing:
         if sum(self.natural) <= room:
             widths = list(self.natural)
         else:
-            texts = [i for i, c in enumerate(self.columns) if c.kind == "text"]
-            spare = room - sum(widths)
-            # share what the fixed columns leave among the text columns, in proportion to what each would take
-            want = {i: self.natural[i] - widths[i] for i in texts}
-            total = sum(want.values()) or 1
-            for i in texts:
-                widths[i] += min(want[i], spare * want[i] // total)
+            # share what the fixed columns leave fairly among the text columns: a column that needs less than an
+            # equal share gets what it needs, the others split the rest
+            open_ = sorted((i for i, c in enumerate(self.columns) if c.kind == "text"),
+                           key=lambda i: self.natural[i])
+            spare = room - sum(widths) + sum(widths[i] for i in open_)
+            while open_:
+                share = spare // len(open_)
+                i = open_[0]
+                if self.natural[i] <= share or len(open_) == 1:
+                    widths[i] = max(4, min(self.natural[i], share if len(open_) > 1 else spare))
+                    spare -= widths[i]
+                    open_.pop(0)
+                    continue
+                for j in open_:
+                    widths[j] = max(4, share)
+                break
         for column, w in zip(self.table.columns, widths):
             column.width = w
         yield self.table

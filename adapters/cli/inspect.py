@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.cli._common import DbOption, JsonOption, dumps, err_console, open_app
 
 #: findings listed in the human output (all are in --json and --xlsx)
 SHOWN = 40
@@ -29,6 +28,7 @@ def inspect(
     raise_problems: Annotated[bool, typer.Option("--raise-problems", help="将发现的问题登记入问题台账")] = False,
     actor_id: Annotated[str, typer.Option("--actor-id", help="登记问题的督查人员")] = "inspection-rules",
     actor_unit: Annotated[str, typer.Option("--actor-unit", help="登记问题的督查单位")] = "督查组",
+    limit: Annotated[int, typer.Option("--limit", min=1, help="列出的问题条数 (全部见 --json 或 --xlsx)")] = SHOWN,
 ) -> None:
     """运行督查规则 (run the inspector's rules)."""
     from adapters.readmodels import read_models
@@ -77,39 +77,46 @@ def inspect(
         return
     if xlsx:
         write_findings(xlsx, findings, day)
-    render(findings, day, division, raised if raise_problems else None, xlsx)
+    render(findings, day, division, raised if raise_problems else None, xlsx, limit)
 
 
 def render(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None,
-           xlsx: Path | None) -> None:
+           xlsx: Path | None, limit: int | None = SHOWN) -> None:
+    from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged, place
+    from adapters.places import place_name
     from projections.inspect import RULES, SEVERITY_LABELS, Summary
 
+    out: list[Any] = []
+    shown, total = limited(findings, limit)
     if findings and not xlsx:
-        t = Table(title=f"发现的问题 (前 {min(SHOWN, len(findings))} 条)")
-        for col in ("规则", "严重程度", "户", "区划", "说明"):
-            t.add_column(col)
-        for f in findings[:SHOWN]:
+        t = Listing("发现的问题", [Col("户编号", "id"), Col("地点"), Col("规则"), Col("严重\n程度"), Col("说明")])
+        for f in shown:
             style = "red" if f.severity == "severe" else "yellow"
-            t.add_row(RULES[f.rule].label, f"[{style}]{SEVERITY_LABELS[f.severity]}[/{style}]", f.household_id or "—",
-                      f.division_code, f.detail)
-        console.print(t)
+            t.add_row(f.household_id or "—", place(f.division_code), RULES[f.rule].label,
+                      f"[{style}]{SEVERITY_LABELS[f.severity]}[/{style}]", f.detail)
+        out.append(t)
+        out.extend(filter(None, [limit_note(len(shown), total)]))
     s = Summary.of(findings)
-    t = Table(title=f"督查结果 (基准日 {day}{', 区划 ' + division if division else ''})")
-    for col in ("规则", "名称", "依据", "严重", "一般", "合计"):
-        t.add_column(col, justify="right" if col in ("严重", "一般", "合计") else "left")
+    where = f", {place_name(division)}" if division else ""
+    t = Listing(f"督查结果 (基准日 {day}{where})", [Col("规则"), Col("依据"), Col("严重", "num"), Col("一般", "num"),
+                                                  Col("合计", "num")])
     sev: dict[str, Counter[str]] = {r: Counter() for r in RULES}
     for f in findings:
         sev[f.rule][f.severity] += 1
     for r, info in RULES.items():
-        t.add_row(r, info.label, info.policy, str(sev[r]["severe"]), str(sev[r]["warning"]), str(s.by_rule[r]))
-    t.add_row("", "合计", "", str(s.by_severity["severe"]), str(s.by_severity["warning"]), str(len(findings)))
-    console.print(t)
+        t.add_row(info.label, info.policy, str(sev[r]["severe"]), str(sev[r]["warning"]), str(s.by_rule[r]))
+    t.add_row("[bold]合计[/bold]", "", str(s.by_severity["severe"]), str(s.by_severity["warning"]), str(len(findings)))
+    out.append(t)
     if raised is not None:
-        console.print(f"问题台账: 新登记 {raised['raised']} 个, 已登记过 {raised['already'] + raised['duplicate']} 个"
-                      + "".join(f", {k} {v} 个" for k, v in raised.items()
-                                if k not in ("raised", "already", "duplicate")))
+        from casecore.errors import ERROR_LABELS
+
+        out.append(f"问题台账: 新登记 {raised['raised']} 个, 已登记过 {raised['already'] + raised['duplicate']} 个"
+                   + "".join(f", {ERROR_LABELS.get(k, k)} {v} 个" for k, v in raised.items()
+                             if k not in ("raised", "already", "duplicate")))
     if xlsx:
-        console.print(f"问题清单已写入 {xlsx}")
+        out.append(f"问题清单已写入 {xlsx}")
+    with paged(len(shown) * 3 + 40):
+        emit(*out)
 
 
 def write_findings(path: Path, findings: list[Any], day: date) -> None:
