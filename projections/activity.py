@@ -102,6 +102,7 @@ class ActivityProjection(Projection):
     """Rows for the monthly dispatch, folded from household and problem events."""
 
     name = "activity"
+    label = "月度调度 (办理活动)"
     metadata = metadata
     deferred_indexes = ("ix_activity_month_division", "ix_activity_households_county")
 
