@@ -18,10 +18,11 @@ PLANTED_RULES = ("publicity_min_days", "objections_unresolved", "income_assessme
                  "category_household_type", "step_date_order", "not_authorised")
 
 
-def demo(*args: str):
+def demo(*args: str, launcher: str | None = None):
+    """Run the demo in-process, as `casecore demo` (or as `./dev demo` with `launcher="dev"`)."""
     from adapters.cli import app
 
-    return runner.invoke(app, ["demo", *args])
+    return runner.invoke(app, ["demo", *args], env={"CASECORE_LAUNCHER": launcher})
 
 
 def counts_of(stage_title: str, output: str) -> dict[str, int]:
@@ -238,3 +239,10 @@ def test_the_closing_hints_name_real_households_and_every_command_works_as_print
         ran = runner.invoke(app, argv)
         assert ran.exit_code == 0, (command, ran.output)
         assert "Error" not in ran.output
+
+
+def test_started_by_dev_the_closing_hints_are_dev_commands(tmp_path):
+    result = demo("--households", "20", "--db", str(tmp_path / "d.db"), "--output", str(tmp_path / "out"),
+                  launcher="dev")
+    hints = result.stdout.split("下一步", 1)[1]
+    assert "./dev casecore show " in hints and "  casecore show" not in hints.replace("./dev casecore", "")
