@@ -236,9 +236,14 @@ def emit(*renderables: RenderableType | str, out: Console | None = None) -> None
             continue
         need = _needed_width(out, r)
         if need > out.width:
-            wide = Console(width=need, file=out.file, force_terminal=out.is_terminal, no_color=out.no_color,
-                           color_system=out.color_system and "standard" if out.is_terminal else None)
-            wide.print(r)
+            # wider than the terminal, which wraps the long lines: no id is cut. The same console prints it
+            # (a narrower `width` is all `print` allows), so a pager around it still catches the output.
+            saved = out.width
+            out.width = need
+            try:
+                out.print(r, crop=False)
+            finally:
+                out.width = saved
         else:
             out.print(r)
 

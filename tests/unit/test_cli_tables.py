@@ -51,3 +51,28 @@ def test_a_limit_keeps_the_first_rows_and_says_how_many_there_were():
     assert rows == [0, 1, 2] and total == 10
     assert "共 10 行" in (limit_note(3, 10) or "")
     assert limit_note(10, 10) is None
+
+
+def test_a_listing_longer_than_the_terminal_goes_through_the_pager_and_a_short_one_does_not(monkeypatch):
+    import rich.pager
+
+    from adapters.cli._common import paged
+
+    paged_out: list[str] = []
+    monkeypatch.setattr(rich.pager.SystemPager, "_pager", lambda self, content: paged_out.append(content))
+    screen = io.StringIO()
+    tty = Console(width=80, height=24, file=screen, force_terminal=True)
+    with paged(100, tty):
+        emit(roster_like(), out=tty)
+    assert len(paged_out) == 1 and HID in paged_out[0] and screen.getvalue() == ""
+    with paged(3, tty):
+        emit(roster_like(), out=tty)
+    assert len(paged_out) == 1 and HID in screen.getvalue()
+    piped = io.StringIO()
+    with paged(100, Console(width=80, height=24, file=piped)):   # not a terminal: printed as it is
+        emit(roster_like(), out=Console(width=80, file=piped))
+    assert len(paged_out) == 1 and HID in piped.getvalue()
+    narrow = Console(width=30, height=24, file=io.StringIO(), force_terminal=True)
+    with paged(100, narrow):                                    # widened to keep the ids whole, still paged
+        emit(roster_like(), out=narrow)
+    assert len(paged_out) == 2 and HID + "-X" in paged_out[1] and narrow.file.getvalue() == ""
