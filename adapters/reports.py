@@ -98,7 +98,8 @@ def build_monthly(conn: Any, policies: PolicyBook, month: str, division: str | N
     """The monthly dispatch as one object (what `--json` prints and the workbook shows). `names` gives
     townships' names by code where the caller knows them (the log has only codes)."""
     names = names or {}
-    from projections.activity import monthly_counts
+    from adapters.places import place_name
+    from projections.activity import facts_range, monthly_counts
 
     start, end = parse_month(month)
     counts = monthly_counts(conn, start, end, division)
@@ -111,7 +112,7 @@ def build_monthly(conn: Any, policies: PolicyBook, month: str, division: str | N
         for k in COUNT_HEADERS:
             c[k] += row[k]
         c["townships"].append({"township_code": row["township_code"],
-                               "township_name": names.get(row["township_code"], row["township_code"]),
+                               "township_name": names.get(row["township_code"]) or place_name(row["township_code"]),
                                **{k: row[k] for k in COUNT_HEADERS}})
     return {
         "month": month,
@@ -123,6 +124,7 @@ def build_monthly(conn: Any, policies: PolicyBook, month: str, division: str | N
         "resettlement_sites": counts["resettlement_sites"],
         "total": counts["total"],
         "milestones": milestones(conn, policy.campaign, end, division),
+        "facts": facts_range(conn, start, end, division),
     }
 
 

@@ -6,6 +6,8 @@ new version of an event keeps its label. A test keeps this table complete.
 
 from __future__ import annotations
 
+from typing import Any
+
 EVENT_LABELS: dict[str, str] = {
     # 户 (household)
     "household.registered": "建档",
@@ -49,3 +51,85 @@ EVENT_LABELS: dict[str, str] = {
 def event_label(aggregate: str, name: str) -> str:
     """The Chinese label of an event type, or its English name when none is known."""
     return EVENT_LABELS.get(f"{aggregate}.{name}", name)
+
+
+# --- the fields of stored events, for the auditor's replay ------------------------------------------------
+
+#: Chinese names of event payload fields (the stored names stay English, as the contract has them)
+FIELD_LABELS: dict[str, str] = {
+    "division_code": "区划", "household_type": "户类型", "relocated": "易地搬迁户", "resettlement_site": "安置点",
+    "key_county": "重点帮扶县", "members": "家庭成员", "member": "成员", "person_id": "身份证号", "reason": "原因",
+    "net_income": "家庭纯收入", "rigid_expenditure": "合规自付支出", "household_size": "家庭人口",
+    "per_capita_income": "人均纯收入", "period_start": "测算期起", "period_end": "测算期止", "housing": "住房",
+    "drinking_water_safe": "饮水安全", "children_out_of_school": "失学辍学子女",
+    "members_without_medical_insurance": "未参加医保人员", "lead_id": "线索编号", "source": "来源",
+    "risk_types": "风险类型", "adds_risks": "新增风险", "detail": "说明", "opens_procedure": "启动识别程序",
+    "cycle": "监测轮次", "evidence": "佐证材料", "procedure": "程序", "step": "环节", "stage": "阶段",
+    "finding": "核实结论", "objection_id": "异议编号", "outcome": "处理结果", "opened_on": "公示开始日期",
+    "decision": "决定", "category": "监测对象类型", "cadre": "帮扶责任人", "measure_id": "措施编号",
+    "measure_type": "措施类型", "addresses": "针对风险", "department": "责任部门", "responsible": "责任人",
+    "mode": "消除方式", "note": "备注", "origin": "来源系统", "date_precision": "日期精度", "kind": "问题类型",
+    "household_id": "户编号", "finding_key": "发现标识", "deadline": "整改时限", "supervisor": "监督方",
+    "action": "整改措施", "seq": "序号", "status": "状态", "party": "销号方", "person": "办理人",
+    "actions_before": "此前整改措施(条)", "parties": "被问责方", "overdue_days": "超期天数",
+    "accountable_party": "问责对象", "closed_on": "销号日期",
+}
+
+
+def _enums() -> dict[str, Any]:
+    from casecore import values as v
+
+    return {
+        "household_type": v.HouseholdType, "housing": v.Housing, "finding": v.Finding, "outcome": v.ObjectionOutcome,
+        "category": v.Category, "measure_type": v.MeasureType, "mode": v.ExitMode, "kind": v.ProblemKind,
+        "party": v.Party, "accountable_party": v.AccountableParty, "stage": v.Stage, "procedure": v.Procedure,
+        "risk_types": v.RiskType, "adds_risks": v.RiskType, "addresses": v.RiskType,
+        "household.source": v.LeadSource, "problem.source": v.ProblemSource,
+        "township_reviewed.decision": v.TownshipDecision, "county_decided.decision": v.CountyDecision,
+        "member_added.reason": v.MemberChange, "member_removed.reason": v.MemberChange,
+    }
+
+
+def _who(value: dict[str, Any]) -> str:
+    from casecore.values import Role
+
+    name = value.get("name") or value.get("id") or ""
+    role = str(value.get("role") or "")
+    if role in Role._value2member_map_ and Role(role).label not in name:
+        name += f" ({Role(role).label})"
+    relation = value.get("relation")
+    return f"{name}({relation})" if relation else name
+
+
+def value_text(aggregate: str, event: str, field_name: str, value: Any, payload: dict[str, Any] | None = None) -> str:
+    """One payload value as a person reads it: enum values by their Chinese labels, yes/no, people by name."""
+    enums = _enums()
+    enum = enums.get(f"{event}.{field_name}") or enums.get(f"{aggregate}.{field_name}") or enums.get(field_name)
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if enum is not None:
+        def one(x: Any) -> str:
+            return enum(x).label if x in enum._value2member_map_ else str(x)
+        return "、".join(one(x) for x in value) if isinstance(value, list | tuple) else one(value)
+    if field_name == "step" and payload and payload.get("procedure"):
+        import importlib
+
+        labels = getattr(importlib.import_module(f"workflows.{payload['procedure']}"), "LABELS", {})
+        return next((label for state, label in labels.items() if getattr(state, "value", state) == value), value)
+    if aggregate == "problem" and field_name == "status":
+        from workflows.rectification import LABELS as STATUS
+
+        return next((label for state, label in STATUS.items() if state.value == value), str(value))
+    if field_name == "date_precision":
+        return {"day": "日", "month": "月 (导入的历史只精确到月)"}.get(value, str(value))
+    if isinstance(value, dict):
+        return _who(value)
+    if isinstance(value, list | tuple):
+        return "、".join(_who(x) if isinstance(x, dict) else str(x) for x in value)
+    return str(value)
+
+
+def payload_items(aggregate: str, event: str, payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """An event's payload as (Chinese field name, text) pairs, empty fields left out."""
+    return [(FIELD_LABELS.get(k, k), value_text(aggregate, event, k, v, payload))
+            for k, v in payload.items() if v not in (None, [], {}, "", ())]

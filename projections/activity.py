@@ -103,6 +103,7 @@ class ActivityProjection(Projection):
     """Rows for the monthly dispatch, folded from household and problem events."""
 
     name = "activity"
+    label = "月度调度 (办理活动)"
     metadata = metadata
     deferred_indexes = ("ix_activity_month_division", "ix_activity_households_county")
 
@@ -288,6 +289,16 @@ def monthly_counts(conn: Connection, month_start: date, month_end: date,
         "resettlement_sites": [{"resettlement_site": s, **v} for s, v in sorted(sites.items())],
         "total": total,
     }
+
+
+def facts_range(conn: Connection, start: date, end: date, division: str | None = None) -> dict[str, Any]:
+    """The business dates the store has acts for (first and last, under a division) and how many fall between
+    `start` and `end`: a report on a month outside them can say so instead of printing zeros."""
+    a = activity.c
+    where = [a.division_code.startswith(division, autoescape=True)] if division else []
+    first, last = conn.execute(sa.select(sa.func.min(a.acted_on), sa.func.max(a.acted_on)).where(*where)).one()
+    inside = conn.execute(sa.select(sa.func.count()).where(a.acted_on >= start, a.acted_on <= end, *where))
+    return {"first_on": first, "last_on": last, "in_month": int(inside.scalar_one())}
 
 
 def count_between(conn: Connection, kind: str, start: date | None, end: date, division: str | None = None,

@@ -397,6 +397,7 @@ class CaseFactsProjection(Projection):
     """The inspector's tables (see the module's docstring)."""
 
     name = "casefacts"
+    label = "督查案情事实"
     metadata = metadata
     #: every index but the one the fold deletes risks by
     deferred_indexes = tuple(ix.name for t in metadata.sorted_tables for ix in t.indexes

@@ -140,6 +140,7 @@ class LedgerProjection(Projection):
     """问题台账 and 整改台账, folded from problem events."""
 
     name = "ledger"
+    label = "双台账"
     metadata = metadata
 
     def __init__(self) -> None:

@@ -421,6 +421,7 @@ class RosterProjection(Projection):
     """监测对象名单: every household's row, its members and its measures."""
 
     name = "roster"
+    label = "监测对象名单"
     metadata = metadata
     deferred_indexes = ("ix_roster_division", "ix_roster_stage_county")
 

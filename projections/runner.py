@@ -78,6 +78,8 @@ class Projection:
     """
 
     name: ClassVar[str]
+    #: what people call it (the terminal shows it beside `name`, which `--projection` takes)
+    label: ClassVar[str] = ""
     metadata: ClassVar[sa.MetaData]
     #: event topics the projection reads (empty: all); a class or an instance attribute
     topics: Sequence[str] = ()

@@ -100,6 +100,7 @@ class TimelineProjection(Projection):
     """Every event, one row each, keyed by its global position."""
 
     name: ClassVar[str] = "timeline"
+    label: ClassVar[str] = "办理时间线"
     metadata: ClassVar[sa.MetaData] = metadata
     deferred_indexes: ClassVar[tuple[str, ...]] = ("ix_timeline_stream_on", "ix_timeline_stage_on")
 

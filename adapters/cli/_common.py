@@ -1,4 +1,10 @@
-"""Shared CLI plumbing: the --db option, logging set-up, JSON output."""
+"""Shared CLI plumbing: the --db option, logging set-up, JSON output, and the tables people read.
+
+Tables (`listing`): identifiers (household, problem, person and division codes) are never cut; numbers are
+right-aligned; the other columns fold. Where the terminal (or `COLUMNS`) is too narrow even for the ids, the
+table is printed wider and the terminal wraps it rather than cutting an id. A listing longer than the
+terminal goes through the pager when a person is reading (a TTY); `--limit N` prints only the first N rows.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,19 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import click
 import orjson
 import structlog
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
 
 DbOption = Annotated[
     str | None,
@@ -26,6 +36,7 @@ CatchUpOption = Annotated[bool, typer.Option(
     "--catch-up/--no-catch-up",
     help="先把投影追到事件流末尾 (默认); --no-catch-up 只读现有投影表, 不写事件库 (审计方的证据副本)")]
 T = TypeVar("T")
+LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="只列出前 N 行 (终端上较长的列表会分页显示)")]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -121,6 +132,12 @@ def open_app(db: str | None, *, create: bool = False, read_only: bool = False, c
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(app.close)
+    from adapters import places
+
+    try:
+        places.load(app)  # townships' and villages' names, for every place printed
+    except Exception as exc:  # names are a courtesy: without them places print as codes
+        logging.getLogger(__name__).debug("place names not loaded: %s", exc)
     return app
 
 
@@ -189,3 +206,152 @@ def unreadable(exc: Exception, json: bool) -> typer.Exit:
     else:
         err_console.print(f"[red]{exc}[/red]")
     return typer.Exit(2)
+
+
+# --------------------------------------------------------------------------------------------- tables
+
+Kind = Literal["id", "num", "date", "text"]
+
+
+@dataclass(frozen=True)
+class Col:
+    """A table column: `id` (never cut), `num` (right-aligned, never cut), `date` (never cut) or `text` (folds)."""
+
+    header: str
+    kind: Kind = "text"
+
+
+def _cell_width(text: str) -> int:
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    return max((cell_len(line) for line in Text.from_markup(text).plain.splitlines()), default=0)
+
+
+class Listing:
+    """A rich table whose id, number and date columns are as wide as their widest value (so nothing in them
+    is cut) while text columns share the rest of the width and fold; `emit()` prints it wider when the
+    terminal cannot hold the ids at all."""
+
+    def __init__(self, title: str | None, columns: Sequence[Col], **table_options: Any):
+        self.columns = list(columns)
+        self.table = Table(title=title, **table_options)
+        # the narrowest each column may be: a value's width for ids, dates and numbers (a number's header may
+        # fold), 4 cells for text; and the widest it would like to be (its longest line)
+        self.widths = [4 if c.kind == "num" else max(4, _cell_width(c.header)) if c.kind != "text" else 4
+                       for c in self.columns]
+        self.natural = [max(4, _cell_width(c.header)) for c in self.columns]
+        for c in self.columns:
+            self.table.add_column(c.header, justify="right" if c.kind == "num" else "left", overflow="fold",
+                                  no_wrap=c.kind in ("id", "date"))
+        self.rows = 0
+
+    def add_row(self, *cells: Any) -> None:
+        texts = ["" if v is None else str(v) for v in cells]
+        for i, (c, t) in enumerate(zip(self.columns, texts)):
+            w = _cell_width(t)
+            self.natural[i] = max(self.natural[i], w)
+            if c.kind != "text":
+                self.widths[i] = max(self.widths[i], w)
+        self.table.add_row(*texts)
+        self.rows += 1
+
+    def _overhead(self) -> int:
+        edges = len(self.columns) + 1 if self.table.box else 0
+        padding = sum(self.table.padding[1::2]) if self.table.padding else 0
+        return len(self.columns) * padding + edges
+
+    def min_width(self) -> int:
+        """The narrowest this table prints with every id whole and text columns at least 4 cells."""
+        return sum(self.widths) + self._overhead()
+
+    def __rich_console__(self, console: Console, options: Any):
+        room = options.max_width - self._overhead()
+        widths = list(self.widths)
+        if sum(self.natural) <= room:
+            widths = list(self.natural)
+        else:
+            # share what the fixed columns leave fairly among the text columns: a column that needs less than an
+            # equal share gets what it needs, the others split the rest
+            open_ = sorted((i for i, c in enumerate(self.columns) if c.kind == "text"),
+                           key=lambda i: self.natural[i])
+            spare = room - sum(widths) + sum(widths[i] for i in open_)
+            while open_:
+                share = spare // len(open_)
+                i = open_[0]
+                if self.natural[i] <= share or len(open_) == 1:
+                    widths[i] = max(4, min(self.natural[i], share if len(open_) > 1 else spare))
+                    spare -= widths[i]
+                    open_.pop(0)
+                    continue
+                for j in open_:
+                    widths[j] = max(4, share)
+                break
+        for column, w in zip(self.table.columns, widths):
+            column.width = w
+        yield self.table
+
+
+def _needed_width(out: Console, renderable: RenderableType) -> int:
+    if isinstance(renderable, Listing):
+        return renderable.min_width()
+    return Measurement.get(out, out.options, renderable).minimum
+
+
+@contextmanager
+def paged(rows: int, out: Console | None = None):
+    """Page what is printed inside when a person reads it on a terminal and it is longer than the screen."""
+    out = out or console
+    if out.is_terminal and rows + 8 > out.size.height:
+        os.environ.setdefault("LESS", "-RFX")  # colours through `less`, and no pager for what fits after all
+        with out.pager(styles=True):
+            yield
+    else:
+        yield
+
+
+def emit(*renderables: RenderableType | str, out: Console | None = None) -> None:
+    """Print tables and lines; a table that would cut an id at this width is printed wider instead."""
+    out = out or console
+    for r in renderables:
+        if isinstance(r, str):
+            out.print(r)
+            continue
+        need = _needed_width(out, r)
+        if need > out.width:
+            # wider than the terminal, which wraps the long lines: no id is cut. The same console prints it
+            # (a narrower `width` is all `print` allows), so a pager around it still catches the output.
+            saved = out.width
+            out.width = need
+            try:
+                out.print(r, crop=False)
+            finally:
+                out.width = saved
+        else:
+            out.print(r)
+
+
+def limited(rows: Iterable[Any], limit: int | None) -> tuple[list[Any], int]:
+    """The first `limit` rows (all without a limit) and how many there were in all."""
+    rows = list(rows)
+    return (rows if limit is None else rows[:limit]), len(rows)
+
+
+def limit_note(shown: int, total: int) -> str | None:
+    return f"[dim]只列出前 {shown} 行, 共 {total} 行 (--limit 调整; --json 输出全部)[/dim]" if shown < total else None
+
+
+def place(code: str | None) -> str:
+    """A division code as people say it: county, township and village names (the code where none is known)."""
+    from adapters.places import place_path
+
+    return place_path(code) if code else ""
+
+
+def person(name: str | None, unit: str | None = None) -> str:
+    """A person as the terminal shows them: the name, and the unit as a place name when it is an area."""
+    if not name:
+        return ""
+    if unit and unit.isdigit():
+        return f"{name} ({place(unit)})"
+    return f"{name} ({unit})" if unit and unit not in name else name

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.table import Table
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
 
@@ -149,13 +148,15 @@ def verify(
                 console.print(f"[green]✓ 已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}: "
                               "未发现篡改[/green]")
             else:
-                table = Table(title=f"发现 {len(report.findings)} 处异常")
-                for col in ("类型", "流", "版本", "位置", "说明"):
-                    table.add_column(col, overflow="fold")
+                from adapters.cli._common import Col, Listing, emit
+
+                table = Listing(f"发现 {len(report.findings)} 处异常", [Col("类型"), Col("流 / 日期", "id"),
+                                                                      Col("版本", "num"), Col("位置", "num"),
+                                                                      Col("说明")])
                 for f in report.findings:
-                    table.add_row(f"[red]{f.label}[/red] ({f.kind})", f.stream or f.day or "", str(f.version or ""),
+                    table.add_row(f"[red]{f.label}[/red]", f.stream or f.day or "", str(f.version or ""),
                                   str(f.position or ""), f.detail)
-                console.print(table)
+                emit(table)
                 console.print(f"已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}")
         if not report.ok:
             raise typer.Exit(1)

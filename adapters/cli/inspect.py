@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from adapters.cli._common import (
     CatchUpOption,
     DbOption,
     JsonOption,
     business_date,
-    console,
     dumps,
     err_console,
     open_app,
@@ -42,6 +40,7 @@ def inspect(
     actor_id: Annotated[str, typer.Option("--actor-id", help="登记问题的督查人员")] = "inspection-rules",
     actor_unit: Annotated[str, typer.Option("--actor-unit", help="登记问题的督查单位")] = "督查组",
     catch_up: CatchUpOption = True,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="列出的问题条数 (全部见 --json 或 --xlsx)")] = SHOWN,
 ) -> None:
     """运行督查规则 (run the inspector's rules)."""
     from adapters.readmodels import read_models
@@ -65,7 +64,7 @@ def inspect(
             return inspector.run(rule or None), inspector.cadre_unknown(), Places.load(conn)
 
         findings, cadre_unknown, places = read_projection(db, "案件事实", read)
-        _output(findings, day, division, None, json, xlsx, places, cadre_unknown)
+        _output(findings, day, division, None, json, xlsx, places, cadre_unknown, limit)
         return
     app = open_app(db)
     try:
@@ -93,11 +92,12 @@ def inspect(
         places = Places.of_app(app)
     finally:
         app.close()
-    _output(findings, day, division, raised if raise_problems else None, json, xlsx, places, cadre_unknown)
+    _output(findings, day, division, raised if raise_problems else None, json, xlsx, places, cadre_unknown,
+            limit)
 
 
 def _output(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None, json: bool,
-            xlsx: Path | None, places: Places, cadre_unknown: int) -> None:
+            xlsx: Path | None, places: Places, cadre_unknown: int, limit: int) -> None:
     if json:
         out = sys.stdout
         for f in findings:
@@ -105,42 +105,49 @@ def _output(findings: list[Any], day: date, division: str | None, raised: Counte
         return
     if xlsx:
         write_findings(xlsx, findings, day, division, places, cadre_unknown)
-    render(findings, day, division, raised, xlsx, cadre_unknown)
+    render(findings, day, division, raised, xlsx, cadre_unknown, limit)
 
 
 def render(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None,
-           xlsx: Path | None, cadre_unknown: int = 0) -> None:
+           xlsx: Path | None, cadre_unknown: int = 0, limit: int | None = SHOWN) -> None:
+    from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged, place
+    from adapters.places import place_name
     from projections.inspect import RULES, SEVERITY_LABELS, Summary
 
+    out: list[Any] = []
+    shown, total = limited(findings, limit)
     if findings and not xlsx:
-        t = Table(title=f"发现的问题 (前 {min(SHOWN, len(findings))} 条)")
-        for col in ("规则", "严重程度", "户", "区划", "说明"):
-            t.add_column(col)
-        for f in findings[:SHOWN]:
+        t = Listing("发现的问题", [Col("户编号", "id"), Col("地点"), Col("规则"), Col("严重\n程度"), Col("说明")])
+        for f in shown:
             style = "red" if f.severity == "severe" else "yellow"
-            t.add_row(RULES[f.rule].label, f"[{style}]{SEVERITY_LABELS[f.severity]}[/{style}]", f.household_id or "—",
-                      f.division_code, f.detail)
-        console.print(t)
+            t.add_row(f.household_id or "—", place(f.division_code), RULES[f.rule].label,
+                      f"[{style}]{SEVERITY_LABELS[f.severity]}[/{style}]", f.detail)
+        out.append(t)
+        out.extend(filter(None, [limit_note(len(shown), total)]))
     s = Summary.of(findings)
-    t = Table(title=f"督查结果 (基准日 {day}{', 区划 ' + division if division else ''})")
-    for col in ("规则", "名称", "依据", "严重", "一般", "合计"):
-        t.add_column(col, justify="right" if col in ("严重", "一般", "合计") else "left")
+    where = f", {place_name(division)}" if division else ""
+    t = Listing(f"督查结果 (基准日 {day}{where})", [Col("规则"), Col("依据"), Col("严重", "num"), Col("一般", "num"),
+                                                  Col("合计", "num")])
     sev: dict[str, Counter[str]] = {r: Counter() for r in RULES}
     for f in findings:
         sev[f.rule][f.severity] += 1
     for r, info in RULES.items():
-        t.add_row(r, info.label, info.policy, str(sev[r]["severe"]), str(sev[r]["warning"]), str(s.by_rule[r]))
-    t.add_row("", "合计", "", str(s.by_severity["severe"]), str(s.by_severity["warning"]), str(len(findings)))
-    console.print(t)
+        t.add_row(info.label, info.policy, str(sev[r]["severe"]), str(sev[r]["warning"]), str(s.by_rule[r]))
+    t.add_row("[bold]合计[/bold]", "", str(s.by_severity["severe"]), str(s.by_severity["warning"]), str(len(findings)))
+    out.append(t)
     if cadre_unknown:
-        console.print(f"帮扶责任人未知: {cadre_unknown} 户监测对象的历史来自无“帮扶责任人”列的国家系统导出, "
-                      "未按“未明确帮扶责任人”判定; 请补录帮扶责任人")
+        out.append(f"帮扶责任人未知: {cadre_unknown} 户监测对象的历史来自无“帮扶责任人”列的国家系统导出, "
+                   "未按“未明确帮扶责任人”判定; 请补录帮扶责任人")
     if raised is not None:
-        console.print(f"问题台账: 新登记 {raised['raised']} 个, 已登记过 {raised['already'] + raised['duplicate']} 个"
-                      + "".join(f", {k} {v} 个" for k, v in raised.items()
-                                if k not in ("raised", "already", "duplicate")))
+        from casecore.errors import ERROR_LABELS
+
+        out.append(f"问题台账: 新登记 {raised['raised']} 个, 已登记过 {raised['already'] + raised['duplicate']} 个"
+                   + "".join(f", {ERROR_LABELS.get(k, k)} {v} 个" for k, v in raised.items()
+                             if k not in ("raised", "already", "duplicate")))
     if xlsx:
-        console.print(f"问题清单已写入 {xlsx}")
+        out.append(f"问题清单已写入 {xlsx}")
+    with paged(len(shown) * 3 + 40):
+        emit(*out)
 
 
 FINDING_COLUMNS = [

@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from adapters.cli._common import (
     CatchUpOption,
     DbOption,
     JsonOption,
+    LimitOption,
     business_date,
     console,
     dumps,
@@ -175,6 +174,7 @@ def ledger(
     as_of: Annotated[str | None, typer.Option("--as-of", help="截至日期 YYYY-MM-DD (默认今天): 超期按此日计算")] = None,
     json: JsonOption = False,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="另存为 Excel 工作簿 (问题台账、整改台账两张表)")] = None,
+    limit: LimitOption = None,
     db: DbOption = None,
     catch_up: CatchUpOption = True,
 ) -> None:
@@ -207,31 +207,40 @@ def ledger(
         print(dumps({"as_of": day, "division": division, "problems": problems, "rectifications": entries}))
         return
     if xlsx is None:
-        render(problems, entries, day)
+        render(problems, entries, day, limit)
 
 
-def render(problems: list[dict[str, Any]], entries: list[dict[str, Any]], as_of: date) -> None:
-    out = console if console.is_terminal else Console(width=220)
-    t = Table(title=f"问题台账 (截至 {as_of})")
-    for col in ("问题编号", "区划代码", "户编号", "问题类型", "来源", "发现日期", "整改责任人", "监督责任人",
-                "整改时限", "状态", "超期天数"):
-        t.add_column(col, overflow="fold")
-    for r in problem_view(problems):
+def render(problems: list[dict[str, Any]], entries: list[dict[str, Any]], as_of: date,
+           limit: int | None = None) -> None:
+    """Both ledgers for the terminal: each problem's ids and dates stacked in one cell, so that at 80 columns the
+    ids stay whole and the words have room (every column is in --json and --xlsx)."""
+    from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged, place
+
+    shown, total = limited(problem_view(problems), limit)
+    t = Listing(f"问题台账 (截至 {as_of})", [
+        Col("问题编号\n户编号", "id"), Col("地点"), Col("问题类型\n(来源)"), Col("整改责任人\n监督责任人"),
+        Col("发现日期\n整改时限", "date"), Col("状态"), Col("超期\n天数", "num")])
+    for r in shown:
         late = f"[red]{r['overdue_days']}[/red]" if r["overdue"] else "0"
-        t.add_row(r["problem_id"], r["division_code"], r["household_id"] or "", r["kind_label"], r["source_label"],
-                  str(r["found_on"]), r["responsible"], r["supervisor"],
-                  str(r["deadline"] or ""), r["status_label"], late)
-    out.print(t)
-    t2 = Table(title=f"整改台账 (截至 {as_of})")
-    for col in ("问题编号", "记录类型", "相关方", "日期", "办理人", "内容", "佐证材料"):
-        t2.add_column(col, overflow="fold")
-    for r in rectification_view(entries):
-        t2.add_row(r["problem_id"], r["entry_label"], r["party_label"], str(r["acted_on"]), r["actor"],
+        t.add_row(f"{r['problem_id']}\n{r['household_id'] or ''}", place(r["division_code"]),
+                  f"{r['kind_label']}\n({r['source_label']})",
+                  f"{r['responsible_name'] or ''}\n{r['supervisor_name'] or ''}",
+                  f"{r['found_on']}\n{r['deadline'] or ''}", r["status_label"], late)
+    shown_entries, total_entries = limited(rectification_view(entries), limit)
+    t2 = Listing(f"整改台账 (截至 {as_of})", [
+        Col("问题编号", "id"), Col("记录类型\n(相关方)"), Col("日期", "date"), Col("办理人"), Col("内容"),
+        Col("佐证材料")])
+    for r in shown_entries:
+        kind = r["entry_label"] + (f"\n({r['party_label']})" if r["party_label"] else "")
+        t2.add_row(r["problem_id"], kind, str(r["acted_on"]), r["actor_name"] or r["actor_role_label"],
                    r["content"] or "", r["evidence"] or "")
-    out.print(t2)
     overdue = sum(1 for r in problems if r["overdue"])
     closed = sum(1 for r in problems if r["status"] == "closed")
-    out.print(f"共 {len(problems)} 个问题: 已销号 {closed} 个, 超期未销号 {overdue} 个; 整改台账 {len(entries)} 条")
+    notes = [n for n in (limit_note(len(shown), total), limit_note(len(shown_entries), total_entries)) if n]
+    with paged(len(shown) * 3 + len(shown_entries) * 3):
+        emit(t, t2,
+             f"共 {len(problems)} 个问题: 已销号 {closed} 个, 超期未销号 {overdue} 个; 整改台账 {len(entries)} 条",
+             *notes[:1])
 
 
 def register(app: typer.Typer) -> None:

@@ -29,7 +29,6 @@ def national(
 ) -> None:
     """导入国家系统的监测对象历史 (imported facts, month precision, not re-judged)."""
     from adapters.importers.national import Divisions, ExportUnreadable, exported_on_from_name, import_national
-    from adapters.places import names_of_divisions, remember_for
 
     if reader not in ("auto", "calamine", "openpyxl", "csv"):
         err_console.print(f"[red]--reader “{reader}” 无法识别 (可选 auto、calamine、openpyxl、csv)[/red]")
@@ -57,9 +56,7 @@ def national(
 
     try:
         with progress:
-            table = Divisions.load(divisions)
-            report = import_national(app, file, table, when, progress=advance, reader=reader)
-        remember_for(app, names_of_divisions(table.codes))  # townships and villages by name, for the workbooks
+            report = import_national(app, file, Divisions.load(divisions), when, progress=advance, reader=reader)
     except ExportUnreadable as exc:
         raise unreadable(exc, json) from None
     finally:

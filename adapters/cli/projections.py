@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
 
@@ -115,16 +114,20 @@ def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonO
             print(dumps({"projection": s.name, "position": s.position, "head": s.head, "behind": s.behind,
                          "rebuilding": s.rebuilding, "stale": s.stale, "updated_at": s.updated_at}))
         return
-    table = Table(title="投影进度")
-    for col in ("投影", "位置", "日志头", "未折叠", "状态", "更新时间"):
-        table.add_column(col)
+    from adapters.cli._common import Col, Listing, emit
+    from projections.registry import by_name
+
+    table = Listing("投影进度", [Col("投影 (--projection)"), Col("位置", "num"), Col("日志头", "num"),
+                                 Col("未折叠", "num"), Col("状态"), Col("更新时间 (UTC)", "date")])
     for s in rows:
         state = ("[red]表结构已变, 追赶时将重建[/red]" if s.stale else
                  "[yellow]重建中断, 可续[/yellow]" if s.rebuilding else
                  "[green]最新[/green]" if s.behind == 0 else "[cyan]待追赶[/cyan]")
         updated = s.updated_at.strftime("%Y-%m-%d %H:%M:%S") if s.updated_at else "—"
-        table.add_row(s.name, str(s.position), str(s.head), str(s.behind), state, updated)
-    console.print(table)
+        label = by_name(s.name).label
+        table.add_row(f"{label} ({s.name})" if label else s.name, str(s.position), str(s.head), str(s.behind),
+                      state, updated)
+    emit(table)
 
 
 def run(projection: ProjectionOption = None, db: DbOption = None, batch_size: BatchOption = 2000,

@@ -10,6 +10,7 @@ import typer
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
 from casecore.errors import CaseError
+from casecore.values import Role
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -55,7 +56,10 @@ def replay(
     if json:
         print(dumps(asdict(result)))
         return
-    render(result)
+    from adapters.cli._common import paged
+
+    with paged(len(result.entries) * 4 + len(result.excluded)):
+        render(result)
 
 
 def _after_text(after: dict[str, Any]) -> str:
@@ -65,14 +69,13 @@ def _after_text(after: dict[str, Any]) -> str:
     return after.get("status_label", "")
 
 
-def _payload_text(payload: dict[str, Any]) -> str:
-    parts = []
-    for k, v in payload.items():
-        if v in (None, [], {}, ""):
-            continue
-        text = dumps(v) if isinstance(v, dict | list) else str(v)
-        parts.append(f"{k}={text[:60]}{'…' if len(text) > 60 else ''}")
-    return "; ".join(parts)
+def _payload_text(aggregate: str, event: str, payload: dict[str, Any]) -> str:
+    from adapters.cli._common import place
+    from casecore.labels import payload_items
+
+    if payload.get("division_code"):
+        payload = dict(payload, division_code=f"{place(payload['division_code'])} ({payload['division_code']})")
+    return "; ".join(f"{label}: {text}" for label, text in payload_items(aggregate, event, payload))
 
 
 def render(r: Any) -> None:
@@ -86,11 +89,13 @@ def render(r: Any) -> None:
     console.print(title + (f" ({'; '.join(cuts)})" if cuts else ""))
     for e in r.entries:
         actor = e.actor.get("name") or e.actor.get("id", "")
+        role = e.actor.get("role", "")
+        role_text = Role(role).label if role in Role._value2member_map_ else role
         late = f" [yellow](补录: 晚 {e.lag_days} 天记录)[/yellow]" if e.lag_days > 1 else ""
         console.print(f"[bold]v{e.version}[/bold] 位置 {e.position or '—'}  业务日期 {e.on}  "
                       f"记录于 {e.recorded_at.strftime('%Y-%m-%d %H:%M:%S')} UTC{late}", soft_wrap=True)
-        console.print(f"    [cyan]{e.label}[/cyan]  经办人 {actor} ({e.actor.get('role', '')})", soft_wrap=True)
-        content = _payload_text(e.payload)
+        console.print(f"    [cyan]{e.label}[/cyan]  经办人 {actor} ({role_text})", soft_wrap=True)
+        content = _payload_text(r.aggregate, e.type, e.payload)
         if content:
             console.print(f"    内容: {content}", soft_wrap=True, markup=False)
         after = _after_text(e.after) if e.applied else f"[red]无法折叠: {e.problem}[/red]"

@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
 from adapters.places import Places
@@ -62,31 +60,34 @@ def monthly(
 
 
 def render(report: dict[str, Any]) -> None:
-    out = console if console.is_terminal else Console(width=200)
-    t = Table(title=f"{report['month']} 月度调度 (截至 {report['as_of']})")
-    t.add_column("县/乡镇")
-    for h in COUNT_HEADERS.values():
-        t.add_column(h, justify="right")
+    from adapters.cli._common import Col, Listing, emit
+    from adapters.places import place_name
+
+    facts = report.get("facts") or {}
+    where = f"{place_name(report['division'])}" if report["division"] else "事件库"
+    if not facts.get("in_month"):
+        span = (f"记录的业务日期从 {facts['first_on']} 到 {facts['last_on']}" if facts.get("first_on")
+                else "事件库中还没有任何办理记录")
+        emit(f"[yellow]{where}中没有 {report['month']} 的办理记录 ({span}); 请换一个月份[/yellow]")
+        return
+    t = Listing(f"{report['month']} 月度调度 (截至 {report['as_of']})",
+                [Col("县/乡镇"), *(Col(h, "num") for h in COUNT_HEADERS.values())])
     for r in area_rows(report):
         t.add_row(r["area"], *(str(r[k]) for k in COUNT_HEADERS))
-    out.print(t)
+    out: list[Any] = [t]
     keys = key_rows(report)
     if keys:
-        k = Table(title="重点区域")
-        k.add_column("类别")
-        k.add_column("名称")
-        for h in COUNT_HEADERS.values():
-            k.add_column(h, justify="right")
+        k = Listing("重点区域", [Col("类别"), Col("名称"), *(Col(h, "num") for h in COUNT_HEADERS.values())])
         for r in keys:
             k.add_row(r["area_type"], r["area"], *(str(r[c]) for c in COUNT_HEADERS))
-        out.print(k)
-    m = Table(title=f"专项行动时间节点 ({report['policy']})")
-    for col in ("节点", "完成时限", "状态", "情况"):
-        m.add_column(col)
+        out.append(k)
+    m = Listing(f"专项行动时间节点 ({report['policy']})",
+                [Col("节点"), Col("完成时限", "date"), Col("状态"), Col("情况")])
     for row in report["milestones"]:
         state = f"[red]{row['state']} 滞后[/red]" if row["late"] else row["state"]
         m.add_row(row["label"], str(row["due"]), state, row["detail"])
-    out.print(m)
+    out.append(m)
+    emit(*out)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from adapters.cli._common import (
     CatchUpOption,
     DbOption,
     JsonOption,
+    LimitOption,
     console,
     dumps,
     err_console,
@@ -161,6 +160,7 @@ def roster(
     all_stages: Annotated[bool, typer.Option("--all", help="列出所有户 (含未纳入、识别中、已消除风险)")] = False,
     json: JsonOption = False,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="另存为 Excel 工作簿 (.xlsx)")] = None,
+    limit: LimitOption = None,
     db: DbOption = None,
     catch_up: CatchUpOption = True,
 ) -> None:
@@ -206,28 +206,32 @@ def roster(
         return
     if xlsx is not None:
         return
-    render(rows, all_stages)
+    render(rows, all_stages, limit)
 
 
-def render(rows: list[dict[str, Any]], all_stages: bool) -> None:
-    # piped into a file the table keeps its full width instead of the 80 columns of an unknown terminal
-    out = console if console.is_terminal else Console(width=200)
-    table = Table(title="监测对象名单" + (" (全部户)" if all_stages else ""), show_lines=False)
-    for col, fixed in (("户编号", True), ("区划代码", True), ("监测对象类型", False), ("风险类型", False),
-                       ("人口", True), ("劳动力", True), ("人均纯收入(元)", True), ("纳入日期", True),
-                       ("帮扶责任人", False), ("帮扶措施", False), ("状态", False)):
-        table.add_column(col, no_wrap=fixed, overflow="fold")
-    for r in rows:
+def render(rows: list[dict[str, Any]], all_stages: bool, limit: int | None = None) -> None:
+    from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged
+    from adapters.places import place_name, place_path
+
+    shown, total = limited(rows, limit)
+    counties = sorted({r["county_code"] for r in rows if r["county_code"]})
+    where = "、".join(place_path(c) for c in counties)
+    table = Listing(f"{where}监测对象名单" + (" (全部户)" if all_stages else ""), [
+        Col("户编号\n纳入日期", "id"), Col("乡镇\n村"), Col("监测对象类型\n状态"), Col("风险类型"), Col("人口", "num"),
+        Col("人均纯收入\n(元)", "num"), Col("帮扶责任人"), Col("帮扶措施")])
+    for r in shown:
+        risks = _risks(r["risk_types"]) + ("" if r["has_labour"] else "\n[red]无劳动力[/red]")
         table.add_row(
-            r["household_id"], r["division_code"], _label(Category, r["category"]), _risks(r["risk_types"]),
-            str(r["household_size"]), "有" if r["has_labour"] else "[red]无[/red]",
-            "" if r["per_capita_income"] is None else f"{r['per_capita_income']:,}",
-            str(r["included_on"] or ""), r["cadre_name"] or "[red]未指定[/red]",
-            _measures_text(r["measures"]) or "[red]无[/red]", _label(Stage, r["stage"]),
+            f"{r['household_id']}\n{r['included_on'] or ''}",
+            f"{place_name(r['township_code'])}\n{place_name(r['division_code'])}",
+            f"{_label(Category, r['category'])}\n{_label(Stage, r['stage'])}".strip(), risks.strip(),
+            str(r["household_size"]), "" if r["per_capita_income"] is None else f"{r['per_capita_income']:,}",
+            r["cadre_name"] or "[red]未指定[/red]", _measures_text(r["measures"]) or "[red]无[/red]",
         )
-    out.print(table)
     implemented = sum(1 for r in rows if r["measures_implemented"])
-    out.print(f"共 {len(rows)} 户; 已落实帮扶措施 {implemented} 户")
+    with paged(len(shown) * 3):
+        emit(table, f"共 {len(rows)} 户; 已落实帮扶措施 {implemented} 户",
+             *filter(None, [limit_note(len(shown), total)]))
 
 
 def register(app: typer.Typer) -> None:

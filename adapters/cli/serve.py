@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -34,6 +35,9 @@ def serve(
         err_console.print("[red]--tls-cert 与 --tls-key 须同时给出[/red]")
         raise typer.Exit(2)
     configure_logging(default="info")  # one line a request, with the caller's actor
+    if tokens is None and not os.environ.get("CASECORE_TOKENS"):
+        err_console.print(no_tokens_hint(), soft_wrap=True)
+        raise typer.Exit(2)
     try:
         app = create_app(Settings.from_env(db=db, tokens_file=tokens, catch_up_on_read=catch_up_on_read))
     except TokenFileError as exc:
@@ -45,8 +49,9 @@ def serve(
     tls = tls_cert is not None
     scheme = "https" if tls else "http"
     shown = f"[{host}]" if ":" in host else host
-    err_console.print(f"casecore 服务监听 {scheme}://{shown}:{port} (接口文档 {scheme}://{shown}:{port}/docs)",
-                      highlight=False, soft_wrap=True)
+    tokens_file = tokens or os.environ.get("CASECORE_TOKENS")
+    err_console.print(f"casecore 服务监听 {scheme}://{shown}:{port} (接口文档 {scheme}://{shown}:{port}/docs), "
+                      f"令牌文件 {tokens_file}; 按 Ctrl-C 停止", highlight=False, soft_wrap=True)
     if not tls and not is_loopback(host):
         err_console.print(f"[yellow]警告: 监听地址 {host} 不限于本机, 且未启用 TLS: "
                           "令牌和个人信息将以明文在网络上传输; "
@@ -64,6 +69,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def no_tokens_hint() -> str:
+    """What to do without a tokens file: use the one the demo writes, or write one (docs/http.md)."""
+    from adapters.cli.demo import DEFAULT_DEMO_DB, DEFAULT_OUTPUT
+
+    demo_tokens = Path(DEFAULT_OUTPUT) / "tokens.json"
+    demo_db = Path(DEFAULT_DEMO_DB)
+    lines = ["[red]未指定令牌文件: 每个请求须带令牌, 服务不能没有令牌文件就启动。[/red]"]
+    if demo_tokens.is_file():
+        lines.append(f"演示县的令牌文件已在 {demo_tokens} (每个角色一个令牌), 用它启动:")
+    else:
+        lines.append(f"先运行 casecore demo: 它为演示县写出 {demo_tokens} (每个角色一个令牌), 然后:")
+    lines.append(f"  casecore serve --tokens {demo_tokens} --db {demo_db}")
+    lines.append("正式部署请按 docs/http.md 写令牌文件, 用 --tokens FILE 或 CASECORE_TOKENS 指定。")
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:

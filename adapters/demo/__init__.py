@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from casecore.application import CaseManagement, Outcome
-from casecore.commands import Command, parse_command
+from casecore.commands import LABELS, Command, parse_command
 
 
 @dataclass
@@ -63,7 +63,8 @@ class DemoContext:
             if not outcome.ok and outcome.error is not None:
                 key = outcome.error.rule or outcome.error.code
                 self.refusals[key] += 1
-                self.refusal_examples.setdefault(key, f"{cmd.command}: {outcome.error.message}")
+                example = f"{LABELS.get(cmd.command, cmd.command)}: {outcome.error.message}"
+                self.refusal_examples.setdefault(key, example)
             results.append((cmd, outcome))
             self.progress(1)
         return results

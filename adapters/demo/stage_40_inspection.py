@@ -419,7 +419,7 @@ def run(ctx: DemoContext) -> dict[str, int]:
         "县档案补录的历史 (公示3天)": archived,
         "督查发现问题": len(findings),
         "其中严重": sum(1 for f in findings if f.severity == "severe"),
-        **{f"规则: {info.label} ({rule})": by_rule[rule] for rule, info in RULES.items()},
+        **{f"规则: {info.label}": by_rule[rule] for rule, info in RULES.items()},
         "登记入问题台账": sum(1 for _, o in raised if o.ok and not o.duplicate),
         "已在问题台账": sum(1 for f in to_raise if f.raised_problem is not None),
     }

@@ -11,6 +11,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -139,6 +140,33 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return doc
 
 
+STATIC = Path(__file__).parent / "static"
+
+
+def _install_docs(app: FastAPI) -> None:
+    """/docs and /redoc with their scripts and styles served from the package (adapters/http/static), not a
+    public CDN: on an intranet the pages would otherwise be blank."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    title = f"{app.title} — 接口文档"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title=title,
+                                   swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger-ui/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger-ui/favicon-32x32.png")
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=app.openapi_url or "/openapi.json", title=title,
+                              redoc_js_url="/static/redoc/redoc.standalone.js",
+                              redoc_favicon_url="/static/swagger-ui/favicon-32x32.png", with_google_fonts=False)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service: open the store, load the tokens, mount one router per resource."""
     from adapters.http.routers import commands, households, listings
@@ -161,7 +189,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    _install_docs(app)
     app.state.services = services
     for router in (commands.router, households.router, listings.roster, listings.findings, listings.ledgers,
                    listings.reports, listings.events):

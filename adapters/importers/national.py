@@ -137,6 +137,12 @@ class Divisions:
     def code(self, county: str, township: str, village: str) -> str | None:
         return self.codes.get((_name(county), _name(township), _name(village)))
 
+    def place_names(self) -> dict[str, str]:
+        """Township and village names by code, for `adapters.places`."""
+        from adapters.places import names_of_table
+
+        return names_of_table((code, township, village) for (_, township, village), code in self.codes.items())
+
 
 def _name(text: str) -> str:
     return re.sub(r"\s+", "", text or "")
@@ -323,7 +329,10 @@ def import_national(app: CaseManagement, path: Path, divisions: Divisions, expor
     readable rows in a temporary table keyed by 户编号 (a household whose rows are not contiguous is still
     assembled whole), then assemble and store the households `batch_size` at a time, each only with what
     the store does not hold yet. `progress(phase, done, total)`."""
+    from adapters import places
+
     sheet = open_export(path, reader)
+    places.remember(app, divisions.place_names())
     report = Report(file=path.name, missing_optional=sheet.missing_optional)
     has_measures = all(c in sheet.columns.values() for c in legacy.MEASURE_COLUMNS)
     has_cadre = "帮扶责任人" in sheet.columns.values()

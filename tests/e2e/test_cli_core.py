@@ -82,6 +82,16 @@ def test_apply_without_json_prints_a_chinese_table_and_summary(tmp_path, command
     assert "政策不允许" in result.stdout and "输入有误" in result.stdout   # refusals by their Chinese labels
 
 
+def test_apply_names_the_events_it_recorded_and_the_refusals_in_chinese_only(tmp_path, commands_file):
+    from tests.e2e.reading import readable
+
+    result = cli("apply", str(commands_file), "--db", str(tmp_path / "e.db"))
+    text = readable(result.stdout)
+    assert "✓ 线索登记" in text and "✓ 建档" in text
+    for english in ("lead_recorded", "registered", "policy_violation", "validation_error"):
+        assert english not in result.stdout, english
+
+
 def test_apply_reads_commands_from_standard_input(tmp_path):
     result = cli("apply", "-", "--json", "--db", str(tmp_path / "e.db"), input=line(register("H1")) + "\n")
     assert result.exit_code == 0
@@ -161,3 +171,39 @@ def test_the_installed_console_script_runs(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert [orjson.loads(x)["ok"] for x in done.stdout.splitlines()] == [True, False]
+
+
+def test_show_prints_the_whole_household_grouped_with_chinese_labels_and_places_by_name(tmp_path):
+    from adapters import places
+    from tests.builders import guarantees, measure
+    from tests.e2e.reading import readable
+
+    db = str(tmp_path / "e.db")
+    path = inclusion_path("H1", start=D)
+    objection = [cmd("raise_objection", D + timedelta(days=4), household_id="H1", objection_id="H1-O1",
+                     detail="邻居反映家中有车"),
+                 cmd("resolve_objection", D + timedelta(days=5), household_id="H1", objection_id="H1-O1",
+                     outcome="dismissed")]
+    after = [cmd("assign_cadre", D + timedelta(days=12), household_id="H1",
+                 cadre={"id": "c-01", "name": "王帮扶", "unit": "522631101001"}),
+             *measure("H1", "H1-M1", D + timedelta(days=13), D + timedelta(days=20)),
+             guarantees("H1", D + timedelta(days=14), housing="c_level", drinking_water_safe=False)]
+    write(tmp_path / "c.jsonl", [line(register("H1")), *map(line, path[:5]), *map(line, objection),
+                                 *map(line, path[5:]), *map(line, after)])
+    applied = cli("apply", str(tmp_path / "c.jsonl"), "--db", db)
+    assert "拒绝" not in applied.stdout and "✗" not in applied.stdout, applied.stdout
+    app = __import__("adapters.storage", fromlist=["bootstrap"]).bootstrap(db)
+    try:
+        places.remember(app, {"522631101": "德凤镇", "522631101001": "高近村"})
+    finally:
+        app.close()
+    human = cli("show", "H1", "--db", db)
+    assert human.exit_code == 0, human.output
+    text = readable(human.stdout)
+    for group in ("基本情况", "帮扶责任人", "家庭成员", "收入核算", "三保障及饮水核查", "线索", "公示异议", "帮扶措施"):
+        assert group in text, group
+    for shown in ("黎平县德凤镇高近村", "王帮扶", "健康帮扶", "已落实", "县医保局", "张医生", "C级危房", "饮水不安全",
+                  "邻居反映家中有车", "异议不成立", "排查发现", "基层干部排查", "边缘易致贫户", "因病", "H1-M1"):
+        assert shown in text, shown
+    for english in ("health", "implemented", "c_level", "dismissed", "cadre_screening", "marginal"):
+        assert english not in human.stdout, english

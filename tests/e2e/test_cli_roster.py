@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from adapters.sheets import HEADER_ROW
 from adapters.storage import bootstrap
 from tests.builders import cmd, inclusion_path, measure, register, run
+from tests.e2e.reading import readable
 from tests.workbooks import headers, table
 
 runner = CliRunner()
@@ -96,7 +97,7 @@ def test_roster_table_shows_chinese_labels(county):
     result = cli("roster", "--db", county)
     assert result.exit_code == 0, result.output
     for text in ("监测对象名单", "脱贫不稳定户", "因病", "王帮扶", "健康帮扶(已落实)", "未指定", "共 2 户"):
-        assert text in result.output
+        assert text in readable(result.output)
 
 
 def test_projections_status_rebuild_and_catch_up_report_positions_against_the_head(county):

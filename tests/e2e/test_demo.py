@@ -11,27 +11,25 @@ from typer.testing import CliRunner
 
 from adapters.storage import bootstrap
 from casecore.values import check_division_code, check_person_id
+from tests.e2e.reading import rows
 
 runner = CliRunner()
 PLANTED_RULES = ("publicity_min_days", "objections_unresolved", "income_assessment_window",
                  "category_household_type", "step_date_order", "not_authorised")
 
 
-def demo(*args: str):
+def demo(*args: str, launcher: str | None = None):
+    """Run the demo in-process, as `casecore demo` (or as `./dev demo` with `launcher="dev"`)."""
     from adapters.cli import app
 
-    return runner.invoke(app, ["demo", *args])
+    return runner.invoke(app, ["demo", *args], env={"CASECORE_LAUNCHER": launcher})
 
 
 def counts_of(stage_title: str, output: str) -> dict[str, int]:
-    """The `key: value` lines of one stage's cell in the summary table."""
-    block = output.split(stage_title, 2)[-1]
-    found: dict[str, int] = {}
-    for key, value in re.findall(r"│\s*([^│:\n]+(?:: [^│:\n]+)?): (\d+)\s*│", block):
-        found.setdefault(key.strip(), int(value))
-        if "意外结果" in key:
-            break
-    return found
+    """The `│ item │ count │` rows of one stage's table in the summary."""
+    block = output.split(f" {stage_title} (", 1)[-1]
+    block = block.split("└", 1)[0]
+    return {key.strip(): int(value) for key, value in re.findall(r"^│ ([^│]+?)\s*│\s*(\d+) │$", block, re.M)}
 
 
 def stored_types(db: str) -> Counter:
@@ -90,14 +88,18 @@ def column(table: str, n: int) -> str:
     return "".join(line.split("│")[n].strip() for line in table.splitlines() if line.count("│") > n)
 
 
-def test_the_summary_shows_the_refusals_by_rule_with_an_example_each(small_demo):
+def test_the_summary_shows_the_refusals_by_rule_in_chinese_with_an_example_each(small_demo):
+    from casecore.errors import ERROR_LABELS, RULE_LABELS
+
     result, _ = small_demo
-    table = result.stdout.split("引擎拒绝的命令", 1)[1].split("文件", 1)[0]
-    rules, labels, examples = column(table, 1), column(table, 2), column(table, 4)
+    table = result.stdout.split("引擎拒绝的命令", 1)[1].split("└", 1)[0]
+    labels, examples = column(table, 1), column(table, 3)
     for rule in PLANTED_RULES:
-        assert rule in rules, rule
-    assert "公示未满规定天数" in labels and "无权办理" in labels     # each rule's Chinese label
+        assert (RULE_LABELS.get(rule) or ERROR_LABELS[rule]) in labels, rule
+        assert rule not in table                                     # no English rule name
+    assert "公示未满规定天数" in labels and "无权办理" in labels
     assert "最早于" in examples and "四眼原则" in examples           # and an example message
+    assert "县级批复" in examples and "approve_county" not in examples  # named by the command's label
 
 
 def test_the_summary_says_where_the_store_and_files_are(small_demo):
@@ -171,7 +173,7 @@ def test_a_stage_that_fails_is_reported_the_others_still_summarised_and_the_exit
     result = demo("--households", "20", "--db", str(tmp_path / "d.db"), "--output", str(tmp_path / "out"))
     assert result.exit_code != 0
     assert "模拟的阶段故障" in result.output
-    assert "建档户数: 20" in result.stdout              # the stage before it is still summarised
+    assert counts_of(real[0].title, result.stdout)["建档户数"] == 20   # the stage before it is still summarised
     for stage in real[1:]:
         assert stage.title in result.stdout            # and the stages after it ran and are shown
 
@@ -196,3 +198,74 @@ def test_the_demo_records_each_act_once_in_business_time_and_never_backwards_wit
     for h in rows:
         by_stream.setdefault(h.originator_id, []).append(h.recorded_at)
     assert all(times == sorted(times) for times in by_stream.values())
+
+
+
+def test_the_demo_writes_a_tokens_file_the_service_accepts_one_token_per_role_each_printed(small_demo):
+    import json
+
+    from adapters.http.auth import TokenBook
+    from casecore.values import Role
+
+    result, where = small_demo
+    path = where / "out" / "tokens.json"
+    book = TokenBook.from_file(path)
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    assert len(book) == len(entries) == 6
+    by_role = {e["role"]: (token, e) for token, e in entries.items()}
+    assert set(by_role) == {r.value for r in Role if r is not Role.SYSTEM}
+    village = by_role["village"][1]["unit"]
+    assert len(village) == 12 and village.startswith("522631") and village[9:] != "000"
+    assert len(by_role["township"][1]["unit"]) == 9 and len(by_role["county"][1]["unit"]) == 6
+    for role in ("department", "inspector", "auditor"):
+        assert by_role[role][1]["scope"] == "522631"
+    for token, entry in entries.items():
+        assert token in result.stdout                                  # printed whole
+        assert book.lookup(token).actor.id == entry["id"]
+    assert "行业部门" in result.stdout and "可办理" in result.stdout
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_summary_says_where_each_monitored_figure_comes_from_and_they_add_up(small_demo):
+    import json
+
+    result, where = small_demo
+    listed = runner.invoke(__import__("adapters.cli", fromlist=["app"]).app,
+                           ["roster", "--json", "--db", str(where / "demo.db")])
+    on_roster = len([line for line in listed.stdout.splitlines() if line.strip()])
+    table = result.stdout.split("监测户数从哪里来", 1)[1].split("└", 1)[0]
+    figures = {label: int(n) for label, n, _ in rows(table, 1)}
+    roster_line = next(k for k in figures if k.startswith("名单中的监测户"))
+    assert figures[roster_line] == on_roster
+    assert figures["其中本县办理"] + figures["其中国家系统导出导入"] == on_roster
+    assert figures["其中国家系统导出导入"] > 0
+    assert json.loads(listed.stdout.splitlines()[0])["household_id"]
+
+
+def test_the_closing_hints_name_real_households_and_every_command_works_as_printed(small_demo, monkeypatch):
+    import shlex
+
+    from adapters.cli import app
+
+    result, _ = small_demo
+    hints = result.stdout.split("下一步", 1)[1]
+    commands = [line.split(":  ", 1)[1].strip() for line in hints.splitlines() if ":  casecore " in line]
+    assert any(c.startswith("casecore show 522631") for c in commands)
+    assert any(c.startswith("casecore serve --tokens") for c in commands)
+    monkeypatch.chdir(Path.cwd())
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        if argv[0] == "serve":
+            assert Path(argv[argv.index("--tokens") + 1]).is_file() or \
+                (Path.cwd() / argv[argv.index("--tokens") + 1]).is_file()
+            continue
+        ran = runner.invoke(app, argv)
+        assert ran.exit_code == 0, (command, ran.output)
+        assert "Error" not in ran.output
+
+
+def test_started_by_dev_the_closing_hints_are_dev_commands(tmp_path):
+    result = demo("--households", "20", "--db", str(tmp_path / "d.db"), "--output", str(tmp_path / "out"),
+                  launcher="dev")
+    hints = result.stdout.split("下一步", 1)[1]
+    assert "./dev casecore show " in hints and "  casecore show" not in hints.replace("./dev casecore", "")

@@ -101,3 +101,17 @@ def test_serve_warns_when_it_listens_beyond_this_machine_without_tls(tmp_path):
     err = _stop(proc)
     assert f"http://0.0.0.0:{port}" in err
     assert "警告" in err and "TLS" in err
+
+
+
+def test_serve_without_tokens_says_how_to_start_with_the_demo_tokens_file(tmp_path):
+    r = subprocess.run([CASECORE, "serve", "--db", str(tmp_path / "db")], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2
+    assert "casecore demo" in r.stderr and "casecore-demo/tokens.json" in r.stderr
+    (tmp_path / "casecore-demo").mkdir()
+    (tmp_path / "casecore-demo" / "tokens.json").write_text("{}", encoding="utf-8")
+    again = subprocess.run([CASECORE, "serve"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                           env={"PATH": "/usr/bin:/bin"})
+    assert again.returncode == 2
+    assert "casecore serve --tokens casecore-demo/tokens.json --db casecore-demo.db" in again.stderr

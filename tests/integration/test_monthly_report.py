@@ -148,3 +148,23 @@ def test_a_key_county_counts_every_act_in_it_even_of_households_whose_record_lac
     key = {k["county_code"]: k for k in report["key_counties"]}
     assert key["522631"]["lead"] == 2  # H1's and H9's leads
     assert "522632" not in key          # 榕江县 has no key-county household in this history
+
+
+def test_a_month_without_any_facts_is_said_to_have_none_with_the_months_the_store_holds(sqlite_url):
+    from tests.e2e.reading import readable
+
+    app = bootstrap(sqlite_url)
+    _history(app)
+    app.close()
+    runner = CliRunner()
+    empty = runner.invoke(cli, ["report", "monthly", "--month", "2031-01", "--db", sqlite_url])
+    assert empty.exit_code == 0, empty.output
+    text = readable(empty.stdout)
+    assert "没有 2031-01 的办理记录" in text and "2022-" in text
+    as_json = orjson.loads(runner.invoke(cli, ["report", "monthly", "--month", "2031-01", "--db", sqlite_url,
+                                               "--json"]).stdout)
+    assert as_json["facts"]["in_month"] == 0 and as_json["facts"]["last_on"].startswith("2022-")
+    full = orjson.loads(runner.invoke(cli, ["report", "monthly", "--month", "2022-06", "--db", sqlite_url,
+                                            "--json"]).stdout)
+    assert full["facts"]["in_month"] > 0
+    assert "没有" not in runner.invoke(cli, ["report", "monthly", "--month", "2022-06", "--db", sqlite_url]).stdout

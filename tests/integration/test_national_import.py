@@ -231,3 +231,15 @@ def test_rows_beyond_the_input_limits_are_rejected_with_their_line_and_the_rest_
     assert sorted(reasons) == [6, 7, 8]
     assert "工资性收入" in reasons[6] and "姓名" in reasons[7] and "帮扶责任人" in reasons[8]
     assert app.get_household("HH1").stage == Stage.MONITORED
+
+
+
+def test_the_division_table_an_import_gives_names_the_townships_and_villages_for_later_commands(app, tmp_path,
+                                                                                                  divisions):
+    from adapters import places
+
+    places._names.clear()
+    import_national(app, write_export(tmp_path / "e.xlsx", household_rows(monitored(), family())), divisions, EXPORTED)
+    places._names.clear()
+    places.load(app)
+    assert places.place_path("522631101001") == "黎平县德凤镇高近村"

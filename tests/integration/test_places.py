@@ -1,16 +1,79 @@
-"""Places as names: counties from GB/T 2260, townships and villages from the divisions table an import gives
-(kept in the store, so every later workbook names them), codes nobody named left as codes."""
+"""Places as names: GB/T 2260 down to the county, the division table an import or the demo gives below it (kept
+in the store, so every later command and workbook names them), codes nobody named left as codes."""
 
 from __future__ import annotations
 
+import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
+from adapters import places
 from adapters.cli import app as cli
 from adapters.importers.national_writer import household_rows, person, write_divisions, write_export
-from adapters.places import Places, remember_for
+from adapters.places import Places
 from adapters.storage import bootstrap
 from tests.workbooks import table
+
+
+@pytest.fixture(autouse=True)
+def forget_names():
+    saved = dict(places._names)
+    places._names.clear()
+    yield
+    places._names.clear()
+    places._names.update(saved)
+
+
+def test_a_county_code_is_named_from_the_national_division_codes():
+    assert places.place_name("522631") == "黎平县"
+    assert places.place_name("522631000000") == "黎平县"
+    assert places.place_name("52") == "贵州省"
+    assert places.place_name("5226") == "黔东南苗族侗族自治州"
+
+
+def test_a_township_or_village_nobody_named_stays_its_code_and_its_path_names_the_county():
+    assert places.place_name("522631101") == "522631101"
+    assert places.place_path("522631101001") == "黎平县 (522631101001)"
+
+
+def test_names_stored_by_one_process_are_read_by_the_next_on_the_same_store(db_url):
+    table = places.names_of_table([("522631101001", "新坡镇", "高岩村"), ("522631101201", "新坡镇", "龙塘村")])
+    writer = bootstrap(db_url)
+    try:
+        assert places.remember(writer, table) == 3
+    finally:
+        writer.close()
+    places._names.clear()
+    reader = bootstrap(db_url)
+    try:
+        assert places.load(reader) == 3
+    finally:
+        reader.close()
+    assert places.place_name("522631101") == "新坡镇"
+    assert places.place_name("522631101000") == "新坡镇"
+    assert places.place_name("522631101201") == "龙塘村"
+    assert places.place_path("522631101001") == "黎平县新坡镇高岩村"
+    assert places.place_path("522631101") == "黎平县新坡镇"
+
+
+def test_a_name_given_again_replaces_the_stored_one(db_url):
+    app = bootstrap(db_url)
+    try:
+        places.remember(app, {"522631101001": "高岩村"})
+        places.remember(app, {"522631101001": "高岩社区"})
+        places._names.clear()
+        places.load(app)
+    finally:
+        app.close()
+    assert places.place_name("522631101001") == "高岩社区"
+
+
+def test_a_store_that_never_held_names_loads_none(db_url):
+    app = bootstrap(db_url)
+    try:
+        assert places.load(app) == 0
+    finally:
+        app.close()
 
 
 def test_counties_are_named_from_the_national_division_codes_and_unknown_codes_stay_codes():
@@ -21,14 +84,6 @@ def test_counties_are_named_from_the_national_division_codes_and_unknown_codes_s
     assert places.area(None, ["522631101001", "522632101201"]) == ""  # two counties: no one county to name
     assert places.township("522631101001") == "522631101"  # nobody named it
     assert places.unit("522631000000") == "黎平县" and places.unit("县医保局") == "县医保局"
-
-
-def test_names_remembered_on_a_store_are_read_back_and_replaced_when_given_again(app):
-    assert remember_for(app, {"522631101": "德凤镇", "522631101001": "高近村"}) == 2
-    assert remember_for(app, {"522631101001": "高近社区"}) == 1
-    places = Places.of_app(app)
-    assert places.township("522631101001") == "德凤镇" and places.village("522631101001") == "高近社区"
-    assert places.unit("522631101000") == "德凤镇" and places.area("522631101", []) == "黎平县德凤镇"
 
 
 def test_the_national_import_names_townships_and_villages_for_the_workbooks(db_url, tmp_path):

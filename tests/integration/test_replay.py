@@ -112,6 +112,33 @@ def test_every_event_type_has_a_chinese_label():
     assert missing == []
 
 
+def test_every_field_of_every_event_has_a_chinese_name():
+    import dataclasses
+
+    import casecore.household
+    import casecore.problem  # noqa: F401 - registers the problem events
+    from casecore.events import CaseEvent
+    from casecore.labels import FIELD_LABELS
+
+    common = {f.name for f in dataclasses.fields(CaseEvent)} | {"originator_topic"}
+    missing = {f"{agg}.{name}.{f.name}" for agg, types in EVENT_TYPES.items() for name, cls in types.items()
+               for f in dataclasses.fields(cls) if f.name not in common and f.name not in FIELD_LABELS}
+    assert missing == set()
+
+
+def test_the_replay_command_shows_fields_and_values_in_chinese_and_whole(sqlite_app, sqlite_url):
+    from casecore.values import LeadSource
+
+    backdated_history(sqlite_app)
+    human = CliRunner().invoke(cli, ["replay", "H1", "--db", sqlite_url])
+    assert human.exit_code == 0, human.output
+    assert f"来源: {LeadSource.CADRE_SCREENING.label}" in human.stdout
+    assert "家庭成员: " in human.stdout and "…" not in human.stdout
+    assert "(村级)" in human.stdout
+    for english in ("source=", "cadre_screening", "division_code", "(village)", "household_type", "general"):
+        assert english not in human.stdout, english
+
+
 def test_the_replay_command_prints_chinese_labels_and_json(sqlite_app, sqlite_url):
     backdated_history(sqlite_app)
     runner = CliRunner()

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.places import remember_for
+from adapters.places import remember
 from adapters.storage import bootstrap
 from tests import problems as p
 from tests.builders import TOWNSHIP_UNIT, VILLAGE_CODE, cmd, inclusion_path, person, register, run
@@ -56,7 +56,7 @@ def hostile(db_url) -> str:
                           household_id=hid, division_code=VILLAGE_CODE, source="supervision", detail=text),
                       p.assign(pid, date(2023, 3, 21), deadline=date(2023, 4, 30)),
                       p.rectify(pid, date(2023, 3, 25), action=text, evidence=[text])])
-        assert remember_for(app, {TOWNSHIP_UNIT[:9]: TOWNSHIP_NAME, VILLAGE_CODE: VILLAGE_NAME}) == 2
+        assert remember(app, {TOWNSHIP_UNIT[:9]: TOWNSHIP_NAME, VILLAGE_CODE: VILLAGE_NAME}) == 2
     finally:
         app.close()
     return db_url
