@@ -632,7 +632,8 @@ def import_household(existing: Household | None, h: LegacyHousehold, source: Sou
         _current_status(f, agg, h, size, source)
     kept = {r.person_id: r.kept for r in h.rows}
     if kept != getattr(agg, "source_rows", None):
-        key = f"source_rows:{_digest(sorted((p, sorted(k.items())) for p, k in kept.items()))}"
+        # one record a household and export month; not a digest of the cells, which hold names and numbers
+        key = f"source_rows:{source.month:%Y%m}"
         if not f.seen(key):
             f.trigger(Household.SourceRowsRecorded, source.month, key, people=kept)
     return _done(f, result)

@@ -327,8 +327,16 @@ def archive_histories(ctx: DemoContext, households: list[dict[str, Any]], start:
         actor = ctx.shared["actor_for"]("village", h["division_code"])
         d = start + timedelta(days=7 * i)
         common = {"actor": actor, "command_id": None, "note": "县档案补录", "evidence": [], "origin": origin}
-        t = agg.trigger_event
         sudden = i == 1
+        # the archive recorded each act on its business day (a case's recorded times never go backwards, so
+        # the act typed ten days ahead below is recorded on its own earlier day only after these)
+        clock_at = [datetime.combine(d, time(2, 0), UTC)]
+
+        def t(cls: Any, on: date, agg: Household = agg, clock_at: list[datetime] = clock_at, **payload: Any) -> None:
+            clock_at[0] = max(clock_at[0], datetime.combine(on, time(2, 0), UTC))
+            with recording_clock(lambda: clock_at[0]):
+                agg.trigger_event(cls, on=on, **payload)
+
         if sudden:  # 突发严重困难户 on 25,000 a head (Guizhou data check 1111_18 asks to verify over 20,000)
             size = max(len([m for m in agg.members.values() if m.get("removed_on") is None]), 1)
             start_w, end_w = month_window(d)
@@ -356,9 +364,9 @@ def archive_histories(ctx: DemoContext, households: list[dict[str, Any]], start:
             start_w, end_w = month_window(d + timedelta(days=20))
             recorded = datetime.combine(d + timedelta(days=10), time(2, 0), UTC)
             with recording_clock(lambda at=recorded: at):
-                t(Household.IncomeAssessed, on=d + timedelta(days=20), period_start=start_w, period_end=end_w,
-                  net_income=Decimal(25000 * size), rigid_expenditure=Decimal(0), household_size=size,
-                  per_capita_income=Decimal(25000), **common)
+                agg.trigger_event(Household.IncomeAssessed, on=d + timedelta(days=20), period_start=start_w,
+                                  period_end=end_w, net_income=Decimal(25000 * size), rigid_expenditure=Decimal(0),
+                                  household_size=size, per_capita_income=Decimal(25000), **common)
         ctx.app.save(agg)
         stored += 1
     return stored

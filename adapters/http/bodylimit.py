@@ -70,3 +70,8 @@ class BodyLimit:
         except BodyTooLarge:
             if not started:
                 await self._refuse(send)
+        except BaseExceptionGroup as group:  # a middleware that runs the app in a task group wraps it
+            if group.subgroup(BodyTooLarge) is None:
+                raise
+            if not started:
+                await self._refuse(send)

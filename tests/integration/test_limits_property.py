@@ -79,9 +79,11 @@ def commands(h: dict) -> list:
     members = [{**person(1), "name": h["names"][0], "relation": h["relation"]},
                {**person(2, date(1982, 5, 6)), "name": h["names"][1], "relation": "配偶"}]
     common = {"note": h["note"], "evidence": h["evidence"]}
-    # four eyes: the supervisor is another person (the same id with its last character changed)
-    last = "x" if h["party"]["person"][-1:] != "x" else "y"
-    supervisor = {**h["party"], "person": h["party"]["person"][:-1] + last}
+    # 双责任: the supervisor is another person of another unit (each with its last character changed)
+    def other(text: str) -> str:
+        return text[:-1] + ("x" if text[-1:] != "x" else "y")
+
+    supervisor = {**h["party"], "person": other(h["party"]["person"]), "unit": other(h["party"]["unit"])}
     return [
         register(hid, members=members, relocated=True, resettlement_site=h["site"], actor=actor,
                  command_id=h["command_id"], **common),
