@@ -99,9 +99,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from adapters.http.services import Services
 
     settings = settings or Settings.from_env()
-    if settings.tokens_file is None:
+    if settings.tokens_file is None and settings.accounts_file is None:
         raise TokenFileError("未指定令牌文件; 请用 --tokens FILE 或 CASECORE_TOKENS 指定 (JSON: 令牌 → 办理人)")
-    tokens = TokenBook.from_file(settings.tokens_file)
+    # a console without API tokens: the API answers every request with not_authorised
+    tokens = TokenBook.from_file(settings.tokens_file) if settings.tokens_file else TokenBook({})
     services = Services(settings, tokens)
 
     @asynccontextmanager
@@ -120,6 +121,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (commands.router, households.router, listings.roster, listings.findings, listings.ledgers,
                    listings.reports, listings.events):
         app.include_router(router)
+    if settings.accounts_file is not None:
+        from adapters.console import mount_console
+
+        try:
+            app.state.console = mount_console(app, services, settings.accounts_file)
+        except Exception:
+            services.close()
+            raise
     _install_error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -197,7 +197,7 @@ class Services:
         self.fresh("casefacts")
         with self.connect() as conn:
             found = inspect(conn, self.app.policies, as_of, rules or None, prefix or None)
-        rows = [dict(f.as_dict(), label=f.label) for f in found]
+        rows = [dict(f.as_dict(), label=f.label, key=f.key, raised_problem=f.raised_problem) for f in found]
         return {"as_of": as_of, "division": prefix or None, "count": len(rows), "findings": self.shown(principal, rows)}
 
     def events(self, principal: Principal, after: int, limit: int) -> dict[str, Any]:
