@@ -91,7 +91,7 @@ def _options(enum: Iterable[Any]) -> list[tuple[str, str]]:
 def _field_specs(command: str, state: Mapping[str, Any]) -> list[FormField]:
     risks = _options(RiskType)
     open_leads = [(ld["lead_id"], f"{ld['lead_id']} ({ld.get('on', '')})") for ld in state.get("leads", [])
-                  if not ld.get("finding")]
+                  if ld.get("status") == "open"]
     objections = [(o["objection_id"], o["objection_id"]) for o in state.get("objections", [])
                   if not o.get("outcome")]
     planned = [(m["measure_id"], m["measure_id"]) for m in state.get("measures", [])

@@ -41,6 +41,7 @@ from casecore import commands as c
 from casecore.errors import CaseError, NotAuthorised, NotFound, ValidationFailed
 from casecore.labels import event_label
 from casecore.values import Category, ProblemKind, RiskType, Role, Rule, Stage
+from workflows.rectification import LABELS as RECTIFICATION_LABELS
 
 PREFIX = "/console"
 PAGE_SIZE = 50
@@ -85,6 +86,7 @@ def _labels() -> dict[str, Any]:
         "rule": {s.value: s.label for s in Rule},
         "kind": {s.value: s.label for s in ProblemKind},
         "command": c.LABELS,
+        "status": {s.value: label for s, label in RECTIFICATION_LABELS.items()},
     }
 
 
@@ -226,6 +228,8 @@ class Console:
         async def inbox(request: Request) -> Response:
             session = self.session(request)
             ctx = await run_in_threadpool(self._dashboard, session)
+            if ctx["inbox"] or session.principal.actor.role in (Role.TOWNSHIP, Role.COUNTY):
+                ctx["todo"] = []  # the approval inbox alone: the village work is on 工作台
             return self.render(request, "dashboard.html", session, {**ctx, "inbox_only": True})
 
         # ---------------------------------------------------------------- households
