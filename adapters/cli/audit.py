@@ -49,6 +49,7 @@ def verify(
     snapshots = _check_snapshots(app, quiet=json)
     if snapshots is not None:
         report.findings.extend(snapshots.findings)
+    access = check_console_access_log(app)
     if json:
         out = report.as_dict()
         if snapshots is not None:
@@ -57,6 +58,9 @@ def verify(
                 out["snapshots"] |= {"unchecked": snapshots.unchecked, "reason": snapshots.unchecked_reason}
         if checkpoint is not None:
             out["checkpoint"] = {"through_position": checkpoint["through_position"], "digest": checkpoint["digest"]}
+        if access is not None:
+            out["access_log"] = {"rows": access.rows, "ok": access.ok, "problems": access.problems}
+            out["ok"] = out["ok"] and access.ok
         print(dumps(out))
     else:
         scope = f"; 对照检查点 (位置 ≤ {checkpoint['through_position']})" if checkpoint else ""
@@ -75,8 +79,26 @@ def verify(
                               str(f.position or ""), f.detail)
             console.print(table)
             console.print(f"已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}")
-    if not report.ok:
+        if access is not None:
+            if access.ok:
+                console.print(f"[green]✓ 已核验控制台访问日志 {access.rows} 条: 哈希链完整[/green]")
+            else:
+                for problem in access.problems:
+                    console.print(f"[red]{problem}[/red]")
+    if not report.ok or (access is not None and not access.ok):
         raise typer.Exit(1)
+
+
+def check_console_access_log(app):
+    """The console's read-access log, checked like the events (None when no console ever served this store)."""
+    from adapters.console.accesslog import check_access_log
+    from adapters.readmodels import engine_for, store_of
+
+    engine = engine_for(store_of(app))
+    try:
+        return check_access_log(engine)
+    finally:
+        engine.dispose()
 
 
 def _check_snapshots(app, quiet: bool):

@@ -35,7 +35,6 @@ MAX_FAILURES = 5
 LOCK_MINUTES = 15
 MIN_PASSWORD = 8
 
-_hasher = PasswordHasher()
 
 
 class AccountError(ValueError):
@@ -79,9 +78,12 @@ class LoginResult:
 class AccountBook:
     """The accounts file, read and written under one lock (the console and the CLI change lock state)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, hasher: PasswordHasher | None = None):
         self.path = Path(path)
         self._lock = threading.Lock()
+        #: argon2id with the library's defaults (RFC 9106 low-memory profile); a stored hash carries its own
+        #: parameters, so a cheaper hasher (tests) only changes the hashes it writes
+        self.hasher = hasher or PasswordHasher()
 
     # ------------------------------------------------------------------ file
 
@@ -139,7 +141,7 @@ class AccountBook:
             raise AccountError(f"密码至少 {MIN_PASSWORD} 个字符")
         try:
             account = Account(id=actor_id or login, name=name, role=Role(role), unit=unit, scope=scope,
-                              personal_data=personal_data, password_hash=_hasher.hash(password),
+                              personal_data=personal_data, password_hash=self.hasher.hash(password),
                               totp_secret=pyotp.random_base32() if totp else None)
         except (ValidationError, ValueError) as exc:
             raise AccountError(f"账号 {login}: {exc}".splitlines()[0]) from None
@@ -189,14 +191,14 @@ class AccountBook:
             data = self._read()
             raw = data["accounts"].get(login)
             if raw is None:
-                _hasher.hash(password)  # the same work as for a real account: timing does not tell logins apart
+                self.hasher.hash(password)  # the same work as for a real account: timing does not tell logins apart
                 return wrong
             account = Account.model_validate(raw)
             if account.locked_until is not None and account.locked_until > now:
                 return LoginResult(None, f"账号已被锁定至 {account.locked_until:%H:%M} (UTC); "
                                          "请稍后再试, 或请管理员执行 casecore accounts unlock")
             try:
-                _hasher.verify(account.password_hash, password)
+                self.hasher.verify(account.password_hash, password)
             except (VerificationError, InvalidHashError):
                 failures = account.failures + 1
                 raw["failures"] = failures

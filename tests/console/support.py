@@ -52,10 +52,16 @@ def make_demo(where: Path, households: int = 150) -> Path:
 
 
 def write_accounts(path: Path) -> Path:
+    """The people's accounts (cheap argon2 parameters: tests log in often; the CLI is tested on its own)."""
+    from argon2 import PasswordHasher
+
+    from adapters.console.accounts import AccountBook
+
+    book = AccountBook(path, PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     for login, (name, role, unit, extra) in PEOPLE.items():
-        subprocess.run([CASECORE, "accounts", "add", login, "--name", name, "--role", role, "--unit", unit,
-                        "--file", str(path), *extra], input=PASSWORD + "\n", text=True, check=True,
-                       capture_output=True, timeout=60)
+        options = dict(zip(extra[::2], extra[1::2], strict=True))
+        book.add(login, PASSWORD, name=name, role=role, unit=unit, scope=options.get("--scope"),
+                 actor_id=options.get("--id"))
     return path
 
 
