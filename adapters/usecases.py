@@ -223,7 +223,32 @@ def _add_heads(conn: Connection, rows: list[dict[str, Any]]) -> None:
             if hid not in heads or relation in ("户主", "head"):
                 heads[hid] = name
     for r in rows:
-        r["head_name"] = heads.get(r["household_id"], "")
+        # nested under `name` so that masking (adapters.feed.mask) treats it as the person's name it is
+        r["head"] = {"name": heads.get(r["household_id"], "")}
+
+
+def households_workbook(rows: list[dict[str, Any]]) -> bytes:
+    """A listing of households as an xlsx workbook (Chinese headers and labels, places by name)."""
+    import io
+
+    from openpyxl import Workbook
+
+    from adapters.places import place_path
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "农户名单"
+    ws.append(["户编号", "户主", "所在村", "阶段", "监测对象类别", "风险类型", "人口", "纳入日期", "风险消除日期"])
+    for r in rows:
+        category = r.get("category")
+        head = (r.get("head") or {}).get("name", "")
+        ws.append([r["household_id"], head, place_path(r["division_code"]), Stage(r["stage"]).label,
+                   Category(category).label if category else "",
+                   "、".join(RiskType(x).label for x in r.get("risk_types") or []), r.get("household_size"),
+                   r.get("included_on"), r.get("eliminated_on")])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
 
 
 def search_households(conn: Connection, prefix: str, q: str, limit: int = 50) -> list[dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import secrets
 import threading
 import time
@@ -25,15 +24,14 @@ from adapters.console import HERE
 from adapters.console.accesslog import AccessLog
 from adapters.console.accounts import AccountBook
 from adapters.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, Session, Sessions, csrf_ok
-from adapters.http.services import Services, narrow
+from adapters.http.services import Services
 from adapters.places import place_name, place_path
 from adapters.usecases import (
     Filters,
     approval_inbox,
     command_from_form,
-    households_page,
+    households_workbook,
     raise_problems_from_findings,
-    search_households,
     step_forms,
     village_todo,
 )
@@ -45,6 +43,8 @@ from workflows.rectification import LABELS as RECTIFICATION_LABELS
 
 PREFIX = "/console"
 PAGE_SIZE = 50
+#: the most rows one download holds (a county has tens of thousands of households)
+EXPORT_LIMIT = 500_000
 
 
 class LoginRequired(Exception):
@@ -520,56 +520,27 @@ class Console:
                 "step_label": _step_text(state)}
 
     def _search(self, session: Session, q: str) -> list[dict[str, Any]]:
-        svc = self.services
-        svc.fresh("roster")
-        with svc.connect() as conn:
-            rows = search_households(conn, session.principal.scope, q)
-        return svc.shown(session.principal, rows)
+        return self.services.search(session.principal, q)
 
     def _households(self, session: Session, filters: Filters, page: int) -> tuple[int, list[dict[str, Any]]]:
-        svc = self.services
-        if filters.division and narrow(session.principal.scope, filters.division) is None:
-            raise Refused("not_authorised", f"区划 {filters.division} 不在您的查看范围内")
-        svc.fresh("roster")
-        with svc.connect() as conn:
-            total, rows = households_page(conn, session.principal.scope, filters, (page - 1) * PAGE_SIZE, PAGE_SIZE)
-        return total, svc.shown(session.principal, rows)
+        try:
+            return self.services.households_page(session.principal, filters, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+        except NotAuthorised as exc:
+            raise Refused(exc.code, exc.message) from None
 
     def _households_xlsx(self, session: Session, filters: Filters) -> bytes:
-        from openpyxl import Workbook
-
-        svc = self.services
-        svc.fresh("roster")
-        with svc.connect() as conn:
-            _total, rows = households_page(conn, session.principal.scope, filters, 0, 1_000_000)
-        rows = svc.shown(session.principal, rows)
-        labels = _labels()
-        wb = Workbook()
-        ws = wb.active
-        ws.title = "名单"
-        ws.append(["户编号", "户主", "区划", "阶段", "类别", "风险类型", "人口", "纳入日期", "风险消除日期"])
-        for r in rows:
-            ws.append([r["household_id"], r["head_name"], place_path(r["division_code"]),
-                       labels["stage"].get(r["stage"], r["stage"]), labels["category"].get(r["category"] or "", ""),
-                       "、".join(labels["risk"].get(x, x) for x in r["risk_types"] or []), r["household_size"],
-                       r["included_on"], r["eliminated_on"]])
-        out = io.BytesIO()
-        wb.save(out)
-        return out.getvalue()
+        try:
+            _, rows = self.services.households_page(session.principal, filters, 0, EXPORT_LIMIT)
+        except NotAuthorised as exc:
+            raise Refused(exc.code, exc.message) from None
+        return households_workbook(rows)
 
     def _problem(self, session: Session, problem_id: str, as_of: date) -> dict[str, Any]:
-        from projections import timeline as tl
-
-        svc = self.services
-        doc = svc.ledgers(session.principal, as_of, None)
-        row = next((p for p in doc["problems"] if p["problem_id"] == problem_id), None)
-        if row is None:
-            raise Refused("not_found", f"问题 {problem_id} 不存在或不在您的查看范围内", 404)
-        svc.fresh(tl.TimelineProjection.name)
-        with svc.connect() as conn:
-            history = tl.stream_events(conn, problem_id, aggregate="problem")
-        acts = [a for a in doc["rectifications"] if a["problem_id"] == problem_id]
-        return {"p": row, "history": svc.shown(session.principal, history), "acts": acts}
+        try:
+            doc = self.services.problem(session.principal, problem_id, as_of)
+        except NotFound as exc:
+            raise Refused("not_found", exc.message, 404) from None
+        return {"p": doc["problem"], "history": doc["history"], "acts": doc["rectifications"]}
 
     def _findings(self, session: Session, day: date, rule: str, severity: str, township: str) -> dict[str, Any]:
         svc = self.services

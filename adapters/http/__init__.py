@@ -95,7 +95,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service: open the store, load the tokens, mount one router per resource."""
-    from adapters.http.routers import commands, households, listings
+    from adapters.http.routers import commands, directory, households, listings
     from adapters.http.services import Services
 
     settings = settings or Settings.from_env()
@@ -118,8 +118,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.services = services
-    for router in (commands.router, households.router, listings.roster, listings.findings, listings.ledgers,
-                   listings.reports, listings.events):
+    for router in (commands.router, directory.households, households.router, directory.search, listings.roster,
+                   listings.findings, listings.ledgers, directory.problems, listings.reports, listings.events,
+                   directory.divisions):
         app.include_router(router)
     if settings.accounts_file is not None:
         from adapters.console import mount_console
