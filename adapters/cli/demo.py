@@ -98,6 +98,7 @@ def demo(
         app.close()
     print_summary(ctx, reports, store.url if store.kind != "sqlite" else store.env["SQLITE_DBNAME"], output,
                   time.perf_counter() - started)
+    print_console_accounts(ctx, db, output)
     if any(r.failure for r in reports):
         raise typer.Exit(1)
 
@@ -134,6 +135,23 @@ def print_summary(ctx, reports: list[StageReport], db: str, output: Path, second
     lines += [f"业务日期已推进到 {ctx.shared.get('today', '—')}; 共用时 {seconds:.1f} 秒",
               f"查看一户: casecore show <户编号> --db {db}"]
     console.print(Panel("\n".join(lines), title="文件", expand=False))
+
+
+def print_console_accounts(ctx, db: str, output: Path) -> None:
+    """The console's demo accounts (one per role) and the command that serves the console on this store."""
+    from adapters.console.demo_accounts import write_demo_accounts
+
+    county = ctx.shared.get("county")
+    if not county:
+        return
+    path, people = write_demo_accounts(output, county)
+    table = Table(title=f"控制台演示账号 ({path})")
+    for col in ("登录名", "密码", "姓名", "角色", "单位"):
+        table.add_column(col)
+    for p in people:
+        table.add_row(p["login"], p["password"], p["name"], p["role"], p["unit"])
+    console.print(table)
+    console.print(f"打开控制台: casecore console --db {db} --accounts {path}  (然后在浏览器打开它打印的地址)")
 
 
 def register(app: typer.Typer) -> None:

@@ -115,3 +115,30 @@ def test_the_cli_adds_lists_unlocks_and_removes_accounts_reading_the_password_fr
     assert run("remove", "wang").exit_code == 0
     assert run("list", "--json").stdout == ""
     assert run("remove", "wang").exit_code == 2
+
+
+def test_the_demo_writes_one_account_a_role_that_logs_in_with_its_printed_password(demo_db):
+    from adapters.console.demo_accounts import ACCOUNTS_FILE
+
+    book = AccountBook(demo_db.parent / "out" / ACCOUNTS_FILE)
+    roles = {a.role.value for a in book.accounts().values()}
+    assert roles == {"village", "township", "county", "department", "inspector", "auditor"}
+
+
+def test_demo_accounts_log_in_with_the_passwords_printed_for_them(tmp_path):
+    from adapters.console.demo_accounts import write_demo_accounts
+
+    county = {"code": "522631", "name": "黎平县", "townships": [
+        {"code": "522631101", "name": "新坡镇", "villages": [{"code": "522631101001", "name": "坡老村"}]}]}
+    path, people = write_demo_accounts(tmp_path, county)
+    book = AccountBook(path)
+    for person in people:
+        principal = book.login(person["login"], person["password"], now=NOW).principal
+        assert principal is not None and principal.actor.role == person["role"]
+        assert principal.scope.startswith("522631")
+
+
+def test_the_console_command_says_what_to_do_without_an_accounts_file(tmp_path):
+    result = CliRunner().invoke(app, ["console", "--db", str(tmp_path / "x.db"), "--accounts",
+                                      str(tmp_path / "none.json")])
+    assert result.exit_code == 2 and "./dev demo" in result.output
