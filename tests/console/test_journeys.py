@@ -52,7 +52,10 @@ def log_in(page: Any, login: str, password: str = PASSWORD) -> None:
 
 
 def shot(page: Any, where: Path, name: str) -> None:
-    page.screenshot(path=str(where / f"{name}.png"), full_page=True)
+    """The page from the top, at most 2,000 pixels of it (long ledgers would make megabyte images)."""
+    height = min(2000, int(page.evaluate("document.documentElement.scrollHeight")))
+    page.screenshot(path=str(where / f"{name}.png"), full_page=True,
+                    clip={"x": 0, "y": 0, "width": 1280, "height": height})
 
 
 def step(page: Any, command: str, on: date | None = None, **fields: str) -> None:
