@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -394,18 +394,21 @@ def approval_inbox(conn: Connection, policies: PolicyBook, role: Role | str, pre
 # ---------------------------------------------------------------------------------------------------- findings
 
 
-def raise_problems_from_findings(app: CaseManagement, findings: list[Any], on: date, actor: dict[str, Any]
+def raise_problems_from_findings(app: CaseManagement, findings: list[Any], on: date, actor: dict[str, Any],
+                                 handle: Callable[[list[Any]], Iterable[Any]] | None = None
                                  ) -> tuple[Counter[str], list[str]]:
     """Raise a problem in the double ledger for each finding not raised yet (idempotent: a problem's id is
     derived from its finding). Returns counts (`raised`, `duplicate`, error codes, `already`) and the
-    refusals' sentences."""
+    refusals' sentences. `handle` decides the commands (default: the application's bulk path; the demo
+    passes its own, which counts refusals)."""
     from projections.inspect import problem_commands
 
     counts: Counter[str] = Counter()
     refusals: list[str] = []
     cmds = problem_commands(findings, on, actor)
     by_id = {f.derived_problem_id: f for f in findings}
-    for cmd, outcome in zip(cmds, app.handle_many(cmds), strict=True):
+    outcomes = handle(cmds) if handle is not None else app.handle_many(cmds)
+    for cmd, outcome in zip(cmds, outcomes, strict=True):
         if outcome.ok:
             counts["duplicate" if outcome.duplicate else "raised"] += 1
             f = by_id[cmd.problem_id]
