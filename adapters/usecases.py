@@ -314,7 +314,8 @@ def _opened_on(conn: Connection, ids: list[str], event_type: str) -> dict[str, d
 def village_todo(conn: Connection, policies: PolicyBook, prefix: str, as_of: date, limit: int = 200) -> list[Clock]:
     """The village's to-do with deadline clocks: leads not verified and identifications under way (the
     identification limit from the lead), notices to close (D + the notice days), measures planned but not
-    carried out, households past the assistance months that may be nominated for exit. Oldest first."""
+    carried out, yearly income re-assessments due, households past the assistance months that may be
+    nominated for exit. Overdue first, then by deadline."""
     from projections.roster import roster, roster_measures
 
     policy = policies.on(as_of)
@@ -341,6 +342,15 @@ def village_todo(conn: Connection, policies: PolicyBook, prefix: str, as_of: dat
                            .where(in_reach, m.status == "planned").order_by(m.planned_on).limit(limit)).all()
     for hid, division, mid, planned_on in planned:
         out.append(Clock(hid, division, f"措施 {mid} 已计划未落实", planned_on, None, as_of))
+    yearly = policy.income.assessment_months
+    due = conn.execute(sa.select(r.household_id, r.division_code, r.income_assessed_on)
+                       .where(in_reach, r.stage.in_(("monitored", "in_exit")),
+                              sa.or_(r.income_assessed_on.is_(None),
+                                     r.income_assessed_on <= _months_before(as_of, yearly)))
+                       .order_by(r.income_assessed_on).limit(limit)).all()
+    for hid, division, assessed in due:
+        deadline = _months_after(assessed, yearly) if assessed else None
+        out.append(Clock(hid, division, f"年度收入核算到期 (每{yearly}个月核算一次)", assessed, deadline, as_of))
     months = policy.exit.min_assistance_months
     horizon = _months_before(as_of, months)
     candidates = conn.execute(sa.select(r.household_id, r.division_code, r.included_on)
@@ -350,6 +360,11 @@ def village_todo(conn: Connection, policies: PolicyBook, prefix: str, as_of: dat
         out.append(Clock(hid, division, f"监测满{months}个月: 核实收入, 符合条件可提名风险消除", included, None, as_of))
     out.sort(key=lambda k: (not k.overdue, k.deadline or date.max, k.since or date.max))
     return out
+
+
+def _months_after(day: date, months: int) -> date:
+    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(y, m + 1, min(day.day, 28))
 
 
 def _months_before(day: date, months: int) -> date:

@@ -65,3 +65,60 @@ def test_posted_forms_become_valid_contract_commands():
     approve = command_from_form("H1", "approve_county", {"decision": ["approve"], "category": [""],
                                                          "risk_types": []}, "2024-03-01")
     assert "category" not in approve and approve["risk_types"] == []
+
+
+def _folded(app):
+    from adapters.readmodels import ReadModels
+
+    rm = ReadModels(app)
+    rm.catch_up()
+    return rm
+
+
+def test_the_village_to_do_counts_the_notice_days_and_the_inbox_waits_for_the_next_level(app):
+    from datetime import date
+
+    from adapters.usecases import approval_inbox, village_todo
+    from tests.builders import VILLAGE, cmd, register, run
+
+    run(app, [register("H1"), cmd("record_lead", date(2023, 3, 2), VILLAGE, household_id="H1", lead_id="L1",
+                                  source="self_declaration", risk_types=["illness"]),
+              cmd("verify_lead", date(2023, 3, 3), VILLAGE, household_id="H1", lead_id="L1", finding="meets"),
+              cmd("sign_application", date(2023, 3, 3), VILLAGE, household_id="H1"),
+              cmd("open_publicity", date(2023, 3, 4), VILLAGE, household_id="H1")])
+    rm = _folded(app)
+    try:
+        with rm.engine.connect() as conn:
+            todo = village_todo(conn, app.policies, "522631101001", date(2023, 3, 6))
+            notice = next(k for k in todo if k.what.startswith("公示结束"))
+            assert notice.deadline == date(2023, 3, 9) and notice.days_left == 3 and not notice.overdue
+            late = village_todo(conn, app.policies, "522631101001", date(2023, 3, 20))
+            assert [k.overdue for k in late if k.household_id == "H1"] == [True, True]  # notice, 15-day limit
+            assert village_todo(conn, app.policies, "522631102001", date(2023, 3, 6)) == []
+        run(app, [cmd("close_publicity", date(2023, 3, 9), VILLAGE, household_id="H1")])
+        rm.catch_up()
+        with rm.engine.connect() as conn:
+            inbox = approval_inbox(conn, app.policies, "township", "522631101", date(2023, 3, 10))
+            assert [(k.household_id, k.since) for k in inbox] == [("H1", date(2023, 3, 2))]
+            assert approval_inbox(conn, app.policies, "county", "522631", date(2023, 3, 10)) == []
+    finally:
+        rm.close()
+
+
+def test_a_monitored_household_whose_income_was_assessed_a_year_ago_is_due_again(app):
+    from datetime import date
+
+    from adapters.usecases import village_todo
+    from tests.builders import inclusion_path, register, run
+
+    run(app, [register("H1"), *inclusion_path("H1")])
+    rm = _folded(app)
+    try:
+        with rm.engine.connect() as conn:
+            soon = village_todo(conn, app.policies, "522631101001", date(2023, 6, 1))
+            later = village_todo(conn, app.policies, "522631101001", date(2024, 6, 1))
+    finally:
+        rm.close()
+    assert not any(k.what.startswith("年度收入核算") for k in soon)
+    due = [k for k in later if k.what.startswith("年度收入核算")]
+    assert len(due) == 1 and due[0].overdue
