@@ -1065,6 +1065,16 @@ def _commands_of(triggers: list[str]) -> list[str]:
     return out
 
 
+def legal_commands(procedure: str, step: str) -> list[str]:
+    """The commands the procedure's table allows from a step (the forms a console offers, the hints in refusals)."""
+    return _commands_of(WORKFLOWS[procedure].triggers(step))
+
+
+def step_label(procedure: str, step: str) -> str:
+    """The Chinese name of a procedure's step."""
+    return _step_label(procedure, step)
+
+
 def _step_label(procedure: str, step: str) -> str:
     from workflows import exit as ex
     from workflows import inclusion as inc

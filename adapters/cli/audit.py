@@ -122,6 +122,7 @@ def verify(
         snapshots = _check_snapshots(app, quiet=json)
         if snapshots is not None:
             report.findings.extend(snapshots.findings)
+        access = check_console_access_log(app)
         if json:
             out = report.as_dict()
             if snapshots is not None:
@@ -133,6 +134,9 @@ def verify(
             if checkpoints is not None:
                 out["checkpoints"] = {"files": files, "signed": len(signed)}
             out["chain"] = {"keys": [k.id for k in keys.keys] if keys is not None else []}
+            if access is not None:
+                out["access_log"] = {"rows": access.rows, "ok": access.ok, "problems": access.problems}
+                out["ok"] = out["ok"] and access.ok
             print(dumps(out))
         else:
             scope = f"; 对照检查点 (位置 ≤ {checkpoint['through_position']})" if checkpoint else ""
@@ -158,11 +162,29 @@ def verify(
                                   str(f.position or ""), f.detail)
                 emit(table)
                 console.print(f"已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}")
-        if not report.ok:
+            if access is not None:
+                if access.ok:
+                    console.print(f"[green]✓ 已核验控制台访问日志 {access.rows} 条: 哈希链完整[/green]")
+                else:
+                    for problem in access.problems:
+                        console.print(f"[red]{problem}[/red]")
+        if not report.ok or (access is not None and not access.ok):
             raise typer.Exit(1)
     finally:
         app.close()
 
+
+
+def check_console_access_log(app):
+    """The console's read-access log, checked like the events (None when no console ever served this store)."""
+    from adapters.console.accesslog import check_access_log
+    from adapters.readmodels import engine_for, store_of
+
+    engine = engine_for(store_of(app))
+    try:
+        return check_access_log(engine)
+    finally:
+        engine.dispose()
 
 
 def _check_snapshots(app, quiet: bool):

@@ -102,6 +102,7 @@ def demo(
     finally:
         app.close()
     print_summary(ctx, reports, where, output, time.perf_counter() - started, closing)
+    print_console_accounts(ctx, where, output)
     if any(r.failure for r in reports):
         raise typer.Exit(1)
 
@@ -248,6 +249,23 @@ def print_summary(ctx, reports: list[StageReport], db: str, output: Path, second
         hints.append(f"  HTTP 服务:  {_cli(f'serve --tokens {_db_arg(str(closing.tokens_file))[5:]} {db_arg}')}")
     for line in hints:
         console.print(line, soft_wrap=True)
+
+
+def print_console_accounts(ctx, db: str, output: Path) -> None:
+    """The console's demo accounts (one per role) and the command that serves the console on this store."""
+    from adapters.console.demo_accounts import write_demo_accounts
+
+    county = ctx.shared.get("county")
+    if not county:
+        return
+    path, people = write_demo_accounts(output, county)
+    table = Listing(f"控制台演示账号 ({path})", [Col("登录名", "id"), Col("密码", "id"), Col("姓名"), Col("角色"),
+                                                   Col("单位", "id")])
+    for p in people:
+        table.add_row(p["login"], p["password"], p["name"], p["role"], p["unit"])
+    emit(table)
+    console.print(f"打开控制台: {_cli(f'console {_db_arg(db)} --accounts {_db_arg(str(path))[5:]}')}  "
+                  "(然后在浏览器打开它打印的地址)", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

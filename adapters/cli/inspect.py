@@ -45,7 +45,7 @@ def inspect(
     """运行督查规则 (run the inspector's rules)."""
     from adapters.readmodels import read_models
     from projections.casefacts import CaseFactsProjection
-    from projections.inspect import RULES, Inspector, problem_commands
+    from projections.inspect import RULES, Inspector
 
     day = business_date(as_of, "--as-of")
     unknown = [r for r in rule or [] if r not in RULES]
@@ -76,18 +76,12 @@ def inspect(
                 cadre_unknown = inspector.cadre_unknown()
             raised: Counter[str] = Counter()
             if raise_problems:
+                from adapters.usecases import raise_problems_from_findings
+
                 actor = {"id": actor_id, "name": "督查规则", "role": "inspector", "unit": actor_unit}
-                cmds = problem_commands(findings, day, actor)
-                by_id = {f.derived_problem_id: f for f in findings}
-                for cmd, outcome in zip(cmds, app.handle_many(cmds), strict=True):
-                    if outcome.ok:
-                        raised["duplicate" if outcome.duplicate else "raised"] += 1
-                        by_id[cmd.problem_id].problem_id = by_id[cmd.problem_id].problem_id or cmd.problem_id
-                    else:
-                        error = outcome.error
-                        raised[error.code if error else "error"] += 1
-                        err_console.print(f"[red]{cmd.problem_id}: {error.message if error else ''}[/red]")
-                raised["already"] = sum(1 for f in findings if f.raised_problem is not None)
+                raised, refusals = raise_problems_from_findings(app, findings, day, actor)
+                for line in refusals:
+                    err_console.print(f"[red]{line}[/red]")
                 rm.catch_up()
         places = Places.of_app(app)
     finally:

@@ -18,6 +18,9 @@ def serve(
     db: DbOption = None,
     tokens: Annotated[Path | None, typer.Option("--tokens", envvar="CASECORE_TOKENS",
                                                 help="令牌文件 (JSON: 令牌 → 办理人), 见 docs/http.md")] = None,
+    accounts: Annotated[Path | None, typer.Option("--accounts", envvar="CASECORE_ACCOUNTS",
+                                                  help="控制台账号文件 (casecore accounts add 生成); "
+                                                  "有则在 /console/ 提供控制台, 见 docs/console.md")] = None,
     catch_up_on_read: Annotated[bool, typer.Option(
         "--catch-up-on-read/--no-catch-up-on-read",
         help="读取前先追平投影; 由独立投影进程 (casecore projections run) 维护时可关闭")] = True,
@@ -29,6 +32,7 @@ def serve(
     """启动 HTTP 服务 (serve the HTTP API: commands in, roster, findings, ledgers, reports, events out)."""
     import uvicorn
 
+    from adapters.console.accounts import AccountError
     from adapters.http import Settings, TokenFileError, create_app
 
     if (tls_cert is None) != (tls_key is None):
@@ -39,8 +43,9 @@ def serve(
         err_console.print(no_tokens_hint(), soft_wrap=True)
         raise typer.Exit(2)
     try:
-        app = create_app(Settings.from_env(db=db, tokens_file=tokens, catch_up_on_read=catch_up_on_read))
-    except TokenFileError as exc:
+        app = create_app(Settings.from_env(db=db, tokens_file=tokens, accounts_file=accounts,
+                                           catch_up_on_read=catch_up_on_read))
+    except (TokenFileError, AccountError) as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     except Exception as exc:  # a store that cannot be opened is the operator's to fix, not a traceback
@@ -57,6 +62,9 @@ def serve(
                           "令牌和个人信息将以明文在网络上传输; "
                           "请用 --tls-cert/--tls-key 启用 HTTPS, 或只在本机监听并由 HTTPS 反向代理转发[/yellow]",
                           highlight=False, soft_wrap=True)
+    if accounts is not None:
+        err_console.print(f"控制台: {scheme}://{shown}:{port}/console/  (账号文件 {accounts})", highlight=False,
+                          soft_wrap=True)
     uvicorn.run(app, host=host, port=port, log_level="warning",
                 ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None)
 

@@ -377,7 +377,7 @@ def archive_histories(ctx: DemoContext, households: list[dict[str, Any]], start:
 
 def run(ctx: DemoContext) -> dict[str, int]:
     from adapters.readmodels import read_models
-    from projections.inspect import RULES, Inspector, problem_commands
+    from projections.inspect import RULES, Inspector
 
     county = ctx.shared["county"]
     today: date = ctx.shared.get("today") or ctx.start
@@ -411,8 +411,10 @@ def run(ctx: DemoContext) -> dict[str, int]:
     report = out / f"督查问题清单_{county['code']}_{inspected_on.isoformat()}.xlsx"
     write_findings(report, findings, inspected_on, county["code"], Places(names_of_county(county)))
     ctx.shared.setdefault("report_files", []).append(report)
-    to_raise = findings
-    raised = ctx.submit(problem_commands(to_raise, inspected_on, actor))
+    from adapters.usecases import raise_problems_from_findings
+
+    raised, _ = raise_problems_from_findings(ctx.app, findings, inspected_on, actor,
+                                             handle=lambda cmds: [o for _, o in ctx.submit(cmds)])
     ctx.shared["today"] = inspected_on
 
     by_rule = Counter(f.rule for f in findings)
@@ -428,7 +430,7 @@ def run(ctx: DemoContext) -> dict[str, int]:
         "督查发现问题": len(findings),
         "其中严重": sum(1 for f in findings if f.severity == "severe"),
         **{f"规则: {info.label}": by_rule[rule] for rule, info in RULES.items()},
-        "登记入问题台账": sum(1 for _, o in raised if o.ok and not o.duplicate),
-        "已在问题台账": sum(1 for f in to_raise if f.raised_problem is not None),
+        "登记入问题台账": raised["raised"],
+        "已在问题台账": raised["already"],
     }
     return result

@@ -169,13 +169,14 @@ def _install_docs(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service: open the store, load the tokens, mount one router per resource."""
-    from adapters.http.routers import commands, households, listings
+    from adapters.http.routers import commands, directory, households, listings
     from adapters.http.services import Services
 
     settings = settings or Settings.from_env()
-    if settings.tokens_file is None:
+    if settings.tokens_file is None and settings.accounts_file is None:
         raise TokenFileError("未指定令牌文件; 请用 --tokens FILE 或 CASECORE_TOKENS 指定 (JSON: 令牌 → 办理人)")
-    tokens = TokenBook.from_file(settings.tokens_file)
+    # a console without API tokens: the API answers every request with not_authorised
+    tokens = TokenBook.from_file(settings.tokens_file) if settings.tokens_file else TokenBook({})
     services = Services(settings, tokens)
 
     @asynccontextmanager
@@ -194,9 +195,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     _install_docs(app)
     app.state.services = services
-    for router in (commands.router, households.router, listings.roster, listings.findings, listings.ledgers,
-                   listings.reports, listings.events):
+    for router in (commands.router, directory.households, households.router, directory.search, listings.roster,
+                   listings.findings, listings.ledgers, directory.problems, listings.reports, listings.events,
+                   directory.divisions):
         app.include_router(router)
+    if settings.accounts_file is not None:
+        from adapters.console import mount_console
+
+        try:
+            app.state.console = mount_console(app, services, settings.accounts_file)
+        except Exception:
+            services.close()
+            raise
     _install_error_handlers(app, settings)
     _install_request_log(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -188,6 +188,8 @@ class FindingPublic(BaseModel):
     severity: str = Field(description="severe 严重 · warning 一般")
     detail: str
     evidence: dict[str, Any]
+    key: str | None = Field(default=None, description="发现的键: 同一规则、户和周期只登记一个问题")
+    raised_problem: str | None = Field(default=None, description="已为此发现登记的问题编号")
 
 
 class FindingsPublic(BaseModel):

@@ -8,6 +8,7 @@ import threading
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.feed import mask
@@ -209,9 +210,49 @@ class Services:
             inspector = Inspector(conn, self.app.policies, as_of, prefix or None)
             found = inspector.run(rules or None)
             cadre_unknown = inspector.cadre_unknown()
-        rows = [dict(f.as_dict(), label=f.label) for f in found]
+        rows = [dict(f.as_dict(), label=f.label, key=f.key, raised_problem=f.raised_problem) for f in found]
         return {"as_of": as_of, "division": prefix or None, "count": len(rows), "cadre_unknown": cadre_unknown,
                 "findings": self.shown(principal, rows)}
+
+    def households_page(self, principal: Principal, filters: Any, offset: int, limit: int
+                        ) -> tuple[int, list[dict[str, Any]]]:
+        """Households of every stage within the caller's reach and the filters (`adapters.usecases.Filters`):
+        the total and one page."""
+        from adapters.usecases import households_page
+
+        if filters.division and narrow(principal.scope, filters.division) is None:
+            raise NotAuthorised(f"区划 {filters.division} 不在您的查看范围 {principal.scope or '全部'} 内")
+        self.fresh("roster")
+        with self.connect() as conn:
+            total, rows = households_page(conn, principal.scope, filters, offset, limit)
+        return total, self.shown(principal, rows)
+
+    def search(self, principal: Principal, q: str, limit: int = 50) -> list[dict[str, Any]]:
+        """Households within reach whose number, member's name or ID number, or village code matches."""
+        from adapters.usecases import search_households
+
+        self.fresh("roster")
+        with self.connect() as conn:
+            rows = search_households(conn, principal.scope, q, limit)
+        return self.shown(principal, rows)
+
+    def problem(self, principal: Principal, problem_id: str, as_of: date) -> dict[str, Any]:
+        """One problem as the ledger shows it on `as_of`, its rectification acts and its history (its events);
+        NotFound when it does not exist or lies outside the caller's reach."""
+        from projections.ledger import problem_ledger, problem_rows, rectification_rows
+
+        self.fresh("ledger", tl.TimelineProjection.name)
+        with self.connect() as conn:
+            division = conn.execute(sa.select(problem_ledger.c.division_code)
+                                    .where(problem_ledger.c.problem_id == problem_id)).scalar_one_or_none()
+            if division is None or not principal.reaches(division):
+                raise NotFound(f"问题 {problem_id} 不存在或不在您的查看范围内")
+            row = next((p for p in problem_rows(conn, as_of, division) if p["problem_id"] == problem_id), None)
+            if row is None:
+                raise NotFound(f"问题 {problem_id} 在 {as_of} 尚未登记; 请换一个截至日期")
+            acts = [a for a in rectification_rows(conn, as_of, division) if a["problem_id"] == problem_id]
+            history = tl.stream_events(conn, problem_id, aggregate="problem")
+        return self.shown(principal, {"problem": row, "rectifications": acts, "history": history})
 
     def events(self, principal: Principal, after: int, limit: int) -> dict[str, Any]:
         """A page of the CloudEvents feed after a position: the events of streams inside the caller's reach,

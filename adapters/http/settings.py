@@ -13,6 +13,8 @@ class Settings(BaseModel):
 
     db: str | None = Field(default=None, description="事件库 (CASECORE_DB): 文件路径、sqlite:///… 或 postgresql://…")
     tokens_file: Path | None = Field(default=None, description="令牌文件 (CASECORE_TOKENS): JSON, 令牌 → 办理人")
+    accounts_file: Path | None = Field(default=None, description="控制台账号文件 (CASECORE_ACCOUNTS): 有则在 /console/ "
+                                       "提供控制台, 见 docs/console.md")
     catch_up_on_read: bool = Field(
         default=True,
         description="读取前先把投影追到事件日志末尾 (read your writes); 由独立投影进程维护时可关闭",
@@ -31,6 +33,8 @@ class Settings(BaseModel):
             env["db"] = os.environ["CASECORE_DB"]
         if os.environ.get("CASECORE_TOKENS"):
             env["tokens_file"] = os.environ["CASECORE_TOKENS"]
+        if os.environ.get("CASECORE_ACCOUNTS"):
+            env["accounts_file"] = os.environ["CASECORE_ACCOUNTS"]
         if os.environ.get("CASECORE_CATCH_UP_ON_READ"):
             env["catch_up_on_read"] = os.environ["CASECORE_CATCH_UP_ON_READ"].lower() not in ("0", "false", "no")
         if os.environ.get("CASECORE_MAX_BODY_BYTES"):

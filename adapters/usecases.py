@@ -1,0 +1,436 @@
+"""Use cases the edges share: the console's pages, the HTTP API and the CLI call these, so that a rule or a
+query is written once.
+
+- `legal_steps` / `step_forms`: what a person in a role may do next on a household, from the workflow tables
+  (`workflows/`, via `casecore.household.legal_commands`) and the role rules (`casecore.authority.ROLES`);
+- `command_from_form`: a posted form as a contract command (it then goes through the same path as the API's:
+  pydantic command → `CaseManagement.handle_many` → Outcome);
+- `households_page`, `search_households`: paged listings of every stage, and search, within a prefix;
+- `village_todo`, `approval_inbox`: the deadline clocks of 工作台;
+- `raise_problems_from_findings`: findings into the double ledger (CLI `inspect --raise-problems`, console).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from casecore import commands as c
+from casecore.application import CaseManagement
+from casecore.authority import ROLES
+from casecore.household import legal_commands, step_label
+from casecore.policy import PolicyBook
+from casecore.values import (
+    Category,
+    CountyDecision,
+    ExitMode,
+    Finding,
+    LeadSource,
+    MeasureType,
+    ObjectionOutcome,
+    RiskType,
+    Role,
+    Stage,
+    TownshipDecision,
+)
+from workflows.inclusion import LABELS as INCLUSION_LABELS
+from workflows.inclusion import Inclusion
+
+# ---------------------------------------------------------------------------------------------------- next steps
+
+#: commands that belong to no procedure step, by the stage in which a household can take them
+OUTSIDE_PROCEDURE: dict[str, tuple[str, ...]] = {
+    Stage.NOT_MONITORED: ("record_lead", "assess_income"),
+    Stage.IN_INCLUSION: ("assess_income",),
+    Stage.MONITORED: ("assign_cadre", "plan_measure", "implement_measure", "nominate_exit", "assess_income",
+                      "record_lead"),
+    Stage.IN_EXIT: ("assess_income",),
+    Stage.RISK_ELIMINATED: ("record_lead", "rollback_elimination", "assess_income"),
+}
+
+
+def legal_steps(state: Mapping[str, Any], role: Role | str) -> list[str]:
+    """The commands this role may take on the household now: the open procedure's next steps from its table,
+    else the stage's own, each kept only when the role may issue it."""
+    procedure, step = state.get("open_procedure"), state.get("procedure_step")
+    wanted = list(legal_commands(procedure, step)) if procedure and step else []
+    for name in OUTSIDE_PROCEDURE.get(state.get("stage") or "", ()):
+        if name not in wanted:
+            wanted.append(name)
+    return [name for name in wanted if Role(role) in ROLES.get(name, frozenset())]
+
+
+@dataclass
+class FormField:
+    name: str
+    label: str
+    kind: str = "text"  # text | select | multi | date | number
+    options: list[tuple[str, str]] = field(default_factory=list)
+    default: str = ""
+    required: bool = True
+
+
+@dataclass
+class StepForm:
+    command: str
+    label: str
+    fields: list[FormField]
+
+
+def _options(enum: Iterable[Any]) -> list[tuple[str, str]]:
+    return [(e.value, e.label) for e in enum]
+
+
+def _field_specs(command: str, state: Mapping[str, Any]) -> list[FormField]:
+    risks = _options(RiskType)
+    open_leads = [(ld["lead_id"], f"{ld['lead_id']} ({ld.get('on', '')})") for ld in state.get("leads", [])
+                  if ld.get("status") == "open"]
+    objections = [(o["objection_id"], o["objection_id"]) for o in state.get("objections", [])
+                  if not o.get("outcome")]
+    planned = [(m["measure_id"], m["measure_id"]) for m in state.get("measures", [])
+               if m.get("status") == "planned"]
+    specs: dict[str, list[FormField]] = {
+        "record_lead": [FormField("lead_id", "线索编号", default=f"L{secrets.token_hex(3).upper()}"),
+                        FormField("source", "线索来源", "select", _options(LeadSource)),
+                        FormField("risk_types", "风险类型", "multi", risks, required=False),
+                        FormField("detail", "情况说明", required=False)],
+        "verify_lead": [FormField("lead_id", "线索", "select", open_leads),
+                        FormField("finding", "核实结论", "select", _options(Finding))],
+        "raise_objection": [FormField("objection_id", "异议编号", default=f"O{secrets.token_hex(2).upper()}"),
+                            FormField("detail", "异议内容", required=False)],
+        "resolve_objection": [FormField("objection_id", "异议", "select", objections),
+                              FormField("outcome", "处理结果", "select", _options(ObjectionOutcome))],
+        "review_township": [FormField("decision", "审核意见", "select", _options(TownshipDecision))],
+        "approve_county": [FormField("decision", "审批意见", "select", _options(CountyDecision)),
+                           FormField("category", "监测对象类别", "select", _options(Category), required=False),
+                           FormField("risk_types", "风险类型", "multi", risks, required=False)],
+        "assign_cadre": [FormField("cadre.id", "帮扶责任人编号"), FormField("cadre.name", "姓名"),
+                         FormField("cadre.unit", "单位")],
+        "plan_measure": [FormField("measure_id", "措施编号", default=f"M{secrets.token_hex(3).upper()}"),
+                         FormField("measure_type", "措施类型", "select", _options(MeasureType)),
+                         FormField("addresses", "针对风险", "multi", risks),
+                         FormField("department", "责任部门"), FormField("responsible", "责任人")],
+        "implement_measure": [FormField("measure_id", "措施", "select", planned)],
+        "nominate_exit": [FormField("mode", "消除方式", "select", _options(ExitMode))],
+        "verify_exit": [FormField("finding", "核实结论", "select", _options(Finding))],
+        "rollback_elimination": [FormField("reason", "回退原因")],
+        "assess_income": [FormField("period_start", "测算起", "date"), FormField("period_end", "测算止", "date"),
+                          FormField("net_income", "家庭纯收入 (元)", "number"),
+                          FormField("rigid_expenditure", "刚性支出 (元)", "number", default="0")],
+    }
+    return specs.get(command, [])
+
+
+def step_forms(state: Mapping[str, Any], role: Role | str) -> list[StepForm]:
+    """One form per legal next step (a step whose choices are empty, e.g. no planned measure, is left out)."""
+    out = []
+    for name in legal_steps(state, role):
+        fields = _field_specs(name, state)
+        if any(f.kind == "select" and f.required and not f.options for f in fields):
+            continue
+        out.append(StepForm(name, c.LABELS.get(name, name), fields))
+    return out
+
+
+def command_from_form(household_id: str, command: str, form: Mapping[str, Any], on: str) -> dict[str, Any]:
+    """A posted step form as a contract command object (the actor is the session's, added by the caller).
+    `form` maps a field name to a string or a list of strings (checkboxes)."""
+    doc: dict[str, Any] = {"command": command, "household_id": household_id, "on": on}
+    fields = {f.name: f for f in _field_specs(command, {})}
+    for name, spec in fields.items():
+        raw = form.get(name)
+        if spec.kind == "multi":
+            value: Any = [v for v in (raw if isinstance(raw, list) else [raw] if raw else []) if v]
+        else:
+            value = (raw[0] if isinstance(raw, list) and raw else raw) or ""
+            value = value.strip()
+            if not value and not spec.required:
+                continue
+        if "." in name:
+            outer, inner = name.split(".", 1)
+            doc.setdefault(outer, {})[inner] = value
+        else:
+            doc[name] = value
+    note = form.get("note")
+    if isinstance(note, list):
+        note = note[0] if note else None
+    if note:
+        doc["note"] = note
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------------- listings
+
+
+@dataclass
+class Filters:
+    """What a listing of households is narrowed by (all optional)."""
+
+    division: str = ""
+    stage: str = ""
+    category: str = ""
+    risk_type: str = ""
+
+
+def _household_query(prefix: str, filters: Filters) -> Any:
+    from projections.roster import roster
+
+    where = []
+    wanted = filters.division if filters.division.startswith(prefix) else prefix
+    if wanted:
+        where.append(roster.c.division_code.startswith(wanted, autoescape=True))
+    if filters.stage:
+        where.append(roster.c.stage == filters.stage)
+    if filters.category:
+        where.append(roster.c.category == filters.category)
+    if filters.risk_type:
+        # risk_types is a JSON list; its text holds the quoted value
+        where.append(sa.cast(roster.c.risk_types, sa.Text).contains(f'"{filters.risk_type}"', autoescape=True))
+    return where
+
+
+def households_page(conn: Connection, prefix: str, filters: Filters, offset: int = 0, limit: int = 50
+                    ) -> tuple[int, list[dict[str, Any]]]:
+    """Households of every stage within a prefix and the filters, ordered by division and id: the total and
+    one page (with each household's head of household's name)."""
+    from projections.roster import roster
+
+    where = _household_query(prefix, filters)
+    total = conn.execute(sa.select(sa.func.count()).select_from(roster).where(*where)).scalar_one()
+    rows = [dict(r) for r in conn.execute(
+        sa.select(roster).where(*where).order_by(roster.c.division_code, roster.c.household_id)
+        .offset(offset).limit(limit)).mappings()]
+    _add_heads(conn, rows)
+    return total, rows
+
+
+def _add_heads(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    from projections.roster import roster_members
+
+    ids = [r["household_id"] for r in rows]
+    heads: dict[str, str] = {}
+    if ids:
+        q = sa.select(roster_members.c.household_id, roster_members.c.name, roster_members.c.relation).where(
+            roster_members.c.household_id.in_(ids), roster_members.c.removed_on.is_(None))
+        for hid, name, relation in conn.execute(q):
+            if hid not in heads or relation in ("户主", "head"):
+                heads[hid] = name
+    for r in rows:
+        # nested under `name` so that masking (adapters.feed.mask) treats it as the person's name it is
+        r["head"] = {"name": heads.get(r["household_id"], "")}
+
+
+def households_workbook(rows: list[dict[str, Any]]) -> bytes:
+    """A listing of households as an xlsx workbook (Chinese headers and labels, places by name)."""
+    import io
+
+    from openpyxl import Workbook
+
+    from adapters.places import place_path
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "农户名单"
+    ws.append(["户编号", "户主", "所在村", "阶段", "监测对象类别", "风险类型", "人口", "纳入日期", "风险消除日期"])
+    for r in rows:
+        category = r.get("category")
+        head = (r.get("head") or {}).get("name", "")
+        ws.append([r["household_id"], head, place_path(r["division_code"]), Stage(r["stage"]).label,
+                   Category(category).label if category else "",
+                   "、".join(RiskType(x).label for x in r.get("risk_types") or []), r.get("household_size"),
+                   r.get("included_on"), r.get("eliminated_on")])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def search_households(conn: Connection, prefix: str, q: str, limit: int = 50) -> list[dict[str, Any]]:
+    """Households within a prefix whose id, a member's name or ID number, or division code matches `q`
+    (a name or ID by prefix, a household number exactly or by prefix, a village by its code)."""
+    from projections.roster import roster, roster_members
+
+    q = q.strip()
+    if not q:
+        return []
+    in_reach = roster.c.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
+    members = sa.select(roster_members.c.household_id).where(
+        sa.or_(roster_members.c.name.startswith(q, autoescape=True),
+               roster_members.c.person_id.startswith(q.upper(), autoescape=True)))
+    match = [roster.c.household_id.startswith(q, autoescape=True), roster.c.household_id.in_(members)]
+    if q.isdigit() and len(q) >= 6:
+        match.append(roster.c.division_code.startswith(q, autoescape=True))
+    rows = [dict(r) for r in conn.execute(
+        sa.select(roster).where(in_reach, sa.or_(*match)).order_by(roster.c.division_code, roster.c.household_id)
+        .limit(limit)).mappings()]
+    _add_heads(conn, rows)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------- 工作台
+
+
+@dataclass
+class Clock:
+    """One to-do with its deadline clock."""
+
+    household_id: str
+    division_code: str
+    what: str
+    since: date | None
+    deadline: date | None
+    as_of: date
+
+    @property
+    def days_left(self) -> int | None:
+        return None if self.deadline is None else (self.deadline - self.as_of).days
+
+    @property
+    def overdue(self) -> bool:
+        return self.deadline is not None and self.deadline < self.as_of
+
+    @property
+    def days_waiting(self) -> int | None:
+        return None if self.since is None else (self.as_of - self.since).days
+
+
+def _opened_on(conn: Connection, ids: list[str], event_type: str) -> dict[str, date]:
+    from projections.timeline import timeline
+
+    if not ids:
+        return {}
+    q = sa.select(timeline.c.stream_id, sa.func.max(timeline.c.on)).where(
+        timeline.c.aggregate == "household", timeline.c.type == event_type, timeline.c.stream_id.in_(ids)
+    ).group_by(timeline.c.stream_id)
+    return {sid: on for sid, on in conn.execute(q)}
+
+
+def village_todo(conn: Connection, policies: PolicyBook, prefix: str, as_of: date, limit: int = 200) -> list[Clock]:
+    """The village's to-do with deadline clocks: leads not verified and identifications under way (the
+    identification limit from the lead), notices to close (D + the notice days), measures planned but not
+    carried out, yearly income re-assessments due, households past the assistance months that may be
+    nominated for exit. Overdue first, then by deadline."""
+    from projections.roster import roster, roster_measures
+
+    policy = policies.on(as_of)
+    limit_days = policy.procedure.identification_days_limit
+    r = roster.c
+    in_reach = r.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
+    out: list[Clock] = []
+    inclusion = conn.execute(sa.select(r.household_id, r.division_code, r.procedure_step, r.procedure_started_on)
+                             .where(in_reach, r.open_procedure == "inclusion")
+                             .order_by(r.procedure_started_on).limit(limit)).all()
+    publicity = _opened_on(conn, [h for h, _, step, _ in inclusion if step == "in_publicity"], "publicity_opened")
+    for hid, division, step, started in inclusion:
+        if step == "in_publicity" and hid in publicity:
+            opened = publicity[hid]
+            out.append(Clock(hid, division, f"公示结束 (公示满{policy.procedure.publicity_days}天)", opened,
+                             opened + timedelta(days=policy.procedure.publicity_days), as_of))
+        label = ("线索待入户核实" if step == "lead_recorded"
+                 else f"识别程序: {INCLUSION_LABELS.get(Inclusion(step), step)}")
+        deadline = started + timedelta(days=limit_days) if started else None
+        out.append(Clock(hid, division, f"{label} ({limit_days}天内完成识别)", started, deadline, as_of))
+    m = roster_measures.c
+    planned = conn.execute(sa.select(m.household_id, r.division_code, m.measure_id, m.planned_on)
+                           .select_from(roster_measures.join(roster, roster.c.household_id == m.household_id))
+                           .where(in_reach, m.status == "planned").order_by(m.planned_on).limit(limit)).all()
+    for hid, division, mid, planned_on in planned:
+        out.append(Clock(hid, division, f"措施 {mid} 已计划未落实", planned_on, None, as_of))
+    yearly = policy.income.assessment_months
+    due = conn.execute(sa.select(r.household_id, r.division_code, r.income_assessed_on)
+                       .where(in_reach, r.stage.in_(("monitored", "in_exit")),
+                              sa.or_(r.income_assessed_on.is_(None),
+                                     r.income_assessed_on <= _months_before(as_of, yearly)))
+                       .order_by(r.income_assessed_on).limit(limit)).all()
+    for hid, division, assessed in due:
+        deadline = _months_after(assessed, yearly) if assessed else None
+        out.append(Clock(hid, division, f"年度收入核算到期 (每{yearly}个月核算一次)", assessed, deadline, as_of))
+    months = policy.exit.min_assistance_months
+    horizon = _months_before(as_of, months)
+    candidates = conn.execute(sa.select(r.household_id, r.division_code, r.included_on)
+                              .where(in_reach, r.stage == "monitored", r.included_on <= horizon)
+                              .order_by(r.included_on).limit(limit)).all()
+    for hid, division, included in candidates:
+        out.append(Clock(hid, division, f"监测满{months}个月: 核实收入, 符合条件可提名风险消除", included, None, as_of))
+    out.sort(key=lambda k: (not k.overdue, k.deadline or date.max, k.since or date.max))
+    return out
+
+
+def _months_after(day: date, months: int) -> date:
+    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(y, m + 1, min(day.day, 28))
+
+
+def _months_before(day: date, months: int) -> date:
+    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return date(y, m + 1, min(day.day, 28))
+
+
+#: which procedure steps wait for which level's decision
+WAITING_FOR: dict[str, tuple[tuple[str, str], ...]] = {
+    Role.TOWNSHIP: (("inclusion", "publicity_closed"), ("inclusion", "county_approved"),
+                    ("exit", "publicity_closed"), ("exit", "county_approved")),
+    Role.COUNTY: (("inclusion", "township_passed"), ("exit", "township_passed")),
+}
+
+
+def approval_inbox(conn: Connection, policies: PolicyBook, role: Role | str, prefix: str, as_of: date,
+                   limit: int = 200) -> list[Clock]:
+    """Procedures waiting for this level's decision, days waiting against the identification limit, oldest
+    first."""
+    from projections.roster import roster
+
+    steps = WAITING_FOR.get(Role(role), ())
+    if not steps:
+        return []
+    r = roster.c
+    in_reach = r.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
+    waiting = sa.or_(*[sa.and_(r.open_procedure == p, r.procedure_step == s) for p, s in steps])
+    rows = conn.execute(sa.select(r.household_id, r.division_code, r.open_procedure, r.procedure_step,
+                                  r.procedure_started_on).where(in_reach, waiting)
+                        .order_by(r.procedure_started_on, r.household_id).limit(limit)).all()
+    limit_days = policies.on(as_of).procedure.identification_days_limit
+    out = []
+    for hid, division, procedure, step, started in rows:
+        what = {"publicity_closed": "待乡级审核", "township_passed": "待县级审批",
+                "county_approved": "待乡级录入系统"}.get(step, step)
+        what = f"{'识别' if procedure == 'inclusion' else '风险消除'}: {step_label(procedure, step)} → {what}"
+        deadline = started + timedelta(days=limit_days) if started and procedure == "inclusion" else None
+        out.append(Clock(hid, division, what, started, deadline, as_of))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- findings
+
+
+def raise_problems_from_findings(app: CaseManagement, findings: list[Any], on: date, actor: dict[str, Any],
+                                 handle: Callable[[list[Any]], Iterable[Any]] | None = None
+                                 ) -> tuple[Counter[str], list[str]]:
+    """Raise a problem in the double ledger for each finding not raised yet (idempotent: a problem's id is
+    derived from its finding). Returns counts (`raised`, `duplicate`, error codes, `already`) and the
+    refusals' sentences. `handle` decides the commands (default: the application's bulk path; the demo
+    passes its own, which counts refusals)."""
+    from projections.inspect import problem_commands
+
+    counts: Counter[str] = Counter()
+    refusals: list[str] = []
+    cmds = problem_commands(findings, on, actor)
+    by_id = {f.derived_problem_id: f for f in findings}
+    outcomes = handle(cmds) if handle is not None else app.handle_many(cmds)
+    for cmd, outcome in zip(cmds, outcomes, strict=True):
+        if outcome.ok:
+            counts["duplicate" if outcome.duplicate else "raised"] += 1
+            f = by_id[cmd.problem_id]
+            f.problem_id = f.problem_id or cmd.problem_id
+        else:
+            error = outcome.error
+            counts[error.code if error else "error"] += 1
+            refusals.append(f"{cmd.problem_id}: {error.message if error else ''}")
+    counts["already"] = sum(1 for f in findings if f.raised_problem is not None)
+    return counts, refusals

@@ -1,0 +1,130 @@
+"""The console over HTTP (no browser): login, cookies, CSRF, reach, masking and the access log."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from adapters.http import Settings, create_app
+from projections.roster import roster
+from tests.console.support import PASSWORD, VILLAGE, copy_store, csrf_of, write_accounts
+
+BASE = "http://testserver"
+
+
+@pytest.fixture(scope="module")
+def console_app(demo_db, tmp_path_factory) -> Iterator[TestClient]:
+    where = tmp_path_factory.mktemp("http")
+    app = create_app(Settings(db=str(copy_store(demo_db, where)), accounts_file=write_accounts(where / "a.json")))
+    with TestClient(app, base_url=BASE) as client:
+        yield client
+
+
+def log_in(client: TestClient, user: str) -> None:
+    client.cookies.clear()
+    page = client.get("/console/login")
+    r = client.post("/console/login", data={"username": user, "password": PASSWORD,
+                                            "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/"
+
+
+def household(client: TestClient, inside: bool) -> str:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    services.fresh("roster")
+    where = roster.c.division_code == VILLAGE if inside else roster.c.division_code != VILLAGE
+    with services.connect() as conn:
+        return str(conn.execute(sa.select(roster.c.household_id).where(where).limit(1)).scalar_one())
+
+
+def test_the_login_form_has_the_contracts_fields_and_a_good_login_sets_a_safe_cookie(console_app):
+    console_app.cookies.clear()
+    page = console_app.get("/console/login")
+    assert 'name="username"' in page.text and 'name="password"' in page.text and 'name="csrf_token"' in page.text
+    r = console_app.post("/console/login", data={"username": "village", "password": PASSWORD,
+                                                 "csrf_token": csrf_of(page.text)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/"
+    cookie = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and v.startswith("casecore_console="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/console" in cookie
+    assert "Secure" not in cookie  # plain HTTP here; over TLS the cookie is Secure
+
+
+def test_a_login_posted_without_the_forms_token_is_refused(console_app):
+    console_app.cookies.clear()
+    r = console_app.post("/console/login", data={"username": "village", "password": PASSWORD})
+    assert r.status_code == 403 and "安全令牌" in r.text
+
+
+def test_a_wrong_password_shows_the_sentence_on_the_login_page(console_app):
+    console_app.cookies.clear()
+    page = console_app.get("/console/login")
+    r = console_app.post("/console/login", data={"username": "county", "password": "not-the-password",
+                                                 "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 401 and "登录名或密码不正确" in r.text
+
+
+def test_every_page_sends_a_visitor_without_a_session_to_the_login_page(console_app):
+    console_app.cookies.clear()
+    for path in ("/console/", "/console/inbox", "/console/search?q=x", "/console/households", "/console/ledgers",
+                 "/console/findings", "/console/audit", "/console/monthly", "/console/households/H1"):
+        r = console_app.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/login?next="), path
+
+
+def test_a_village_cadre_sees_only_the_village_and_a_household_outside_is_not_found(console_app):
+    log_in(console_app, "village")
+    outside = household(console_app, inside=False)
+    r = console_app.get(f"/console/households/{outside}")
+    assert r.status_code == 404 and "不在您的查看范围内" in r.text
+    listing = console_app.get("/console/households")
+    codes = set(re.findall(r"黎平县 (\d{12})", listing.text))
+    assert codes == {VILLAGE}
+    found = console_app.get(f"/console/search?q={outside}")
+    assert "找到 0 户" in found.text and f"/console/households/{outside}" not in found.text
+
+
+def test_a_step_posted_without_its_csrf_token_changes_nothing(console_app):
+    log_in(console_app, "village")
+    hid = household(console_app, inside=True)
+    before = console_app.get(f"/console/households/{hid}").text.count("<tr>")
+    r = console_app.post(f"/console/households/{hid}/commands", data={"command": "record_lead", "source":
+                                                                      "self_declaration", "lead_id": "L-x"})
+    assert r.status_code == 403 and "安全令牌" in r.text
+    assert console_app.get(f"/console/households/{hid}").text.count("<tr>") == before
+
+
+def test_only_auditors_open_the_audit_page_and_its_access_log(console_app):
+    log_in(console_app, "county")
+    r = console_app.get("/console/audit")
+    assert r.status_code == 403 and "仅供审计使用" in r.text
+    log_in(console_app, "auditor")
+    assert console_app.get("/console/audit").status_code == 200
+
+
+def test_an_xlsx_download_is_a_workbook_and_is_recorded_as_an_export(console_app):
+    log_in(console_app, "county")
+    r = console_app.get("/console/households?stage=monitored&format=xlsx")
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    log_in(console_app, "auditor")
+    page = console_app.get("/console/audit")
+    assert "导出" in page.text and "名单" in page.text
+
+
+def test_logging_out_ends_the_session_at_once(console_app):
+    log_in(console_app, "village")
+    page = console_app.get("/console/")
+    token = csrf_of(page.text)
+    assert console_app.post("/console/logout", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    assert console_app.get("/console/", follow_redirects=False).status_code == 303
+
+
+def test_the_static_assets_come_from_the_package(console_app):
+    for name in ("htmx.min.js", "echarts.min.js", "console.css"):
+        assert console_app.get(f"/console/static/{name}").status_code == 200
+    page_dir = Path(__file__).resolve().parents[2] / "adapters" / "console" / "templates"
+    for template in page_dir.glob("*.html"):
+        assert "http://" not in template.read_text() and "https://" not in template.read_text(), template
