@@ -122,6 +122,14 @@ def _engine(app: Any) -> sa.Engine:
     return engine_for(store_of(app))
 
 
+def _reader(app: Any) -> sa.Engine:
+    """An engine that only reads the application's store (it opens an auditor's copy on read-only media too)."""
+    from adapters.readmodels import store_of
+    from adapters.storage import read_only_engine
+
+    return read_only_engine(store_of(app))
+
+
 def remember(app: Any, names: Mapping[str, str]) -> int:
     """Store township and village names in the application's store (a name given again replaces the old
     one) and make them known here; returns how many were stored."""
@@ -145,19 +153,20 @@ def remember(app: Any, names: Mapping[str, str]) -> int:
 
 
 def load(app: Any) -> int:
-    """Read the names the application's store holds into this process; returns how many. A store that holds
-    none (or cannot hold tables, like an in-memory one) leaves the lookup as it is."""
+    """Read the names the application's store holds into this process, in place of those of any store read
+    before (one process may open several stores: a test run, a service); returns how many. A store that
+    cannot hold tables (an in-memory one) leaves the lookup as it is."""
     try:
-        engine = _engine(app)
+        engine = _reader(app)
     except ValueError:
         return 0
     try:
         with engine.connect() as conn:
-            if not sa.inspect(conn).has_table("division_names"):
-                return 0
-            found = {r.code: r.name for r in conn.execute(sa.select(division_names.c.code, division_names.c.name))}
+            found = ({r.code: r.name for r in conn.execute(sa.select(division_names.c.code, division_names.c.name))}
+                     if sa.inspect(conn).has_table("division_names") else {})
     finally:
         engine.dispose()
+    _names.clear()
     learn(found)
     return len(found)
 
@@ -190,7 +199,7 @@ class Places:
     @classmethod
     def of_app(cls, app: Any) -> Places:
         try:
-            engine = _engine(app)
+            engine = _reader(app)
         except ValueError:
             return cls()
         try:

@@ -72,7 +72,7 @@ FIELD_LABELS: dict[str, str] = {
     "household_id": "户编号", "finding_key": "发现标识", "deadline": "整改时限", "supervisor": "监督方",
     "action": "整改措施", "seq": "序号", "status": "状态", "party": "销号方", "person": "办理人",
     "actions_before": "此前整改措施(条)", "parties": "被问责方", "overdue_days": "超期天数",
-    "accountable_party": "问责对象", "closed_on": "销号日期",
+    "accountable_party": "问责对象", "closed_on": "销号日期", "name": "姓名", "people": "导出原行(按人)",
 }
 
 

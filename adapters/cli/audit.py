@@ -176,11 +176,13 @@ def verify(
 
 
 def check_console_access_log(app):
-    """The console's read-access log, checked like the events (None when no console ever served this store)."""
+    """The console's read-access log, checked like the events (None when no console ever served this store),
+    on an engine that cannot write: the auditor's copy stays as it was."""
     from adapters.console.accesslog import check_access_log
-    from adapters.readmodels import engine_for, store_of
+    from adapters.readmodels import store_of
+    from adapters.storage import read_only_engine
 
-    engine = engine_for(store_of(app))
+    engine = read_only_engine(store_of(app))
     try:
         return check_access_log(engine)
     finally:

@@ -178,6 +178,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # a console without API tokens: the API answers every request with not_authorised
     tokens = TokenBook.from_file(settings.tokens_file) if settings.tokens_file else TokenBook({})
     services = Services(settings, tokens)
+    from adapters import places
+
+    places.load(services.app)  # townships' and villages' names of this store, for the pages and the API
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -40,8 +40,10 @@ def chromium_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One Chromium for a module's journeys, closed with the module: Playwright's synchronous API keeps an
+    event loop running in this thread while it is open, and later tests run asyncio themselves (NATS)."""
     require(chromium_reason())
     from playwright.sync_api import sync_playwright
 
