@@ -94,6 +94,30 @@ members = sa.Table(
 sa.Index("ix_cf_members_person", members.c.person_id)
 sa.Index("ix_cf_members_household", members.c.household_id, members.c.labour)
 
+
+def _inclusion_and_exit() -> list[sa.Column[Any]]:
+    """The columns a cycle and each of its eliminations share: its inclusion, nomination, elimination and
+    rollback, each day also as an ordinal (and month and day where an import dated it to the month)."""
+    return [
+        sa.Column("included_on", sa.Date),
+        sa.Column("included_ord", sa.Integer),
+        sa.Column("included_month", sa.Integer),
+        sa.Column("included_day", sa.Integer),
+        sa.Column("included_precision", sa.String(8)),
+        sa.Column("nominated_on", sa.Date),
+        sa.Column("nominated_ord", sa.Integer),
+        sa.Column("exit_mode", sa.String(16)),
+        sa.Column("eliminated_on", sa.Date),
+        sa.Column("eliminated_ord", sa.Integer),
+        sa.Column("eliminated_month", sa.Integer),
+        sa.Column("eliminated_day", sa.Integer),
+        sa.Column("eliminated_month_end", sa.Boolean),
+        sa.Column("eliminated_precision", sa.String(8)),
+        sa.Column("rolled_back_on", sa.Date),
+        sa.Column("rolled_back_ord", sa.Integer),
+    ]
+
+
 cycles = sa.Table(
     "cf_cycles", metadata,
     sa.Column("key", sa.String(80), primary_key=True),
@@ -111,22 +135,7 @@ cycles = sa.Table(
     sa.Column("closed_ord", sa.Integer),
     sa.Column("publicity_opened_on", sa.Date),
     sa.Column("publicity_closed_on", sa.Date),
-    sa.Column("included_on", sa.Date),
-    sa.Column("included_ord", sa.Integer),
-    sa.Column("included_month", sa.Integer),
-    sa.Column("included_day", sa.Integer),
-    sa.Column("included_precision", sa.String(8)),
-    sa.Column("nominated_on", sa.Date),
-    sa.Column("nominated_ord", sa.Integer),
-    sa.Column("exit_mode", sa.String(16)),
-    sa.Column("eliminated_on", sa.Date),
-    sa.Column("eliminated_ord", sa.Integer),
-    sa.Column("eliminated_month", sa.Integer),
-    sa.Column("eliminated_day", sa.Integer),
-    sa.Column("eliminated_month_end", sa.Boolean),
-    sa.Column("eliminated_precision", sa.String(8)),
-    sa.Column("rolled_back_on", sa.Date),
-    sa.Column("rolled_back_ord", sa.Integer),
+    *_inclusion_and_exit(),
     # how many eliminations the cycle has had (its rows in cf_eliminations are numbered 1..n)
     sa.Column("eliminations", sa.Integer, nullable=False, server_default="0"),
 )
@@ -137,28 +146,13 @@ sa.Index("ix_cf_cycles_household", cycles.c.household_id, cycles.c.cycle)
 eliminations = sa.Table(
     "cf_eliminations", metadata,
     sa.Column("key", sa.String(96), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("n", sa.Integer, nullable=False),
     sa.Column("division_code", sa.String(12)),
     sa.Column("first_lead_on", sa.Date),
     sa.Column("first_lead_ord", sa.Integer),
-    sa.Column("included_on", sa.Date),
-    sa.Column("included_ord", sa.Integer),
-    sa.Column("included_month", sa.Integer),
-    sa.Column("included_day", sa.Integer),
-    sa.Column("included_precision", sa.String(8)),
-    sa.Column("nominated_on", sa.Date),
-    sa.Column("nominated_ord", sa.Integer),
-    sa.Column("exit_mode", sa.String(16)),
-    sa.Column("eliminated_on", sa.Date),
-    sa.Column("eliminated_ord", sa.Integer),
-    sa.Column("eliminated_month", sa.Integer),
-    sa.Column("eliminated_day", sa.Integer),
-    sa.Column("eliminated_month_end", sa.Boolean),
-    sa.Column("eliminated_precision", sa.String(8)),
-    sa.Column("rolled_back_on", sa.Date),
-    sa.Column("rolled_back_ord", sa.Integer),
+    *_inclusion_and_exit(),
 )
 sa.Index("ix_cf_eliminations_cycle", eliminations.c.household_id, eliminations.c.cycle)
 sa.Index("ix_cf_eliminations_eliminated", eliminations.c.eliminated_ord)
@@ -275,14 +269,14 @@ sa.Index("ix_cf_backdating_lag", backdating.c.lag_days)
 signatures = sa.Table(
     "cf_signatures", metadata,
     sa.Column("key", sa.String(80), primary_key=True),
-    sa.Column("household_id", sa.String(64), nullable=False),
+    sa.Column("household_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("cycle", sa.Integer, nullable=False),
     sa.Column("division_code", sa.String(12)),
     sa.Column("procedure", sa.String(16), nullable=False),
     # which run of the procedure: 0 for the cycle's inclusion, the nomination's ordinal day for an exit
     sa.Column("instance", sa.Integer, nullable=False),
     sa.Column("level", sa.String(16), nullable=False),
-    sa.Column("actor_id", sa.String(64), nullable=False),
+    sa.Column("actor_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("on", sa.Date, nullable=False),
     sa.Column("on_ord", sa.Integer, nullable=False),
 )
