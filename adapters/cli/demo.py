@@ -253,7 +253,9 @@ def print_summary(ctx, reports: list[StageReport], db: str, output: Path, second
 
 def print_console_accounts(ctx, db: str, output: Path) -> None:
     """The console's demo accounts (one per role) and the command that serves the console on this store."""
+    from adapters import places
     from adapters.console.demo_accounts import write_demo_accounts
+    from casecore.values import Role
 
     county = ctx.shared.get("county")
     if not county:
@@ -262,7 +264,8 @@ def print_console_accounts(ctx, db: str, output: Path) -> None:
     table = Listing(f"控制台演示账号 ({path})", [Col("登录名", "id"), Col("密码", "id"), Col("姓名"), Col("角色"),
                                                    Col("单位", "id")])
     for p in people:
-        table.add_row(p["login"], p["password"], p["name"], p["role"], p["unit"])
+        unit = places.place_path(p["unit"]) if p["unit"].isdigit() else p["unit"]
+        table.add_row(p["login"], p["password"], p["name"], Role(p["role"]).label, unit)
     emit(table)
     console.print(f"打开控制台: {_cli(f'console {_db_arg(db)} --accounts {_db_arg(str(path))[5:]}')}  "
                   "(然后在浏览器打开它打印的地址)", soft_wrap=True)
