@@ -40,7 +40,8 @@ class Services:
         self.engine: Engine = self.read.engine
         # the bulk path keeps a cache of aggregates: one writer at a time per process
         self._write_lock = threading.Lock()
-        self._read_lock = threading.Lock()
+        #: one lock per projection: a catch-up of the roster never holds up a read of the timeline
+        self._catch_up_locks = {p.name: threading.Lock() for p in self.read.runner.projections}
 
     def close(self) -> None:
         self.read.close()
@@ -52,8 +53,8 @@ class Services:
         """Fold what the log holds beyond these projections' positions (unless workers keep them)."""
         if not self.settings.catch_up_on_read:
             return
-        with self._read_lock:
-            for name in names:
+        for name in names:
+            with self._catch_up_locks[name]:
                 self.read.catch_up(name)
 
     def connect(self) -> Connection:
