@@ -490,12 +490,34 @@ class ProjectionRunner:
         """In one transaction: take the live position's lock, fold into the caught-up shadow what the log
         gained since, drop the live tables, give the shadow's their names and move the live position to the
         shadow's. Returns the events folded on the way."""
+        for attempt in range(1_000_000):
+            try:
+                return self._switch_once(projection)
+            except sa.exc.OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "55P03":
+                    raise
+                # a reader holds a live table: let it finish (it may want another of them, which this
+                # transaction had already locked) and try again
+                time.sleep(min(1.0, 0.05 * (attempt + 1)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _switch_once(self, projection: Projection) -> int:
         shadow = Shadow(projection)
         rename = self._engine_of(shadow).get_execution_options()[_RENAME_OPTION]
         with self.engine.begin() as conn:
             now = datetime.now(UTC)
             # the live position's lock first (on SQLite: the write lock; the DDL below is in this transaction)
             conn.execute(positions.update().where(positions.c.name == projection.name).values(updated_at=now))
+            if conn.dialect.name == "postgresql":
+                # every live table at once, before anything else: a reader holding one of them and wanting
+                # another must not wait behind this transaction while it waits for that reader (PostgreSQL
+                # would end the deadlock by failing one of the two); this one gives up first and retries
+                conn.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+                quote = conn.dialect.identifier_preparer
+                conn.execute(sa.text("LOCK TABLE " + ", ".join(quote.quote(t.name) for t in
+                                                                projection.metadata.sorted_tables)
+                                     + " IN ACCESS EXCLUSIVE MODE"))
+                conn.execute(sa.text("SET LOCAL lock_timeout = 0"))
             at, _ = self._position(conn, shadow)
             done = 0
             conn.execution_options(**{_RENAME_OPTION: rename})
