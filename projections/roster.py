@@ -28,6 +28,7 @@ from casecore import limits as lim
 from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household
 from casecore.values import Labour, Procedure, Stage, county_of, township_of
+from projections.divisions import usually, within
 from projections.runner import Projection, rows_by_key, upsert
 from projections.sealing import Sealed
 from workflows.inclusion import Inclusion
@@ -447,9 +448,11 @@ def monitored_roster(conn: Connection, division_prefix: str | None = None, all_s
     ordered by division and household, each with its `measures` (ordered by planning date and id)."""
     query = sa.select(roster)
     if not all_stages:
-        query = query.where(roster.c.stage.in_(MONITORED_STAGES))
+        monitored = roster.c.stage.in_(MONITORED_STAGES)
+        # under a division the division index is the one to read (a village: a few rows of the whole stage)
+        query = query.where(usually(monitored) if division_prefix else monitored)
     if division_prefix:
-        query = query.where(roster.c.division_code.startswith(division_prefix, autoescape=True))
+        query = query.where(within(roster.c.division_code, division_prefix))
     rows = [dict(r) for r in conn.execute(query.order_by(roster.c.division_code, roster.c.household_id)).mappings()]
     by_id = {r["household_id"]: r for r in rows}
     for r in rows:

@@ -123,13 +123,16 @@ def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonO
     if json:
         for s in rows:
             print(dumps({"projection": s.name, "position": s.position, "head": s.head, "behind": s.behind,
-                         "rebuilding": s.rebuilding, "stale": s.stale, "updated_at": s.updated_at}))
+                         "rebuilding": s.rebuilding, "rebuild_position": s.rebuild_position, "stale": s.stale,
+                         "updated_at": s.updated_at}))
         return
     table = Table(title="投影进度")
     for col in ("投影", "位置", "日志头", "未折叠", "状态", "更新时间"):
         table.add_column(col)
     for s in rows:
         state = ("[red]表结构已变, 追赶时将重建[/red]" if s.stale else
+                 f"[yellow]重建中或中断可续 (新表已到位置 {s.rebuild_position}; 读者仍读旧表)[/yellow]"
+                 if s.rebuild_position is not None else
                  "[yellow]重建中断, 可续[/yellow]" if s.rebuilding else
                  "[green]最新[/green]" if s.behind == 0 else "[cyan]待追赶[/cyan]")
         updated = s.updated_at.strftime("%Y-%m-%d %H:%M:%S") if s.updated_at else "—"
