@@ -149,7 +149,9 @@ class RosterRowPublic(_Public):
 
 class RosterPublic(BaseModel):
     division: str | None = Field(description="实际查询的区划代码前缀 (令牌辖区与请求的交集); 空为全部")
-    count: int
+    count: int = Field(description="本页行数")
+    total: int = Field(description="全部页的行数")
+    next_cursor: str | None = Field(default=None, description="下一页的 cursor; 末页为空")
     rows: list[RosterRowPublic]
 
 

@@ -4,6 +4,8 @@ per service (`create_app`). Routes translate HTTP to these calls and back; the r
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from datetime import date
 from typing import Any
@@ -162,14 +164,26 @@ class Services:
             raise NotAuthorised(f"区划 {requested} 不在令牌的查看范围 {principal.scope or '全部'} 内")
         return prefix
 
-    def roster(self, principal: Principal, division: str | None) -> list[dict[str, Any]]:
-        from projections.roster import monitored_roster
+    def roster(self, principal: Principal, division: str | None, limit: int | None = None,
+               cursor: str | None = None) -> dict[str, Any]:
+        """A page of the roster within the caller's reach: `rows`, `count` (this page's), `total` (every
+        page's) and `next_cursor` (None on the last page)."""
+        from projections.roster import monitored_roster, roster_total
 
+        after = None if cursor is None else read_cursor(cursor, 2)
         prefix = self.area(principal, division)
         self.fresh("roster")
         with self.connect() as conn:
-            rows = monitored_roster(conn, prefix or None)
-        return self.shown(principal, rows)
+            # one row more than the page: whether there is a next page
+            rows = monitored_roster(conn, prefix or None, limit=None if limit is None else limit + 1,
+                                    after=(after[0], after[1]) if after else None)
+            total = len(rows) if limit is None and after is None else roster_total(conn, prefix or None)
+        next_cursor = None
+        if limit is not None and len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = make_cursor(rows[-1]["division_code"], rows[-1]["household_id"])
+        return {"division": prefix or None, "count": len(rows), "total": total, "next_cursor": next_cursor,
+                "rows": self.shown(principal, rows)}
 
     def ledgers(self, principal: Principal, as_of: date, division: str | None) -> dict[str, Any]:
         from projections.ledger import problem_rows, rectification_rows
@@ -240,6 +254,22 @@ class Services:
                 next_after = position
         return {"events": [to_cloudevent(e, p, source, entitled=principal.personal_data) for p, e in visible],
                 "next_after": next_after}
+
+
+def make_cursor(*key: str) -> str:
+    """An opaque cursor for the row keyed `key` (a listing resumes after it)."""
+    return base64.urlsafe_b64encode(json.dumps(list(key), ensure_ascii=False).encode()).decode().rstrip("=")
+
+
+def read_cursor(cursor: str, parts: int) -> list[str]:
+    """The key a cursor stands for; ValidationFailed when no page could have given it."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(key, list) and len(key) == parts and all(isinstance(k, str) for k in key):
+            return key
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ValidationFailed("cursor 无效; 请用上一页返回的 next_cursor, 或不带 cursor 从第一页读起")
 
 
 def check_as_of(as_of: date) -> None:

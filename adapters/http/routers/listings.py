@@ -31,12 +31,16 @@ events = APIRouter(prefix="/events", tags=["events 事件流"])
 findings = APIRouter(prefix="/findings", tags=["findings 问题线索"])
 
 
+Limit = Annotated[int | None, Query(ge=1, le=5000, description="每页最多行数 (缺省: 全部)")]
+Cursor = Annotated[str | None, Query(max_length=1000, description="上一页返回的 next_cursor (缺省: 第一页)")]
+
+
 @roster.get("", summary="监测对象名单 (monitored households)", response_model=RosterPublic, responses=REFUSALS,
-            description="监测中和风险消除程序中的户, 含帮扶措施, 按区划和户编号排序。")
-async def get_roster(services: ServicesDep, caller: CallerDep, division: Division = None) -> Any:
-    prefix = services.area(caller, division)
-    rows = await run_in_threadpool(services.roster, caller, division)
-    return {"division": prefix or None, "count": len(rows), "rows": rows}
+            description="监测中和风险消除程序中的户, 含帮扶措施, 按区划和户编号排序。带 limit 时分页: "
+            "total 为全部行数, 以 next_cursor 为 cursor 读下一页, 末页 next_cursor 为空。")
+async def get_roster(services: ServicesDep, caller: CallerDep, division: Division = None, limit: Limit = None,
+                     cursor: Cursor = None) -> Any:
+    return await run_in_threadpool(services.roster, caller, division, limit, cursor)
 
 
 @ledgers.get("", summary="双台账 (problem and rectification ledgers)", response_model=LedgersPublic,
