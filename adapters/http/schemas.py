@@ -195,7 +195,11 @@ class FindingPublic(BaseModel):
 class FindingsPublic(BaseModel):
     as_of: date
     division: str | None
-    count: int
+    count: int = Field(description="本页条数")
+    total: int = Field(description="全部页的条数")
+    next_cursor: str | None = Field(default=None, description="下一页的 cursor; 末页为空")
+    computed_at: datetime | None = Field(default=None, description="保存的督查结果的计算时间; 空为本次请求时计算")
+    casefacts_position: int | None = Field(default=None, description="保存的督查结果读到的案件事实位置")
     findings: list[FindingPublic]
 
 

@@ -40,6 +40,10 @@ class Services:
             self.app.close()
             raise
         self.engine: Engine = self.read.engine
+        from projections import findings_store
+
+        with self.engine.begin() as conn:
+            findings_store.create(conn)
         # the bulk path keeps a cache of aggregates: one writer at a time per process
         self._write_lock = threading.Lock()
         #: one lock per projection: a catch-up of the roster never holds up a read of the timeline
@@ -210,8 +214,11 @@ class Services:
             return self.shown(principal, build_monthly(conn, self.app.policies, month, prefix or None))
 
     def findings(self, principal: Principal, as_of: date, rules: list[str] | None,
-                 division: str | None) -> dict[str, Any]:
-        """The inspector's findings as of a date, within the caller's reach (CONTRACT "Findings")."""
+                 division: str | None, limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+        """The inspector's findings as of a date, within the caller's reach (CONTRACT "Findings"): the stored
+        run of that date when there is one (`computed_at` and the positions it saw say how current it is;
+        pages by `limit` and `cursor`), else the rules run now."""
+        from projections import findings_store
         from projections.inspect import RULES, inspect
 
         check_as_of(as_of)
@@ -219,11 +226,34 @@ class Services:
         if unknown:
             raise ValidationFailed(f"未知规则 {', '.join(unknown)}; 可选: {', '.join(RULES)}")
         prefix = self.area(principal, division)
+        after = None if cursor is None else read_cursor(cursor, 1)
+        with self.connect() as conn:
+            kept = findings_store.read(conn, as_of, prefix or None, rules or None,
+                                       None if limit is None else limit + 1,
+                                       None if after is None else _seq(after[0]))
+        if kept is not None:
+            run, rows, total = kept
+            next_cursor = None
+            if limit is not None and len(rows) > limit:
+                rows = rows[:limit]
+                next_cursor = make_cursor(str(rows[-1]["seq"]))
+            for r in rows:
+                del r["seq"]
+            return {"as_of": as_of, "division": prefix or None, "count": len(rows), "total": total,
+                    "next_cursor": next_cursor, "computed_at": run.computed_at,
+                    "casefacts_position": run.casefacts_position, "findings": self.shown(principal, rows)}
+        if cursor is not None:
+            raise ValidationFailed("cursor 无效: 该日期没有保存的督查结果可分页; 请去掉 cursor")
         self.fresh("casefacts")
         with self.connect() as conn:
             found = inspect(conn, self.app.policies, as_of, rules or None, prefix or None)
         rows = [dict(f.as_dict(), label=f.label) for f in found]
-        return {"as_of": as_of, "division": prefix or None, "count": len(rows), "findings": self.shown(principal, rows)}
+        total = len(rows)
+        if limit is not None:
+            rows = rows[:limit]
+        return {"as_of": as_of, "division": prefix or None, "count": len(rows), "total": total,
+                "next_cursor": None, "computed_at": None, "casefacts_position": None,
+                "findings": self.shown(principal, rows)}
 
     def events(self, principal: Principal, after: int, limit: int) -> dict[str, Any]:
         """A page of the CloudEvents feed after a position: the events of streams inside the caller's reach,
@@ -270,6 +300,12 @@ def read_cursor(cursor: str, parts: int) -> list[str]:
     except (ValueError, UnicodeDecodeError):
         pass
     raise ValidationFailed("cursor 无效; 请用上一页返回的 next_cursor, 或不带 cursor 从第一页读起")
+
+
+def _seq(text: str) -> int:
+    if not text.isdigit():
+        raise ValidationFailed("cursor 无效; 请用上一页返回的 next_cursor, 或不带 cursor 从第一页读起")
+    return int(text)
 
 
 def check_as_of(as_of: date) -> None:

@@ -76,10 +76,13 @@ async def get_events(
 @findings.get("", summary="督查规则发现的问题 (inspector findings)", response_model=FindingsPublic,
               responses=REFUSALS,
               description="截至 as_of (缺省为今天) 运行督查规则: 快进快出、应帮未帮、缺什么补什么、风险消除不实、"
-              "纳入超时、补录倒签、整改超期等 (见契约 Findings), 每条含规则中文名、严重程度和证据。")
+              "纳入超时、补录倒签、整改超期等 (见契约 Findings), 每条含规则中文名、严重程度和证据。"
+              "该日期有保存的督查结果 (casecore inspect --store) 时直接读取, computed_at 为其计算时间; "
+              "带 limit 时分页 (total, next_cursor)。")
 async def get_findings(
     services: ServicesDep, caller: CallerDep, division: Division = None,
     as_of: Annotated[date | None, Query(description="检查基准日 (业务日期)")] = None,
     rule: Annotated[list[str] | None, Query(description="只运行这些规则 (可重复)", examples=["helped_not"])] = None,
+    limit: Limit = None, cursor: Cursor = None,
 ) -> Any:
-    return await run_in_threadpool(services.findings, caller, as_of or date.today(), rule, division)
+    return await run_in_threadpool(services.findings, caller, as_of or date.today(), rule, division, limit, cursor)
