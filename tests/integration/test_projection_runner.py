@@ -248,3 +248,35 @@ def test_a_projection_whose_tables_changed_in_code_is_rebuilt_by_its_next_catch_
     assert {s: (n, v) for s, n, v, _ in rows} == exact(app)
     assert {k for *_, k in rows} == {"household"}
     assert ProjectionRunner(app, engine, [WiderCounting()]).stale == set()
+
+
+def test_events_stored_while_a_rebuild_runs_are_in_the_tables_it_switches_in(app, engine):
+    populate(app)
+    runner = ProjectionRunner(app, engine, [Counting()], batch_size=10)
+    p = runner.projections[0]
+    runner.catch_up(p)
+    runner.rebuild(p, stop_after_batches=4)            # the shadow is part way
+    populate(app, households=3, prefix="N")            # the log grows meanwhile
+    runner.catch_up(p)                                 # and the live table keeps up with it
+    assert table(engine) == exact(app)
+    head = runner.max_position()
+    runner.rebuild(p)                                  # the shadow catches up and is switched in
+    assert table(engine) == exact(app)
+    assert runner.position(p) == head and runner.rebuild_position(p) is None
+
+
+def test_the_switch_folds_what_the_log_gained_after_the_shadow_caught_up(app, engine, monkeypatch):
+    populate(app)
+    runner = ProjectionRunner(app, engine, [Counting()], batch_size=10)
+    p = runner.projections[0]
+    runner.catch_up(p)
+    original = ProjectionRunner._switch
+
+    def late_events_then_switch(self, projection):
+        populate(app, households=2, prefix="L")        # stored between the shadow's last batch and the switch
+        return original(self, projection)
+
+    monkeypatch.setattr(ProjectionRunner, "_switch", late_events_then_switch)
+    runner.rebuild(p)
+    assert table(engine) == exact(app)
+    assert runner.position(p) == runner.max_position()
