@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 
 from adapters.parallel import rebuild as rebuild_parallel
 from adapters.parallel import timed_fold
@@ -55,7 +56,13 @@ TARGETS: dict[str, tuple[str, float]] = {
     "rebuild_ratio": (">=", 0.5),
     "replay_p50_ms": ("<=", 1.0),
     "inspect_households_per_s": (">=", 200_000),
+    "read_roster_village_p95_ms": ("<=", 20.0),
+    "read_findings_county_page_p95_ms": ("<=", 20.0),
+    "read_timeline_p95_ms": ("<=", 20.0),
 }
+#: reads timed per kind (a village's roster, a county's first page of stored findings, a household's timeline)
+READ_SAMPLES = 200
+FINDINGS_PAGE = 50
 INSPECT_AS_OF = date(2024, 1, 1)
 REPLAY_EVENTS = (45, 55)
 
@@ -298,6 +305,54 @@ def _on_business_day(cmd: Any) -> datetime:
     return datetime.combine(cmd.on, dtime(2, 0), UTC)
 
 
+def _p95(timings: list[float]) -> float | None:
+    timings = sorted(timings)
+    return round(timings[min(len(timings) - 1, int(len(timings) * 0.95))], 3) if timings else None
+
+
+def _reads(app: Any, households: list[str]) -> dict[str, Any]:
+    """p95 (ms) of the reads a cadre waits for, on the read models as they stand: a village's roster, a
+    county's first page of stored findings (the run stored first, timed too), a household's timeline."""
+    import random
+
+    from adapters.readmodels import read_models
+    from projections import findings_store
+    from projections.roster import monitored_roster, roster
+    from projections.timeline import stream_events
+
+    out: dict[str, Any] = {}
+    with read_models(app, []) as rm:
+        with rm.engine.begin() as conn:
+            findings_store.create(conn)
+            started = time.perf_counter()
+            findings_store.store_run(conn, app.policies, INSPECT_AS_OF, 0, rm.runner.max_position())
+            out["findings_store_seconds"] = round(time.perf_counter() - started, 3)
+        with rm.engine.connect() as conn:
+            villages = sorted(set(conn.execute(sa.select(roster.c.division_code).distinct()).scalars()))
+            rng = random.Random(7)
+            picked = rng.sample(villages, min(READ_SAMPLES, len(villages)))
+            counties = sorted({v[:6] for v in villages})
+            streams = [s.removeprefix("household/") for s in households][:READ_SAMPLES]
+            kinds: dict[str, tuple[list[Any], Callable[[Any], Any]]] = {
+                "read_roster_village": (picked, lambda v: monitored_roster(conn, v)),
+                "read_findings_county_page": ([counties[i % len(counties)] for i in range(READ_SAMPLES)],
+                                              lambda c: findings_store.read(conn, INSPECT_AS_OF, c,
+                                                                            limit=FINDINGS_PAGE)),
+                "read_timeline": (streams, lambda h: stream_events(conn, h)),
+            }
+            for key, (args, read) in kinds.items():
+                for a in args[:10]:   # warm the code paths and the cache
+                    read(a)
+                timings = []
+                for a in args:
+                    started = time.perf_counter()
+                    read(a)
+                    timings.append((time.perf_counter() - started) * 1000)
+                out[f"{key}_p95_ms"] = _p95(timings)
+                out[f"{key}_samples"] = len(timings)
+    return out
+
+
 def _ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else 0.0
 
@@ -424,6 +479,10 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
         found = len(findings)
         del findings
 
+        # ------------------------------------------------------------ reads a cadre waits for
+        with phases.phase("reads"):
+            reads = _reads(app, sample)
+
         floor_write_eps = floor_rows / floor_write_seconds if floor_write_seconds else 0.0
         ingest_eps = events / ingest_seconds if ingest_seconds else 0.0
         floor_read_eps = read_rows / floor_read_seconds if floor_read_seconds else 0.0
@@ -442,6 +501,7 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
             "replay_p50_ms": round(statistics.median(timings), 3) if timings else None,
             "replay_p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 3) if timings else None,
             "inspect_households_per_s": round(households / inspect_seconds) if inspect_seconds else 0,
+            **reads,
             # each phase resets the kernel's high-water mark, so the process peak is the highest phase peak
             "peak_rss_mb": max([*phases.rss_mb.values(),
                                 round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)]),

@@ -104,7 +104,7 @@ def run_worker(app: CaseManagement, projections: list[Projection], poll: float =
                         if on_batch:
                             on_batch(p.name, n, position)
                     # more to do: a full batch, or one of events this projection does not read
-                    busy = busy or bool(n) or position < runner.max_position() or runner.is_rebuilding(p)
+                    busy = busy or bool(n) or position < runner.max_position() or runner.tables_partial(p)
                 if not busy:
                     wakeup.wait(poll, stop)
         finally:

@@ -26,6 +26,7 @@ from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household  # noqa: F401  (declares the household events read below)
 from casecore.problem import Problem  # noqa: F401  (declares the problem events read below)
 from casecore.values import county_of, township_of
+from projections.divisions import within
 from projections.ledger import overdue_condition, problem_ledger, state_as_of
 from projections.runner import Projection, rows_by_key, upsert
 
@@ -230,12 +231,12 @@ def monthly_counts(conn: Connection, month_start: date, month_end: date,
     a = activity.c
     in_month = sa.and_(a.acted_on >= month_start, a.acted_on <= month_end)
     if division:
-        in_month = sa.and_(in_month, a.division_code.startswith(division, autoescape=True))
+        in_month = sa.and_(in_month, within(a.division_code, division))
     p = problem_ledger.c
     state = state_as_of(month_end)
     overdue = overdue_condition(state, month_end)
     if division:
-        overdue = sa.and_(overdue, p.division_code.startswith(division, autoescape=True))
+        overdue = sa.and_(overdue, within(p.division_code, division))
     with_state = problem_ledger.join(state, state.c.problem_id == p.problem_id)
 
     areas: dict[tuple[str, str], dict[str, int]] = {}
@@ -309,7 +310,7 @@ def count_between(conn: Connection, kind: str, start: date | None, end: date, di
     if start is not None:
         q = q.where(a.acted_on >= start)
     if division:
-        q = q.where(a.division_code.startswith(division, autoescape=True))
+        q = q.where(within(a.division_code, division))
     if subtypes:
         q = q.where(a.subtype.in_(subtypes))
     return int(conn.execute(q).scalar_one())
@@ -323,5 +324,5 @@ def open_problems_due_by(conn: Connection, due: date, as_of: date, division: str
     q = (sa.select(sa.func.count()).select_from(problem_ledger.join(state, state.c.problem_id == p.problem_id))
          .where(p.found_on <= due, state.c.status != "closed"))
     if division:
-        q = q.where(p.division_code.startswith(division, autoescape=True))
+        q = q.where(within(p.division_code, division))
     return int(conn.execute(q).scalar_one())

@@ -39,6 +39,7 @@ from casecore.values import (
     in_place_runs,
 )
 from projections import casefacts as cf
+from projections.divisions import within
 
 CYCLE_COLUMNS = ("household_id", "cycle", "division_code", "included_on", "included_ord", "included_precision",
                  "eliminated_on", "eliminated_ord", "eliminated_precision", "exit_mode", "nominated_on",
@@ -183,7 +184,7 @@ class Inspector:
         return sa.case(*whens, else_=_num(get(ps[0])))
 
     def in_division(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
-        return col.like(f"{self.division}%") if self.division else sa.true()
+        return within(col, self.division)
 
     def line_on(self, ordinal_col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """The monitoring line of a decision on the day `ordinal_col`: `PolicyBook.monitoring_line` compiled

@@ -25,6 +25,7 @@ from casecore import limits as lim
 from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.problem import overdue_days
 from casecore.values import county_of, township_of
+from projections.divisions import within
 from projections.runner import Projection, rows_by_key, upsert
 from projections.sealing import Sealed
 
@@ -317,7 +318,7 @@ def problem_rows(conn: Connection, as_of: date, division: str | None = None) -> 
     query = sa.select(*fixed, *changing).select_from(
         problem_ledger.join(state, state.c.problem_id == p.problem_id))
     if division:
-        query = query.where(p.division_code.startswith(division, autoescape=True))
+        query = query.where(within(p.division_code, division))
     query = query.order_by(p.division_code, p.found_on, p.problem_id)
     out = []
     for r in conn.execute(query).mappings():
@@ -341,7 +342,7 @@ def rectification_rows(conn: Connection, as_of: date, division: str | None = Non
     """The rectification ledger: every act on or before `as_of`, problem by problem in order."""
     query = sa.select(rectification_ledger).where(rectification_ledger.c.acted_on <= as_of)
     if division:
-        query = query.where(rectification_ledger.c.division_code.startswith(division, autoescape=True))
+        query = query.where(within(rectification_ledger.c.division_code, division))
     query = query.order_by(rectification_ledger.c.division_code, rectification_ledger.c.problem_id,
                            rectification_ledger.c.seq)
     return [dict(r) for r in conn.execute(query).mappings()]

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from projections import timeline as tl
+from projections.divisions import within
 from projections.roster import roster, roster_measures, roster_members
 
 HEAD_RELATIONS = ("户主", "本人", "head")
@@ -91,7 +92,7 @@ def month_end_roster(conn: Connection, month: str, month_end: date, division_pre
         return []
     query = sa.select(roster).where(roster.c.household_id.in_(sa.bindparam("ids", expanding=True)))
     if division_prefix:
-        query = query.where(roster.c.division_code.startswith(division_prefix, autoescape=True))
+        query = query.where(within(roster.c.division_code, division_prefix))
     ids = sorted(stages)
     rows: list[dict[str, Any]] = []
     heads: dict[str, dict[str, Any]] = {}

@@ -28,6 +28,7 @@ from casecore import limits as lim
 from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household
 from casecore.values import Labour, Procedure, Stage, county_of, township_of
+from projections.divisions import usually, within
 from projections.runner import Projection, rows_by_key, upsert
 from projections.sealing import Sealed
 from workflows.inclusion import Inclusion
@@ -450,16 +451,35 @@ class RosterProjection(Projection):
 # ---------------------------------------------------------------------- reading
 
 
-def monitored_roster(conn: Connection, division_prefix: str | None = None, all_stages: bool = False
-                     ) -> list[dict[str, Any]]:
-    """The roster's rows (monitored and in-exit households unless `all_stages`), under a division code prefix,
-    ordered by division and household, each with its `measures` (ordered by planning date and id)."""
-    query = sa.select(roster)
+def _roster_filter(division_prefix: str | None, all_stages: bool) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
     if not all_stages:
-        query = query.where(roster.c.stage.in_(MONITORED_STAGES))
+        monitored = roster.c.stage.in_(MONITORED_STAGES)
+        # under a division the division index is the one to read (a village: a few rows of the whole stage)
+        where.append(usually(monitored) if division_prefix else monitored)
     if division_prefix:
-        query = query.where(roster.c.division_code.startswith(division_prefix, autoescape=True))
-    rows = [dict(r) for r in conn.execute(query.order_by(roster.c.division_code, roster.c.household_id)).mappings()]
+        where.append(within(roster.c.division_code, division_prefix))
+    return where
+
+
+def roster_total(conn: Connection, division_prefix: str | None = None, all_stages: bool = False) -> int:
+    """How many rows `monitored_roster` gives without a limit."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(roster)
+                            .where(*_roster_filter(division_prefix, all_stages))).scalar() or 0)
+
+
+def monitored_roster(conn: Connection, division_prefix: str | None = None, all_stages: bool = False,
+                     limit: int | None = None, after: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """The roster's rows (monitored and in-exit households unless `all_stages`), under a division code prefix,
+    ordered by division and household, each with its `measures` (ordered by planning date and id). A page:
+    at most `limit` rows after the row keyed `after` (its division code and household id)."""
+    query = sa.select(roster).where(*_roster_filter(division_prefix, all_stages))
+    if after is not None:
+        query = query.where(sa.tuple_(roster.c.division_code, roster.c.household_id) > sa.tuple_(*after))
+    query = query.order_by(roster.c.division_code, roster.c.household_id)
+    if limit is not None:
+        query = query.limit(limit)
+    rows = [dict(r) for r in conn.execute(query).mappings()]
     by_id = {r["household_id"]: r for r in rows}
     for r in rows:
         r["measures"] = []

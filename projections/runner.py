@@ -21,14 +21,30 @@ the projection filters topics and the last events were not its own (`status` the
 On SQLite the runner follows the log by polling `select_notifications`; on PostgreSQL the same loop is
 safe: notification ids can have gaps (a rolled-back insert) but the library takes an EXCLUSIVE table lock
 for every insert, so ids commit in id order and nothing can appear below a position already passed.
+
+A rebuild is blue/green: it never touches the live tables. It folds the whole log into shadow tables beside
+them (`<table>__next`, tracked by their own row `<name>__next` in `projection_positions`), while readers go
+on reading the live tables (and workers go on keeping them current). When the shadow has reached the head,
+ONE transaction takes the live position's lock, folds into the shadow whatever the log gained meanwhile,
+drops the live tables, renames the shadow tables to the live names and sets the live position: a reader sees
+the old complete tables or the new complete ones, never empty, partial or earlier ones (SQLite and PostgreSQL
+both have transactional DDL; a PostgreSQL reader in the middle of a query keeps its tables until it ends, the
+switch waits for it). The shadow's statements are the projection's own, with its table and index names
+rewritten on the way to the driver (`_rename`): the folds need not know they build a shadow. Index names are
+global per schema (PostgreSQL) or per file (SQLite), so a shadow's index takes the name its live twin does
+not use (`ix_…` or `ix_…__next`, alternately from rebuild to rebuild). An interrupted rebuild resumes from its
+shadow's position; a second rebuild of the same projection is refused while one runs (`RebuildRunning`: a
+PostgreSQL advisory lock, or an OS lock on a file beside the SQLite database, both freed if the process dies).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import operator
+import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
@@ -105,6 +121,58 @@ class Projection:
         self.fold(conn, events)
 
 
+SHADOW = "__next"
+
+
+class Shadow(Projection):
+    """A projection's tables being rebuilt beside the live ones: the same fold and tables, another position
+    row (`<name>__next`); its statements reach the driver with the shadow's table and index names."""
+
+    def __init__(self, live: Projection):
+        self.live = live
+        self.name = live.name + SHADOW  # type: ignore[misc]
+        self.metadata = live.metadata  # type: ignore[misc]
+        self.topics = live.topics
+        self.deferred_indexes = live.deferred_indexes  # type: ignore[misc]
+
+    def fold(self, conn: Connection, events: list[CaseEvent]) -> None:
+        self.live.fold(conn, events)
+
+    def fold_at(self, conn: Connection, events: list[CaseEvent], positions: list[int]) -> None:
+        self.live.fold_at(conn, events, positions)
+
+
+class RebuildRunning(Exception):
+    """Another process is rebuilding this projection."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return (f"投影 {self.name} 正由另一进程重建; 请等它完成 (casecore projections status 可看进度), "
+                f"或确认那个进程已退出后再运行")
+
+
+_RENAME_OPTION = "casecore_rename"
+
+
+def _rename(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+            executemany: bool) -> tuple[str, Any]:
+    """before_cursor_execute: a shadow's statement gets the shadow's table and index names (whole identifiers
+    only: `roster` is renamed, `roster_members` and `ix_roster_division` by their own entries)."""
+    rename = conn.get_execution_options().get(_RENAME_OPTION)
+    if rename is not None:
+        pattern, names = rename
+        statement = pattern.sub(lambda m: names[m.group(0)], statement)
+    return statement, parameters
+
+
+def _renaming(names: dict[str, str]) -> tuple[re.Pattern[str], dict[str, str]]:
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?<![\w$])(?:{alternatives})(?![\w$])"), names
+
+
 #: progress(position reached, head of the log)
 ProgressFn = Callable[[int, int], None]
 
@@ -122,6 +190,8 @@ class Status:
     updated_at: datetime | None
     #: the tables in code differ from the ones in the database: the next catch-up rebuilds
     stale: bool = False
+    #: how far the shadow tables of a rebuild under way (or interrupted) have got; None: no rebuild
+    rebuild_position: int | None = None
 
     @property
     def behind(self) -> int:
@@ -141,6 +211,10 @@ class ProjectionRunner:
         self.fingerprints = {p.name: fingerprint(p, engine.dialect) for p in self.projections}
         #: projections whose stored tables have another shape than the code's (rebuilt by the next catch-up)
         self.stale: set[str] = set()
+        #: per projection, the engine whose statements reach the shadow tables of its rebuild
+        self._shadow_engines: dict[str, Engine] = {}
+        if not sa.event.contains(engine, "before_cursor_execute", _rename):
+            sa.event.listen(engine, "before_cursor_execute", _rename, retval=True)
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # runners started together (a worker per projection) would race on CREATE TABLE IF NOT EXISTS:
@@ -201,8 +275,22 @@ class ProjectionRunner:
             return self._position(conn, projection)[0]
 
     def is_rebuilding(self, projection: Projection) -> bool:
+        """A rebuild is under way or was interrupted (its shadow tables wait), or the live tables themselves
+        are partial (a rebuild in place begun by an earlier version)."""
+        with self.engine.connect() as conn:
+            return self._position(conn, projection)[1] or self._read(conn, Shadow(projection)) is not None
+
+    def tables_partial(self, projection: Projection) -> bool:
+        """The live tables are being filled in place (only a rebuild begun by an earlier version does that):
+        the next catch-up goes on with it."""
         with self.engine.connect() as conn:
             return self._position(conn, projection)[1]
+
+    def rebuild_position(self, projection: Projection) -> int | None:
+        """How far the shadow tables of a rebuild under way or interrupted have got (None: no rebuild)."""
+        with self.engine.connect() as conn:
+            found = self._read(conn, Shadow(projection))
+        return None if found is None else found[0]
 
     def _advance(self, conn: Connection, projection: Projection, expected: int, position: int,
                  rebuilding: bool) -> None:
@@ -225,8 +313,11 @@ class ProjectionRunner:
         out = []
         for p in self.projections:
             r = rows.get(p.name)
-            out.append(Status(p.name, int(r.position) if r else 0, head, bool(r.rebuilding) if r else False,
-                              r.updated_at if r else None, p.name in self.stale))
+            shadow = rows.get(p.name + SHADOW)
+            out.append(Status(p.name, int(r.position) if r else 0, head,
+                              (bool(r.rebuilding) if r else False) or shadow is not None,
+                              r.updated_at if r else None, p.name in self.stale,
+                              int(shadow.position) if shadow is not None else None))
         return out
 
     # ------------------------------------------------------------------ running
@@ -237,7 +328,11 @@ class ProjectionRunner:
         folded. `stop_after_batches` ends the call early (the rest is left for the next call). A projection
         whose tables changed shape in code is rebuilt instead."""
         if projection.name in self.stale:
-            return self.rebuild(projection, progress, stop_after_batches=stop_after_batches, reshape=True)
+            try:
+                return self.rebuild(projection, progress, stop_after_batches=stop_after_batches, reshape=True)
+            except RebuildRunning:   # another process rebuilds it: the live tables are read meanwhile
+                return 0
+        engine = self._engine_of(projection)
         done = 0
         batches = 0
         with self.engine.connect() as conn:
@@ -255,7 +350,7 @@ class ProjectionRunner:
             events = [self.app.mapper.to_domain_event(n) for n in notifications]
             still_rebuilding = rebuilding and reached < head
             try:
-                with self.engine.begin() as conn:
+                with engine.begin() as conn:
                     self._advance(conn, projection, start, reached, still_rebuilding)
                     if events:
                         projection.fold_at(conn, events, [n.id for n in notifications])  # type: ignore[arg-type]
@@ -282,34 +377,190 @@ class ProjectionRunner:
 
     def rebuild(self, projection: Projection, progress: ProgressFn | None = None, restart: bool = False,
                 stop_after_batches: int | None = None, reshape: bool = False) -> int:
-        """Fold the whole log from position 0 into empty tables. A rebuild that was interrupted (its row
-        still says `rebuilding`) continues from where it stopped, unless `restart`. `reshape`: the tables
-        changed shape in code; start again unless the stored tables already have the new shape."""
-        self._begin_rebuild(projection, restart, reshape)
-        return self.catch_up(projection, progress, stop_after_batches)
+        """Fold the whole log from position 0 into shadow tables beside the live ones, then switch them in
+        (blue/green: readers read the live tables throughout). A rebuild that was interrupted (its shadow is
+        still there) continues from where it stopped, unless `restart`. `reshape`: the tables changed shape
+        in code; nothing to do if another runner has already switched tables of the new shape in. Raises
+        RebuildRunning while another process rebuilds the projection. Returns the events folded."""
+        with self._rebuild_locks([projection]):
+            shadow = self._begin_rebuild(projection, restart, reshape)
+            if shadow is None:
+                return 0
+            done = self.catch_up(shadow, progress, stop_after_batches)
+            with self.engine.connect() as conn:
+                _, rebuilding = self._position(conn, shadow)
+            if not rebuilding:
+                done += self._switch(projection)
+            return done
 
-    def _begin_rebuild(self, projection: Projection, restart: bool = False, reshape: bool = False) -> None:
-        """Mark the projection rebuilding at position 0 and recreate its tables (unless an interrupted rebuild
-        continues)."""
-        while True:
+    def _engine_of(self, projection: Projection) -> Engine:
+        """The engine a projection's batches are written through: a shadow's renames its tables."""
+        if not isinstance(projection, Shadow):
+            return self.engine
+        live = projection.live
+        if live.name not in self._shadow_engines:
+            with self.engine.connect() as conn:
+                inspector = sa.inspect(conn)
+                used = set()
+                for t in live.metadata.sorted_tables:
+                    if inspector.has_table(t.name):
+                        used |= {ix["name"] for ix in inspector.get_indexes(t.name)}
+                        used |= {uq["name"] for uq in inspector.get_unique_constraints(t.name)}
+            names = {t.name: t.name + SHADOW for t in live.metadata.sorted_tables}
+            for t in live.metadata.sorted_tables:
+                named = [ix.name for ix in t.indexes] + [c.name for c in t.constraints]
+                for name in named:
+                    if isinstance(name, str) and name in used:
+                        names[name] = name + SHADOW   # the live twin has this name: the shadow's takes the other
+            self._shadow_engines[live.name] = self.engine.execution_options(**{_RENAME_OPTION: _renaming(names)})
+        return self._shadow_engines[live.name]
+
+    @contextlib.contextmanager
+    def _rebuild_locks(self, chosen: Sequence[Projection]) -> Iterator[None]:
+        """Hold, for the whole rebuild, one lock per projection that no other rebuild of it can take (raises
+        RebuildRunning naming the first one held elsewhere). The database or the OS frees them when the
+        process ends, however it ends: an interrupted rebuild is resumed by the next one."""
+        if self.engine.dialect.name == "postgresql":
+            conn = self.engine.connect()
+            keys: list[str] = []
             try:
-                with self.engine.begin() as conn:
-                    # the position update comes first: it takes the write lock, so on SQLite the DDL below
-                    # runs in the same transaction (a crash cannot leave empty tables behind an old position)
-                    position, rebuilding = self._position(conn, projection)
-                    # reshaping: another runner may already have rebuilt (or begun to) in the new shape
-                    done = reshape and self._fingerprint(conn, projection) == self.fingerprints[projection.name]
-                    if not done and (restart or reshape or not rebuilding or position == 0):
-                        self._advance(conn, projection, position, 0, True)
-                        projection.drop(conn)
-                        projection.create(conn)
-                        for ix in projection.deferred():   # built when the rebuild completes
-                            ix.drop(conn, checkfirst=True)
-                        self._set_fingerprint(conn, projection)
-                break
-            except PositionMoved:  # another runner folded a batch between our read and our write
-                continue
+                for p in chosen:
+                    key = f"casecore:rebuild:{p.name}"
+                    if not conn.execute(sa.text("SELECT pg_try_advisory_lock(hashtext(current_schema() || :k))"),
+                                        {"k": key}).scalar():
+                        raise RebuildRunning(p.name)
+                    keys.append(key)
+                conn.commit()
+                yield
+            finally:
+                for key in keys:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(current_schema() || :k))"), {"k": key})
+                conn.commit()
+                conn.close()
+            return
+        import fcntl
+
+        files = []
+        try:
+            for p in chosen:
+                f = open(f"{self.engine.url.database}.rebuild-{p.name}.lock", "a")
+                files.append(f)
+                try:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise RebuildRunning(p.name) from None
+            yield
+        finally:
+            for f in files:
+                f.close()   # closing frees the lock
+
+    def _begin_rebuild(self, projection: Projection, restart: bool = False,
+                       reshape: bool = False) -> Shadow | None:
+        """Create empty shadow tables at position 0 (unless an interrupted rebuild of the same shape goes on
+        in them); None when reshaping and the live tables already have the code's shape."""
+        shadow = Shadow(projection)
+        self.fingerprints[shadow.name] = self.fingerprints[projection.name]
+        with self._engine_of(shadow).begin() as conn:
+            if reshape and self._fingerprint(conn, projection) == self.fingerprints[projection.name]:
+                self.stale.discard(projection.name)
+                return None
+            found = self._read(conn, shadow)
+            if found is not None and not restart and self._fingerprint(conn, shadow) == self.fingerprints[shadow.name]:
+                return shadow   # an interrupted rebuild continues
+            # the row first: on SQLite it opens the write transaction the DDL below runs in
+            now = datetime.now(UTC)
+            if found is None:
+                conn.execute(positions.insert().values(name=shadow.name, position=0, rebuilding=True, updated_at=now))
+            else:
+                conn.execute(positions.update().where(positions.c.name == shadow.name)
+                             .values(position=0, rebuilding=True, updated_at=now))
+            quote = conn.dialect.identifier_preparer
+            from sqlalchemy.schema import CreateIndex, CreateTable
+
+            # statements name the live tables: this connection renames them to the shadow's
+            for t in reversed(projection.metadata.sorted_tables):
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote.format_table(t)}"))
+            for t in projection.metadata.sorted_tables:
+                conn.execute(CreateTable(t))
+                for ix in t.indexes:
+                    if ix.name not in projection.deferred_indexes:   # the others when the rebuild completes
+                        conn.execute(CreateIndex(ix))
+            self._set_fingerprint(conn, shadow)
+        return shadow
+
+    def _switch(self, projection: Projection) -> int:
+        """In one transaction: take the live position's lock, fold into the caught-up shadow what the log
+        gained since, drop the live tables, give the shadow's their names and move the live position to the
+        shadow's. Returns the events folded on the way."""
+        for attempt in range(1_000_000):
+            try:
+                return self._switch_once(projection)
+            except sa.exc.OperationalError as exc:
+                if getattr(exc.orig, "sqlstate", None) != "55P03":
+                    raise
+                # a reader holds a live table: let it finish (it may want another of them, which this
+                # transaction had already locked) and try again
+                time.sleep(min(1.0, 0.05 * (attempt + 1)))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _switch_once(self, projection: Projection) -> int:
+        shadow = Shadow(projection)
+        rename = self._engine_of(shadow).get_execution_options()[_RENAME_OPTION]
+        with self.engine.begin() as conn:
+            now = datetime.now(UTC)
+            # the live position's lock first (on SQLite: the write lock; the DDL below is in this transaction)
+            conn.execute(positions.update().where(positions.c.name == projection.name).values(updated_at=now))
+            if conn.dialect.name == "postgresql":
+                # every live table at once, before anything else: a reader holding one of them and wanting
+                # another must not wait behind this transaction while it waits for that reader (PostgreSQL
+                # would end the deadlock by failing one of the two); this one gives up first and retries
+                conn.execute(sa.text("SET LOCAL lock_timeout = '200ms'"))
+                quote = conn.dialect.identifier_preparer
+                conn.execute(sa.text("LOCK TABLE " + ", ".join(quote.quote(t.name) for t in
+                                                                projection.metadata.sorted_tables)
+                                     + " IN ACCESS EXCLUSIVE MODE"))
+                conn.execute(sa.text("SET LOCAL lock_timeout = 0"))
+            at, _ = self._position(conn, shadow)
+            done = 0
+            conn.execution_options(**{_RENAME_OPTION: rename})
+            try:
+                while True:
+                    head = self.max_position()
+                    if at >= head:
+                        break
+                    notifications = self.app.recorder.select_notifications(
+                        start=at, limit=self.batch_size, stop=head, topics=projection.topics,
+                        inclusive_of_start=False)
+                    if notifications:
+                        projection.fold_at(conn, [self.app.mapper.to_domain_event(n) for n in notifications],
+                                           [n.id for n in notifications])  # type: ignore[misc]
+                    at = max(at, notifications[-1].id if len(notifications) >= self.batch_size else head)
+                    done += len(notifications)
+            finally:
+                conn.execution_options(**{_RENAME_OPTION: None})
+            quote = conn.dialect.identifier_preparer
+            tables = projection.metadata.sorted_tables
+            for t in reversed(tables):
+                conn.execute(sa.text(f"DROP TABLE IF EXISTS {quote.quote(t.name)}"))
+            for t in tables:
+                conn.execute(sa.text(f"ALTER TABLE {quote.quote(t.name + SHADOW)} RENAME TO {quote.quote(t.name)}"))
+            if conn.dialect.name == "postgresql":
+                # PostgreSQL names a key's index after its table (`roster__next_pkey`): give it the live name
+                for t in tables:
+                    for (name,) in conn.execute(sa.text(
+                            "SELECT relname FROM pg_class WHERE relkind = 'i' AND relnamespace = "
+                            "current_schema()::regnamespace AND starts_with(relname, :prefix)"),
+                            {"prefix": t.name + SHADOW}):
+                        conn.execute(sa.text(f"ALTER INDEX {quote.quote(name)} RENAME TO "
+                                             f"{quote.quote(t.name + name[len(t.name) + len(SHADOW):])}"))
+            conn.execute(positions.update().where(positions.c.name == projection.name)
+                         .values(position=at, rebuilding=False, updated_at=now))
+            conn.execute(positions.delete().where(positions.c.name == shadow.name))
+            conn.execute(schemas.delete().where(schemas.c.name == shadow.name))
+            self._set_fingerprint(conn, projection)
         self.stale.discard(projection.name)
+        self._shadow_engines.pop(projection.name, None)   # the index names in use have changed
+        return done
 
     def _refresh_statistics(self, projection: Projection, batches: int, done: bool) -> None:
         """PostgreSQL plans a rebuild's lookups by the statistics of tables it just created empty: without
@@ -319,23 +570,37 @@ class ProjectionRunner:
         the rows that were updated since are also vacuumed away."""
         if self.engine.dialect.name != "postgresql" or not (done or batches & (batches - 1) == 0):
             return
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with self._engine_of(projection).connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for t in projection.metadata.sorted_tables:
                 conn.execute(sa.text(f"VACUUM ANALYZE {conn.dialect.identifier_preparer.format_table(t)}"))
 
     @staticmethod
     def _create_deferred(conn: Connection, projection: Projection) -> None:
         for ix in projection.deferred():
-            ix.create(conn, checkfirst=True)
+            # a shadow's: its connection renames the index, which a check by name would not see
+            ix.create(conn, checkfirst=not isinstance(projection, Shadow))
 
     def rebuild_many(self, projections: Iterable[Projection] | None = None,
                      progress: Callable[[Projection, int, int], None] | None = None,
                      restart: bool = False) -> dict[str, int]:
-        """Rebuild several projections (default: all) reading the log once for all of them."""
+        """Rebuild several projections (default: all) reading the log once for all of them, each into its
+        shadow tables and switched in when caught up (`rebuild`)."""
         chosen = self.projections if projections is None else list(projections)
-        for p in chosen:
-            self._begin_rebuild(p, restart)
-        return self.catch_up_many(chosen, progress)
+        with self._rebuild_locks(chosen):
+            shadows = [s for p in chosen if (s := self._begin_rebuild(p, restart)) is not None]
+            each = None
+            if progress is not None:
+                def each(p: Projection, position: int, head: int) -> None:
+                    progress(p.live if isinstance(p, Shadow) else p, position, head)
+            folded = self.catch_up_many(shadows, each)
+            done = {p.name: 0 for p in chosen}
+            for s in shadows:
+                done[s.live.name] = folded[s.name]
+                with self.engine.connect() as conn:
+                    _, rebuilding = self._position(conn, s)
+                if not rebuilding:
+                    done[s.live.name] += self._switch(s.live)
+            return done
 
     def catch_up_many(self, projections: Iterable[Projection] | None = None,
                       progress: Callable[[Projection, int, int], None] | None = None) -> dict[str, int]:
@@ -344,10 +609,14 @@ class ProjectionRunner:
         compare-and-set of its position, so this is the same as catching each up in turn: a projection
         behind the others gets the events above its own position, one with topics only its topics."""
         chosen = self.projections if projections is None else list(projections)
+        done = {p.name: 0 for p in chosen}
         for p in chosen:
             if p.name in self.stale:
-                self._begin_rebuild(p, reshape=True)
-        done = {p.name: 0 for p in chosen}
+                try:
+                    done[p.name] += self.rebuild(p, reshape=True)
+                except RebuildRunning:   # another process rebuilds it; its live tables are read meanwhile
+                    pass
+        chosen = [p for p in chosen if p.name not in self.stale]   # (those that another process rebuilds)
         batches: dict[str, int] = {}
         with self.engine.connect() as conn:
             at = {p.name: self._position(conn, p) for p in chosen}
@@ -376,7 +645,7 @@ class ProjectionRunner:
                             if n.id > position and (not wanted or n.topic in wanted)]
                 still = rebuilding and max(reached, position) < head
                 try:
-                    with self.engine.begin() as conn:
+                    with self._engine_of(p).begin() as conn:
                         self._advance(conn, p, position, max(reached, position), still)
                         if mine:
                             p.fold_at(conn, [e for e, _ in mine], [i for _, i in mine])

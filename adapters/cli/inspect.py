@@ -41,8 +41,12 @@ def inspect(
     actor_unit: Annotated[str, typer.Option("--actor-unit", help="登记问题的督查单位")] = "督查组",
     catch_up: CatchUpOption = True,
     limit: Annotated[int, typer.Option("--limit", min=1, help="列出的问题条数 (全部见 --json 或 --xlsx)")] = SHOWN,
+    store: Annotated[bool, typer.Option("--store", help="保存本次督查结果 (全部区划和规则), "
+                                        "供 /findings 直接读取")] = False,
+    every: Annotated[float | None, typer.Option("--every", min=1.0, help="与 --store 同用: 每隔这么多秒追赶事件, "
+                                                "有新事件或日期变化时重算并保存; Ctrl-C 停止")] = None,
 ) -> None:
-    """运行督查规则 (run the inspector's rules)."""
+    """运行督查规则 (run the inspector's rules); --store 保存结果, --every 按计划刷新."""
     from adapters.readmodels import read_models
     from projections.casefacts import CaseFactsProjection
     from projections.inspect import RULES, Inspector
@@ -55,6 +59,16 @@ def inspect(
     if json and xlsx:
         err_console.print("[red]--json 与 --xlsx 只能选一个[/red]")
         raise typer.Exit(2)
+    if every is not None and not store:
+        err_console.print("[red]--every 须与 --store 同用[/red]")
+        raise typer.Exit(2)
+    if store:
+        if not catch_up or raise_problems or rule or division:
+            err_console.print("[red]--store 保存全部区划和规则的结果, 不能与 --rule、--division、--raise-problems 或 "
+                              "--no-catch-up 同用[/red]")
+            raise typer.Exit(2)
+        _store(db, as_of, every)
+        return
     if not catch_up:
         if raise_problems:
             err_console.print("[red]--raise-problems 要登记问题 (写入事件库), 不能与 --no-catch-up 同用[/red]")
@@ -88,6 +102,41 @@ def inspect(
         app.close()
     _output(findings, day, division, raised if raise_problems else None, json, xlsx, places, cadre_unknown,
             limit)
+
+
+def _store(db: str | None, as_of: str | None, every: float | None) -> None:
+    """Catch the case facts up and store the run as of the date (today when none is given, moving with the
+    clock); with `every`, again every so many seconds, recomputing only when events arrived or the day
+    changed."""
+    import time
+
+    from adapters.readmodels import read_models
+    from projections import findings_store
+    from projections.casefacts import CaseFactsProjection
+
+    app = open_app(db)
+    try:
+        with read_models(app, [CaseFactsProjection()]) as rm:
+            while True:
+                rm.catch_up()
+                day = business_date(as_of, "--as-of")
+                projection = rm.runner.get("casefacts")
+                with rm.engine.begin() as conn:
+                    findings_store.create(conn)
+                    run = findings_store.refresh(conn, app.policies, day, rm.runner.position(projection),
+                                                 rm.runner.max_position())
+                if run is not None:
+                    err_console.print(f"已保存督查结果: 基准日 {run.as_of}, {run.count} 条, 案件事实位置 "
+                                      f"{run.casefacts_position}, 计算于 {run.computed_at:%Y-%m-%d %H:%M:%S}")
+                elif every is None:
+                    err_console.print(f"督查结果 (基准日 {day}) 已是最新, 未重算")
+                if every is None:
+                    return
+                time.sleep(every)
+    except KeyboardInterrupt:
+        err_console.print("已停止")
+    finally:
+        app.close()
 
 
 def _output(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None, json: bool,

@@ -46,19 +46,25 @@ def rebuild(projection: ProjectionOption = None, restart: Annotated[bool, typer.
         "--restart", help="丢弃中断的重建, 从位置 0 重新开始")] = False, db: DbOption = None,
         batch_size: BatchOption = 10_000, jobs: Annotated[int, typer.Option(
             "--jobs", "-j", min=1, help="并行重建的进程数 (投影按折叠耗时分组, 每组一个进程)")] = 1) -> None:
-    """从位置 0 重建投影 (rebuild from position 0; an interrupted rebuild continues unless --restart).
+    """从位置 0 重建投影, 读者不停 (blue/green rebuild; an interrupted rebuild continues unless --restart).
 
-    Every chosen projection is rebuilt from ONE read of the log (each batch decoded once for all of them);
-    with --jobs N the projections are split into N groups, each rebuilt so by its own process."""
+    Each projection is rebuilt into tables beside the live ones, which readers go on reading (and workers go on
+    keeping current); when caught up with the log they replace the live ones in one transaction. Every chosen
+    projection is rebuilt from ONE read of the log (each batch decoded once for all of them); with --jobs N
+    the projections are split into N groups, each rebuilt so by its own process. A second rebuild of a
+    projection while one runs is refused (exit 2)."""
+    from projections.runner import RebuildRunning
+
     with _open(db, projection, batch_size) as rm:
         runner = rm.runner
         tasks: dict[str, TaskID] = {}
         with _progress() as bar:
             for p in runner.projections:
-                resumed = runner.is_rebuilding(p) and not restart and runner.position(p) > 0
+                at = runner.rebuild_position(p)
+                resumed = at is not None and at > 0 and not restart
                 label = f"重建 {p.name}" + (" (续)" if resumed else "")
                 tasks[p.name] = bar.add_task(label, total=max(1, runner.max_position()))
-                bar.update(tasks[p.name], completed=runner.position(p) if resumed else 0)
+                bar.update(tasks[p.name], completed=at if resumed and at is not None else 0)
 
             def advance(p: Projection, position: int, head: int) -> None:
                 bar.update(tasks[p.name], completed=position, total=max(1, head))
@@ -75,9 +81,13 @@ def rebuild(projection: ProjectionOption = None, restart: Annotated[bool, typer.
                                                                           total=max(1, head))).totals
                 except RebuildFailed as exc:
                     err_console.print(f"[red]重建失败 (已提交的批次保留, 重新运行将从中断处继续): {exc}[/red]")
-                    raise typer.Exit(1) from None
+                    raise typer.Exit(2 if "RebuildRunning" in str(exc) else 1) from None
             else:
-                totals = runner.rebuild_many(progress=advance, restart=restart)
+                try:
+                    totals = runner.rebuild_many(progress=advance, restart=restart)
+                except RebuildRunning as exc:
+                    err_console.print(f"[red]{exc}[/red]")
+                    raise typer.Exit(2) from None
             for p in runner.projections:
                 done_at = runner.position(p)
                 bar.update(tasks[p.name], completed=done_at, total=max(1, done_at))
@@ -112,7 +122,8 @@ def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonO
     if json:
         for s in rows:
             print(dumps({"projection": s.name, "position": s.position, "head": s.head, "behind": s.behind,
-                         "rebuilding": s.rebuilding, "stale": s.stale, "updated_at": s.updated_at}))
+                         "rebuilding": s.rebuilding, "rebuild_position": s.rebuild_position, "stale": s.stale,
+                         "updated_at": s.updated_at}))
         return
     from adapters.cli._common import Col, Listing, emit
     from projections.registry import by_name
@@ -121,6 +132,8 @@ def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonO
                                  Col("未折叠", "num"), Col("状态"), Col("更新时间 (UTC)", "date")])
     for s in rows:
         state = ("[red]表结构已变, 追赶时将重建[/red]" if s.stale else
+                 f"[yellow]重建中或中断可续 (新表已到位置 {s.rebuild_position}; 读者仍读旧表)[/yellow]"
+                 if s.rebuild_position is not None else
                  "[yellow]重建中断, 可续[/yellow]" if s.rebuilding else
                  "[green]最新[/green]" if s.behind == 0 else "[cyan]待追赶[/cyan]")
         updated = s.updated_at.strftime("%Y-%m-%d %H:%M:%S") if s.updated_at else "—"

@@ -149,7 +149,9 @@ class RosterRowPublic(_Public):
 
 class RosterPublic(BaseModel):
     division: str | None = Field(description="实际查询的区划代码前缀 (令牌辖区与请求的交集); 空为全部")
-    count: int
+    count: int = Field(description="本页行数")
+    total: int = Field(description="全部页的行数")
+    next_cursor: str | None = Field(default=None, description="下一页的 cursor; 末页为空")
     rows: list[RosterRowPublic]
 
 
@@ -195,7 +197,11 @@ class FindingPublic(BaseModel):
 class FindingsPublic(BaseModel):
     as_of: date
     division: str | None
-    count: int
+    count: int = Field(description="本页条数")
+    total: int = Field(description="全部页的条数")
+    next_cursor: str | None = Field(default=None, description="下一页的 cursor; 末页为空")
+    computed_at: datetime | None = Field(default=None, description="保存的督查结果的计算时间; 空为本次请求时计算")
+    casefacts_position: int | None = Field(default=None, description="保存的督查结果读到的案件事实位置")
     cadre_unknown: int = Field(0, description="监测对象中帮扶责任人未知的户数 (导出无帮扶责任人列, "
                                               "未按 no_responsible_cadre 判定)")
     findings: list[FindingPublic]

@@ -4,6 +4,8 @@ per service (`create_app`). Routes translate HTTP to these calls and back; the r
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from datetime import date
 from typing import Any
@@ -39,9 +41,14 @@ class Services:
             self.app.close()
             raise
         self.engine: Engine = self.read.engine
+        from projections import findings_store
+
+        with self.engine.begin() as conn:
+            findings_store.create(conn)
         # the bulk path keeps a cache of aggregates: one writer at a time per process
         self._write_lock = threading.Lock()
-        self._read_lock = threading.Lock()
+        #: one lock per projection: a catch-up of the roster never holds up a read of the timeline
+        self._catch_up_locks = {p.name: threading.Lock() for p in self.read.runner.projections}
 
     def close(self) -> None:
         self.read.close()
@@ -53,8 +60,8 @@ class Services:
         """Fold what the log holds beyond these projections' positions (unless workers keep them)."""
         if not self.settings.catch_up_on_read:
             return
-        with self._read_lock:
-            for name in names:
+        for name in names:
+            with self._catch_up_locks[name]:
                 self.read.catch_up(name)
 
     def connect(self) -> Connection:
@@ -162,14 +169,26 @@ class Services:
             raise NotAuthorised(f"区划 {requested} 不在令牌的查看范围 {principal.scope or '全部'} 内")
         return prefix
 
-    def roster(self, principal: Principal, division: str | None) -> list[dict[str, Any]]:
-        from projections.roster import monitored_roster
+    def roster(self, principal: Principal, division: str | None, limit: int | None = None,
+               cursor: str | None = None) -> dict[str, Any]:
+        """A page of the roster within the caller's reach: `rows`, `count` (this page's), `total` (every
+        page's) and `next_cursor` (None on the last page)."""
+        from projections.roster import monitored_roster, roster_total
 
+        after = None if cursor is None else read_cursor(cursor, 2)
         prefix = self.area(principal, division)
         self.fresh("roster")
         with self.connect() as conn:
-            rows = monitored_roster(conn, prefix or None)
-        return self.shown(principal, rows)
+            # one row more than the page: whether there is a next page
+            rows = monitored_roster(conn, prefix or None, limit=None if limit is None else limit + 1,
+                                    after=(after[0], after[1]) if after else None)
+            total = len(rows) if limit is None and after is None else roster_total(conn, prefix or None)
+        next_cursor = None
+        if limit is not None and len(rows) > limit:
+            rows = rows[:limit]
+            next_cursor = make_cursor(rows[-1]["division_code"], rows[-1]["household_id"])
+        return {"division": prefix or None, "count": len(rows), "total": total, "next_cursor": next_cursor,
+                "rows": self.shown(principal, rows)}
 
     def ledgers(self, principal: Principal, as_of: date, division: str | None) -> dict[str, Any]:
         from projections.ledger import problem_rows, rectification_rows
@@ -196,8 +215,11 @@ class Services:
             return self.shown(principal, build_monthly(conn, self.app.policies, month, prefix or None))
 
     def findings(self, principal: Principal, as_of: date, rules: list[str] | None,
-                 division: str | None) -> dict[str, Any]:
-        """The inspector's findings as of a date, within the caller's reach (CONTRACT "Findings")."""
+                 division: str | None, limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+        """The inspector's findings as of a date, within the caller's reach (CONTRACT "Findings"): the stored
+        run of that date when there is one (`computed_at` and the positions it saw say how current it is;
+        pages by `limit` and `cursor`), else the rules run now."""
+        from projections import findings_store
         from projections.inspect import RULES, Inspector
 
         check_as_of(as_of)
@@ -205,13 +227,38 @@ class Services:
         if unknown:
             raise ValidationFailed(f"未知规则 {', '.join(unknown)}; 可选: {', '.join(RULES)}")
         prefix = self.area(principal, division)
+        after = None if cursor is None else read_cursor(cursor, 1)
+        with self.connect() as conn:
+            kept = findings_store.read(conn, as_of, prefix or None, rules or None,
+                                       None if limit is None else limit + 1,
+                                       None if after is None else _seq(after[0]))
+        if kept is not None:
+            run, rows, total = kept
+            next_cursor = None
+            if limit is not None and len(rows) > limit:
+                rows = rows[:limit]
+                next_cursor = make_cursor(str(rows[-1]["seq"]))
+            for r in rows:
+                del r["seq"]
+            with self.connect() as conn:
+                cadre_unknown = Inspector(conn, self.app.policies, as_of, prefix or None).cadre_unknown()
+            return {"as_of": as_of, "division": prefix or None, "count": len(rows), "total": total,
+                    "next_cursor": next_cursor, "computed_at": run.computed_at,
+                    "casefacts_position": run.casefacts_position, "cadre_unknown": cadre_unknown,
+                    "findings": self.shown(principal, rows)}
+        if cursor is not None:
+            raise ValidationFailed("cursor 无效: 该日期没有保存的督查结果可分页; 请去掉 cursor")
         self.fresh("casefacts")
         with self.connect() as conn:
             inspector = Inspector(conn, self.app.policies, as_of, prefix or None)
             found = inspector.run(rules or None)
             cadre_unknown = inspector.cadre_unknown()
         rows = [dict(f.as_dict(), label=f.label, key=f.key, raised_problem=f.raised_problem) for f in found]
-        return {"as_of": as_of, "division": prefix or None, "count": len(rows), "cadre_unknown": cadre_unknown,
+        total = len(rows)
+        if limit is not None:
+            rows = rows[:limit]
+        return {"as_of": as_of, "division": prefix or None, "count": len(rows), "total": total,
+                "next_cursor": None, "computed_at": None, "casefacts_position": None, "cadre_unknown": cadre_unknown,
                 "findings": self.shown(principal, rows)}
 
     def households_page(self, principal: Principal, filters: Any, offset: int, limit: int
@@ -283,6 +330,28 @@ class Services:
                 next_after = position
         return {"events": [to_cloudevent(e, p, source, entitled=principal.personal_data) for p, e in visible],
                 "next_after": next_after}
+
+
+def make_cursor(*key: str) -> str:
+    """An opaque cursor for the row keyed `key` (a listing resumes after it)."""
+    return base64.urlsafe_b64encode(json.dumps(list(key), ensure_ascii=False).encode()).decode().rstrip("=")
+
+
+def read_cursor(cursor: str, parts: int) -> list[str]:
+    """The key a cursor stands for; ValidationFailed when no page could have given it."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if isinstance(key, list) and len(key) == parts and all(isinstance(k, str) for k in key):
+            return key
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ValidationFailed("cursor 无效; 请用上一页返回的 next_cursor, 或不带 cursor 从第一页读起")
+
+
+def _seq(text: str) -> int:
+    if not text.isdigit():
+        raise ValidationFailed("cursor 无效; 请用上一页返回的 next_cursor, 或不带 cursor 从第一页读起")
+    return int(text)
 
 
 def check_as_of(as_of: date) -> None:

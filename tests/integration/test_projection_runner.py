@@ -128,13 +128,14 @@ def test_an_interrupted_rebuild_continues_on_rerun_and_gives_the_table_of_a_clea
 
     assert runner.rebuild(p, stop_after_batches=3) == 27
     assert runner.is_rebuilding(p)
-    assert runner.position(p) < runner.max_position()
-    assert sum(n for n, _ in table(engine).values()) == 27  # the old table was dropped, not added to
+    assert runner.rebuild_position(p) < runner.max_position()
+    assert table(engine) == exact(app)  # readers keep the whole live table while the rebuild goes on beside it
 
     head = runner.max_position()
-    left = len(app.recorder.select_notifications(start=runner.position(p), limit=10**6, inclusive_of_start=False))
+    left = len(app.recorder.select_notifications(start=runner.rebuild_position(p), limit=10**6,
+                                                 inclusive_of_start=False))
     assert runner.rebuild(p) == left  # continued, not started again
-    assert not runner.is_rebuilding(p)
+    assert not runner.is_rebuilding(p) and runner.rebuild_position(p) is None
     assert runner.position(p) == head
     assert table(engine) == exact(app)
 
@@ -146,7 +147,7 @@ def test_a_rebuild_that_fails_mid_way_continues_from_its_last_committed_batch(ap
         runner.rebuild(runner.projections[0])
     again = ProjectionRunner(app, engine, [Counting()], batch_size=8)
     p = again.projections[0]
-    assert again.is_rebuilding(p) and again.position(p) == app.recorder.select_notifications(
+    assert again.is_rebuilding(p) and again.rebuild_position(p) == app.recorder.select_notifications(
         start=None, limit=24)[-1].id
     again.rebuild(p)
     assert table(engine) == exact(app)
@@ -247,3 +248,35 @@ def test_a_projection_whose_tables_changed_in_code_is_rebuilt_by_its_next_catch_
     assert {s: (n, v) for s, n, v, _ in rows} == exact(app)
     assert {k for *_, k in rows} == {"household"}
     assert ProjectionRunner(app, engine, [WiderCounting()]).stale == set()
+
+
+def test_events_stored_while_a_rebuild_runs_are_in_the_tables_it_switches_in(app, engine):
+    populate(app)
+    runner = ProjectionRunner(app, engine, [Counting()], batch_size=10)
+    p = runner.projections[0]
+    runner.catch_up(p)
+    runner.rebuild(p, stop_after_batches=4)            # the shadow is part way
+    populate(app, households=3, prefix="N")            # the log grows meanwhile
+    runner.catch_up(p)                                 # and the live table keeps up with it
+    assert table(engine) == exact(app)
+    head = runner.max_position()
+    runner.rebuild(p)                                  # the shadow catches up and is switched in
+    assert table(engine) == exact(app)
+    assert runner.position(p) == head and runner.rebuild_position(p) is None
+
+
+def test_the_switch_folds_what_the_log_gained_after_the_shadow_caught_up(app, engine, monkeypatch):
+    populate(app)
+    runner = ProjectionRunner(app, engine, [Counting()], batch_size=10)
+    p = runner.projections[0]
+    runner.catch_up(p)
+    original = ProjectionRunner._switch
+
+    def late_events_then_switch(self, projection):
+        populate(app, households=2, prefix="L")        # stored between the shadow's last batch and the switch
+        return original(self, projection)
+
+    monkeypatch.setattr(ProjectionRunner, "_switch", late_events_then_switch)
+    runner.rebuild(p)
+    assert table(engine) == exact(app)
+    assert runner.position(p) == runner.max_position()

@@ -31,12 +31,16 @@ events = APIRouter(prefix="/events", tags=["events 事件流"])
 findings = APIRouter(prefix="/findings", tags=["findings 问题线索"])
 
 
+Limit = Annotated[int | None, Query(ge=1, le=5000, description="每页最多行数 (缺省: 全部)")]
+Cursor = Annotated[str | None, Query(max_length=1000, description="上一页返回的 next_cursor (缺省: 第一页)")]
+
+
 @roster.get("", summary="监测对象名单 (monitored households)", response_model=RosterPublic, responses=REFUSALS,
-            description="监测中和风险消除程序中的户, 含帮扶措施, 按区划和户编号排序。")
-async def get_roster(services: ServicesDep, caller: CallerDep, division: Division = None) -> Any:
-    prefix = services.area(caller, division)
-    rows = await run_in_threadpool(services.roster, caller, division)
-    return {"division": prefix or None, "count": len(rows), "rows": rows}
+            description="监测中和风险消除程序中的户, 含帮扶措施, 按区划和户编号排序。带 limit 时分页: "
+            "total 为全部行数, 以 next_cursor 为 cursor 读下一页, 末页 next_cursor 为空。")
+async def get_roster(services: ServicesDep, caller: CallerDep, division: Division = None, limit: Limit = None,
+                     cursor: Cursor = None) -> Any:
+    return await run_in_threadpool(services.roster, caller, division, limit, cursor)
 
 
 @ledgers.get("", summary="双台账 (problem and rectification ledgers)", response_model=LedgersPublic,
@@ -72,10 +76,13 @@ async def get_events(
 @findings.get("", summary="督查规则发现的问题 (inspector findings)", response_model=FindingsPublic,
               responses=REFUSALS,
               description="截至 as_of (缺省为今天) 运行督查规则: 快进快出、应帮未帮、缺什么补什么、风险消除不实、"
-              "纳入超时、补录倒签、整改超期等 (见契约 Findings), 每条含规则中文名、严重程度和证据。")
+              "纳入超时、补录倒签、整改超期等 (见契约 Findings), 每条含规则中文名、严重程度和证据。"
+              "该日期有保存的督查结果 (casecore inspect --store) 时直接读取, computed_at 为其计算时间; "
+              "带 limit 时分页 (total, next_cursor)。")
 async def get_findings(
     services: ServicesDep, caller: CallerDep, division: Division = None,
     as_of: Annotated[date | None, Query(description="检查基准日 (业务日期)")] = None,
     rule: Annotated[list[str] | None, Query(description="只运行这些规则 (可重复)", examples=["helped_not"])] = None,
+    limit: Limit = None, cursor: Cursor = None,
 ) -> Any:
-    return await run_in_threadpool(services.findings, caller, as_of or date.today(), rule, division)
+    return await run_in_threadpool(services.findings, caller, as_of or date.today(), rule, division, limit, cursor)
