@@ -699,6 +699,7 @@ def _newest(assessments: list[dict[str, Any]], on: date) -> dict[str, Any] | Non
 
 def _members(f: _Facts, agg: Household, h: LegacyHousehold, source: Source) -> None:
     listed = {r.person_id for r in h.rows}
+    places = _places(h)
     for r in h.rows:
         current = agg.members.get(r.person_id)
         if current is None or current.get("removed_on") is not None:
@@ -706,7 +707,8 @@ def _members(f: _Facts, agg: Household, h: LegacyHousehold, source: Source) -> N
                       member=_member(r), reason="other")
         elif not current.get("name") and r.name:
             # imports before the fix stored every person with an empty name: the export gives it back
-            f.trigger(Household.MemberNameCorrected, source.month, f"name:{r.person_id}:{_digest(r.name)}",
+            # named by the person's place in this export month's household: a command id is not masked
+            f.trigger(Household.MemberNameCorrected, source.month, f"name:{source.month:%Y%m}:{places[r.person_id]}",
                       note="国家监测系统导出补录姓名", person_id=r.person_id, name=r.name)
     if h.rejected_rows:
         return  # an unreadable row may be the member who looks absent: remove nobody
