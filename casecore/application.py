@@ -222,9 +222,11 @@ class CaseManagement(Application[str]):
         """Run the command against the aggregate (created if the command creates one). Returns the
         aggregate holding the new pending event(s) and the outcome; raises CaseError on refusal."""
         recorded_on = CaseEvent.create_timestamp().date()
-        if cmd.on > latest_business_date(recorded_on):
+        ahead = self.policies.on(cmd.on).procedure.future_dated_days  # as the inspector's future_dated_act
+        if cmd.on > latest_business_date(recorded_on, ahead):
             raise ValidationFailed(
-                f"on: 办理日期 {cmd.on} 晚于录入日期 {recorded_on} (最多晚一天); 请填写实际办理的日期, 办理后再录入")
+                f"on: 办理日期 {cmd.on} 晚于录入日期 {recorded_on} 超过 {ahead} 天 (时区差); "
+                "请填写实际办理的日期, 办理后再录入")
         if cmd.command_id and aggregate is not None and cmd.command_id in aggregate.command_ids:
             # who may act on this case is checked before the key is answered: no one learns whether a key exists
             aggregate.check_actor(cmd)

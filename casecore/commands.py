@@ -164,7 +164,8 @@ class Command(_Model):
     """Fields every command has."""
 
     command: str
-    on: BusinessDate = Field(description="business date of the act; no later than the day it is recorded + 1")
+    on: BusinessDate = Field(description="business date of the act; no later than the day it is recorded plus the "
+                                          "policy's procedure.future_dated_days (1 in Guizhou)")
     actor: Actor
     command_id: CommandId | None = Field(default=None, description="idempotency key")
     note: FreeText | None = None

@@ -514,8 +514,14 @@ def _without_numbers(g: dict[str, Any], h: LegacyHousehold) -> dict[str, Any]:
     """A guarantee assessment with each person's ID number replaced by the person's place among the household's
     numbers, for its command id: a digest of the numbers themselves, beside their masked form in the feed,
     could be checked against every birth date."""
-    place = {pid: n for n, pid in enumerate(sorted(r.person_id for r in h.rows))}
+    place = _places(h)
     return {k: [place.get(x, -1) for x in v] if isinstance(v, list) else v for k, v in g.items()}
+
+
+def _places(h: LegacyHousehold) -> dict[str, int]:
+    """Each person's place among the household's ID numbers: how a command id names a person (never by the
+    number, nor by a digest of the number or the name)."""
+    return {pid: n for n, pid in enumerate(sorted(r.person_id for r in h.rows))}
 
 
 def _guarantees(h: LegacyHousehold, on: date, post: bool) -> dict[str, Any] | None:
@@ -676,7 +682,7 @@ def _current_status(f: _Facts, agg: Household, h: LegacyHousehold, size: int, so
             f.trigger(Household.IncomeAssessed, source.month, key, note="国家监测系统导出时的收入情况", **payload)
     g = _guarantees(h, source.month, post=False)
     if g is not None:
-        key = f"current_guarantees:{month}:{_digest(g)}"
+        key = f"current_guarantees:{month}:{_digest(_without_numbers(g, h))}"
         newest = _newest(agg.guarantees, source.month)
         same = newest is not None and all(
             (sorted(newest[k]) == sorted(g[k])) if isinstance(g[k], list) else newest[k] == g[k] for k in g)
@@ -693,6 +699,7 @@ def _newest(assessments: list[dict[str, Any]], on: date) -> dict[str, Any] | Non
 
 def _members(f: _Facts, agg: Household, h: LegacyHousehold, source: Source) -> None:
     listed = {r.person_id for r in h.rows}
+    places = _places(h)
     for r in h.rows:
         current = agg.members.get(r.person_id)
         if current is None or current.get("removed_on") is not None:
@@ -700,7 +707,8 @@ def _members(f: _Facts, agg: Household, h: LegacyHousehold, source: Source) -> N
                       member=_member(r), reason="other")
         elif not current.get("name") and r.name:
             # imports before the fix stored every person with an empty name: the export gives it back
-            f.trigger(Household.MemberNameCorrected, source.month, f"name:{r.person_id}:{_digest(r.name)}",
+            # named by the person's place in this export month's household: a command id is not masked
+            f.trigger(Household.MemberNameCorrected, source.month, f"name:{source.month:%Y%m}:{places[r.person_id]}",
                       note="国家监测系统导出补录姓名", person_id=r.person_id, name=r.name)
     if h.rejected_rows:
         return  # an unreadable row may be the member who looks absent: remove nobody

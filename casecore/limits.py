@@ -73,13 +73,12 @@ _CENT = Decimal(1).scaleb(-MONEY_DECIMALS)
 # --- dates --------------------------------------------------------------------------------------------------
 
 #: business dates (the act's `on`, income periods, deadlines) lie in this range; `on` also no later than the
-#: day it is recorded plus one (time zones: the recording clock is UTC, cadres are at UTC+8)
+#: day it is recorded plus the policy's `procedure.future_dated_days` (time zones: the recording clock is UTC,
+#: cadres are at UTC+8), the figure the inspector's `future_dated_act` reads too
 DATE_MIN = date(2000, 1, 1)
 DATE_MAX = date(2099, 12, 31)
 #: birth dates of members
 BIRTH_MIN = date(1900, 1, 1)
-#: how far a business date may lie after the recording day
-AHEAD_OF_RECORDING = timedelta(days=1)
 
 
 def short_text_problem(value: str, limit: int) -> str | None:
@@ -118,6 +117,7 @@ def date_problem(value: date, low: date = DATE_MIN, high: date = DATE_MAX) -> st
     return None
 
 
-def latest_business_date(recorded_on: date) -> date:
-    """The latest business date a command recorded on `recorded_on` may state."""
-    return recorded_on + AHEAD_OF_RECORDING
+def latest_business_date(recorded_on: date, days_ahead: int) -> date:
+    """The latest business date a command recorded on `recorded_on` may state, `days_ahead` being the policy's
+    `procedure.future_dated_days`."""
+    return recorded_on + timedelta(days=days_ahead)

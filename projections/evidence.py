@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from casecore.labels import EVENT_LABELS
 from casecore.problem import status_label
-from casecore.values import ExitMode, Labelled, MeasureType, ProblemKind
+from casecore.values import ExitMode, Labelled, MeasureType, ProblemKind, SignLevel
 
 #: evidence keys → what the fact is, in the words of the ledger and the policy
 LABELS: dict[str, str] = {
@@ -47,12 +48,17 @@ LABELS: dict[str, str] = {
     "opened_on": "公示开始日期",
     "closed_on": "公示结束日期",
     "publicity_days": "政策: 公示不少于(天)",
-    "events": "补录倒签的记录(条)",
+    "events": "所涉记录(条)",  # backdated_entry's late entries, future_dated_act's acts dated ahead
     "backdated_entry_days": "政策: 业务发生后几天内录入",
     "worst_event": "相隔最久的记录",
     "worst_on": "其业务日期",
     "worst_recorded_on": "其录入日期",
     "worst_lag_days": "其相隔天数",
+    "days_ahead": "业务日期晚于录入(天)",
+    "future_dated_days": "政策: 业务日期最多晚于录入(天)",
+    "signers": "签署人",
+    "longest_days_in_place": "帮扶措施最长持续落实(天)",
+    "sudden_hardship_check": "政策: 突发严重困难户人均纯收入核查标准(元)",
     "actor_id": "录入人",
     "dated": "业务日期",
     "days_without_cadre": "未明确帮扶责任人天数",
@@ -96,6 +102,10 @@ def _plain(key: str, value: Any) -> str:
         return _PROCEDURE.get(str(value), str(value))
     if key == "exit_mode":
         return _labelled(ExitMode, value)
+    if key == "worst_event":
+        return EVENT_LABELS.get(f"household.{value}", str(value))
+    if key == "signers" and isinstance(value, list):
+        return "; ".join(_signer(s) for s in value)
     if key == "unmet_needs" and isinstance(value, list):
         return "、".join(_need(v) for v in value)
     if key == "fitting_measure_types" and isinstance(value, dict):
@@ -109,6 +119,15 @@ def _plain(key: str, value: Any) -> str:
     if isinstance(value, list):
         return "、".join(_plain("", v) for v in value)
     return str(value)
+
+
+def _signer(s: Any) -> str:
+    """One person who signed two levels of a procedure: the procedure, the person, the levels, the days signed."""
+    if not isinstance(s, dict):
+        return str(s)
+    levels = "、".join(_labelled(SignLevel, lv) for lv in s.get("levels", []))
+    days = "、".join(str(d) for d in s.get("signed_on", []))
+    return f"{_PROCEDURE.get(str(s.get('procedure')), s.get('procedure'))} {s.get('actor_id')} 签署{levels} ({days})"
 
 
 def _need(need: str) -> str:

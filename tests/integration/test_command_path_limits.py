@@ -10,6 +10,7 @@ from decimal import Decimal
 from freezegun import freeze_time
 
 from adapters.intake import parse_line
+from casecore.policy import PolicyBook
 from tests.builders import cmd, inclusion_path, register, run
 
 OUTSIDER = {"id": "v-other", "name": "外村干部", "role": "village", "unit": "522631102001"}
@@ -112,3 +113,24 @@ def test_a_key_stored_before_digests_were_kept_still_answers_duplicate(app):
     h.command_ids["reg-1"] = None
     assert app._decide(register("H1", command_id="reg-1"), h)[1].duplicate
 
+
+
+def _with_future_dated_days(app, days: int) -> None:
+    """The application's policies with `procedure.future_dated_days` set to `days` in every version."""
+    app.policies = PolicyBook([p.model_copy(update={"procedure": p.procedure.model_copy(
+        update={"future_dated_days": days})}) for p in app.policies.policies])
+
+
+def test_how_far_an_act_may_be_dated_ahead_of_its_recording_is_the_policys_figure(app):
+    """The engine and the inspector's future_dated_act read one figure: an act the engine accepts is not a
+    finding, and one the policy allows is not refused."""
+    _with_future_dated_days(app, 3)
+    app.recording_clock = lambda c: datetime(2023, 2, 26, 9, tzinfo=UTC)
+    outcome = app.handle(register("H1", on=date(2023, 3, 1)))
+    assert outcome.ok, outcome.error and outcome.error.as_dict()
+
+    _with_future_dated_days(app, 0)
+    app.recording_clock = lambda c: datetime(2023, 3, 1, 9, tzinfo=UTC)
+    refused = app.handle(register("H2", on=date(2023, 3, 2)))
+    assert not refused.ok and refused.error.code == "validation_error"
+    assert "0 天" in refused.error.message

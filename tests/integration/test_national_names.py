@@ -105,3 +105,18 @@ def test_every_read_model_that_shows_names_shows_the_repaired_ones(app, export):
     corrected = [e for e in timeline if e["type"] == "member_name_corrected"]
     assert sorted(e["payload"]["name"] for e in corrected) == ["张三", "李四"]
     assert {e["label"] for e in corrected} == {"成员姓名更正"}
+
+
+def test_a_name_repairs_command_id_carries_neither_the_persons_number_nor_a_digest_of_the_name(app, export):
+    """A command id is not masked: the repair names the person by their place in the household."""
+    path, divisions = export
+    import_as_before_the_fix(app, path, divisions)
+    import_national(app, path, divisions, EXPORTED)
+    keys = [e.command_id for e in app.repository.event_store.get("household/HH1")
+            if type(e).TYPE == "member_name_corrected"]
+    people = {pid: m["name"] for pid, m in app.get_household("HH1").members.items()}
+    assert len(keys) == 2
+    for key in keys:
+        for pid, name in people.items():
+            assert pid not in key and pid[6:14] not in key
+            assert legacy._digest(name) not in key

@@ -110,5 +110,5 @@ def test_the_money_pattern_of_the_schema_agrees_with_the_validation():
         assert (not isinstance(parse_object({**INCOME, "net_income": text}), CaseError)) is ok
 
 
-def test_the_latest_business_date_is_the_recording_day_plus_one():
-    assert lim.latest_business_date(date(2023, 3, 10)) == date(2023, 3, 11)
+def test_the_latest_business_date_is_the_recording_day_plus_the_policys_days():
+    assert lim.latest_business_date(date(2023, 3, 10), 1) == date(2023, 3, 11)
