@@ -167,6 +167,15 @@ def short_text(value: str, column: str, limit: int) -> str:
     return value
 
 
+def cell_text(value: str, column: str) -> str:
+    """A cell kept as written (a column no other fact holds): free text within the contract's limits (line
+    breaks and tabs allowed, no other control character)."""
+    problem = lim.free_text_problem(value, lim.CELL_MAX)
+    if problem:
+        raise LegacyRowError(f"{column} “{value[:20]}…” {problem}")
+    return value
+
+
 def person_number(value: str) -> str:
     """证件号码: 18 characters; a disability card's 20 or 22 characters carry the ID in the first 18."""
     v = value.strip().upper()
@@ -346,7 +355,7 @@ def read_row(number: int, row: dict[str, str], division_code: str) -> Row:
         developmental_done=yes(_get(row, "实施开发式帮扶措施情况")),
         cadre=short_text(_get(row, "帮扶责任人"), "帮扶责任人", lim.NAME_MAX),
         collector=short_text(_get(row, "信息采集人"), "信息采集人", lim.NAME_MAX),
-        kept={c: short_text(_get(row, c), c, lim.CELL_MAX) for c in row if c not in HELD_ELSEWHERE
+        kept={c: cell_text(_get(row, c), c) for c in row if c not in HELD_ELSEWHERE
               and not (c == "证件号码" and _get(row, c).upper() == pid)},
     )
 

@@ -79,3 +79,18 @@ def test_an_export_imported_and_written_back_loses_no_field(app, tmp_path):
             if after[key].get(c) != v}
     assert lost == {}
     assert [c.value for c in load_workbook(back, read_only=True).worksheets[0][3]] == NATIONAL
+
+
+def test_a_kept_cell_with_a_line_break_goes_in_and_comes_back_as_written(app, tmp_path):
+    """A column no other fact holds is kept as written: free text, so a line break in it does not reject the
+    person's row (a tab or a line break is what a cell typed in a spreadsheet holds)."""
+    family = people(21)
+    family[0]["民族"] = "侗族\n(户籍登记为苗族)"
+    rows = household_rows(every_column("HH1", VILLAGES[0], eliminated=False), family)
+    original = write_export(tmp_path / "export.xlsx", rows, columns=NATIONAL, extra_columns=())
+    divisions = Divisions.load(write_divisions(tmp_path / "divisions.csv", VILLAGES))
+    report = import_national(app, original, divisions, EXPORTED)
+    assert report.rejected == [] and report.people == 3
+    back = export_store(app, tmp_path / "back.xlsx", ["HH1"], divisions, columns=NATIONAL)
+    kept = {r["证件号码"]: r["民族"] for _, r in open_export(back).rows}
+    assert kept[family[0]["证件号码"]] == "侗族\n(户籍登记为苗族)"
