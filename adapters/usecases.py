@@ -251,18 +251,24 @@ def households_workbook(rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue()
 
 
-def search_households(conn: Connection, prefix: str, q: str, limit: int = 50) -> list[dict[str, Any]]:
+def search_households(conn: Connection, prefix: str, q: str, limit: int = 50, *,
+                      personal_data: bool = False) -> list[dict[str, Any]]:
     """Households within a prefix whose id, a member's name or ID number, or division code matches `q`
-    (a name or ID by prefix, a household number exactly or by prefix, a village by its code)."""
+    (a household number exactly or by prefix, a village by its code; a name or ID number by prefix for a
+    caller entitled to personal data, else only whole: a masked reader matching by prefix could spell out
+    the hidden digits and characters one at a time from whether a household comes back)."""
     from projections.roster import roster, roster_members
 
     q = q.strip()
     if not q:
         return []
     in_reach = roster.c.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
-    members = sa.select(roster_members.c.household_id).where(
-        sa.or_(roster_members.c.name.startswith(q, autoescape=True),
-               roster_members.c.person_id.startswith(q.upper(), autoescape=True)))
+    if personal_data:
+        person = sa.or_(roster_members.c.name.startswith(q, autoescape=True),
+                        roster_members.c.person_id.startswith(q.upper(), autoescape=True))
+    else:
+        person = sa.or_(roster_members.c.name == q, roster_members.c.person_id == q.upper())
+    members = sa.select(roster_members.c.household_id).where(person)
     match = [roster.c.household_id.startswith(q, autoescape=True), roster.c.household_id.in_(members)]
     if q.isdigit() and len(q) >= 6:
         match.append(roster.c.division_code.startswith(q, autoescape=True))
