@@ -262,7 +262,7 @@ def keygen(
     from datetime import UTC, date, datetime
 
     from adapters.audit import new_signing_key
-    from adapters.hashchain import KEYS_FORMAT, ChainKeyError, ChainKeys, new_secret
+    from adapters.hashchain import KEYS_FORMAT, ChainKeyError, ChainKeys, check_key_id, new_secret
 
     if chain_keys is None and signing_key is None:
         err_console.print("[red]请给出 --chain-keys FILE 或 --signing-key FILE (或两者)[/red]")
@@ -282,6 +282,11 @@ def keygen(
                 raise typer.Exit(2) from None
             entries = orjson.loads(chain_keys.read_bytes())["keys"]
         new_id = key_id or f"k{day:%Y%m%d}"
+        try:  # written as given, an id the keys file cannot hold would stop every process that loads it
+            check_key_id(new_id, "--id")
+        except ChainKeyError as exc:
+            err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
         if any(e["id"] == new_id for e in entries):
             err_console.print(f"[red]{chain_keys} 已有 id 为 {new_id} 的密钥; 用 --id 另取一个[/red]")
             raise typer.Exit(2)
