@@ -79,3 +79,20 @@ def test_search_by_part_of_a_name_or_id_number_does_not_spell_out_what_masking_h
                         directory.get("/search", params={"q": whole}, headers=dept).json()["rows"]]
     entitled = directory.get("/search", params={"q": full[:10]}, headers=auth("tok-county-1")).json()
     assert "H1" in [r["household_id"] for r in entitled["rows"]]
+
+
+def test_a_name_that_reads_as_a_formula_stays_text_in_the_households_workbook(db_url, tmp_path):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    members = [{**person(1), "name": "=1+1"}, {**person(2, date(1982, 5, 6), relation="配偶"), "name": "+SUM(A1)"}]
+    with client_for(db_url, tmp_path) as client:
+        post_as_actors(client, [register("H1", members=members)])
+        for token in ("tok-county-1", "tok-department-qdn"):  # names shown, and masked (`=*` is a formula too)
+            r = client.get("/households", params={"format": "xlsx"}, headers=auth(token))
+            assert r.status_code == 200
+            cells = [c for row in load_workbook(BytesIO(r.content)).active.iter_rows() for c in row]
+            assert "H1" in [c.value for c in cells]
+            assert [c.value for c in cells if c.data_type == "f"] == [], token
+            assert any(str(c.value).startswith("'=") for c in cells), token
