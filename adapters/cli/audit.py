@@ -152,13 +152,13 @@ def verify(
                 console.print(f"[green]✓ 已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}: "
                               "未发现篡改[/green]")
             else:
-                from adapters.cli._common import Col, Listing, emit
+                from adapters.cli._common import Col, Listing, emit, styled
 
                 table = Listing(f"发现 {len(report.findings)} 处异常", [Col("类型"), Col("流 / 日期", "id"),
                                                                       Col("版本", "num"), Col("位置", "num"),
                                                                       Col("说明")])
                 for f in report.findings:
-                    table.add_row(f"[red]{f.label}[/red]", f.stream or f.day or "", str(f.version or ""),
+                    table.add_row(styled(f"[red]{f.label}[/red]"), f.stream or f.day or "", str(f.version or ""),
                                   str(f.position or ""), f.detail)
                 emit(table)
                 console.print(f"已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}")
