@@ -153,6 +153,9 @@ def test_serve_with_an_accounts_file_starts_the_console_without_an_api_tokens_fi
     started: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda served, **options: started.update(options, app=served))
     monkeypatch.delenv("CASECORE_TOKENS", raising=False)
+    # serve logs at info by default; structlog caches a logger at the level it first saw, so a test run in
+    # this process would keep it and later commands' output would carry info lines
+    monkeypatch.setenv("CASECORE_LOG_LEVEL", "warning")
     accounts = tmp_path / "accounts.json"
     runner = CliRunner()
     added = runner.invoke(app, ["accounts", "add", "wang", "--name", "王芳", "--role", "township", "--unit",
