@@ -62,7 +62,7 @@ def event_hash(prev_hash: str, originator_id: str, version: int, position: int, 
 #: a keyed hash is stored as `hmac-sha256:<key id>:<hex>`: the row names its key, never holds it
 KEYED = "hmac-sha256"
 _KEYED_DOMAIN = b"casecore.event-hmac.v1"
-_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,40}$")
+_KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,40}")
 KEYS_FORMAT = "casecore.chain-keys.v1"
 
 
@@ -118,12 +118,17 @@ class ChainKeys:
                 key_id, since, text = str(entry["id"]), date.fromisoformat(str(entry["from"])), str(entry["key"])
             except (KeyError, TypeError, ValueError):
                 raise ChainKeyError(f"{path} 第 {n} 个密钥须有 id、from (YYYY-MM-DD) 和 key (base64)") from None
-            if not _KEY_ID.match(key_id):
-                raise ChainKeyError(f"{path} 密钥 id {key_id!r} 只能含字母、数字和 . _ - (至多 40 个)")
+            check_key_id(key_id, str(path))
             keys.append(ChainKey(key_id, since, _decode_secret(text, f"{path} 密钥 {key_id}")))
         if not keys:
             raise ChainKeyError(f"{path} 中没有密钥")
         return cls(keys)
+
+
+def check_key_id(key_id: str, where: str) -> None:
+    """A key id a keys file can hold (and a stored hash can name): letters, digits, `. _ -`, at most 40."""
+    if not _KEY_ID.fullmatch(key_id):
+        raise ChainKeyError(f"{where} 密钥 id {key_id!r} 只能含字母、数字和 . _ - (至多 40 个)")
 
 
 def _decode_secret(text: str, where: str) -> bytes:

@@ -42,7 +42,10 @@ class Store:
         if self.kind == "sqlite":
             return f"sqlite:///{self.env['SQLITE_DBNAME']}"
         e = self.env
-        auth = e["POSTGRES_USER"] + (f":{e['POSTGRES_PASSWORD']}" if e.get("POSTGRES_PASSWORD") else "")
+        # the credentials were decoded from the store's URL: encoded again, or a password holding @ : / ? #
+        # would be read as part of the host (the projection tables, read_only_engine)
+        auth = quote(e["POSTGRES_USER"], safe="") + (
+            f":{quote(e['POSTGRES_PASSWORD'], safe='')}" if e.get("POSTGRES_PASSWORD") else "")
         url = f"postgresql+psycopg://{auth}@{e['POSTGRES_HOST']}:{e['POSTGRES_PORT']}/{e['POSTGRES_DBNAME']}"
         if e.get("POSTGRES_SCHEMA"):
             url += "?options=" + quote(f"-csearch_path={e['POSTGRES_SCHEMA']}")

@@ -228,41 +228,53 @@ def _add_heads(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def households_workbook(rows: list[dict[str, Any]]) -> bytes:
-    """A listing of households as an xlsx workbook (Chinese headers and labels, places by name)."""
+    """A listing of households as an xlsx workbook (Chinese headers and labels, places by name), laid out and
+    escaped as every workbook is (`adapters.sheets`: a name or number starting with `=` stays text)."""
     import io
 
-    from openpyxl import Workbook
-
     from adapters.places import place_path
+    from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "农户名单"
-    ws.append(["户编号", "户主", "所在村", "阶段", "监测对象类别", "风险类型", "人口", "纳入日期", "风险消除日期"])
+    columns = [Column("household_id", "户编号"), Column("head", "户主"), Column("village", "所在村"),
+               Column("stage", "阶段"), Column("category", "监测对象类别"), Column("risk_types", "风险类型", wrap=24),
+               Column("household_size", "人口"), Column("included_on", "纳入日期"),
+               Column("eliminated_on", "风险消除日期")]
+    table = []
     for r in rows:
         category = r.get("category")
-        head = (r.get("head") or {}).get("name", "")
-        ws.append([r["household_id"], head, place_path(r["division_code"]), Stage(r["stage"]).label,
-                   Category(category).label if category else "",
-                   "、".join(RiskType(x).label for x in r.get("risk_types") or []), r.get("household_size"),
-                   r.get("included_on"), r.get("eliminated_on")])
+        table.append({
+            "household_id": r["household_id"], "head": (r.get("head") or {}).get("name", ""),
+            "village": place_path(r["division_code"]), "stage": Stage(r["stage"]).label,
+            "category": Category(category).label if category else "",
+            "risk_types": "、".join(RiskType(x).label for x in r.get("risk_types") or []),
+            "household_size": r.get("household_size"), "included_on": r.get("included_on"),
+            "eliminated_on": r.get("eliminated_on")})
+    wb = new_workbook()
+    # served to a caller of the API or the console: the service's own login is not who printed it
+    write_table(sheet(wb, "农户名单"), title("", "农户名单", None), subtitle(None, who=""), columns, table)
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
 
 
-def search_households(conn: Connection, prefix: str, q: str, limit: int = 50) -> list[dict[str, Any]]:
+def search_households(conn: Connection, prefix: str, q: str, limit: int = 50, *,
+                      personal_data: bool = False) -> list[dict[str, Any]]:
     """Households within a prefix whose id, a member's name or ID number, or division code matches `q`
-    (a name or ID by prefix, a household number exactly or by prefix, a village by its code)."""
+    (a household number exactly or by prefix, a village by its code; a name or ID number by prefix for a
+    caller entitled to personal data, else only whole: a masked reader matching by prefix could spell out
+    the hidden digits and characters one at a time from whether a household comes back)."""
     from projections.roster import roster, roster_members
 
     q = q.strip()
     if not q:
         return []
     in_reach = roster.c.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
-    members = sa.select(roster_members.c.household_id).where(
-        sa.or_(roster_members.c.name.startswith(q, autoescape=True),
-               roster_members.c.person_id.startswith(q.upper(), autoescape=True)))
+    if personal_data:
+        person = sa.or_(roster_members.c.name.startswith(q, autoescape=True),
+                        roster_members.c.person_id.startswith(q.upper(), autoescape=True))
+    else:
+        person = sa.or_(roster_members.c.name == q, roster_members.c.person_id == q.upper())
+    members = sa.select(roster_members.c.household_id).where(person)
     match = [roster.c.household_id.startswith(q, autoescape=True), roster.c.household_id.in_(members)]
     if q.isdigit() and len(q) >= 6:
         match.append(roster.c.division_code.startswith(q, autoescape=True))

@@ -23,8 +23,10 @@ import orjson
 import structlog
 import typer
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 DbOption = Annotated[
     str | None,
@@ -221,11 +223,22 @@ class Col:
     kind: Kind = "text"
 
 
-def _cell_width(text: str) -> int:
+def _cell_width(text: str | Text) -> int:
     from rich.cells import cell_len
-    from rich.text import Text
 
-    return max((cell_len(line) for line in Text.from_markup(text).plain.splitlines()), default=0)
+    plain = text.plain if isinstance(text, Text) else Text.from_markup(text).plain
+    return max((cell_len(line) for line in plain.splitlines()), default=0)
+
+
+def styled(markup: str) -> Text:
+    """A table cell written with markup on purpose (a label in red). Every other cell of a `Listing` is
+    printed as written: a note a cadre typed with `[/b]` or `[red]` in it is text, not markup."""
+    return Text.from_markup(markup)
+
+
+def plain(text: str) -> str:
+    """Text to be placed inside markup (`styled`) and shown as written."""
+    return escape(text)
 
 
 class Listing:
@@ -247,7 +260,8 @@ class Listing:
         self.rows = 0
 
     def add_row(self, *cells: Any) -> None:
-        texts = ["" if v is None else str(v) for v in cells]
+        """One row: a `Text` (see `styled`) is shown with its style, anything else as written."""
+        texts = [v if isinstance(v, Text) else Text("" if v is None else str(v)) for v in cells]
         for i, (c, t) in enumerate(zip(self.columns, texts)):
             w = _cell_width(t)
             self.natural[i] = max(self.natural[i], w)

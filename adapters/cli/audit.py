@@ -152,13 +152,13 @@ def verify(
                 console.print(f"[green]✓ 已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}: "
                               "未发现篡改[/green]")
             else:
-                from adapters.cli._common import Col, Listing, emit
+                from adapters.cli._common import Col, Listing, emit, styled
 
                 table = Listing(f"发现 {len(report.findings)} 处异常", [Col("类型"), Col("流 / 日期", "id"),
                                                                       Col("版本", "num"), Col("位置", "num"),
                                                                       Col("说明")])
                 for f in report.findings:
-                    table.add_row(f"[red]{f.label}[/red]", f.stream or f.day or "", str(f.version or ""),
+                    table.add_row(styled(f"[red]{f.label}[/red]"), f.stream or f.day or "", str(f.version or ""),
                                   str(f.position or ""), f.detail)
                 emit(table)
                 console.print(f"已核验 {report.events} 条事件 ({report.streams} 个流){checked}{scope}")
@@ -262,7 +262,7 @@ def keygen(
     from datetime import UTC, date, datetime
 
     from adapters.audit import new_signing_key
-    from adapters.hashchain import KEYS_FORMAT, ChainKeyError, ChainKeys, new_secret
+    from adapters.hashchain import KEYS_FORMAT, ChainKeyError, ChainKeys, check_key_id, new_secret
 
     if chain_keys is None and signing_key is None:
         err_console.print("[red]请给出 --chain-keys FILE 或 --signing-key FILE (或两者)[/red]")
@@ -282,6 +282,11 @@ def keygen(
                 raise typer.Exit(2) from None
             entries = orjson.loads(chain_keys.read_bytes())["keys"]
         new_id = key_id or f"k{day:%Y%m%d}"
+        try:  # written as given, an id the keys file cannot hold would stop every process that loads it
+            check_key_id(new_id, "--id")
+        except ChainKeyError as exc:
+            err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
         if any(e["id"] == new_id for e in entries):
             err_console.print(f"[red]{chain_keys} 已有 id 为 {new_id} 的密钥; 用 --id 另取一个[/red]")
             raise typer.Exit(2)

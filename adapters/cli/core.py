@@ -66,7 +66,7 @@ def apply(
             progress.advance(task)
     if json:
         return
-    from adapters.cli._common import Col, Listing, emit, paged
+    from adapters.cli._common import Col, Listing, emit, paged, plain, styled
     from casecore.labels import EVENT_LABELS
 
     def recorded(name: str) -> str:
@@ -79,10 +79,11 @@ def apply(
         target = (getattr(cmd, "household_id", None) or getattr(cmd, "problem_id", "")) if isinstance(
             cmd, c.Command) else ""
         if result["ok"]:
-            outcome_text = "[green]✓[/green] " + ("、".join(map(recorded, result["events"])) or "重复命令, 未作改动")
+            outcome_text = styled("[green]✓[/green] " + plain("、".join(map(recorded, result["events"]))
+                                                              or "重复命令, 未作改动"))
         else:
             err = result["error"]
-            outcome_text = f"[red]✗ {ERROR_LABELS.get(err['code'], err['code'])}[/red] {err['message']}"
+            outcome_text = styled(f"[red]✗ {ERROR_LABELS.get(err['code'], err['code'])}[/red] {plain(err['message'])}")
         table.add_row(str(n), label, str(target or ""), outcome_text)
     ok = counts.pop("ok", 0)
     summary = f"共 {len(lines)} 条: 办理成功 {ok} 条" + "".join(
@@ -136,7 +137,7 @@ def _yes_no(value: object) -> str:
 
 def render_household(s: dict) -> None:
     """All of a household, grouped: the case, its cadre, members, assessments, leads, objections, measures."""
-    from adapters.cli._common import Col, Listing, emit, paged, person, place
+    from adapters.cli._common import Col, Listing, emit, paged, person, place, plain, styled
     from casecore.values import (
         Category,
         ExitMode,
@@ -188,7 +189,7 @@ def render_household(s: dict) -> None:
     out.append(basics)
 
     cadre = s.get("cadre")
-    out.append("[bold]帮扶责任人[/bold]: " + (f"{person(cadre.get('name'), cadre.get('unit'))}, "
+    out.append("[bold]帮扶责任人[/bold]: " + (f"{plain(person(cadre.get('name'), cadre.get('unit')))}, "
                                             f"自 {cadre.get('assigned_on') or '—'}" if cadre else "[red]未确定[/red]"))
 
     members = Listing(f"家庭成员 ({s['household_size']} 人)", [
@@ -216,7 +217,7 @@ def render_household(s: dict) -> None:
                                           Col("未参加医保")])
         for g in s["guarantee_assessments"]:
             t.add_row(str(g["on"]), Housing(g["housing"]).label,
-                      "安全" if g["drinking_water_safe"] else "[red]饮水不安全[/red]",
+                      "安全" if g["drinking_water_safe"] else styled("[red]饮水不安全[/red]"),
                       "、".join(names.get(p, p) for p in g["children_out_of_school"]) or "无",
                       "、".join(names.get(p, p) for p in g["members_without_medical_insurance"]) or "无")
         out.append(t)
@@ -232,7 +233,7 @@ def render_household(s: dict) -> None:
                                  Col("处理日期", "date")])
         for o in s["objections"]:
             t.add_row(o["objection_id"], str(o["on"]), o.get("detail") or "",
-                      ObjectionOutcome(o["outcome"]).label if o.get("outcome") else "[yellow]待处理[/yellow]",
+                      ObjectionOutcome(o["outcome"]).label if o.get("outcome") else styled("[yellow]待处理[/yellow]"),
                       str(o.get("resolved_on") or ""))
         out.append(t)
     if s["measures"]:

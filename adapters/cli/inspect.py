@@ -153,7 +153,7 @@ def _output(findings: list[Any], day: date, division: str | None, raised: Counte
 
 def render(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None,
            xlsx: Path | None, cadre_unknown: int = 0, limit: int | None = SHOWN) -> None:
-    from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged, place
+    from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged, place, styled
     from adapters.places import place_name
     from projections.inspect import RULES, SEVERITY_LABELS, Summary
 
@@ -164,7 +164,7 @@ def render(findings: list[Any], day: date, division: str | None, raised: Counter
         for f in shown:
             style = "red" if f.severity == "severe" else "yellow"
             t.add_row(f.household_id or "—", place(f.division_code), RULES[f.rule].label,
-                      f"[{style}]{SEVERITY_LABELS[f.severity]}[/{style}]", f.detail)
+                      styled(f"[{style}]{SEVERITY_LABELS[f.severity]}[/{style}]"), f.detail)
         out.append(t)
         out.extend(filter(None, [limit_note(len(shown), total)]))
     s = Summary.of(findings)
@@ -176,7 +176,8 @@ def render(findings: list[Any], day: date, division: str | None, raised: Counter
         sev[f.rule][f.severity] += 1
     for r, info in RULES.items():
         t.add_row(info.label, info.policy, str(sev[r]["severe"]), str(sev[r]["warning"]), str(s.by_rule[r]))
-    t.add_row("[bold]合计[/bold]", "", str(s.by_severity["severe"]), str(s.by_severity["warning"]), str(len(findings)))
+    t.add_row(styled("[bold]合计[/bold]"), "", str(s.by_severity["severe"]), str(s.by_severity["warning"]),
+              str(len(findings)))
     out.append(t)
     if cadre_unknown:
         out.append(f"帮扶责任人未知: {cadre_unknown} 户监测对象的历史来自无“帮扶责任人”列的国家系统导出, "

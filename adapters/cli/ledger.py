@@ -214,14 +214,14 @@ def render(problems: list[dict[str, Any]], entries: list[dict[str, Any]], as_of:
            limit: int | None = None) -> None:
     """Both ledgers for the terminal: each problem's ids and dates stacked in one cell, so that at 80 columns the
     ids stay whole and the words have room (every column is in --json and --xlsx)."""
-    from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged, place
+    from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged, place, styled
 
     shown, total = limited(problem_view(problems), limit)
     t = Listing(f"问题台账 (截至 {as_of})", [
         Col("问题编号\n户编号", "id"), Col("地点"), Col("问题类型\n(来源)"), Col("整改责任人\n监督责任人"),
         Col("发现日期\n整改时限", "date"), Col("状态"), Col("超期\n天数", "num")])
     for r in shown:
-        late = f"[red]{r['overdue_days']}[/red]" if r["overdue"] else "0"
+        late = styled(f"[red]{r['overdue_days']}[/red]") if r["overdue"] else "0"
         t.add_row(f"{r['problem_id']}\n{r['household_id'] or ''}", place(r["division_code"]),
                   f"{r['kind_label']}\n({r['source_label']})",
                   f"{r['responsible_name'] or ''}\n{r['supervisor_name'] or ''}",

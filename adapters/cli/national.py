@@ -68,12 +68,15 @@ def national(
 
 
 def render(report, exported_on: date) -> None:
+    # reasons, names and notes quote the export's cells: text, not terminal markup
+    from rich.markup import escape
+
     if report.rejected:
         t = Table(title=f"未能读取的行 ({len(report.rejected)})")
         t.add_column("行", justify="right")
         t.add_column("原因")
         for n, reason in report.rejected[:SHOWN]:
-            t.add_row(str(n), reason)
+            t.add_row(str(n), escape(reason))
         console.print(t)
         if len(report.rejected) > SHOWN:
             console.print(f"另有 {len(report.rejected) - SHOWN} 行未列出 (--json 列出全部)")
@@ -82,16 +85,16 @@ def render(report, exported_on: date) -> None:
         for col in ("县", "乡", "村", "行数"):
             t.add_column(col)
         for (county, township, village), n in sorted(report.unmatched_divisions.items()):
-            t.add_row(county, township, village, str(n))
+            t.add_row(escape(county), escape(township), escape(village), str(n))
         console.print(t)
     for note in report.notes[:SHOWN]:
-        console.print(f"[yellow]注意:[/yellow] {note}")
+        console.print(f"[yellow]注意:[/yellow] {escape(note)}")
     if report.missing_optional:
         console.print(f"[dim]导出中没有的可选列 (相应事实未导入): {'、'.join(report.missing_optional)}[/dim]")
     if report.cadre_unknown:
         console.print(f"导出中没有“帮扶责任人”列: {report.cadre_unknown} 户监测对象的帮扶责任人记为未知 "
                       "(督查不按“未明确帮扶责任人”判定, 请补录)")
-    summary = Table(title=f"导入 {report.file} (导出日期 {exported_on})")
+    summary = Table(title=f"导入 {escape(report.file)} (导出日期 {exported_on})")
     summary.add_column("项目")
     summary.add_column("数量", justify="right")
     for label, value in (("户", report.households), ("其中新建档", report.households_new),

@@ -125,17 +125,17 @@ def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonO
                          "rebuilding": s.rebuilding, "rebuild_position": s.rebuild_position, "stale": s.stale,
                          "updated_at": s.updated_at}))
         return
-    from adapters.cli._common import Col, Listing, emit
+    from adapters.cli._common import Col, Listing, emit, styled
     from projections.registry import by_name
 
     table = Listing("投影进度", [Col("投影 (--projection)"), Col("位置", "num"), Col("日志头", "num"),
                                  Col("未折叠", "num"), Col("状态"), Col("更新时间 (UTC)", "date")])
     for s in rows:
-        state = ("[red]表结构已变, 追赶时将重建[/red]" if s.stale else
-                 f"[yellow]重建中或中断可续 (新表已到位置 {s.rebuild_position}; 读者仍读旧表)[/yellow]"
-                 if s.rebuild_position is not None else
-                 "[yellow]重建中断, 可续[/yellow]" if s.rebuilding else
-                 "[green]最新[/green]" if s.behind == 0 else "[cyan]待追赶[/cyan]")
+        state = styled("[red]表结构已变, 追赶时将重建[/red]" if s.stale else
+                       f"[yellow]重建中或中断可续 (新表已到位置 {s.rebuild_position}; 读者仍读旧表)[/yellow]"
+                       if s.rebuild_position is not None else
+                       "[yellow]重建中断, 可续[/yellow]" if s.rebuilding else
+                       "[green]最新[/green]" if s.behind == 0 else "[cyan]待追赶[/cyan]")
         updated = s.updated_at.strftime("%Y-%m-%d %H:%M:%S") if s.updated_at else "—"
         label = by_name(s.name).label
         table.add_row(f"{label} ({s.name})" if label else s.name, str(s.position), str(s.head), str(s.behind),

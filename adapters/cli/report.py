@@ -60,7 +60,7 @@ def monthly(
 
 
 def render(report: dict[str, Any]) -> None:
-    from adapters.cli._common import Col, Listing, emit
+    from adapters.cli._common import Col, Listing, emit, plain, styled
     from adapters.places import place_name
 
     facts = report.get("facts") or {}
@@ -84,7 +84,7 @@ def render(report: dict[str, Any]) -> None:
     m = Listing(f"专项行动时间节点 ({report['policy']})",
                 [Col("节点"), Col("完成时限", "date"), Col("状态"), Col("情况")])
     for row in report["milestones"]:
-        state = f"[red]{row['state']} 滞后[/red]" if row["late"] else row["state"]
+        state = styled(f"[red]{plain(row['state'])} 滞后[/red]") if row["late"] else row["state"]
         m.add_row(row["label"], str(row["due"]), state, row["detail"])
     out.append(m)
     emit(*out)

@@ -210,7 +210,7 @@ def roster(
 
 
 def render(rows: list[dict[str, Any]], all_stages: bool, limit: int | None = None) -> None:
-    from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged
+    from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged, plain, styled
     from adapters.places import place_name, place_path
 
     shown, total = limited(rows, limit)
@@ -220,13 +220,13 @@ def render(rows: list[dict[str, Any]], all_stages: bool, limit: int | None = Non
         Col("户编号\n纳入日期", "id"), Col("乡镇\n村"), Col("监测对象类型\n状态"), Col("风险类型"), Col("人口", "num"),
         Col("人均纯收入\n(元)", "num"), Col("帮扶责任人"), Col("帮扶措施")])
     for r in shown:
-        risks = _risks(r["risk_types"]) + ("" if r["has_labour"] else "\n[red]无劳动力[/red]")
+        risks = styled((plain(_risks(r["risk_types"])) + ("" if r["has_labour"] else "\n[red]无劳动力[/red]")).strip())
         table.add_row(
             f"{r['household_id']}\n{r['included_on'] or ''}",
             f"{place_name(r['township_code'])}\n{place_name(r['division_code'])}",
-            f"{_label(Category, r['category'])}\n{_label(Stage, r['stage'])}".strip(), risks.strip(),
+            f"{_label(Category, r['category'])}\n{_label(Stage, r['stage'])}".strip(), risks,
             str(r["household_size"]), "" if r["per_capita_income"] is None else f"{r['per_capita_income']:,}",
-            r["cadre_name"] or "[red]未指定[/red]", _measures_text(r["measures"]) or "[red]无[/red]",
+            r["cadre_name"] or styled("[red]未指定[/red]"), _measures_text(r["measures"]) or styled("[red]无[/red]"),
         )
     implemented = sum(1 for r in rows if r["measures_implemented"])
     with paged(len(shown) * 3):

@@ -39,7 +39,8 @@ def serve(
         err_console.print("[red]--tls-cert 与 --tls-key 须同时给出[/red]")
         raise typer.Exit(2)
     configure_logging(default="info")  # one line a request, with the caller's actor
-    if tokens is None and not os.environ.get("CASECORE_TOKENS"):
+    if tokens is None and not os.environ.get("CASECORE_TOKENS") and accounts is None:
+        # with an accounts file the console is served alone (create_app: the API then refuses every request)
         err_console.print(no_tokens_hint(), soft_wrap=True)
         raise typer.Exit(2)
     try:
@@ -55,8 +56,9 @@ def serve(
     scheme = "https" if tls else "http"
     shown = f"[{host}]" if ":" in host else host
     tokens_file = tokens or os.environ.get("CASECORE_TOKENS")
+    reach = f"令牌文件 {tokens_file}" if tokens_file else "未指定令牌文件 (接口拒绝一切请求, 只有控制台可用)"
     err_console.print(f"casecore 服务监听 {scheme}://{shown}:{port} (接口文档 {scheme}://{shown}:{port}/docs), "
-                      f"令牌文件 {tokens_file}; 按 Ctrl-C 停止", highlight=False, soft_wrap=True)
+                      f"{reach}; 按 Ctrl-C 停止", highlight=False, soft_wrap=True)
     if not tls and not is_loopback(host):
         err_console.print(f"[yellow]警告: 监听地址 {host} 不限于本机, 且未启用 TLS: "
                           "令牌和个人信息将以明文在网络上传输; "

@@ -280,7 +280,7 @@ class Services:
 
         self.fresh("roster")
         with self.connect() as conn:
-            rows = search_households(conn, principal.scope, q, limit)
+            rows = search_households(conn, principal.scope, q, limit, personal_data=principal.personal_data)
         return self.shown(principal, rows)
 
     def problem(self, principal: Principal, problem_id: str, as_of: date) -> dict[str, Any]:

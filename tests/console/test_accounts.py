@@ -142,3 +142,26 @@ def test_the_console_command_says_what_to_do_without_an_accounts_file(tmp_path):
     result = CliRunner().invoke(app, ["console", "--db", str(tmp_path / "x.db"), "--accounts",
                                       str(tmp_path / "none.json")])
     assert result.exit_code == 2 and "./dev demo" in result.output
+
+
+@pytest.mark.parametrize("command", ["serve", "console"])
+def test_serve_with_an_accounts_file_starts_the_console_without_an_api_tokens_file(tmp_path, monkeypatch, command):
+    """docs/console.md: `casecore serve --accounts FILE` (and `casecore console`) serve the console; without
+    API tokens the API refuses every request, but the service starts."""
+    import uvicorn
+
+    started: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda served, **options: started.update(options, app=served))
+    monkeypatch.delenv("CASECORE_TOKENS", raising=False)
+    # serve logs at info by default; structlog caches a logger at the level it first saw, so a test run in
+    # this process would keep it and later commands' output would carry info lines
+    monkeypatch.setenv("CASECORE_LOG_LEVEL", "warning")
+    accounts = tmp_path / "accounts.json"
+    runner = CliRunner()
+    added = runner.invoke(app, ["accounts", "add", "wang", "--name", "王芳", "--role", "township", "--unit",
+                                "522631101000", "--file", str(accounts)], input="township-pass\n")
+    assert added.exit_code == 0, added.output
+    served = runner.invoke(app, [command, "--db", str(tmp_path / "c.db"), "--accounts", str(accounts)])
+    assert served.exit_code == 0, served.output
+    assert "app" in started and "/console/" in served.output and "None" not in served.output
+    started["app"].state.services.close()

@@ -207,3 +207,21 @@ def test_show_prints_the_whole_household_grouped_with_chinese_labels_and_places_
         assert shown in text, shown
     for english in ("health", "implemented", "c_level", "dismissed", "cadre_screening", "marginal"):
         assert english not in human.stdout, english
+
+
+def test_show_prints_free_text_with_square_brackets_as_written(tmp_path):
+    """A note a cadre typed is text, not terminal markup: `[/b]` must not stop `show`, `[red]` must not vanish."""
+    from tests.builders import person
+
+    db = str(tmp_path / "e.db")
+    members = [{**person(1), "name": "[red]张三"}, person(2, date(1982, 5, 6), relation="配偶")]
+    commands = [register("H1", members=members),
+                cmd("record_lead", D, household_id="H1", lead_id="L1", source="cadre_screening",
+                    risk_types=["illness"], detail="[/b] [red]甲"),
+                cmd("assign_cadre", D, household_id="H1", cadre={"id": "c-01", "name": "王[/i]", "unit": "县帮扶办"})]
+    write(tmp_path / "c.jsonl", [line(c) for c in commands])
+    cli("apply", str(tmp_path / "c.jsonl"), "--db", db)
+    human = cli("show", "H1", "--db", db)
+    assert human.exit_code == 0, human.output
+    for written in ("[/b]", "[red]甲", "[red]张三", "王[/i]"):
+        assert written in human.stdout, written

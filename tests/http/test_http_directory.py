@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from tests.builders import COUNTY, cmd, inclusion_path, register
+from tests.builders import COUNTY, cmd, inclusion_path, person, register
 from tests.http.support import auth, client_for, post_as_actors, register_other
 
 
@@ -65,3 +65,34 @@ def test_one_problem_comes_with_its_history_and_is_not_found_outside_the_reach(d
 def test_a_division_code_is_named(directory):
     doc = directory.get("/divisions/522631", headers=auth("tok-county-1")).json()
     assert doc == {"code": "522631", "name": "黎平县", "path": "黎平县"}
+
+
+def test_search_by_part_of_a_name_or_id_number_does_not_spell_out_what_masking_hides(directory):
+    """A caller who sees 522631********1234 and 成* must not learn the hidden digits and characters one at a
+    time from whether a prefix finds a household; the whole number or name finds it as before."""
+    dept = auth("tok-department-qdn")
+    full = person(1)["person_id"]
+    for part in (full[:10], full[:-1], "成员"):
+        assert directory.get("/search", params={"q": part}, headers=dept).json()["count"] == 0, part
+    for whole in (full, "成员1"):
+        assert "H1" in [r["household_id"] for r in
+                        directory.get("/search", params={"q": whole}, headers=dept).json()["rows"]]
+    entitled = directory.get("/search", params={"q": full[:10]}, headers=auth("tok-county-1")).json()
+    assert "H1" in [r["household_id"] for r in entitled["rows"]]
+
+
+def test_a_name_that_reads_as_a_formula_stays_text_in_the_households_workbook(db_url, tmp_path):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    members = [{**person(1), "name": "=1+1"}, {**person(2, date(1982, 5, 6), relation="配偶"), "name": "+SUM(A1)"}]
+    with client_for(db_url, tmp_path) as client:
+        post_as_actors(client, [register("H1", members=members)])
+        for token in ("tok-county-1", "tok-department-qdn"):  # names shown, and masked (`=*` is a formula too)
+            r = client.get("/households", params={"format": "xlsx"}, headers=auth(token))
+            assert r.status_code == 200
+            cells = [c for row in load_workbook(BytesIO(r.content)).active.iter_rows() for c in row]
+            assert "H1" in [c.value for c in cells]
+            assert [c.value for c in cells if c.data_type == "f"] == [], token
+            assert any(str(c.value).startswith("'=") for c in cells), token

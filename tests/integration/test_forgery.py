@@ -275,3 +275,15 @@ def test_the_environment_key_keys_the_chain(db_url, monkeypatch):
     assert verify(db_url)[0] == 0
     monkeypatch.delenv("CASECORE_CHAIN_KEY")
     assert verify(db_url)[0] == 1
+
+
+@pytest.mark.parametrize("bad_id", ["key one", "k:1", "k" * 41, "k2\n"])
+def test_keygen_refuses_a_key_id_the_keys_file_cannot_hold_and_leaves_the_file_usable(tmp_path, bad_id):
+    keys = keygen(tmp_path / "keys.json", "--id", "k1", "--from", "2020-01-01")
+    before = keys.read_bytes()
+    result = invoke("audit", "keygen", "--chain-keys", str(keys), "--id", bad_id)
+    assert result.exit_code == 2
+    assert keys.read_bytes() == before and [k.id for k in ChainKeys.from_file(keys).keys] == ["k1"]
+    fresh = tmp_path / "fresh.json"
+    assert invoke("audit", "keygen", "--chain-keys", str(fresh), "--id", bad_id).exit_code == 2
+    assert not fresh.exists()

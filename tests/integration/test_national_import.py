@@ -243,3 +243,18 @@ def test_the_division_table_an_import_gives_names_the_townships_and_villages_for
     places._names.clear()
     places.load(app)
     assert places.place_path("522631101001") == "黎平县德凤镇高近村"
+
+
+def test_the_cli_summary_shows_square_brackets_from_the_export_as_written(tmp_path, divisions):
+    """A village name or a cell quoted in a reason is the export's text: `[/b]` in it must not stop the
+    summary after the households went in."""
+    from typer.testing import CliRunner
+
+    from adapters.cli import app as cli
+
+    unknown = {**household_rows(monitored("HH8"), [person(8)])[0], "村": "新[/b]村"}
+    path = write_export(tmp_path / "export_20220630.xlsx", [*household_rows(monitored(), family()), unknown])
+    result = CliRunner().invoke(cli, ["import", "national", str(path), "--divisions", str(tmp_path / "divisions.csv"),
+                                      "--db", str(tmp_path / "cli.db")], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "新[/b]村" in result.output

@@ -48,7 +48,9 @@ async def list_households(
 
 
 @search.get("", summary="搜索户 (search households)", responses=REFUSALS,
-            description="按户编号、成员姓名或身份证号 (前缀)、村代码搜索令牌辖区内的户。")
+            description="按户编号 (前缀)、成员姓名或身份证号、村代码搜索令牌辖区内的户; 姓名和身份证号"
+                        "只有可查看个人信息的令牌按前缀匹配, 其他令牌须给出完整的姓名或号码 "
+                        "(前缀会逐位泄露脱敏的部分)。")
 async def search_households(
     services: ServicesDep, caller: CallerDep,
     q: Annotated[str, Query(min_length=1, max_length=64, description="户编号、姓名、身份证号或村代码")],
