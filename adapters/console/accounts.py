@@ -9,8 +9,8 @@ The file is JSON (`casecore accounts add` writes it; an operator never needs to 
                            "failures": 0, "locked_until": null}}}
 
 Passwords are kept only as argon2id hashes. An account's reach and personal-data entitlement follow the
-HTTP API's tokens exactly (`adapters.http.auth.principal_of`). Five wrong passwords in a row lock the account
-for `LOCK_MINUTES`; `casecore accounts unlock` lifts it.
+HTTP API's tokens exactly (`adapters.http.auth.principal_of`). Five wrong passwords or second-factor codes in a
+row lock the account for `LOCK_MINUTES`; `casecore accounts unlock` lifts it.
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ class AccountBook:
         import pyotp
 
         now = now or datetime.now(UTC)
-        wrong = LoginResult(None, "登录名或密码不正确; 连续输错 5 次账号将被锁定")
+        wrong = LoginResult(None, f"登录名或密码不正确; 连续输错 {MAX_FAILURES} 次账号将被锁定")
         with self._lock:
             data = self._read()
             raw = data["accounts"].get(login)
@@ -200,16 +200,7 @@ class AccountBook:
             try:
                 self.hasher.verify(account.password_hash, password)
             except (VerificationError, InvalidHashError):
-                failures = account.failures + 1
-                raw["failures"] = failures
-                if failures >= MAX_FAILURES:
-                    raw["locked_until"] = (now + timedelta(minutes=LOCK_MINUTES)).isoformat()
-                    raw["failures"] = 0
-                    self._write(data)
-                    return LoginResult(None, f"密码连续输错 {MAX_FAILURES} 次, 账号已锁定 {LOCK_MINUTES} 分钟; "
-                                             "请稍后再试, 或请管理员执行 casecore accounts unlock")
-                self._write(data)
-                return wrong
+                return self._failed(data, raw, now) or wrong
             required = account.role.value in set(data["totp_required_roles"])
             if account.totp_secret is None and required:
                 return LoginResult(None, f"{account.role.label}账号须启用动态口令; "
@@ -218,9 +209,26 @@ class AccountBook:
                 if not code:
                     return LoginResult(None, "请输入动态口令 (6位数字)", needs_totp=True)
                 if not pyotp.TOTP(account.totp_secret).verify(code, for_time=now, valid_window=1):
-                    return LoginResult(None, "动态口令不正确或已过期; 请输入验证器上当前的6位数字", needs_totp=True)
+                    # a wrong code counts as a wrong password: otherwise whoever holds the password may try
+                    # the million codes without end
+                    return self._failed(data, raw, now) or LoginResult(
+                        None, "动态口令不正确或已过期; 请输入验证器上当前的6位数字", needs_totp=True)
             if account.failures or account.locked_until:
                 raw["failures"] = 0
                 raw["locked_until"] = None
                 self._write(data)
         return LoginResult(account.principal(login))
+
+    def _failed(self, data: dict[str, Any], raw: dict[str, Any], now: datetime) -> LoginResult | None:
+        """Count one wrong password or code (under the lock); the lock's sentence when this one locks the
+        account, else None."""
+        failures = int(raw.get("failures") or 0) + 1
+        raw["failures"] = failures
+        if failures >= MAX_FAILURES:
+            raw["locked_until"] = (now + timedelta(minutes=LOCK_MINUTES)).isoformat()
+            raw["failures"] = 0
+            self._write(data)
+            return LoginResult(None, f"密码或动态口令连续输错 {MAX_FAILURES} 次, 账号已锁定 {LOCK_MINUTES} 分钟; "
+                                     "请稍后再试, 或请管理员执行 casecore accounts unlock")
+        self._write(data)
+        return None

@@ -72,6 +72,21 @@ def test_an_account_with_totp_needs_the_current_code(book):
     assert book.login("zhao", "county-pass-1", totp.at(NOW), now=NOW).principal is not None
 
 
+def test_wrong_second_factor_codes_count_toward_the_lock_like_wrong_passwords(book):
+    account = book.add("zhao", "county-pass-1", name="赵", role="county", unit="522631000000", totp=True)
+    totp = pyotp.TOTP(account.totp_secret)
+    wrong = "000000" if totp.at(NOW) != "000000" else "111111"
+    # asking for the code is no failure; a wrong code is one
+    assert book.login("zhao", "county-pass-1", now=NOW).needs_totp
+    for _ in range(MAX_FAILURES - 1):
+        assert book.login("zhao", "county-pass-1", wrong, now=NOW).needs_totp
+    assert "已锁定" in book.login("zhao", "county-pass-1", wrong, now=NOW).message
+    # the password and a right code no longer help: six digits cannot be tried without end
+    assert book.login("zhao", "county-pass-1", totp.at(NOW), now=NOW + timedelta(minutes=1)).principal is None
+    later = NOW + timedelta(minutes=LOCK_MINUTES + 1)
+    assert book.login("zhao", "county-pass-1", totp.at(later), now=later).principal is not None
+
+
 def test_a_role_the_operator_requires_totp_for_cannot_log_in_without_it(book):
     book.require_totp_for(["village"])
     result = book.login("lisi", "correct-horse", now=NOW)
