@@ -449,7 +449,7 @@ class Console:
                         chart["series"].setdefault(COUNT_HEADERS[k], []).append(t[k])
             return self.render(request, "monthly.html", session, {
                 "month": month, "doc": doc, "headers": COUNT_HEADERS,
-                "chart": orjson.dumps(chart).decode()})
+                "chart": chart})
 
     # ------------------------------------------------------------------ page data (run in threads)
 

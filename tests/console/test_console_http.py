@@ -130,3 +130,19 @@ def test_the_static_assets_come_from_the_package(console_app):
     page_dir = Path(__file__).resolve().parents[2] / "adapters" / "console" / "templates"
     for template in page_dir.glob("*.html"):
         assert "http://" not in template.read_text() and "https://" not in template.read_text(), template
+
+
+def test_a_place_name_with_markup_cannot_close_the_monthly_pages_chart_script(console_app):
+    from adapters import places
+
+    hostile = "新坡镇</script><script>alert(1)</script>"
+    kept = places.place_name(VILLAGE[:9])
+    places.learn({VILLAGE[:9]: hostile})  # as an imported division table could name it
+    try:
+        log_in(console_app, "county")
+        page = console_app.get("/console/monthly?month=2023-06")
+    finally:
+        places.learn({VILLAGE[:9]: kept})
+    assert page.status_code == 200
+    assert "<script>alert(1)" not in page.text
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in page.text  # the name reaches the chart as data
