@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from adapters.http.auth import Principal
+from casecore.limits import ID_MAX, UNIT_MAX
 
 GENESIS = "0" * 64
 
@@ -29,10 +30,11 @@ access_log = sa.Table(
     metadata,
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
     sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("login", sa.String(64), nullable=False),
-    sa.Column("actor_id", sa.String(64), nullable=False),
+    # an account's login and actor id are bounded as an actor's id (adapters.console.accounts)
+    sa.Column("login", sa.String(ID_MAX), nullable=False),
+    sa.Column("actor_id", sa.String(ID_MAX), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("unit", sa.String(128), nullable=False),
+    sa.Column("unit", sa.String(UNIT_MAX), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("target", sa.Text, nullable=False),
     sa.Column("remote", sa.String(64), nullable=False),

@@ -28,6 +28,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.http.auth import Principal, TokenEntry, TokenFileError, principal_of
+from casecore.commands import Id, Name, Unit
+from casecore.limits import ID_MAX
 from casecore.values import Role
 
 #: wrong passwords in a row that lock an account, and for how long
@@ -41,15 +43,23 @@ class AccountError(ValueError):
     """The accounts file or an account cannot be used; the message says why, in a sentence to act on."""
 
 
+def _invalid(login: str, exc: ValidationError) -> AccountError:
+    """The first thing wrong with an account, as a sentence naming its field."""
+    first = exc.errors()[0]
+    where = ".".join(str(x) for x in first["loc"])
+    return AccountError(f"账号 {login}: {where}: {first['msg']}")
+
+
 class Account(BaseModel):
     """One login: the actor it acts as, its reach, its password hash and second factor, its lock state."""
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
+    #: the contract's limits of an actor's fields: the account acts as that actor in every command
+    id: Id
+    name: Name
     role: Role
-    unit: str = Field(min_length=1)
+    unit: Unit
     scope: str | None = Field(default=None, pattern=r"^\d{0,12}$")
     personal_data: bool | None = None
     password_hash: str
@@ -113,9 +123,7 @@ class AccountBook:
             try:
                 out[login] = Account.model_validate(raw)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(x) for x in first["loc"])
-                raise AccountError(f"账号 {login}: {where}: {first['msg']}") from None
+                raise _invalid(login, exc) from None
         return out
 
     def totp_required_roles(self) -> set[str]:
@@ -137,13 +145,17 @@ class AccountBook:
 
         if not login or not login.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise AccountError(f"登录名 {login!r} 只能由字母、数字、- _ . 组成")
+        if len(login) > ID_MAX:  # as an actor's id: the read-access log keeps it in a column that long
+            raise AccountError(f"登录名长度 {len(login)} 超过上限 {ID_MAX} 个字符; 请用短一些的登录名")
         if len(password) < MIN_PASSWORD:
             raise AccountError(f"密码至少 {MIN_PASSWORD} 个字符")
         try:
             account = Account(id=actor_id or login, name=name, role=Role(role), unit=unit, scope=scope,
                               personal_data=personal_data, password_hash=self.hasher.hash(password),
                               totp_secret=pyotp.random_base32() if totp else None)
-        except (ValidationError, ValueError) as exc:
+        except ValidationError as exc:
+            raise _invalid(login, exc) from None
+        except ValueError as exc:
             raise AccountError(f"账号 {login}: {exc}".splitlines()[0]) from None
         account.principal(login)  # reach must make sense before it is stored
         with self._lock:

@@ -100,6 +100,21 @@ def test_an_account_cannot_reach_beyond_its_units_jurisdiction(book):
         book.add("dept", "some-pass-1", name="部门", role="department", unit="县医保局")
 
 
+def test_a_login_or_a_name_beyond_the_contracts_limits_is_refused_with_a_sentence(book, tmp_path):
+    # the login goes into the read-access log's column, the id and name into every command's actor
+    with pytest.raises(AccountError, match="登录名"):
+        book.add("x" * 65, "some-pass-1", name="李", role="village", unit="522631101001", actor_id="li")
+    with pytest.raises(AccountError, match=r"name: .*上限"):
+        book.add("li", "some-pass-1", name="李" * 65, role="village", unit="522631101001")
+    with pytest.raises(AccountError, match=r"id: .*上限"):
+        book.add("li", "some-pass-1", name="李", role="village", unit="522631101001", actor_id="i" * 65)
+    assert set(book.accounts()) == {"lisi"}
+    refused = CliRunner().invoke(app, ["accounts", "add", "y" * 65, "--name", "李", "--role", "village", "--unit",
+                                       "522631101001", "--file", str(book.path)], input="some-pass-1\n")
+    assert refused.exit_code == 2
+    assert "登录名" in refused.output
+
+
 def test_a_department_sees_personal_data_only_when_its_account_says_so(book):
     book.add("dept", "some-pass-1", name="部门", role="department", unit="县医保局", scope="522631")
     book.add("dept2", "some-pass-1", name="部门", role="department", unit="县医保局", scope="522631",
