@@ -39,6 +39,7 @@ from casecore import commands as c
 from casecore.errors import CaseError, NotAuthorised, NotFound, ValidationFailed
 from casecore.labels import event_label
 from casecore.values import Category, ProblemKind, RiskType, Role, Rule, Stage
+from projections.evidence import evidence_sentences
 from workflows.rectification import LABELS as RECTIFICATION_LABELS
 
 PREFIX = "/console"
@@ -550,7 +551,7 @@ class Console:
             raise Refused(exc.code, exc.message, 422 if exc.code == "validation_error" else 403) from None
         rows = [f for f in doc["findings"] if not severity or f["severity"] == severity]
         for f in rows:
-            f["evidence_text"] = _evidence_text(f.get("evidence") or {})
+            f["evidence_text"] = "; ".join(evidence_sentences(f.get("evidence") or {}))
         return {"as_of": day, "rule": rule, "severity": severity, "township": township, "rows": rows[:500],
                 "count": len(rows), "rules": [(r.value, r.label) for r in Rule]}
 
@@ -648,47 +649,6 @@ def _step_text(state: dict[str, Any]) -> str:
     if state.get("open_procedure") and state.get("procedure_step"):
         return step_label(state["open_procedure"], state["procedure_step"])
     return ""
-
-
-#: the names of the facts the inspector's rules give as evidence (projections/inspect.py)
-EVIDENCE_NAMES = {
-    "included_on": "纳入日期", "eliminated_on": "风险消除日期", "status": "状态", "problem_id": "问题编号",
-    "measure_type": "措施类型", "measure_id": "措施编号", "kind": "类型", "exit_mode": "消除方式", "days": "天数",
-    "worst_recorded_on": "最晚记录日期", "worst_on": "其业务日期", "worst_lag_days": "最多晚记天数",
-    "worst_event": "事项", "unmet_needs": "未补的需求", "unit": "单位", "supervisor": "监督方", "source": "来源",
-    "severe_within_months": "严重: 几个月内", "rule": "规则", "role": "角色", "responsible": "责任方",
-    "repeated_warnings": "预警次数", "publicity_days": "公示天数", "procedure": "程序", "planned_on": "计划日期",
-    "planned_not_implemented": "已计划未落实", "per_capita_income": "人均纯收入", "overdue_days": "超期天数",
-    "opened_on": "公示开始", "on": "业务日期", "nominated_on": "提名日期", "no_medical_insurance": "未参保",
-    "net_income": "纯收入", "name": "姓名", "months_monitored": "已监测月数", "months": "月数",
-    "monitoring_line": "监测标准", "missing": "缺少", "min_assistance_months": "最少帮扶月数",
-    "members_without_medical_insurance": "未参保成员", "measures_implemented": "已落实措施", "measures": "措施",
-    "last_warning_on": "最近预警", "income_assessed_on": "收入核算日期", "implemented_on": "落实日期",
-    "identification_days_limit": "识别时限 (天)", "housing": "住房", "household_size": "人口",
-    "helped_not_months": "应帮时限 (月)", "guarantees_assessed_on": "三保障核查日期",
-    "fitting_measure_types": "对应的措施类型", "first_warning_on": "首次预警", "first_lead_on": "首条线索",
-    "finding_key": "发现键", "events": "事件", "ended_on": "结束日期", "drinking_water_safe": "饮水安全",
-    "department_warnings": "部门预警", "deadline": "整改期限", "days_without_cadre": "无责任人天数",
-    "closed_on": "结束日期", "children_out_of_school": "失学儿童", "child_out_of_school": "失学儿童",
-    "backdated_entry_days": "补录时限 (天)", "as_of": "检查基准日", "problem_status": "问题状态",
-}
-
-
-def _evidence_text(evidence: dict[str, Any]) -> str:
-    """Evidence as a readable sentence: each fact with its value."""
-    names = EVIDENCE_NAMES
-    parts = []
-    for k, v in evidence.items():
-        if isinstance(v, list):
-            v = "、".join(str(x) for x in v) or "无"
-        elif v is None:
-            v = "无"
-        elif isinstance(v, bool):
-            v = "是" if v else "否"
-        elif isinstance(v, dict):
-            v = ", ".join(f"{names.get(a, a)} {b}" for a, b in v.items())
-        parts.append(f"{names.get(k, k)}: {v}")
-    return "; ".join(parts)
 
 
 __all__ = ["Console", "LoginRequired", "Refused", "event_label"]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -146,3 +149,22 @@ def test_a_place_name_with_markup_cannot_close_the_monthly_pages_chart_script(co
     assert page.status_code == 200
     assert "<script>alert(1)" not in page.text
     assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in page.text  # the name reaches the chart as data
+
+
+def test_the_findings_page_names_each_fact_of_the_evidence_in_chinese_as_the_terminal_does(console_app):
+    from projections.evidence import evidence_sentences
+
+    log_in(console_app, "inspector")
+    page = console_app.get("/console/findings?as_of=2026-12-31")
+    assert page.status_code == 200
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    found = services.findings(services_principal(console_app, "inspector"), date(2026, 12, 31), None, None)
+    with_measures = [f for f in found["findings"] if f["evidence"].get("measures")]
+    assert with_measures, "the demo county should have a finding whose evidence lists measures"
+    for f in with_measures[:20]:
+        assert html.escape("; ".join(evidence_sentences(f["evidence"])), quote=False) in page.text
+    assert "{'" not in page.text and "'measure_type'" not in page.text
+
+
+def services_principal(client: TestClient, login: str) -> Any:
+    return client.app.state.console.accounts.login(login, PASSWORD).principal  # type: ignore[attr-defined]
