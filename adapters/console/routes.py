@@ -37,8 +37,18 @@ from adapters.usecases import (
 )
 from casecore import commands as c
 from casecore.errors import CaseError, NotAuthorised, NotFound, ValidationFailed
-from casecore.labels import event_label
-from casecore.values import Category, ProblemKind, RiskType, Role, Rule, Stage
+from casecore.labels import MEASURE_STATUS, event_label
+from casecore.values import (
+    Category,
+    HouseholdType,
+    Labour,
+    MeasureType,
+    ProblemKind,
+    RiskType,
+    Role,
+    Rule,
+    Stage,
+)
 from projections.evidence import evidence_sentences
 from workflows.rectification import LABELS as RECTIFICATION_LABELS
 
@@ -86,6 +96,10 @@ def _labels() -> dict[str, Any]:
         "role": {s.value: s.label for s in Role},
         "rule": {s.value: s.label for s in Rule},
         "kind": {s.value: s.label for s in ProblemKind},
+        "measure": {s.value: s.label for s in MeasureType},
+        "measure_status": MEASURE_STATUS,
+        "labour": {s.value: s.label for s in Labour},
+        "household_type": {s.value: s.label for s in HouseholdType},
         "command": c.LABELS,
         "status": {s.value: label for s, label in RECTIFICATION_LABELS.items()},
     }

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from adapters.http import Settings, create_app
+from casecore.labels import MEASURE_STATUS
+from casecore.values import MeasureType
 from projections.roster import roster
 from tests.console.support import PASSWORD, VILLAGE, copy_store, csrf_of, write_accounts
 
@@ -168,3 +170,18 @@ def test_the_findings_page_names_each_fact_of_the_evidence_in_chinese_as_the_ter
 
 def services_principal(client: TestClient, login: str) -> Any:
     return client.app.state.console.accounts.login(login, PASSWORD).principal  # type: ignore[attr-defined]
+
+
+def test_a_households_measures_show_their_type_and_status_in_chinese(console_app):
+    from projections.roster import roster_measures
+
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    with services.connect() as conn:
+        hid, kind, status = conn.execute(sa.select(roster_measures.c.household_id, roster_measures.c.measure_type,
+                                                   roster_measures.c.status).limit(1)).one()
+    log_in(console_app, "county")
+    page = console_app.get(f"/console/households/{hid}")
+    measures = page.text[page.text.index("<h2>帮扶措施</h2>"):page.text.index("<h2>办理记录")]
+    assert f"<td>{MeasureType(kind).label}</td>" in measures and f"<td>{kind}</td>" not in measures
+    assert f"<td>{status}</td>" not in measures
+    assert f"<td>{MEASURE_STATUS[status]}</td>" in measures
