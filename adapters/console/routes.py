@@ -211,8 +211,8 @@ class Console:
                     "csrf": request.cookies.get(LOGIN_COOKIE), "next": form.get("next") or "",
                     "error": result.message, "needs_totp": result.needs_totp, "username": username}, status=401)
             cookie, _ = self.sessions.start(username, result.principal)
-            target = str(form.get("next") or "")
-            if not target.startswith(PREFIX + "/") or target.startswith(PREFIX + "/login"):
+            target = _within(str(form.get("next") or ""), PREFIX + "/")
+            if target.startswith(PREFIX + "/login"):
                 target = PREFIX + "/"
             response = RedirectResponse(target, status_code=303)
             response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", path=PREFIX,
@@ -368,7 +368,7 @@ class Console:
                 return RedirectResponse(f"{PREFIX}/problems/{pid}", status_code=303)
             err = result["error"]
             session_note(session, "error", f"问题未登记: {err['message']}", err.get("rule"), code=err["code"])
-            return RedirectResponse(str(form.get("back") or f"{PREFIX}/ledgers"), status_code=303)
+            return RedirectResponse(_within(str(form.get("back") or ""), f"{PREFIX}/ledgers"), status_code=303)
 
         # ---------------------------------------------------------------- findings
 
@@ -638,6 +638,12 @@ def session_flash(session: Session | None) -> list[dict[str, Any]]:
     notes = getattr(session, "notes", None) or []
     session.notes = []  # type: ignore[attr-defined]
     return notes
+
+
+def _within(target: str, default: str) -> str:
+    """A posted place to go next, when it is one of the console's own pages; else `default` (a form must not
+    send its reader to another site)."""
+    return target if target.startswith(PREFIX + "/") else default
 
 
 def _day(text: str) -> date | None:

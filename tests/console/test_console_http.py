@@ -185,3 +185,15 @@ def test_a_households_measures_show_their_type_and_status_in_chinese(console_app
     assert f"<td>{MeasureType(kind).label}</td>" in measures and f"<td>{kind}</td>" not in measures
     assert f"<td>{status}</td>" not in measures
     assert f"<td>{MEASURE_STATUS[status]}</td>" in measures
+
+
+def test_a_refused_problem_sends_the_reader_back_only_within_the_console(console_app):
+    log_in(console_app, "county")
+    token = csrf_of(console_app.get("/console/ledgers").text)
+    for back, expected in (("https://elsewhere.example/", "/console/ledgers"),
+                           ("//elsewhere.example/console/", "/console/ledgers"),
+                           ("/console/findings?rule=helped_not", "/console/findings?rule=helped_not")):
+        r = console_app.post("/console/problems", data={"csrf_token": token, "kind": "no-such-kind",
+                                                        "division_code": VILLAGE, "back": back},
+                             follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == expected, back
