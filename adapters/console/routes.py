@@ -589,11 +589,17 @@ class Console:
     def _replay(self, session: Session, household_id: str, as_of: date | None, moment: datetime | None) -> Any:
         from projections.replay import replay, stream_of
 
+        svc = self.services
         try:
-            self.services.household(session.principal, household_id)
-            return replay(self.services.app, stream_of(household_id), as_of=as_of, recorded_before=moment)
+            svc.household(session.principal, household_id)
+            result = replay(svc.app, stream_of(household_id), as_of=as_of, recorded_before=moment)
         except CaseError as exc:
             raise Refused(exc.code, exc.message, 404 if exc.code == "not_found" else 422) from None
+        # masked as the household's page and timeline are, for a reader not entitled to personal data
+        for e in result.entries:
+            e.actor, e.payload, e.after = svc.shown(session.principal, [e.actor, e.payload, e.after])
+        result.state, result.after = svc.shown(session.principal, [result.state, result.after])
+        return result
 
     def _run_verify(self, job: VerifyJob) -> None:
         from adapters.audit import audit

@@ -197,3 +197,22 @@ def test_a_refused_problem_sends_the_reader_back_only_within_the_console(console
                                                         "division_code": VILLAGE, "back": back},
                              follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == expected, back
+
+
+def test_an_auditor_without_personal_data_sees_a_replay_masked_as_the_households_page_is(console_app):
+    from adapters.feed import mask_name
+
+    console = console_app.app.state.console  # type: ignore[attr-defined]
+    console.accounts.add("auditor-masked", PASSWORD, name="审计员", role="auditor", unit="县审计局",
+                         personal_data=False)
+    hid = household(console_app, inside=True)
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    names = {e["actor"]["name"] for e in services.timeline(services_principal(console_app, "auditor"), hid)
+             if e["actor"].get("name")}
+    assert names
+    log_in(console_app, "auditor-masked")
+    page = console_app.get(f"/console/audit/replay?household_id={hid}")
+    assert page.status_code == 200 and "计入" in page.text
+    for name in names:
+        assert f"<td>{html.escape(name)}</td>" not in page.text
+        assert f"<td>{html.escape(mask_name(name))}</td>" in page.text
