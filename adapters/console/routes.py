@@ -399,7 +399,8 @@ class Console:
         async def audit_page(request: Request, page: int = 1) -> Response:
             session = self.session(request)
             self.require(session, Role.AUDITOR)
-            total, rows = await run_in_threadpool(self.access.page, (max(1, page) - 1) * PAGE_SIZE, PAGE_SIZE)
+            total, rows = await run_in_threadpool(self.access.page, (max(1, page) - 1) * PAGE_SIZE, PAGE_SIZE,
+                                                  None, session.principal.personal_data)
             last = max(self.jobs.values(), key=lambda j: j.started, default=None)
             return self.render(request, "audit.html", session, {
                 "log_total": total, "log_rows": rows, "page": max(1, page), "job": last, "replay": None})
@@ -412,7 +413,7 @@ class Console:
             result = await run_in_threadpool(self._replay, session, household_id.strip(), _day(as_of),
                                              _moment(recorded_before))
             self.log(request, session, "replay", f"{household_id} as_of={as_of} recorded_before={recorded_before}")
-            total, rows = await run_in_threadpool(self.access.page, 0, PAGE_SIZE)
+            total, rows = await run_in_threadpool(self.access.page, 0, PAGE_SIZE, None, session.principal.personal_data)
             return self.render(request, "audit.html", session, {
                 "log_total": total, "log_rows": rows, "page": 1, "job": None, "replay": result,
                 "form": {"household_id": household_id, "as_of": as_of, "recorded_before": recorded_before}})
@@ -501,7 +502,7 @@ class Console:
         if role == Role.AUDITOR:
             last = max(self.jobs.values(), key=lambda j: j.started, default=None)
             ctx["job"] = last
-            ctx["log_total"], ctx["log_rows"] = self.access.page(0, 10)
+            ctx["log_total"], ctx["log_rows"] = self.access.page(0, 10, None, p.personal_data)
         return ctx
 
     def _household(self, session: Session, household_id: str) -> dict[str, Any]:

@@ -216,3 +216,20 @@ def test_an_auditor_without_personal_data_sees_a_replay_masked_as_the_households
     for name in names:
         assert f"<td>{html.escape(name)}</td>" not in page.text
         assert f"<td>{html.escape(mask_name(name))}</td>" in page.text
+
+
+def test_an_auditor_without_personal_data_sees_the_access_logs_searches_masked(console_app):
+    console = console_app.app.state.console  # type: ignore[attr-defined]
+    console.accounts.add("auditor-masked-2", PASSWORD, name="审计员", role="auditor", unit="县审计局",
+                         personal_data=False)
+    log_in(console_app, "village")
+    for q in ("522631199307218576", "胡德"):  # an ID number and a name, typed into the search
+        console_app.get("/console/search", params={"q": q})
+    log_in(console_app, "auditor-masked-2")
+    for path in ("/console/audit", "/console/"):
+        page = console_app.get(path).text
+        assert "522631199307218576" not in page and "<td>胡德</td>" not in page, path
+        assert "522631********8576" in page and "<td>胡*</td>" in page, path
+    log_in(console_app, "auditor")  # entitled: the log as it was written
+    page = console_app.get("/console/audit").text
+    assert "522631199307218576" in page and "<td>胡德</td>" in page
