@@ -233,3 +233,13 @@ def test_an_auditor_without_personal_data_sees_the_access_logs_searches_masked(c
     log_in(console_app, "auditor")  # entitled: the log as it was written
     page = console_app.get("/console/audit").text
     assert "522631199307218576" in page and "<td>胡德</td>" in page
+
+
+def test_a_household_with_no_open_procedure_shows_no_procedure_start(console_app):
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    with services.connect() as conn:
+        hid = conn.execute(sa.select(roster.c.household_id).where(
+            roster.c.open_procedure.is_(None), roster.c.procedure_started_on.is_not(None)).limit(1)).scalar_one()
+    log_in(console_app, "county")
+    page = console_app.get(f"/console/households/{hid}").text
+    assert "<dt>程序开始</dt><dd>—</dd>" in page
