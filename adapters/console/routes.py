@@ -632,18 +632,13 @@ class Console:
 
 
 def session_note(session: Session, kind: str, message: str, rule: str | None, code: str | None = None) -> None:
-    notes = getattr(session, "notes", None)
-    if notes is None:
-        notes = []
-        session.notes = notes  # type: ignore[attr-defined]
-    notes.append({"kind": kind, "message": message, "rule": rule, "code": code})
+    session.notes.append({"kind": kind, "message": message, "rule": rule, "code": code})
 
 
 def session_flash(session: Session | None) -> list[dict[str, Any]]:
     if session is None:
         return []
-    notes = getattr(session, "notes", None) or []
-    session.notes = []  # type: ignore[attr-defined]
+    notes, session.notes = session.notes, []
     return notes
 
 
