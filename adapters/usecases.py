@@ -235,6 +235,7 @@ def households_workbook(rows: list[dict[str, Any]]) -> bytes:
     from openpyxl import Workbook
 
     from adapters.places import place_path
+    from adapters.sheets import cell_value
 
     wb = Workbook()
     ws = wb.active
@@ -243,10 +244,12 @@ def households_workbook(rows: list[dict[str, Any]]) -> bytes:
     for r in rows:
         category = r.get("category")
         head = (r.get("head") or {}).get("name", "")
-        ws.append([r["household_id"], head, place_path(r["division_code"]), Stage(r["stage"]).label,
-                   Category(category).label if category else "",
-                   "、".join(RiskType(x).label for x in r.get("risk_types") or []), r.get("household_size"),
-                   r.get("included_on"), r.get("eliminated_on")])
+        # through the one cell writer: a name or an id that starts like a formula stays text
+        ws.append([cell_value(v) for v in (
+            r["household_id"], head, place_path(r["division_code"]), Stage(r["stage"]).label,
+            Category(category).label if category else "",
+            "、".join(RiskType(x).label for x in r.get("risk_types") or []), r.get("household_size"),
+            r.get("included_on"), r.get("eliminated_on"))])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -146,3 +146,18 @@ def test_the_yearly_income_and_the_months_before_exit_count_whole_months_at_a_mo
     assert [k.since for k in months_on if k.household_id == "H2" and k.what.startswith("监测满")] == [
         date(2023, 1, 30)]
     assert not [k for k in day_before if k.household_id == "H2" and k.what.startswith("监测满")]
+
+
+def test_the_households_workbook_writes_a_name_that_looks_like_a_formula_as_text():
+    import io
+
+    from openpyxl import load_workbook
+
+    from adapters.usecases import households_workbook
+
+    name = '=HYPERLINK("http://elsewhere.example","胡德")'  # within the contract's limits of a name
+    data = households_workbook([{"household_id": "@H1", "head": {"name": name}, "division_code": "522631101001",
+                                 "stage": "monitored", "category": None, "risk_types": ["illness"],
+                                 "household_size": 2, "included_on": None, "eliminated_on": None}])
+    ws = load_workbook(io.BytesIO(data)).active
+    assert [(c.value, c.data_type) for c in ws[2][:2]] == [("'@H1", "s"), ("'" + name, "s")]
