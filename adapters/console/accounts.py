@@ -5,7 +5,7 @@ The file is JSON (`casecore accounts add` writes it; an operator never needs to 
     {"totp_required_roles": ["county", "auditor"],
      "accounts": {"lisi": {"id": "lisi", "name": "李四", "role": "village", "unit": "522631101001",
                            "scope": null, "personal_data": null,
-                           "password_hash": "$argon2id$…", "totp_secret": null,
+                           "password_hash": "$argon2id$…", "totp_secret": null, "totp_last_step": null,
                            "failures": 0, "locked_until": null}}}
 
 Passwords are kept only as argon2id hashes. An account's reach and personal-data entitlement follow the
@@ -15,6 +15,7 @@ row lock the account for `LOCK_MINUTES`; `casecore accounts unlock` lifts it.
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import threading
@@ -43,6 +44,16 @@ class AccountError(ValueError):
     """The accounts file or an account cannot be used; the message says why, in a sentence to act on."""
 
 
+def _totp_step(totp: Any, code: str, now: datetime) -> int | None:
+    """The time step whose code this is (the current one or either neighbour, for a clock a little off), or
+    None."""
+    current = int(totp.timecode(now))
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(str(totp.generate_otp(step)), str(code)):
+            return step
+    return None
+
+
 def _invalid(login: str, exc: ValidationError) -> AccountError:
     """The first thing wrong with an account, as a sentence naming its field."""
     first = exc.errors()[0]
@@ -64,6 +75,9 @@ class Account(BaseModel):
     personal_data: bool | None = None
     password_hash: str
     totp_secret: str | None = None
+    #: the time step of the last second-factor code that logged in: no code of that step or before is taken
+    #: again (RFC 6238 §5.2), so a code seen over a shoulder does not open a second session
+    totp_last_step: int | None = None
     failures: int = 0
     locked_until: datetime | None = None
 
@@ -220,12 +234,14 @@ class AccountBook:
             if account.totp_secret is not None:
                 if not code:
                     return LoginResult(None, "请输入动态口令 (6位数字)", needs_totp=True)
-                if not pyotp.TOTP(account.totp_secret).verify(code, for_time=now, valid_window=1):
+                step = _totp_step(pyotp.TOTP(account.totp_secret), code, now)
+                if step is None or (account.totp_last_step is not None and step <= account.totp_last_step):
                     # a wrong code counts as a wrong password: otherwise whoever holds the password may try
                     # the million codes without end
                     return self._failed(data, raw, now) or LoginResult(
-                        None, "动态口令不正确或已过期; 请输入验证器上当前的6位数字", needs_totp=True)
-            if account.failures or account.locked_until:
+                        None, "动态口令不正确、已过期或已用过; 请输入验证器上当前的6位数字", needs_totp=True)
+                raw["totp_last_step"] = step
+            if account.failures or account.locked_until or raw.get("totp_last_step") != account.totp_last_step:
                 raw["failures"] = 0
                 raw["locked_until"] = None
                 self._write(data)

@@ -72,6 +72,18 @@ def test_an_account_with_totp_needs_the_current_code(book):
     assert book.login("zhao", "county-pass-1", totp.at(NOW), now=NOW).principal is not None
 
 
+def test_a_second_factor_code_that_logged_in_once_does_not_log_in_again(book):
+    account = book.add("zhao", "county-pass-1", name="赵", role="county", unit="522631000000", totp=True)
+    totp = pyotp.TOTP(account.totp_secret)
+    code = totp.at(NOW)
+    assert book.login("zhao", "county-pass-1", code, now=NOW).principal is not None
+    # someone who saw it typed, within its window, with the password
+    again = book.login("zhao", "county-pass-1", code, now=NOW + timedelta(seconds=20))
+    assert again.principal is None and again.needs_totp
+    assert book.login("zhao", "county-pass-1", totp.at(NOW + timedelta(seconds=30)),
+                      now=NOW + timedelta(seconds=30)).principal is not None
+
+
 def test_wrong_second_factor_codes_count_toward_the_lock_like_wrong_passwords(book):
     account = book.add("zhao", "county-pass-1", name="赵", role="county", unit="522631000000", totp=True)
     totp = pyotp.TOTP(account.totp_secret)
