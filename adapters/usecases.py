@@ -39,6 +39,7 @@ from casecore.values import (
     Role,
     Stage,
     TownshipDecision,
+    add_months,
 )
 from workflows.inclusion import LABELS as INCLUSION_LABELS
 from workflows.inclusion import Inclusion
@@ -358,13 +359,13 @@ def village_todo(conn: Connection, policies: PolicyBook, prefix: str, as_of: dat
     due = conn.execute(sa.select(r.household_id, r.division_code, r.income_assessed_on)
                        .where(in_reach, r.stage.in_(("monitored", "in_exit")),
                               sa.or_(r.income_assessed_on.is_(None),
-                                     r.income_assessed_on <= _months_before(as_of, yearly)))
+                                     r.income_assessed_on <= add_months(as_of, -yearly)))
                        .order_by(r.income_assessed_on).limit(limit)).all()
     for hid, division, assessed in due:
-        deadline = _months_after(assessed, yearly) if assessed else None
+        deadline = add_months(assessed, yearly) if assessed else None
         out.append(Clock(hid, division, f"年度收入核算到期 (每{yearly}个月核算一次)", assessed, deadline, as_of))
     months = policy.exit.min_assistance_months
-    horizon = _months_before(as_of, months)
+    horizon = add_months(as_of, -months)
     candidates = conn.execute(sa.select(r.household_id, r.division_code, r.included_on)
                               .where(in_reach, r.stage == "monitored", r.included_on <= horizon)
                               .order_by(r.included_on).limit(limit)).all()
@@ -372,16 +373,6 @@ def village_todo(conn: Connection, policies: PolicyBook, prefix: str, as_of: dat
         out.append(Clock(hid, division, f"监测满{months}个月: 核实收入, 符合条件可提名风险消除", included, None, as_of))
     out.sort(key=lambda k: (not k.overdue, k.deadline or date.max, k.since or date.max))
     return out
-
-
-def _months_after(day: date, months: int) -> date:
-    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return date(y, m + 1, min(day.day, 28))
-
-
-def _months_before(day: date, months: int) -> date:
-    y, m = divmod(day.year * 12 + day.month - 1 - months, 12)
-    return date(y, m + 1, min(day.day, 28))
 
 
 #: which procedure steps wait for which level's decision

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: a measure's status (帮扶措施: 计划 → 已落实 → 已结束), as every listing of measures shows it
+MEASURE_STATUS: dict[str, str] = {"planned": "计划", "implemented": "已落实", "ended": "已结束"}
+
 EVENT_LABELS: dict[str, str] = {
     # 户 (household)
     "household.registered": "建档",

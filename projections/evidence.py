@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from casecore.labels import EVENT_LABELS
+from casecore.labels import EVENT_LABELS, MEASURE_STATUS
 from casecore.problem import status_label
 from casecore.values import ExitMode, Labelled, MeasureType, ProblemKind, SignLevel
 
@@ -75,7 +75,6 @@ LABELS: dict[str, str] = {
     "measure_type": "措施类型",
 }
 
-_MEASURE_STATUS = {"planned": "计划", "implemented": "已落实", "ended": "已结束"}
 _PROCEDURE = {"inclusion": "识别纳入", "exit": "风险消除"}
 
 
@@ -97,7 +96,7 @@ def _plain(key: str, value: Any) -> str:
     if key == "kind":
         return _labelled(ProblemKind, value)
     if key in ("status", "problem_status"):
-        return _MEASURE_STATUS.get(str(value)) or status_label(str(value))
+        return MEASURE_STATUS.get(str(value)) or status_label(str(value))
     if key == "procedure":
         return _PROCEDURE.get(str(value), str(value))
     if key == "exit_mode":
@@ -143,7 +142,7 @@ def _measure(m: Any) -> str:
     if not isinstance(m, dict):
         return str(m)
     kind = _labelled(MeasureType, m.get("measure_type")) if m.get("measure_type") else m.get("measure_id", "")
-    status = _MEASURE_STATUS.get(m.get("status", ""), m.get("status", ""))
+    status = MEASURE_STATUS.get(m.get("status", ""), m.get("status", ""))
     when = m.get("implemented_on") or m.get("planned_on") or ""
     return f"{kind}({status}{' ' + when if when else ''})"
 

@@ -16,6 +16,7 @@ from adapters.cli._common import DbOption, JsonOption, dumps, err_console, open_
 from adapters.intake import parse_line, validation_message  # noqa: F401 - re-exported for callers of the CLI module
 from casecore import commands as c
 from casecore.errors import ERROR_LABELS, CaseError
+from casecore.labels import MEASURE_STATUS
 from casecore.values import Stage
 
 
@@ -252,7 +253,6 @@ def render_household(s: dict) -> None:
         emit(*out)
 
 
-MEASURE_STATUS = {"planned": "计划", "implemented": "已落实", "ended": "已结束"}
 
 
 def schema(

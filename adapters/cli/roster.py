@@ -23,9 +23,8 @@ from adapters.cli._common import (
 )
 from adapters.places import Places
 from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
+from casecore.labels import MEASURE_STATUS
 from casecore.values import Category, ExitMode, HouseholdType, Housing, Labelled, MeasureType, RiskType, Stage
-
-MEASURE_STATUS = {"planned": "计划", "implemented": "已落实", "ended": "已结束"}
 
 
 def _label(enum: type[Labelled], value: str | None) -> str:

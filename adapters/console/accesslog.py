@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from adapters.http.auth import Principal
+from casecore.limits import ID_MAX, UNIT_MAX
 
 GENESIS = "0" * 64
 
@@ -29,10 +30,11 @@ access_log = sa.Table(
     metadata,
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
     sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("login", sa.String(64), nullable=False),
-    sa.Column("actor_id", sa.String(64), nullable=False),
+    # an account's login and actor id are bounded as an actor's id (adapters.console.accounts)
+    sa.Column("login", sa.String(ID_MAX), nullable=False),
+    sa.Column("actor_id", sa.String(ID_MAX), nullable=False),
     sa.Column("role", sa.String(16), nullable=False),
-    sa.Column("unit", sa.String(128), nullable=False),
+    sa.Column("unit", sa.String(UNIT_MAX), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("target", sa.Text, nullable=False),
     sa.Column("remote", sa.String(64), nullable=False),
@@ -78,14 +80,30 @@ class AccessLog:
                     continue
         raise RuntimeError("访问日志写入冲突, 请重试")
 
-    def page(self, offset: int = 0, limit: int = 50, actor_id: str | None = None) -> tuple[int, list[dict[str, Any]]]:
-        """Newest first: the total and one page of rows."""
+    def page(self, offset: int = 0, limit: int = 50, actor_id: str | None = None, personal_data: bool = True
+             ) -> tuple[int, list[dict[str, Any]]]:
+        """Newest first: the total and one page of rows; without `personal_data`, what was searched for is
+        masked (a search is often a person's name or ID number)."""
         where = [] if not actor_id else [access_log.c.actor_id == actor_id]
         with self.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(access_log).where(*where)).scalar_one()
             rows = conn.execute(sa.select(access_log).where(*where).order_by(access_log.c.seq.desc())
                                 .offset(offset).limit(limit)).mappings()
-            return total, [dict(r, action_label=ACTIONS.get(r["action"], r["action"])) for r in rows]
+            out = [dict(r, action_label=ACTIONS.get(r["action"], r["action"])) for r in rows]
+        if not personal_data:
+            for r in out:
+                r["target"] = masked_target(r["action"], r["target"])
+        return total, out
+
+
+def masked_target(action: str, target: str) -> str:
+    """A logged target as a reader not entitled to personal data sees it: a search's words as a name or an ID
+    number is masked; ID numbers inside any other target too."""
+    from adapters.feed import mask, mask_id, mask_name
+
+    if action == "search":
+        return mask_id(target) if target[:-1].isdigit() and len(target) >= 15 else mask_name(target)
+    return str(mask(target, "target"))
 
 
 @dataclass

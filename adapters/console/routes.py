@@ -37,8 +37,19 @@ from adapters.usecases import (
 )
 from casecore import commands as c
 from casecore.errors import CaseError, NotAuthorised, NotFound, ValidationFailed
-from casecore.labels import event_label
-from casecore.values import Category, ProblemKind, RiskType, Role, Rule, Stage
+from casecore.labels import MEASURE_STATUS, event_label
+from casecore.values import (
+    Category,
+    HouseholdType,
+    Labour,
+    MeasureType,
+    ProblemKind,
+    RiskType,
+    Role,
+    Rule,
+    Stage,
+)
+from projections.evidence import evidence_sentences
 from workflows.rectification import LABELS as RECTIFICATION_LABELS
 
 PREFIX = "/console"
@@ -85,6 +96,10 @@ def _labels() -> dict[str, Any]:
         "role": {s.value: s.label for s in Role},
         "rule": {s.value: s.label for s in Rule},
         "kind": {s.value: s.label for s in ProblemKind},
+        "measure": {s.value: s.label for s in MeasureType},
+        "measure_status": MEASURE_STATUS,
+        "labour": {s.value: s.label for s in Labour},
+        "household_type": {s.value: s.label for s in HouseholdType},
         "command": c.LABELS,
         "status": {s.value: label for s, label in RECTIFICATION_LABELS.items()},
     }
@@ -196,8 +211,8 @@ class Console:
                     "csrf": request.cookies.get(LOGIN_COOKIE), "next": form.get("next") or "",
                     "error": result.message, "needs_totp": result.needs_totp, "username": username}, status=401)
             cookie, _ = self.sessions.start(username, result.principal)
-            target = str(form.get("next") or "")
-            if not target.startswith(PREFIX + "/") or target.startswith(PREFIX + "/login"):
+            target = _within(str(form.get("next") or ""), PREFIX + "/")
+            if target.startswith(PREFIX + "/login"):
                 target = PREFIX + "/"
             response = RedirectResponse(target, status_code=303)
             response.set_cookie(COOKIE, cookie, httponly=True, samesite="lax", path=PREFIX,
@@ -353,7 +368,7 @@ class Console:
                 return RedirectResponse(f"{PREFIX}/problems/{pid}", status_code=303)
             err = result["error"]
             session_note(session, "error", f"问题未登记: {err['message']}", err.get("rule"), code=err["code"])
-            return RedirectResponse(str(form.get("back") or f"{PREFIX}/ledgers"), status_code=303)
+            return RedirectResponse(_within(str(form.get("back") or ""), f"{PREFIX}/ledgers"), status_code=303)
 
         # ---------------------------------------------------------------- findings
 
@@ -384,7 +399,8 @@ class Console:
         async def audit_page(request: Request, page: int = 1) -> Response:
             session = self.session(request)
             self.require(session, Role.AUDITOR)
-            total, rows = await run_in_threadpool(self.access.page, (max(1, page) - 1) * PAGE_SIZE, PAGE_SIZE)
+            total, rows = await run_in_threadpool(self.access.page, (max(1, page) - 1) * PAGE_SIZE, PAGE_SIZE,
+                                                  None, session.principal.personal_data)
             last = max(self.jobs.values(), key=lambda j: j.started, default=None)
             return self.render(request, "audit.html", session, {
                 "log_total": total, "log_rows": rows, "page": max(1, page), "job": last, "replay": None})
@@ -397,7 +413,7 @@ class Console:
             result = await run_in_threadpool(self._replay, session, household_id.strip(), _day(as_of),
                                              _moment(recorded_before))
             self.log(request, session, "replay", f"{household_id} as_of={as_of} recorded_before={recorded_before}")
-            total, rows = await run_in_threadpool(self.access.page, 0, PAGE_SIZE)
+            total, rows = await run_in_threadpool(self.access.page, 0, PAGE_SIZE, None, session.principal.personal_data)
             return self.render(request, "audit.html", session, {
                 "log_total": total, "log_rows": rows, "page": 1, "job": None, "replay": result,
                 "form": {"household_id": household_id, "as_of": as_of, "recorded_before": recorded_before}})
@@ -449,7 +465,7 @@ class Console:
                         chart["series"].setdefault(COUNT_HEADERS[k], []).append(t[k])
             return self.render(request, "monthly.html", session, {
                 "month": month, "doc": doc, "headers": COUNT_HEADERS,
-                "chart": orjson.dumps(chart).decode()})
+                "chart": chart})
 
     # ------------------------------------------------------------------ page data (run in threads)
 
@@ -486,7 +502,7 @@ class Console:
         if role == Role.AUDITOR:
             last = max(self.jobs.values(), key=lambda j: j.started, default=None)
             ctx["job"] = last
-            ctx["log_total"], ctx["log_rows"] = self.access.page(0, 10)
+            ctx["log_total"], ctx["log_rows"] = self.access.page(0, 10, None, p.personal_data)
         return ctx
 
     def _household(self, session: Session, household_id: str) -> dict[str, Any]:
@@ -550,7 +566,7 @@ class Console:
             raise Refused(exc.code, exc.message, 422 if exc.code == "validation_error" else 403) from None
         rows = [f for f in doc["findings"] if not severity or f["severity"] == severity]
         for f in rows:
-            f["evidence_text"] = _evidence_text(f.get("evidence") or {})
+            f["evidence_text"] = "; ".join(evidence_sentences(f.get("evidence") or {}))
         return {"as_of": day, "rule": rule, "severity": severity, "township": township, "rows": rows[:500],
                 "count": len(rows), "rules": [(r.value, r.label) for r in Rule]}
 
@@ -574,11 +590,17 @@ class Console:
     def _replay(self, session: Session, household_id: str, as_of: date | None, moment: datetime | None) -> Any:
         from projections.replay import replay, stream_of
 
+        svc = self.services
         try:
-            self.services.household(session.principal, household_id)
-            return replay(self.services.app, stream_of(household_id), as_of=as_of, recorded_before=moment)
+            svc.household(session.principal, household_id)
+            result = replay(svc.app, stream_of(household_id), as_of=as_of, recorded_before=moment)
         except CaseError as exc:
             raise Refused(exc.code, exc.message, 404 if exc.code == "not_found" else 422) from None
+        # masked as the household's page and timeline are, for a reader not entitled to personal data
+        for e in result.entries:
+            e.actor, e.payload, e.after = svc.shown(session.principal, [e.actor, e.payload, e.after])
+        result.state, result.after = svc.shown(session.principal, [result.state, result.after])
+        return result
 
     def _run_verify(self, job: VerifyJob) -> None:
         from adapters.audit import audit
@@ -610,19 +632,20 @@ class Console:
 
 
 def session_note(session: Session, kind: str, message: str, rule: str | None, code: str | None = None) -> None:
-    notes = getattr(session, "notes", None)
-    if notes is None:
-        notes = []
-        session.notes = notes  # type: ignore[attr-defined]
-    notes.append({"kind": kind, "message": message, "rule": rule, "code": code})
+    session.notes.append({"kind": kind, "message": message, "rule": rule, "code": code})
 
 
 def session_flash(session: Session | None) -> list[dict[str, Any]]:
     if session is None:
         return []
-    notes = getattr(session, "notes", None) or []
-    session.notes = []  # type: ignore[attr-defined]
+    notes, session.notes = session.notes, []
     return notes
+
+
+def _within(target: str, default: str) -> str:
+    """A posted place to go next, when it is one of the console's own pages; else `default` (a form must not
+    send its reader to another site)."""
+    return target if target.startswith(PREFIX + "/") else default
 
 
 def _day(text: str) -> date | None:
@@ -648,47 +671,6 @@ def _step_text(state: dict[str, Any]) -> str:
     if state.get("open_procedure") and state.get("procedure_step"):
         return step_label(state["open_procedure"], state["procedure_step"])
     return ""
-
-
-#: the names of the facts the inspector's rules give as evidence (projections/inspect.py)
-EVIDENCE_NAMES = {
-    "included_on": "纳入日期", "eliminated_on": "风险消除日期", "status": "状态", "problem_id": "问题编号",
-    "measure_type": "措施类型", "measure_id": "措施编号", "kind": "类型", "exit_mode": "消除方式", "days": "天数",
-    "worst_recorded_on": "最晚记录日期", "worst_on": "其业务日期", "worst_lag_days": "最多晚记天数",
-    "worst_event": "事项", "unmet_needs": "未补的需求", "unit": "单位", "supervisor": "监督方", "source": "来源",
-    "severe_within_months": "严重: 几个月内", "rule": "规则", "role": "角色", "responsible": "责任方",
-    "repeated_warnings": "预警次数", "publicity_days": "公示天数", "procedure": "程序", "planned_on": "计划日期",
-    "planned_not_implemented": "已计划未落实", "per_capita_income": "人均纯收入", "overdue_days": "超期天数",
-    "opened_on": "公示开始", "on": "业务日期", "nominated_on": "提名日期", "no_medical_insurance": "未参保",
-    "net_income": "纯收入", "name": "姓名", "months_monitored": "已监测月数", "months": "月数",
-    "monitoring_line": "监测标准", "missing": "缺少", "min_assistance_months": "最少帮扶月数",
-    "members_without_medical_insurance": "未参保成员", "measures_implemented": "已落实措施", "measures": "措施",
-    "last_warning_on": "最近预警", "income_assessed_on": "收入核算日期", "implemented_on": "落实日期",
-    "identification_days_limit": "识别时限 (天)", "housing": "住房", "household_size": "人口",
-    "helped_not_months": "应帮时限 (月)", "guarantees_assessed_on": "三保障核查日期",
-    "fitting_measure_types": "对应的措施类型", "first_warning_on": "首次预警", "first_lead_on": "首条线索",
-    "finding_key": "发现键", "events": "事件", "ended_on": "结束日期", "drinking_water_safe": "饮水安全",
-    "department_warnings": "部门预警", "deadline": "整改期限", "days_without_cadre": "无责任人天数",
-    "closed_on": "结束日期", "children_out_of_school": "失学儿童", "child_out_of_school": "失学儿童",
-    "backdated_entry_days": "补录时限 (天)", "as_of": "检查基准日", "problem_status": "问题状态",
-}
-
-
-def _evidence_text(evidence: dict[str, Any]) -> str:
-    """Evidence as a readable sentence: each fact with its value."""
-    names = EVIDENCE_NAMES
-    parts = []
-    for k, v in evidence.items():
-        if isinstance(v, list):
-            v = "、".join(str(x) for x in v) or "无"
-        elif v is None:
-            v = "无"
-        elif isinstance(v, bool):
-            v = "是" if v else "否"
-        elif isinstance(v, dict):
-            v = ", ".join(f"{names.get(a, a)} {b}" for a, b in v.items())
-        parts.append(f"{names.get(k, k)}: {v}")
-    return "; ".join(parts)
 
 
 __all__ = ["Console", "LoginRequired", "Refused", "event_label"]

@@ -14,6 +14,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from adapters.http.auth import Principal
 
@@ -32,6 +33,8 @@ class Session:
     expires: datetime
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: what the next page tells this person (a step done or refused), shown once
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Sessions:

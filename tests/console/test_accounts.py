@@ -72,6 +72,33 @@ def test_an_account_with_totp_needs_the_current_code(book):
     assert book.login("zhao", "county-pass-1", totp.at(NOW), now=NOW).principal is not None
 
 
+def test_a_second_factor_code_that_logged_in_once_does_not_log_in_again(book):
+    account = book.add("zhao", "county-pass-1", name="赵", role="county", unit="522631000000", totp=True)
+    totp = pyotp.TOTP(account.totp_secret)
+    code = totp.at(NOW)
+    assert book.login("zhao", "county-pass-1", code, now=NOW).principal is not None
+    # someone who saw it typed, within its window, with the password
+    again = book.login("zhao", "county-pass-1", code, now=NOW + timedelta(seconds=20))
+    assert again.principal is None and again.needs_totp
+    assert book.login("zhao", "county-pass-1", totp.at(NOW + timedelta(seconds=30)),
+                      now=NOW + timedelta(seconds=30)).principal is not None
+
+
+def test_wrong_second_factor_codes_count_toward_the_lock_like_wrong_passwords(book):
+    account = book.add("zhao", "county-pass-1", name="赵", role="county", unit="522631000000", totp=True)
+    totp = pyotp.TOTP(account.totp_secret)
+    wrong = "000000" if totp.at(NOW) != "000000" else "111111"
+    # asking for the code is no failure; a wrong code is one
+    assert book.login("zhao", "county-pass-1", now=NOW).needs_totp
+    for _ in range(MAX_FAILURES - 1):
+        assert book.login("zhao", "county-pass-1", wrong, now=NOW).needs_totp
+    assert "已锁定" in book.login("zhao", "county-pass-1", wrong, now=NOW).message
+    # the password and a right code no longer help: six digits cannot be tried without end
+    assert book.login("zhao", "county-pass-1", totp.at(NOW), now=NOW + timedelta(minutes=1)).principal is None
+    later = NOW + timedelta(minutes=LOCK_MINUTES + 1)
+    assert book.login("zhao", "county-pass-1", totp.at(later), now=later).principal is not None
+
+
 def test_a_role_the_operator_requires_totp_for_cannot_log_in_without_it(book):
     book.require_totp_for(["village"])
     result = book.login("lisi", "correct-horse", now=NOW)
@@ -83,6 +110,21 @@ def test_an_account_cannot_reach_beyond_its_units_jurisdiction(book):
         book.add("far", "some-pass-1", name="远", role="village", unit="522631101001", scope="5226")
     with pytest.raises(AccountError, match="scope"):
         book.add("dept", "some-pass-1", name="部门", role="department", unit="县医保局")
+
+
+def test_a_login_or_a_name_beyond_the_contracts_limits_is_refused_with_a_sentence(book, tmp_path):
+    # the login goes into the read-access log's column, the id and name into every command's actor
+    with pytest.raises(AccountError, match="登录名"):
+        book.add("x" * 65, "some-pass-1", name="李", role="village", unit="522631101001", actor_id="li")
+    with pytest.raises(AccountError, match=r"name: .*上限"):
+        book.add("li", "some-pass-1", name="李" * 65, role="village", unit="522631101001")
+    with pytest.raises(AccountError, match=r"id: .*上限"):
+        book.add("li", "some-pass-1", name="李", role="village", unit="522631101001", actor_id="i" * 65)
+    assert set(book.accounts()) == {"lisi"}
+    refused = CliRunner().invoke(app, ["accounts", "add", "y" * 65, "--name", "李", "--role", "village", "--unit",
+                                       "522631101001", "--file", str(book.path)], input="some-pass-1\n")
+    assert refused.exit_code == 2
+    assert "登录名" in refused.output
 
 
 def test_a_department_sees_personal_data_only_when_its_account_says_so(book):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from adapters.http import Settings, create_app
+from casecore.labels import MEASURE_STATUS
+from casecore.values import MeasureType
 from projections.roster import roster
 from tests.console.support import PASSWORD, VILLAGE, copy_store, csrf_of, write_accounts
 
@@ -130,3 +135,111 @@ def test_the_static_assets_come_from_the_package(console_app):
     page_dir = Path(__file__).resolve().parents[2] / "adapters" / "console" / "templates"
     for template in page_dir.glob("*.html"):
         assert "http://" not in template.read_text() and "https://" not in template.read_text(), template
+
+
+def test_a_place_name_with_markup_cannot_close_the_monthly_pages_chart_script(console_app):
+    from adapters import places
+
+    hostile = "新坡镇</script><script>alert(1)</script>"
+    kept = places.place_name(VILLAGE[:9])
+    places.learn({VILLAGE[:9]: hostile})  # as an imported division table could name it
+    try:
+        log_in(console_app, "county")
+        page = console_app.get("/console/monthly?month=2023-06")
+    finally:
+        places.learn({VILLAGE[:9]: kept})
+    assert page.status_code == 200
+    assert "<script>alert(1)" not in page.text
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in page.text  # the name reaches the chart as data
+
+
+def test_the_findings_page_names_each_fact_of_the_evidence_in_chinese_as_the_terminal_does(console_app):
+    from projections.evidence import evidence_sentences
+
+    log_in(console_app, "inspector")
+    page = console_app.get("/console/findings?as_of=2026-12-31")
+    assert page.status_code == 200
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    found = services.findings(services_principal(console_app, "inspector"), date(2026, 12, 31), None, None)
+    with_measures = [f for f in found["findings"] if f["evidence"].get("measures")]
+    assert with_measures, "the demo county should have a finding whose evidence lists measures"
+    for f in with_measures[:20]:
+        assert html.escape("; ".join(evidence_sentences(f["evidence"])), quote=False) in page.text
+    assert "{'" not in page.text and "'measure_type'" not in page.text
+
+
+def services_principal(client: TestClient, login: str) -> Any:
+    return client.app.state.console.accounts.login(login, PASSWORD).principal  # type: ignore[attr-defined]
+
+
+def test_a_households_measures_show_their_type_and_status_in_chinese(console_app):
+    from projections.roster import roster_measures
+
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    with services.connect() as conn:
+        hid, kind, status = conn.execute(sa.select(roster_measures.c.household_id, roster_measures.c.measure_type,
+                                                   roster_measures.c.status).limit(1)).one()
+    log_in(console_app, "county")
+    page = console_app.get(f"/console/households/{hid}")
+    measures = page.text[page.text.index("<h2>帮扶措施</h2>"):page.text.index("<h2>办理记录")]
+    assert f"<td>{MeasureType(kind).label}</td>" in measures and f"<td>{kind}</td>" not in measures
+    assert f"<td>{status}</td>" not in measures
+    assert f"<td>{MEASURE_STATUS[status]}</td>" in measures
+
+
+def test_a_refused_problem_sends_the_reader_back_only_within_the_console(console_app):
+    log_in(console_app, "county")
+    token = csrf_of(console_app.get("/console/ledgers").text)
+    for back, expected in (("https://elsewhere.example/", "/console/ledgers"),
+                           ("//elsewhere.example/console/", "/console/ledgers"),
+                           ("/console/findings?rule=helped_not", "/console/findings?rule=helped_not")):
+        r = console_app.post("/console/problems", data={"csrf_token": token, "kind": "no-such-kind",
+                                                        "division_code": VILLAGE, "back": back},
+                             follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == expected, back
+
+
+def test_an_auditor_without_personal_data_sees_a_replay_masked_as_the_households_page_is(console_app):
+    from adapters.feed import mask_name
+
+    console = console_app.app.state.console  # type: ignore[attr-defined]
+    console.accounts.add("auditor-masked", PASSWORD, name="审计员", role="auditor", unit="县审计局",
+                         personal_data=False)
+    hid = household(console_app, inside=True)
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    names = {e["actor"]["name"] for e in services.timeline(services_principal(console_app, "auditor"), hid)
+             if e["actor"].get("name")}
+    assert names
+    log_in(console_app, "auditor-masked")
+    page = console_app.get(f"/console/audit/replay?household_id={hid}")
+    assert page.status_code == 200 and "计入" in page.text
+    for name in names:
+        assert f"<td>{html.escape(name)}</td>" not in page.text
+        assert f"<td>{html.escape(mask_name(name))}</td>" in page.text
+
+
+def test_an_auditor_without_personal_data_sees_the_access_logs_searches_masked(console_app):
+    console = console_app.app.state.console  # type: ignore[attr-defined]
+    console.accounts.add("auditor-masked-2", PASSWORD, name="审计员", role="auditor", unit="县审计局",
+                         personal_data=False)
+    log_in(console_app, "village")
+    for q in ("522631199307218576", "胡德"):  # an ID number and a name, typed into the search
+        console_app.get("/console/search", params={"q": q})
+    log_in(console_app, "auditor-masked-2")
+    for path in ("/console/audit", "/console/"):
+        page = console_app.get(path).text
+        assert "522631199307218576" not in page and "<td>胡德</td>" not in page, path
+        assert "522631********8576" in page and "<td>胡*</td>" in page, path
+    log_in(console_app, "auditor")  # entitled: the log as it was written
+    page = console_app.get("/console/audit").text
+    assert "522631199307218576" in page and "<td>胡德</td>" in page
+
+
+def test_a_household_with_no_open_procedure_shows_no_procedure_start(console_app):
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    with services.connect() as conn:
+        hid = conn.execute(sa.select(roster.c.household_id).where(
+            roster.c.open_procedure.is_(None), roster.c.procedure_started_on.is_not(None)).limit(1)).scalar_one()
+    log_in(console_app, "county")
+    page = console_app.get(f"/console/households/{hid}").text
+    assert "<dt>程序开始</dt><dd>—</dd>" in page

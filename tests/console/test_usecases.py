@@ -122,3 +122,42 @@ def test_a_monitored_household_whose_income_was_assessed_a_year_ago_is_due_again
     assert not any(k.what.startswith("年度收入核算") for k in soon)
     due = [k for k in later if k.what.startswith("年度收入核算")]
     assert len(due) == 1 and due[0].overdue
+
+
+def test_the_yearly_income_and_the_months_before_exit_count_whole_months_at_a_months_end(app):
+    from datetime import date
+
+    from adapters.usecases import village_todo
+    from tests.builders import inclusion_path, register, run
+
+    # H1's income assessed on 29 January 2023; H2 entered the system on 30 January 2023
+    run(app, [register("H1"), *inclusion_path("H1", start=date(2023, 1, 28)),
+              register("H2"), *inclusion_path("H2", start=date(2023, 1, 19))])
+    rm = _folded(app)
+    try:
+        with rm.engine.connect() as conn:
+            year_on = village_todo(conn, app.policies, "522631101001", date(2024, 1, 29))
+            months_on = village_todo(conn, app.policies, "522631101001", date(2023, 7, 30))
+            day_before = village_todo(conn, app.policies, "522631101001", date(2023, 7, 29))
+    finally:
+        rm.close()
+    due = [k for k in year_on if k.household_id == "H1" and k.what.startswith("年度收入核算")]
+    assert [(k.since, k.deadline, k.days_left) for k in due] == [(date(2023, 1, 29), date(2024, 1, 29), 0)]
+    assert [k.since for k in months_on if k.household_id == "H2" and k.what.startswith("监测满")] == [
+        date(2023, 1, 30)]
+    assert not [k for k in day_before if k.household_id == "H2" and k.what.startswith("监测满")]
+
+
+def test_the_households_workbook_writes_a_name_that_looks_like_a_formula_as_text():
+    import io
+
+    from openpyxl import load_workbook
+
+    from adapters.usecases import households_workbook
+
+    name = '=HYPERLINK("http://elsewhere.example","胡德")'  # within the contract's limits of a name
+    data = households_workbook([{"household_id": "@H1", "head": {"name": name}, "division_code": "522631101001",
+                                 "stage": "monitored", "category": None, "risk_types": ["illness"],
+                                 "household_size": 2, "included_on": None, "eliminated_on": None}])
+    ws = load_workbook(io.BytesIO(data)).active
+    assert [(c.value, c.data_type) for c in ws[2][:2]] == [("'@H1", "s"), ("'" + name, "s")]
