@@ -57,7 +57,8 @@ class _CurrentStderr:
 
 def configure_logging(default: str = "warning") -> None:
     """Structured logs to stderr; level from CASECORE_LOG_LEVEL (default warning, `info` shows one line a
-    command decided; the HTTP service defaults to info: one line a request)."""
+    command decided; the HTTP service defaults to info: one line a request). A later call takes effect for
+every logger, those that already wrote a line included."""
     level = getattr(logging, os.environ.get("CASECORE_LOG_LEVEL", default).upper(), logging.WARNING)
     structlog.configure(
         processors=[
@@ -67,7 +68,9 @@ def configure_logging(default: str = "warning") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
-        cache_logger_on_first_use=True,
+        # not cached: a cached logger keeps the level it first saw, and a process that configures again (a
+        # later command in the same process, a service embedding the CLI) must get the new level
+        cache_logger_on_first_use=False,
     )
 
 
