@@ -184,7 +184,7 @@ def business_date(text: str | None, option: str) -> date:
     try:
         day = date.fromisoformat(text) if text else date.today()
     except ValueError:
-        err_console.print(f"[red]{option} “{text}” 不是日期 (应为 YYYY-MM-DD)[/red]")
+        err_console.print(f"[red]{option} “{escape(text)}” 不是日期 (应为 YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
     problem = lim.date_problem(day)
     if problem:
