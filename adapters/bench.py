@@ -17,7 +17,8 @@ into a table of the same shape with the raw driver; then the log is read raw, ev
 | `peak_rss_mb` | peak resident memory of the process |
 
 plus `households`, `events`, `store`, `ingest_ratio` (ingest / floor write), `rebuild_ratio` (rebuild /
-floor read) and details (per-projection rebuild seconds, each phase's peak memory, refusals, findings).
+floor read) and details (per-projection rebuild seconds, each phase's peak memory, refusals, findings; on
+PostgreSQL the server's version and `schema`, the name of the run's own schema).
 
 The store is always fresh: a new SQLite file (in a temporary directory unless `--db` names a file that
 does not exist yet) or a new schema in the given PostgreSQL database, dropped afterwards unless `--keep`.
@@ -538,6 +539,7 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
             with psycopg.connect(bench.admin_url) as conn:
                 result["postgres"] = conn.execute("SHOW server_version").fetchone()[0]
                 result["postgres_autovacuum"] = conn.execute("SHOW autovacuum").fetchone()[0]
+            result["schema"] = bench.schema   # the run's own schema: dropped afterwards unless `keep`
         if keep:
             result["db"] = bench.url
         return result

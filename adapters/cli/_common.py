@@ -57,7 +57,8 @@ class _CurrentStderr:
 
 def configure_logging(default: str = "warning") -> None:
     """Structured logs to stderr; level from CASECORE_LOG_LEVEL (default warning, `info` shows one line a
-    command decided; the HTTP service defaults to info: one line a request)."""
+    command decided; the HTTP service defaults to info: one line a request). A later call takes effect for
+every logger, those that already wrote a line included."""
     level = getattr(logging, os.environ.get("CASECORE_LOG_LEVEL", default).upper(), logging.WARNING)
     structlog.configure(
         processors=[
@@ -67,7 +68,9 @@ def configure_logging(default: str = "warning") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
-        cache_logger_on_first_use=True,
+        # not cached: a cached logger keeps the level it first saw, and a process that configures again (a
+        # later command in the same process, a service embedding the CLI) must get the new level
+        cache_logger_on_first_use=False,
     )
 
 
@@ -181,7 +184,7 @@ def business_date(text: str | None, option: str) -> date:
     try:
         day = date.fromisoformat(text) if text else date.today()
     except ValueError:
-        err_console.print(f"[red]{option} “{text}” 不是日期 (应为 YYYY-MM-DD)[/red]")
+        err_console.print(f"[red]{option} “{escape(text)}” 不是日期 (应为 YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
     problem = lim.date_problem(day)
     if problem:

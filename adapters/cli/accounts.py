@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from adapters.cli._common import JsonOption, console, dumps, err_console
@@ -52,7 +53,8 @@ def add(
     except AccountError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    console.print(f"已保存账号 {login} ({account.name}, {account.role.label}, {account.unit}) 到 {book.path}")
+    console.print(f"已保存账号 {escape(login)} ({escape(account.name)}, {account.role.label}, "
+                  f"{escape(account.unit)}) 到 {escape(str(book.path))}")
     if account.totp_secret:
         import pyotp
 
@@ -83,7 +85,8 @@ def list_accounts(file: FileOption = None, json: JsonOption = False) -> None:
     for col in ("登录名", "办理人", "姓名", "角色", "单位", "范围", "个人信息", "动态口令", "锁定至"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["login"], r["id"], r["name"], r["role"], r["unit"], r["scope"] or "",
+        table.add_row(escape(r["login"]), escape(r["id"]), escape(r["name"]), r["role"], escape(r["unit"]),
+                      r["scope"] or "",
                       "" if r["personal_data"] is None else ("是" if r["personal_data"] else "否"),
                       "是" if r["totp"] else "", str(r["locked_until"] or ""))
     console.print(table)
@@ -99,7 +102,7 @@ def remove(login: Annotated[str, typer.Argument(help="登录名")], file: FileOp
     except AccountError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    console.print(f"已删除账号 {login}")
+    console.print(f"已删除账号 {escape(login)}")
 
 
 @accounts_app.command()
@@ -112,7 +115,7 @@ def unlock(login: Annotated[str, typer.Argument(help="登录名")], file: FileOp
     except AccountError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    console.print(f"已解锁账号 {login}")
+    console.print(f"已解锁账号 {escape(login)}")
 
 
 @accounts_app.command("require-totp")

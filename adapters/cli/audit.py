@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import orjson
 import typer
+from rich.markup import escape
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
 
@@ -271,7 +272,7 @@ def keygen(
         try:
             day = date.fromisoformat(since) if since else datetime.now(UTC).date()
         except ValueError:
-            err_console.print(f"[red]--from “{since}” 不是日期 (应为 YYYY-MM-DD)[/red]")
+            err_console.print(f"[red]--from “{escape(since)}” 不是日期 (应为 YYYY-MM-DD)[/red]")
             raise typer.Exit(2) from None
         entries: list[dict[str, str]] = []
         if chain_keys.exists():

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from adapters.cli._common import DbOption, JsonOption, dumps, err_console, open_app
@@ -266,7 +267,7 @@ def schema(
 
     printer = getattr(schemas, f"{what}_schema", None)
     if printer is None:
-        err_console.print(f"[red]未知的 schema {what!r}; 可选 commands 或 events[/red]")
+        err_console.print(f"[red]未知的 schema {escape(repr(what))}; 可选 commands 或 events[/red]")
         raise typer.Exit(2)
     print(dumps(printer()))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from adapters.cli._common import (
     CatchUpOption,
@@ -54,7 +55,7 @@ def inspect(
     day = business_date(as_of, "--as-of")
     unknown = [r for r in rule or [] if r not in RULES]
     if unknown:
-        err_console.print(f"[red]未知规则: {', '.join(unknown)}; 可选: {', '.join(RULES)}[/red]")
+        err_console.print(f"[red]未知规则: {escape(', '.join(unknown))}; 可选: {', '.join(RULES)}[/red]")
         raise typer.Exit(2)
     if json and xlsx:
         err_console.print("[red]--json 与 --xlsx 只能选一个[/red]")
@@ -168,7 +169,7 @@ def render(findings: list[Any], day: date, division: str | None, raised: Counter
         out.append(t)
         out.extend(filter(None, [limit_note(len(shown), total)]))
     s = Summary.of(findings)
-    where = f", {place_name(division)}" if division else ""
+    where = f", {escape(place_name(division))}" if division else ""   # a stored name is text
     t = Listing(f"督查结果 (基准日 {day}{where})", [Col("规则"), Col("依据"), Col("严重", "num"), Col("一般", "num"),
                                                   Col("合计", "num")])
     sev: dict[str, Counter[str]] = {r: Counter() for r in RULES}

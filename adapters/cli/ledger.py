@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from adapters.cli._common import (
     CatchUpOption,
@@ -180,7 +181,7 @@ def ledger(
 ) -> None:
     """双台账: 问题台账与整改台账 (the problem ledger and the rectification ledger)."""
     if division is not None and not division.isdigit():
-        err_console.print(f"[red]区划代码前缀应为数字: {division!r}[/red]")
+        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
         raise typer.Exit(2)
     day = business_date(as_of, "--as-of")
     if not catch_up:

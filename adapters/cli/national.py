@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -31,7 +32,7 @@ def national(
     from adapters.importers.national import Divisions, ExportUnreadable, exported_on_from_name, import_national
 
     if reader not in ("auto", "calamine", "openpyxl", "csv"):
-        err_console.print(f"[red]--reader “{reader}” 无法识别 (可选 auto、calamine、openpyxl、csv)[/red]")
+        err_console.print(f"[red]--reader “{escape(reader)}” 无法识别 (可选 auto、calamine、openpyxl、csv)[/red]")
         raise typer.Exit(2)
     for p in (file, divisions):
         if not p.is_file():
@@ -41,7 +42,7 @@ def national(
         when = date.fromisoformat(exported_on) if exported_on else (
             exported_on_from_name(file) or date.fromtimestamp(file.stat().st_mtime))
     except ValueError:
-        err_console.print(f"[red]--exported-on “{exported_on}” 不是日期 (应为 YYYY-MM-DD)[/red]")
+        err_console.print(f"[red]--exported-on “{escape(exported_on)}” 不是日期 (应为 YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
     app = open_app(db, create=True)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -69,8 +70,6 @@ def national(
 
 def render(report, exported_on: date) -> None:
     # reasons, names and notes quote the export's cells: text, not terminal markup
-    from rich.markup import escape
-
     if report.rejected:
         t = Table(title=f"未能读取的行 ({len(report.rejected)})")
         t.add_column("行", justify="right")

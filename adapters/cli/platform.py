@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, group, open_app
@@ -45,10 +46,10 @@ def export_roster(
     from projections.monthly_roster import month_end_roster
 
     if fmt not in ("json", "csv"):
-        err_console.print(f"[red]--format 应为 json 或 csv: {fmt!r}[/red]")
+        err_console.print(f"[red]--format 应为 json 或 csv: {escape(repr(fmt))}[/red]")
         raise typer.Exit(2)
     if division is not None and not division.isdigit():
-        err_console.print(f"[red]区划代码前缀应为数字: {division!r}[/red]")
+        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
         raise typer.Exit(2)
     last_day = month_end(month)
     app = open_app(db)

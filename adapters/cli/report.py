@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
 from adapters.places import Places
@@ -32,10 +33,10 @@ def monthly(
     try:
         parse_month(month)
     except ValueError:
-        err_console.print(f"[red]月份格式应为 YYYY-MM: {month!r}[/red]")
+        err_console.print(f"[red]月份格式应为 YYYY-MM: {escape(repr(month))}[/red]")
         raise typer.Exit(2) from None
     if division is not None and not division.isdigit():
-        err_console.print(f"[red]区划代码前缀应为数字: {division!r}[/red]")
+        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
         raise typer.Exit(2)
     app = open_app(db)
     try:
@@ -64,13 +65,13 @@ def render(report: dict[str, Any]) -> None:
     from adapters.places import place_name
 
     facts = report.get("facts") or {}
-    where = f"{place_name(report['division'])}" if report["division"] else "事件库"
+    where = plain(place_name(report["division"])) if report["division"] else "事件库"
     if not facts.get("in_month"):
         span = (f"记录的业务日期从 {facts['first_on']} 到 {facts['last_on']}" if facts.get("first_on")
                 else "事件库中还没有任何办理记录")
         emit(f"[yellow]{where}中没有 {report['month']} 的办理记录 ({span}); 请换一个月份[/yellow]")
         return
-    t = Listing(f"{report['month']} 月度调度 (截至 {report['as_of']})",
+    t = Listing(f"{plain(report['month'])} 月度调度 (截至 {report['as_of']})",
                 [Col("县/乡镇"), *(Col(h, "num") for h in COUNT_HEADERS.values())])
     for r in area_rows(report):
         t.add_row(r["area"], *(str(r[k]) for k in COUNT_HEADERS))
@@ -81,7 +82,7 @@ def render(report: dict[str, Any]) -> None:
         for r in keys:
             k.add_row(r["area_type"], r["area"], *(str(r[c]) for c in COUNT_HEADERS))
         out.append(k)
-    m = Listing(f"专项行动时间节点 ({report['policy']})",
+    m = Listing(f"专项行动时间节点 ({plain(report['policy'])})",
                 [Col("节点"), Col("完成时限", "date"), Col("状态"), Col("情况")])
     for row in report["milestones"]:
         state = styled(f"[red]{plain(row['state'])} 滞后[/red]") if row["late"] else row["state"]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from adapters.cli._common import (
     CatchUpOption,
@@ -169,7 +170,7 @@ def roster(
     from projections.roster import monitored_roster
 
     if division is not None and not division.isdigit():
-        err_console.print(f"[red]区划代码前缀应为数字: {division!r}[/red]")
+        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
         raise typer.Exit(2)
 
     def read(conn: Any) -> tuple[list[dict[str, Any]], Places | None]:
@@ -214,7 +215,7 @@ def render(rows: list[dict[str, Any]], all_stages: bool, limit: int | None = Non
 
     shown, total = limited(rows, limit)
     counties = sorted({r["county_code"] for r in rows if r["county_code"]})
-    where = "、".join(place_path(c) for c in counties)
+    where = plain("、".join(place_path(c) for c in counties))
     table = Listing(f"{where}监测对象名单" + (" (全部户)" if all_stages else ""), [
         Col("户编号\n纳入日期", "id"), Col("乡镇\n村"), Col("监测对象类型\n状态"), Col("风险类型"), Col("人口", "num"),
         Col("人均纯收入\n(元)", "num"), Col("帮扶责任人"), Col("帮扶措施")])

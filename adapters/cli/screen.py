@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from adapters.cli._common import (
@@ -37,7 +38,7 @@ def screen(
     from adapters.importers.screening import screen as run_screen
 
     if kind not in KINDS:
-        err_console.print(f"[red]未知的筛查类型 {kind!r}; 可选: {', '.join(KINDS)}[/red]")
+        err_console.print(f"[red]未知的筛查类型 {escape(repr(kind))}; 可选: {', '.join(KINDS)}[/red]")
         raise typer.Exit(2)
     if not file.is_file():
         err_console.print(f"[red]文件不存在: {file}[/red]")
@@ -61,9 +62,9 @@ def screen(
             t.add_column("行", justify="right")
             t.add_column(head)
             for n, text in rows[:SHOWN]:
-                t.add_row(str(n), text)
+                t.add_row(str(n), escape(text))   # the file's own text
             console.print(t)
-    summary = Table(title=f"{KINDS[kind].label}筛查 {file.name} ({day})")
+    summary = Table(title=f"{KINDS[kind].label}筛查 {escape(file.name)} ({day})")
     summary.add_column("项目")
     summary.add_column("数量", justify="right")
     for label, value in (("读取行数", report.rows), ("新登记线索", report.leads), ("已登记过", report.already),

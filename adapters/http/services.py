@@ -285,9 +285,11 @@ class Services:
 
     def problem(self, principal: Principal, problem_id: str, as_of: date) -> dict[str, Any]:
         """One problem as the ledger shows it on `as_of`, its rectification acts and its history (its events);
-        NotFound when it does not exist or lies outside the caller's reach."""
+        NotFound when it does not exist or lies outside the caller's reach; ValidationFailed when `as_of` lies
+        outside the contract's range of business dates."""
         from projections.ledger import problem_ledger, problem_rows, rectification_rows
 
+        check_as_of(as_of)
         self.fresh("ledger", tl.TimelineProjection.name)
         with self.connect() as conn:
             division = conn.execute(sa.select(problem_ledger.c.division_code)

@@ -207,3 +207,15 @@ def test_serve_with_an_accounts_file_starts_the_console_without_an_api_tokens_fi
     assert served.exit_code == 0, served.output
     assert "app" in started and "/console/" in served.output and "None" not in served.output
     started["app"].state.services.close()
+
+
+def test_an_account_name_with_markup_in_it_is_printed_as_written_when_added_and_listed(tmp_path):
+    path = str(tmp_path / "a.json")
+    runner = CliRunner()
+    added = runner.invoke(app, ["accounts", "add", "wang", "--name", "王[/b]芳", "--role", "township", "--unit",
+                                "522631101000", "--file", path], input="township-pass\n")
+    assert added.exit_code == 0, added.output
+    assert "王[/b]芳" in added.output
+    listed = runner.invoke(app, ["accounts", "list", "--file", path], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    assert "王[/b]芳" in listed.output

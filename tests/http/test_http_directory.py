@@ -62,6 +62,13 @@ def test_one_problem_comes_with_its_history_and_is_not_found_outside_the_reach(d
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
+@pytest.mark.parametrize("as_of", ["0001-01-01", "9999-12-31"])
+def test_one_problem_as_of_a_date_outside_the_contracts_range_is_one_validation_error(directory, as_of):
+    r = directory.get("/problems/P1", params={"as_of": as_of}, headers=auth("tok-county-1"))
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "validation_error" and "as_of" in r.json()["error"]["message"]
+
+
 def test_a_division_code_is_named(directory):
     doc = directory.get("/divisions/522631", headers=auth("tok-county-1")).json()
     assert doc == {"code": "522631", "name": "黎平县", "path": "黎平县"}

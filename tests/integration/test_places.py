@@ -107,3 +107,34 @@ def test_the_national_import_names_townships_and_villages_for_the_workbooks(db_u
         assert Places.of_app(app).village("522631101001") == "高近村"
     finally:
         app.close()
+
+
+def test_a_place_name_with_markup_in_it_is_shown_as_written_in_the_roster(db_url):
+    from tests.builders import inclusion_path, register, run
+
+    app = bootstrap(db_url)
+    try:
+        run(app, [register("H1"), *inclusion_path("H1")])
+        places.remember(app, {"522631101": "[/b]新坡镇", "522631101001": "高岩[red]村"})
+    finally:
+        app.close()
+    places._names.clear()
+    out = CliRunner().invoke(cli, ["roster", "--db", db_url], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "[/b]新坡镇" in out.output and "高岩[red]村" in out.output
+
+
+def test_a_place_name_with_markup_in_it_is_shown_as_written_in_the_inspectors_title(db_url):
+    from tests.builders import inclusion_path, register, run
+
+    app = bootstrap(db_url)
+    try:
+        run(app, [register("H1"), *inclusion_path("H1")])
+        places.remember(app, {"522631101001": "高岩[/b]村"})
+    finally:
+        app.close()
+    places._names.clear()
+    out = CliRunner().invoke(cli, ["inspect", "--db", db_url, "--division", "522631101001",
+                                   "--as-of", "2023-12-31"], env={"COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "高岩[/b]村" in out.output
