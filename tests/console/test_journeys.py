@@ -1,4 +1,4 @@
-"""The console's five journeys (issue 15), each driven in a real Chromium against a served console on a
+"""The console's five journeys (docs/console.md), each driven in a real Chromium against a served console on a
 demo county. Each journey saves screenshots of the pages it passes (docs/console/ when
 CASECORE_CONSOLE_SCREENSHOTS=docs/console)."""
 
