@@ -51,7 +51,7 @@ from adapters.parallel import rebuild as rebuild_parallel
 from adapters.parallel import timed_fold
 from adapters.storage import Store, bootstrap, resolve_store
 
-#: the targets of issue 7 (benchmark goals): key → (comparison, figure)
+#: the benchmark's goals (docs/benchmarks.md): key → (comparison, figure)
 TARGETS: dict[str, tuple[str, float]] = {
     "ingest_ratio": (">=", 0.5),
     "rebuild_ratio": (">=", 0.5),

@@ -729,7 +729,7 @@ class Household(CaseAggregate):
         self._step(cmd, policies, self.EnteredSystem, "enter_system")
 
     # ================================================================== assistance (帮扶) and exit (风险消除)
-    # Commands and guards of issue 3. Decisions (see docs/assistance-and-exit.md):
+    # Commands and guards of assistance and exit. Decisions (see docs/assistance-and-exit.md):
     # - a cadre can be assigned from the inclusion procedure on (识别中, 监测中, 风险消除程序中);
     # - measures are planned and implemented only for a household that is monitored or in exit; ending a
     #   measure is allowed in any stage (measures wind down after elimination);
