@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from adapters.cli._common import JsonOption, console, dumps, err_console
 
@@ -81,15 +80,18 @@ def list_accounts(file: FileOption = None, json: JsonOption = False) -> None:
         for r in rows:
             print(dumps(r))
         return
-    table = Table(title=f"账号 ({len(rows)}) · 须动态口令的角色: {', '.join(sorted(required)) or '无'}")
-    for col in ("登录名", "办理人", "姓名", "角色", "单位", "范围", "个人信息", "动态口令", "锁定至"):
-        table.add_column(col)
+    from adapters.cli._common import Col, Listing, emit
+    from casecore.values import Role
+
+    must = "、".join(Role(r).label for r in sorted(required)) or "无"
+    table = Listing(f"账号 ({len(rows)}) · 须动态口令的角色: {must}",
+                    [Col("登录名", "id"), Col("办理人", "id"), Col("姓名"), Col("角色"), Col("单位"), Col("范围", "id"),
+                     Col("个人信息"), Col("动态口令"), Col("锁定至", "date")])
     for r in rows:
-        table.add_row(escape(r["login"]), escape(r["id"]), escape(r["name"]), r["role"], escape(r["unit"]),
-                      r["scope"] or "",
+        table.add_row(r["login"], r["id"], r["name"], Role(r["role"]).label, r["unit"], r["scope"] or "",
                       "" if r["personal_data"] is None else ("是" if r["personal_data"] else "否"),
                       "是" if r["totp"] else "", str(r["locked_until"] or ""))
-    console.print(table)
+    emit(table)
 
 
 @accounts_app.command()

@@ -12,6 +12,7 @@ from adapters.cli import app as cli
 from adapters.importers.national_writer import household_rows, person, write_divisions, write_export
 from adapters.places import Places
 from adapters.storage import bootstrap
+from tests.e2e.reading import readable
 from tests.workbooks import table
 
 
@@ -121,7 +122,8 @@ def test_a_place_name_with_markup_in_it_is_shown_as_written_in_the_roster(db_url
     places._names.clear()
     out = CliRunner().invoke(cli, ["roster", "--db", db_url], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
-    assert "[/b]新坡镇" in out.output and "高岩[red]村" in out.output
+    shown = readable(out.output)  # at the runner's width the place column folds
+    assert "[/b]新坡镇" in shown and "高岩[red]村" in shown
 
 
 def test_a_place_name_with_markup_in_it_is_shown_as_written_in_the_inspectors_title(db_url):
