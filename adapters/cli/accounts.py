@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -97,27 +98,26 @@ def list_accounts(file: FileOption = None, json: JsonOption = False) -> None:
 @accounts_app.command()
 def remove(login: Annotated[str, typer.Argument(help="登录名")], file: FileOption = None) -> None:
     """删除账号."""
-    from adapters.console.accounts import AccountError
-
-    try:
-        _book(file).remove(login)
-    except AccountError as exc:
-        err_console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    console.print(f"已删除账号 {escape(login)}")
+    _change(file, lambda book: book.remove(login), f"已删除账号 {escape(login)}")
 
 
 @accounts_app.command()
 def unlock(login: Annotated[str, typer.Argument(help="登录名")], file: FileOption = None) -> None:
-    """解除因密码连续输错而锁定的账号."""
+    """解除因密码或动态口令连续输错而锁定的账号."""
+    _change(file, lambda book: book.unlock(login), f"已解锁账号 {escape(login)}")
+
+
+def _change(file: Path | None, change: Callable[[Any], None], done: str) -> None:
+    """One change to the accounts file; a refusal (no such login, a file that cannot be read) is its sentence
+    and exit status 2."""
     from adapters.console.accounts import AccountError
 
     try:
-        _book(file).unlock(login)
+        change(_book(file))
     except AccountError as exc:
-        err_console.print(f"[red]{exc}[/red]")
+        err_console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
-    console.print(f"已解锁账号 {escape(login)}")
+    console.print(done)
 
 
 @accounts_app.command("require-totp")

@@ -185,6 +185,18 @@ class Console:
 
     # ------------------------------------------------------------------ routes
 
+    async def submitted(self, session: Session, doc: dict[str, Any], back: str) -> Response:
+        """Decide one command posted by a form as the session's actor, note its outcome for the next page (a
+        refusal with the engine's sentence, rule and code) and go back to `back`."""
+        [result] = await run_in_threadpool(self.services.submit, session.principal, [doc])
+        label = c.LABELS.get(doc["command"], doc["command"])
+        if result["ok"]:
+            session_note(session, "ok", f"已办理“{label}”", None)
+        else:
+            err = result["error"]
+            session_note(session, "error", f"“{label}”未办理: {err['message']}", err.get("rule"), code=err["code"])
+        return RedirectResponse(back, status_code=303)
+
     def _routes(self) -> None:
         r = self.router
         svc = self.services
@@ -271,15 +283,7 @@ class Console:
                 await run_in_threadpool(svc.household, session.principal, household_id)
             except NotFound as exc:
                 raise Refused("not_found", exc.message, 404) from None
-            [result] = await run_in_threadpool(svc.submit, session.principal, [doc])
-            label = c.LABELS.get(name, name)
-            if result["ok"]:
-                session_note(session, "ok", f"已办理“{label}”", None)
-            else:
-                err = result["error"]
-                session_note(session, "error", f"“{label}”未办理: {err['message']}", err.get("rule"),
-                             code=err["code"])
-            return RedirectResponse(f"{PREFIX}/households/{quote(household_id)}", status_code=303)
+            return await self.submitted(session, doc, f"{PREFIX}/households/{quote(household_id)}")
 
         @r.get("/search", response_class=HTMLResponse)
         async def search(request: Request, q: str = "") -> Response:
@@ -342,15 +346,7 @@ class Console:
                     doc.setdefault(outer, {})[inner] = value
                 else:
                     doc[key] = value
-            [result] = await run_in_threadpool(svc.submit, session.principal, [doc])
-            label = c.LABELS.get(name, name)
-            if result["ok"]:
-                session_note(session, "ok", f"已办理“{label}”", None)
-            else:
-                err = result["error"]
-                session_note(session, "error", f"“{label}”未办理: {err['message']}", err.get("rule"),
-                             code=err["code"])
-            return RedirectResponse(f"{PREFIX}/problems/{quote(problem_id)}", status_code=303)
+            return await self.submitted(session, doc, f"{PREFIX}/problems/{quote(problem_id)}")
 
         @r.post("/problems")
         async def raise_problem(request: Request) -> Response:
