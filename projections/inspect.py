@@ -745,26 +745,33 @@ class Inspector:
                               "days": r.days, "publicity_days": int(r.need),
                           }, r.household_id, r.cycle)
 
+    def _worst_per_cycle(self, b: sa.Table, allowed: sa.ColumnElement[Any], gap: sa.ColumnElement[Any],
+                         seen: sa.ColumnElement[bool]) -> list[Any]:
+        """Records of `cf_backdating` whose `gap` in days (recorded after, or dated ahead of, the business
+        date) exceeds the policy's `allowed`: one row per household and cycle — the worst, with how many
+        there are (`n`)."""
+        per_cycle = (b.c.household_id, b.c.cycle)
+        ranked = (sa.select(b, allowed.label("allowed"), gap.label("gap"),
+                            sa.func.count().over(partition_by=per_cycle).label("n"),
+                            sa.func.row_number().over(partition_by=per_cycle,
+                                                      order_by=(gap.desc(), b.c.key)).label("rank"))
+                  .where(seen, gap > allowed, self.in_division(b.c.division_code))
+                  .subquery(f"{b.name}_worst"))
+        return self.rows(sa.select(ranked).where(ranked.c.rank == 1))
+
     def backdated_entry(self) -> Iterator[Finding]:
-        b = cf.backdating.alias("b")
-        limit = self.by_policy(b.c.on_ord, lambda p: p.procedure.backdated_entry_days)
-        ranked = (sa.select(b, limit.label("limit"),
-                            sa.func.count().over(partition_by=(b.c.household_id, b.c.cycle)).label("n"),
-                            sa.func.row_number().over(partition_by=(b.c.household_id, b.c.cycle),
-                                                      order_by=(b.c.lag_days.desc(), b.c.key)).label("rank"))
-                  .where(b.c.on_ord <= self.D, b.c.lag_days > limit, self.in_division(b.c.division_code))
-                  .subquery("r"))
-        stmt = sa.select(ranked).where(ranked.c.rank == 1)
         from casecore.labels import EVENT_LABELS
 
-        for r in self.rows(stmt):
+        b = cf.backdating.alias("b")
+        allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.backdated_entry_days)
+        for r in self._worst_per_cycle(b, allowed, b.c.lag_days, b.c.on_ord <= self.D):
             label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
             yield Finding("backdated_entry", r.division_code, WARNING,
-                          f"{r.n} 条记录在业务日期 {int(r.limit)} 天之后才录入; 最久: “{label}”业务日期 {r.on}, "
-                          f"录入于 {r.recorded_on} (相隔{r.lag_days}天)", {
+                          f"{r.n} 条记录在业务日期 {int(r.allowed)} 天之后才录入; 最久: “{label}”业务日期 {r.on}, "
+                          f"录入于 {r.recorded_on} (相隔{r.gap}天)", {
                               "events": r.n, "worst_event": r.event_type, "worst_on": day(r.on),
-                              "worst_recorded_on": day(r.recorded_on), "worst_lag_days": r.lag_days,
-                              "backdated_entry_days": int(r.limit), "actor_id": r.actor_id,
+                              "worst_recorded_on": day(r.recorded_on), "worst_lag_days": r.gap,
+                              "backdated_entry_days": int(r.allowed), "actor_id": r.actor_id,
                           }, r.household_id, r.cycle)
 
     def no_responsible_cadre(self) -> Iterator[Finding]:
@@ -836,24 +843,17 @@ class Inspector:
                           "; ".join(parts) + " (同一人签署两级, 四眼原则)", {"signers": signers}, hid, cycle)
 
     def future_dated_act(self) -> Iterator[Finding]:
-        b = cf.backdating.alias("fb")
-        allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.future_dated_days)
-        ahead = -b.c.lag_days
-        ranked = (sa.select(b, allowed.label("allowed"), ahead.label("ahead"),
-                            sa.func.count().over(partition_by=(b.c.household_id, b.c.cycle)).label("n"),
-                            sa.func.row_number().over(partition_by=(b.c.household_id, b.c.cycle),
-                                                      order_by=(b.c.lag_days, b.c.key)).label("rank"))
-                  .where(ahead > allowed, b.c.recorded_on <= self.as_of, self.in_division(b.c.division_code))
-                  .subquery("fr"))
         from casecore.labels import EVENT_LABELS
 
-        for r in self.rows(sa.select(ranked).where(ranked.c.rank == 1)):
+        b = cf.backdating.alias("fb")
+        allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.future_dated_days)
+        for r in self._worst_per_cycle(b, allowed, -b.c.lag_days, b.c.recorded_on <= self.as_of):
             label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
             yield Finding("future_dated_act", r.division_code, WARNING,
                           f"{r.n} 条记录的业务日期晚于录入日期 (超过{int(r.allowed)}天); 最超前: “{label}”业务日期 "
-                          f"{r.on}, 录入于 {r.recorded_on} (提前{r.ahead}天)", {
+                          f"{r.on}, 录入于 {r.recorded_on} (提前{r.gap}天)", {
                               "events": r.n, "worst_event": r.event_type, "worst_on": day(r.on),
-                              "worst_recorded_on": day(r.recorded_on), "days_ahead": r.ahead,
+                              "worst_recorded_on": day(r.recorded_on), "days_ahead": r.gap,
                               "future_dated_days": int(r.allowed), "actor_id": r.actor_id,
                           }, r.household_id, r.cycle)
 
