@@ -19,11 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from casecore import commands as c
 from casecore.authority import check_jurisdiction, check_role
+from casecore.case import Case, StepEvent, commands_of
 from casecore.errors import InvalidTransition, NotAuthorised, PolicyViolation, ValidationFailed
-from casecore.events import CaseAggregate, CaseCreated, CaseEvent, common, event, plain
+from casecore.events import CaseCreated, CaseEvent, common, event, plain
 from casecore.policy import PolicyBook
+from casecore.streams import case_id
 from casecore.values import AccountableParty, Party
-from workflows.rectification import LABELS as STATUS_LABELS
+from casecore.views import problem_state as public_state
+from casecore.vocabulary import status_label
+from workflows.machine import Workflow
 from workflows.rectification import RECTIFICATION, Rectification
 
 P = "problem"
@@ -37,11 +41,7 @@ def overdue_days(deadline: date | None, closed_on: date | None, as_of: date) -> 
     return max(0, (as_of - deadline).days)
 
 
-def status_label(status: str) -> str:
-    return next((v for k, v in STATUS_LABELS.items() if k.value == status), status)
-
-
-class Problem(CaseAggregate):
+class Problem(Case):
     """A problem's rectification case. Attributes are plain data (cheap to replay and snapshot)."""
 
     TOPIC = "cn.casecore.problem"
@@ -88,7 +88,7 @@ class Problem(CaseAggregate):
         finding_key: str | None
 
         def apply(self, agg: Problem) -> None:
-            agg.problem_id = self.originator_id.split("/", 1)[-1]
+            agg.problem_id = case_id(self.originator_id)
             agg.kind = self.kind
             agg.household_id = self.household_id
             agg.division_code = self.division_code
@@ -114,19 +114,15 @@ class Problem(CaseAggregate):
             agg.command_ids = {}
 
     @dataclass(frozen=True, kw_only=True)
-    class Step(Event):
+    class Step(Event, StepEvent):
         """Base of the steps that move the problem (abstract: never stored itself)."""
 
         TOPIC = "cn.casecore.problem.step.abstract"
         status: str
 
-        def apply(self, agg: Problem) -> None:
+        def move(self, agg: Problem) -> None:
             agg.status = self.status
             agg.step_on = self.on
-            self.apply_step(agg)
-
-        def apply_step(self, agg: Problem) -> None:
-            """What the step records beside moving the problem."""
 
     @event(P, "responsibility_assigned")
     class ResponsibilityAssigned(Step):
@@ -232,31 +228,12 @@ class Problem(CaseAggregate):
             raise InvalidTransition(f"问题 {self.problem_id} 尚未明确双责任; 请先明确双责任 (assign_responsibility)")
         return found
 
-    # ------------------------------------------------------------------ checks
+    # ------------------------------------------------------------------ the open procedure
 
-    def check_actor(self, cmd: c.ProblemCommand) -> None:
-        """Whether the command's actor may act on this case at all (role and jurisdiction): the application asks
-        before it answers a known `command_id`, so a key tells nobody that a case or a command exists."""
-        self._check_actor(cmd)
+    def _open_procedure(self, cmd: c.ProblemCommand) -> tuple[Workflow, str]:
+        return RECTIFICATION, self.status
 
-    def _check_actor(self, cmd: c.ProblemCommand) -> None:
-        check_role(cmd.command, cmd.actor.role)
-        check_jurisdiction(cmd.actor.unit, self.division_code)
-
-    def _advance(self, cmd: c.ProblemCommand, policies: PolicyBook, trigger: str) -> str:
-        """Ask the rectification machine whether `trigger` is legal now; run its guards; return the status it
-        leads to."""
-        step = RECTIFICATION.step(self.status, trigger)
-        if step is None:
-            raise InvalidTransition(self._illegal_message(cmd, trigger))
-        if cmd.on < self.step_on:
-            raise PolicyViolation(f"办理日期 {cmd.on} 早于上一环节日期 {self.step_on}; 请核对日期",
-                                  rule="step_date_order")
-        for guard in step.guards:
-            getattr(self, f"_guard_{guard}")(cmd, policies)
-        return step.dest
-
-    def _illegal_message(self, cmd: c.ProblemCommand, trigger: str) -> str:
+    def _illegal_message(self, cmd: c.ProblemCommand, trigger: str, workflow: Workflow, current: str) -> str:
         here = f"问题 {self.problem_id} 当前为“{status_label(self.status)}”"
         if trigger == "sign_off_supervisor" and self.status == Rectification.REPORTED.value:
             return f"{here}, 责任方尚未销号; 双销号须先由责任方销号, 再由监督方销号"
@@ -266,7 +243,7 @@ class Problem(CaseAggregate):
             return f"{here}, 责任方已销号, 应由监督方销号或退回"
         if self.status == Rectification.RAISED.value and trigger != "assign_responsibility":
             return f"{here}, 尚未明确整改责任; 请先明确双责任 (assign_responsibility)"
-        legal = "、".join(dict.fromkeys(c.LABELS.get(_command_of(t), t) for t in RECTIFICATION.triggers(self.status)))
+        legal = "、".join(dict.fromkeys(c.LABELS.get(t, t) for t in commands_of(workflow.triggers(current))))
         return f"{here}, 不能办理“{c.LABELS.get(cmd.command, cmd.command)}”; 可办理: {legal or '无'}"
 
     # ------------------------------------------------------------------ commands
@@ -367,34 +344,12 @@ class Problem(CaseAggregate):
                                 "请由监督方指定人员办理")
 
 
-def _command_of(trigger: str) -> str:
-    for suffix in ("_responsible", "_supervisor"):
-        if trigger.endswith(suffix):
-            return trigger[: -len(suffix)]
-    return trigger
+#: every guard the rectification table names, by that name
+Problem.GUARDS = {
+    "four_eyes_parties": Problem._guard_four_eyes_parties,
+    "action_since_return": Problem._guard_action_since_return,
+    "named_person": Problem._guard_named_person,
+    "four_eyes_sign_off": Problem._guard_four_eyes_sign_off,
+}
 
-
-def public_state(p: Problem) -> dict[str, Any]:
-    """The problem's current state, for `--json` output and tests."""
-    return {
-        "problem_id": p.problem_id,
-        "kind": p.kind,
-        "household_id": p.household_id,
-        "division_code": p.division_code,
-        "source": p.source,
-        "detail": p.detail,
-        "finding_key": p.finding_key,
-        "raised_on": p.raised_on,
-        "raised_by": p.raised_by,
-        "status": p.status,
-        "responsible": p.responsible,
-        "supervisor": p.supervisor,
-        "deadline": p.deadline,
-        "actions": [dict(a) for a in p.actions],
-        "signatures": {k: dict(v) for k, v in p.signatures.items()},
-        "closed_on": p.closed_on,
-        "rejections": [dict(r) for r in p.rejections],
-        "accountability": [dict(a) for a in p.accountability],
-        "reopenings": [dict(r) for r in p.reopenings],
-        "version": p.version,
-    }
+__all__ = ["Problem", "overdue_days", "public_state", "status_label"]

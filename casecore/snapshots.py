@@ -31,7 +31,8 @@ from eventsourcing.persistence import EventStore
 from eventsourcing.utils import get_topic, register_topic, resolve_topic
 
 #: the modules whose code decides what state a history folds into (and how it is encoded)
-_FOLD_MODULES = ("household.py", "problem.py", "events.py", "values.py", "transcoding.py", "snapshots.py")
+_FOLD_MODULES = ("case.py", "household/*.py", "problem.py", "events.py", "streams.py", "values.py",
+                 "transcoding.py", "snapshots.py")
 #: aggregate attributes that are not state: identity and version come from the snapshot's own columns
 _NOT_STATE = frozenset({"_id", "_version", "_pending_events"})
 DEFAULT_INTERVAL = 20
@@ -42,9 +43,10 @@ log = structlog.get_logger("casecore")
 def _fingerprint() -> str:
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256()
-    for name in _FOLD_MODULES:
-        data = (here / name).read_bytes()
-        digest.update(len(data).to_bytes(8, "big") + data)
+    for pattern in _FOLD_MODULES:
+        for path in sorted(here.glob(pattern)):
+            data = path.read_bytes()
+            digest.update(len(data).to_bytes(8, "big") + data)
     return digest.hexdigest()[:16]
 
 

@@ -6,6 +6,7 @@ import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 
 class Labelled(StrEnum):
@@ -198,33 +199,20 @@ class Rule(Labelled):
     SUDDEN_HARDSHIP_HIGH_INCOME = "sudden_hardship_high_income", "突发严重困难户收入偏高"
 
 
-class ProblemKind(Labelled):
-    """Kinds of problem in the double ledger: every inspector rule, plus three more."""
+#: kinds of problem that no inspector rule finds (a patrol's or a self-check's own finding)
+_KINDS_BEYOND_RULES = {
+    "MISSED_HOUSEHOLD": ("missed_household", "漏户漏人"),
+    "OUTSIDE_SYSTEM": ("outside_system", "体外循环"),
+    "OTHER": ("other", "其他"),
+}
 
-    FAST_IN_FAST_OUT = "fast_in_fast_out", "快进快出"
-    HELPED_NOT = "helped_not", "应帮未帮"
-    RISK_WITHOUT_FITTING_MEASURE = "risk_without_fitting_measure", "措施不精准: 缺什么补什么"
-    FLOOR_ONLY_WITH_LABOUR = "floor_only_with_labour", "一兜了之"
-    NO_DEVELOPMENTAL_MEASURE = "no_developmental_measure", "有劳动力未落实开发式帮扶"
-    MEASURE_BEFORE_IDENTIFICATION = "measure_before_identification", "识别前措施"
-    ELIMINATED_BELOW_LINE = "eliminated_below_line", "风险消除不实: 收入"
-    ELIMINATED_WITH_OPEN_GUARANTEE = "eliminated_with_open_guarantee", "风险消除不实: 三保障及饮水"
-    LABOURLESS_ELIMINATED = "labourless_eliminated", "无劳动力标注风险消除"
-    ELIMINATED_WITHOUT_REASSESSMENT = "eliminated_without_reassessment", "风险消除后信息未采集"
-    QUALIFYING_NOT_MONITORED = "qualifying_not_monitored", "应纳未纳 / 体外循环"
-    REPEATED_WARNINGS_NOT_INCLUDED = "repeated_warnings_not_included", "多次预警未纳入"
-    SLOW_IDENTIFICATION = "slow_identification", "纳入超时"
-    SHORT_PUBLICITY = "short_publicity", "公示不足"
-    BACKDATED_ENTRY = "backdated_entry", "补录倒签"
-    NO_RESPONSIBLE_CADRE = "no_responsible_cadre", "无帮扶责任人"
-    RECTIFICATION_OVERDUE = "rectification_overdue", "整改超期"
-    SAME_SIGNER_TWO_LEVELS = "same_signer_two_levels", "一人签署两级"
-    FUTURE_DATED_ACT = "future_dated_act", "业务日期晚于录入日期"
-    EXIT_WITHOUT_SIX_MONTHS_MEASURES = "exit_without_six_months_measures", "帮扶措施未持续落实半年即消除"
-    SUDDEN_HARDSHIP_HIGH_INCOME = "sudden_hardship_high_income", "突发严重困难户收入偏高"
-    MISSED_HOUSEHOLD = "missed_household", "漏户漏人"
-    OUTSIDE_SYSTEM = "outside_system", "体外循环"
-    OTHER = "other", "其他"
+if TYPE_CHECKING:
+    class ProblemKind(Labelled):
+        """Kinds of problem in the double ledger: every inspector rule, plus three more."""
+else:
+    ProblemKind = Labelled(
+        "ProblemKind", {**{r.name: (r.value, r.label) for r in Rule}, **_KINDS_BEYOND_RULES}, module=__name__)
+    ProblemKind.__doc__ = "Kinds of problem in the double ledger: every inspector rule, plus three more."
 
 
 # --- division codes (统计用区划代码) ---------------------------------------------------------------
@@ -290,6 +278,9 @@ def make_person_id(area6: str, born: date, seq3: int) -> str:
 
 
 # --- money ----------------------------------------------------------------------------------------
+
+#: one fen (分): per-capita figures are rounded to it (half up)
+CENT = Decimal("0.01")
 
 
 def to_money(value: object) -> Decimal:

@@ -40,7 +40,7 @@ def legal_commands(h: Household) -> list[str]:
     for trigger in INCLUSION.triggers(h.step):
         name = next(n for n in PROCEDURE_COMMANDS if trigger == n or trigger.startswith(n + "_"))
         names.append(name)
-    if h.step == Inclusion.TOWNSHIP_PASSED and h.income_covering(*month_window(h.procedure_started_on)) is None:
+    if h.step == Inclusion.TOWNSHIP_PASSED and h.income_as_of(*month_window(h.procedure_started_on)) is None:
         names.append("assess_income")
     return names
 
