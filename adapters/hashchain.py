@@ -44,6 +44,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
 from psycopg.sql import SQL, Identifier
 
+from casecore.application import StreamsReader
+
 GENESIS = "0" * 64
 _DOMAIN = b"casecore.event-hash.v1"
 
@@ -272,8 +274,9 @@ def _wanted_previous(stored_events: Sequence[StoredEvent]) -> list[tuple[str, in
     return [(sid, v - 1) for sid, v in first.items() if v > 1]
 
 
-class HashedRecorder:
-    """What both hashed recorders offer beyond the library's: the audit's view of the stored rows."""
+class HashedRecorder(StreamsReader):
+    """What both hashed recorders offer beyond the library's: the audit's view of the stored rows, and the
+    bulk path's reading of many streams at once (`casecore.application.StreamsReader`)."""
 
     hashes_table_name: str
     #: the keyed chain's keys (set by `adapters.storage.bootstrap`); None: the plain chain

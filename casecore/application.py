@@ -4,40 +4,31 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
 from eventsourcing.domain import BaseAggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError, StoredEvent, Transcoding
 from eventsourcing.utils import Environment, strtobool
 
 from casecore import commands as c
 from casecore.errors import CaseError, Conflict, InvalidTransition, NotFound, ValidationFailed
 from casecore.events import CaseEvent, recording_clock
 from casecore.household import Household
+from casecore.legacy import LegacyHousehold, Source, import_household
+from casecore.legacy import Result as ImportResult
 from casecore.limits import latest_business_date
 from casecore.policy import PolicyBook, default_policies
 from casecore.problem import Problem
 from casecore.snapshots import DEFAULT_INTERVAL, CaseSnapshot, CurrentSnapshots, crossed
+from casecore.streams import household_stream, problem_stream
 from casecore.transcoding import DateAsISO, OrjsonTranscoder
 
 log = structlog.get_logger("casecore")
-
-HOUSEHOLD_PREFIX = "household/"
-PROBLEM_PREFIX = "problem/"
-
-
-def household_stream(household_id: str) -> str:
-    return HOUSEHOLD_PREFIX + household_id
-
-
-def problem_stream(problem_id: str) -> str:
-    return PROBLEM_PREFIX + problem_id
-
 
 def household_not_found(household_id: str) -> NotFound:
     """The one answer for a household that is not there (the HTTP service gives it for one outside the
@@ -65,6 +56,49 @@ class CaseRepository(Repository[str]):
             fastforward_skipping: bool = False, deepcopy_from_cache: bool = True) -> Any:
         return super().get(aggregate_id, version=version, projector_func=projector_func,
                            fastforward_skipping=fastforward_skipping, deepcopy_from_cache=deepcopy_from_cache)
+
+
+#: each command on a stored case → the aggregate method that decides it: (case, command, policies) → None
+HANDLERS: dict[type[c.Command], Callable[[Any, Any, PolicyBook], None]] = {
+    # households
+    c.AddMember: Household.add_member,
+    c.RemoveMember: Household.remove_member,
+    c.AssessIncome: Household.assess_income,
+    c.AssessGuarantees: Household.assess_guarantees,
+    c.RecordLead: Household.record_lead,
+    c.VerifyLead: Household.verify_lead,
+    c.SignApplication: Household.sign_application,
+    c.OpenPublicity: Household.open_publicity,
+    c.RaiseObjection: Household.raise_objection,
+    c.ResolveObjection: Household.resolve_objection,
+    c.ClosePublicity: Household.close_publicity,
+    c.ReviewTownship: Household.review_township,
+    c.ApproveCounty: Household.approve_county,
+    c.EnterSystem: Household.enter_system,
+    c.AssignCadre: Household.assign_cadre,
+    c.PlanMeasure: Household.plan_measure,
+    c.ImplementMeasure: Household.implement_measure,
+    c.EndMeasure: Household.end_measure,
+    c.NominateExit: Household.nominate_exit,
+    c.VerifyExit: Household.verify_exit,
+    c.MarkRiskEliminated: Household.mark_risk_eliminated,
+    c.RollbackElimination: Household.rollback_elimination,
+    # problems
+    c.AssignResponsibility: Problem.assign_responsibility,
+    c.RecordRectification: Problem.record_rectification,
+    c.ReportRectified: Problem.report_rectified,
+    c.SignOff: Problem.sign_off,
+    c.RejectSignOff: Problem.reject_sign_off,
+    c.HoldAccountable: Problem.hold_accountable,
+    c.ReopenProblem: Problem.reopen_problem,
+}
+@runtime_checkable
+class StreamsReader(Protocol):
+    """What the bulk path asks of a recorder beyond the library's `ApplicationRecorder`: every stored event of
+    several streams with one query (`adapters.hashchain`'s recorders offer it; the in-memory one does not, and
+    the bulk path then loads stream by stream)."""
+
+    def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]: ...
 
 
 @dataclass
@@ -110,6 +144,9 @@ class CaseManagement(Application[str]):
         #: when set, `recorded_at` of a command's events is `recording_clock(cmd)` instead of the system clock
         #: (a simulated county, or paper records entered in order by a migration)
         self.recording_clock: Callable[[c.Command], datetime] | None = None
+        #: the recorder, when it reads many streams at once (see `StreamsReader`)
+        self.streams_reader: StreamsReader | None = (
+            self.recorder if isinstance(self.recorder, StreamsReader) else None)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
         """The library's save, collecting our aggregates' pending events directly: its own collection checks
@@ -198,6 +235,10 @@ class CaseManagement(Application[str]):
         stream = self._stream(cmd)
         if cached is not None and stream in cached:
             return cached[stream]
+        return self._stored(stream)
+
+    def _stored(self, stream: str) -> Any:
+        """The case stored in `stream`, or None when there is none."""
         try:
             return self.repository.get(stream)
         except AggregateNotFoundError:
@@ -208,6 +249,30 @@ class CaseManagement(Application[str]):
         if isinstance(cmd, c.HouseholdCommand):
             return household_stream(cmd.household_id)
         return problem_stream(cmd.problem_id)  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ imported history
+
+    def import_facts(self, households: Sequence[LegacyHousehold], source: Source) -> list[ImportResult]:
+        """Store what another system's export says of some households (`casecore.legacy`): each household's
+        facts that the store does not hold yet, all of them in ONE transaction. If another writer moved one of
+        the households meanwhile, they are read and decided again once; a second conflict is refused."""
+        for attempt in (1, 2):
+            results = [import_household(self._stored(household_stream(h.household_id)), h, source, self.policies)
+                       for h in households]
+            changed = [r.household for r in results if r.household is not None]
+            if changed:
+                try:
+                    self.save(*changed)
+                except IntegrityError:
+                    for aggregate in changed:
+                        aggregate.collect_events()
+                    if attempt == 2:
+                        raise Conflict("导入的户已被他人同时修改; 请稍后重新导入") from None
+                    continue
+            for h in households:  # the bulk path's copies of these households are behind now
+                self._cache.pop(household_stream(h.household_id), None)
+            return results
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ deciding
 
@@ -248,10 +313,10 @@ class CaseManagement(Application[str]):
                 if isinstance(cmd, c.HouseholdCommand):
                     raise household_not_found(cmd.household_id)
                 raise problem_not_found(cmd.problem_id)  # type: ignore[attr-defined]
-            method = getattr(aggregate, cmd.command, None)
-            if method is None:
+            handler = HANDLERS.get(type(cmd))
+            if handler is None:
                 raise InvalidTransition(f"“{c.LABELS.get(cmd.command, cmd.command)}”不适用于此对象")
-            method(cmd, self.policies)
+            handler(aggregate, cmd, self.policies)
         new = aggregate.pending_events[before:]
         return aggregate, Outcome(ok=True, events=[type(e).TYPE for e in new])
 
@@ -295,13 +360,13 @@ class CaseManagement(Application[str]):
         """Load the batch's streams that are not cached with ONE query, when the recorder can (one select a
         stream — most of them new households, not found — was a tenth of the bulk path). A stream not stored
         is noted as None: the command that creates it creates it, any other is refused as not found."""
-        select_streams = getattr(self.recorder, "select_streams", None)
-        if select_streams is None:
+        reader = self.streams_reader
+        if reader is None:
             return
         wanted = {self._stream(i) for i in batch if not isinstance(i, CaseError)} - self._cache.keys()
         if not wanted:
             return
-        stored = select_streams(sorted(wanted))
+        stored = reader.select_streams(sorted(wanted))
         to_event = self.mapper.to_domain_event
         for stream in wanted:
             events = stored.get(stream)

@@ -5,7 +5,8 @@ are normalised (spaces, half-width brackets) and known aliases mapped to the can
 `shared/NATIONAL_EXPORT.md`; unknown columns are ignored; every required column that is missing is named.
 Village names become division codes through a table the user supplies (CSV: code, county, township,
 village). Each row is checked on its own: an unreadable row is reported with its row number and reason and
-the rest goes in. The domain side (`casecore.legacy`) turns each household's rows into imported facts.
+the rest goes in. Each row is read by `national_rows`; the application stores each household's facts
+(`CaseManagement.import_facts`, the domain side in `casecore.legacy`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
-
+from adapters.importers import national_rows as rows_
 from casecore import legacy
-from casecore.application import CaseManagement, household_stream
+from casecore.application import CaseManagement
 from casecore.values import check_division_code
 
 #: the header is on this row (two title rows above it)
@@ -36,13 +35,13 @@ COLUMNS = (
     "县", "乡", "村", "户编号", "人编号", "姓名", "证件号码", "证件类型", "出生日期", "性别", "民族", "与户主关系",
     "户类型", "监测对象类别", "整户无劳动能力兜底保障户", "健康状况", "劳动技能", "在校生状况",
     "义务教育阶段未上学原因",
-    *legacy.RISK_COLUMNS, "识别监测时间", "风险是否已消除", "风险消除方式", "消除监测时间",
+    *rows_.RISK_COLUMNS, "识别监测时间", "风险是否已消除", "风险消除方式", "消除监测时间",
     "人均纯收入（元）", "工资性收入", "生产经营性收入", "财产性收入", "转移性收入", "生产经营性支出", "合规自付支出",
     "理赔收入",
     "是否危房户", "是否解决安全饮用水", "是否义务教育阶段适龄儿童少年失学辍学",
     "是否有家庭成员未参加城乡居民（职工）基本医疗保险", "是否参加城乡居民基本医疗保险", "是否参加城镇职工基本医疗保险",
     "是否参加大病保险", "享受低保政策情况", "享受特困供养政策情况",
-    *legacy.MEASURE_COLUMNS, "实施开发式帮扶措施情况",
+    *rows_.MEASURE_COLUMNS, "实施开发式帮扶措施情况",
     "风险消除后是否义务教育阶段适龄儿童少年失学辍学", "风险消除后是否住房损毁",
     "风险消除后是否有家庭成员未参加城乡居民（职工）基本医疗保险", "风险消除后是否饮水设施损毁", "风险消除后工资性收入",
     "风险消除后财产性收入", "风险消除后转移性收入", "风险消除后生产经营性收入", "风险消除后生产经营性支出",
@@ -334,7 +333,7 @@ def import_national(app: CaseManagement, path: Path, divisions: Divisions, expor
     sheet = open_export(path, reader)
     places.remember(app, divisions.place_names())
     report = Report(file=path.name, missing_optional=sheet.missing_optional)
-    has_measures = all(c in sheet.columns.values() for c in legacy.MEASURE_COLUMNS)
+    has_measures = all(c in sheet.columns.values() for c in rows_.MEASURE_COLUMNS)
     has_cadre = "帮扶责任人" in sheet.columns.values()
     rejected_by_household: Counter = Counter()
     with tempfile.TemporaryDirectory(prefix="casecore-import-") as tmp, _Spill(Path(tmp) / "rows.db") as spill:
@@ -382,8 +381,8 @@ def _read(n: int, raw: dict[str, str], divisions: Divisions, report: Report) -> 
         report.rejected.append((n, f"区划“{'/'.join(names)}”在区划表中找不到"))
         return None
     try:
-        return legacy.read_row(n, raw, code)
-    except legacy.LegacyRowError as exc:
+        return rows_.read_row(n, raw, code)
+    except rows_.LegacyRowError as exc:
         report.rejected.append((n, str(exc)))
         return None
 
@@ -437,32 +436,11 @@ class _Spill:
 
 
 def _import_chunk(app: CaseManagement, chunk: list[tuple[str, list[legacy.Row]]], rejected: Counter,
-                  source: legacy.Source, report: Report, has_measures: bool, has_cadre: bool,
-                  retry: bool = True) -> None:
-    results = []
-    for hid, rows in chunk:
-        household = legacy.assemble(rows, rejected_rows=rejected.get(hid, 0),
-                                    has_measure_columns=has_measures, has_cadre_column=has_cadre)
-        try:
-            existing = app.repository.get(household_stream(hid))
-        except AggregateNotFoundError:
-            existing = None
-        results.append((household, legacy.import_household(existing, household, source)))
-    changed = [r.household for _, r in results if r.household is not None]
-    if changed:
-        try:
-            app.save(*changed)
-        except IntegrityError:  # another writer touched one of these households meanwhile: read them again
-            if not retry:
-                raise
-            for agg in changed:
-                agg.collect_events()
-            _import_chunk(app, chunk, rejected, source, report, has_measures, has_cadre, retry=False)
-            return
-    cache = getattr(app, "_cache", None)
-    for household, result in results:
-        if cache is not None:
-            cache.pop(household_stream(household.household_id), None)
+                  source: legacy.Source, report: Report, has_measures: bool, has_cadre: bool) -> None:
+    households = [rows_.assemble(rows, rejected_rows=rejected.get(hid, 0), has_measure_columns=has_measures,
+                                 has_cadre_column=has_cadre) for hid, rows in chunk]
+    results = app.import_facts(households, source)
+    for household, result in zip(households, results, strict=True):
         report.households += 1
         report.people += len(household.rows)
         report.events += result.events

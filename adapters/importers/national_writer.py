@@ -12,9 +12,9 @@ from datetime import date
 from pathlib import Path
 
 from adapters.importers.national import COLUMNS, Divisions
+from adapters.importers.national_rows import MEASURE_COLUMNS
 from casecore.application import CaseManagement
 from casecore.household import Household
-from casecore.legacy import MEASURE_COLUMNS
 from casecore.values import Category, ExitMode, Stage, make_person_id
 
 #: the spelling some years use, for tests that the importer maps them

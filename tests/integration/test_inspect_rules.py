@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 from freezegun import freeze_time
 
+from adapters.importers.national_rows import assemble, read_row
 from adapters.importers.national_writer import household_rows, person
 from adapters.readmodels import read_models
 from casecore import legacy
@@ -61,15 +62,9 @@ def imported(app, hid: str, people: list[dict] | None = None, exported_on: date 
              **columns: str) -> None:
     """Store what a national export says of one household (as `casecore import national` does)."""
     people = people or [person(1), person(2, date(1983, 4, 5), relation="配偶")]
-    rows = [legacy.read_row(n, r, VILLAGE_CODE)
+    rows = [read_row(n, r, VILLAGE_CODE)
             for n, r in enumerate(household_rows(export_household(hid, **columns), people), start=4)]
-    try:
-        existing = app.repository.get(f"household/{hid}")
-    except Exception:  # not stored yet
-        existing = None
-    result = legacy.import_household(existing, legacy.assemble(rows), legacy.Source("t.xlsx", exported_on))
-    if result.household is not None:
-        app.save(result.household)
+    app.import_facts([assemble(rows)], legacy.Source("t.xlsx", exported_on))
 
 
 # --- native histories -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.importers.national import Divisions, import_national, open_export
+from adapters.importers.national_rows import assemble, read_row
 from adapters.importers.national_writer import household_rows, person, write_divisions, write_export
 from adapters.readmodels import read_models
 from casecore import legacy
@@ -43,12 +44,10 @@ def import_as_before_the_fix(app, path, divisions) -> None:
     sheet = open_export(path)
     groups: dict[str, list[legacy.Row]] = {}
     for n, raw in sheet.rows:
-        row = legacy.read_row(n, raw, divisions.code(raw["县"], raw["乡"], raw["村"]) or "")
+        row = read_row(n, raw, divisions.code(raw["县"], raw["乡"], raw["村"]) or "")
         groups.setdefault(row.household_id, []).append(dataclasses.replace(row, name=""))
     source = legacy.Source(file_name=path.name, exported_on=EXPORTED)
-    for rows in groups.values():
-        result = legacy.import_household(None, legacy.assemble(rows), source)
-        app.save(result.household)
+    app.import_facts([assemble(rows) for rows in groups.values()], source)
 
 
 def names(app, hid: str) -> dict[str, str]:

@@ -45,18 +45,16 @@ def _import_repairs(app: CaseManagement) -> None:
     empty (member_name_corrected), an export without a 帮扶责任人 column (cadre_unknown)."""
     from dataclasses import replace
 
+    from adapters.importers.national_rows import assemble, read_row
     from adapters.importers.national_writer import household_rows, person
     from casecore import legacy
     from tests.integration.test_inspect_rules import export_household
 
     raw = household_rows(export_household("TRANSCODING-1"), [person(901, name="杨名")])
-    rows = [legacy.read_row(4, r, "522631101001") for r in raw]
+    rows = [read_row(4, r, "522631101001") for r in raw]
     source = legacy.Source("t.xlsx", date(2023, 6, 30))
-    first = legacy.import_household(None, legacy.assemble([replace(r, name="") for r in rows]), source)
-    app.save(first.household)
-    again = legacy.import_household(app.get_household("TRANSCODING-1"),
-                                    legacy.assemble(rows, has_cadre_column=False), source)
-    app.save(again.household)
+    app.import_facts([assemble([replace(r, name="") for r in rows])], source)
+    app.import_facts([assemble(rows, has_cadre_column=False)], source)
 
 
 def _stored(app: CaseManagement):
