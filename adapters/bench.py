@@ -317,6 +317,7 @@ def _reads(app: Any, households: list[str]) -> dict[str, Any]:
     import random
 
     from adapters.readmodels import read_models
+    from casecore.streams import household_id_of
     from projections import findings_store
     from projections.roster import monitored_roster, roster
     from projections.timeline import stream_events
@@ -333,7 +334,7 @@ def _reads(app: Any, households: list[str]) -> dict[str, Any]:
             rng = random.Random(7)
             picked = rng.sample(villages, min(READ_SAMPLES, len(villages)))
             counties = sorted({v[:6] for v in villages})
-            streams = [s.removeprefix("household/") for s in households][:READ_SAMPLES]
+            streams = [household_id_of(s) for s in households][:READ_SAMPLES]
             kinds: dict[str, tuple[list[Any], Callable[[Any], Any]]] = {
                 "read_roster_village": (picked, lambda v: monitored_roster(conn, v)),
                 "read_findings_county_page": ([counties[i % len(counties)] for i in range(READ_SAMPLES)],

@@ -28,7 +28,7 @@ import orjson
 
 from adapters.demo.county import actor_for_county, make_county, make_households
 from casecore.policy import PolicyBook, default_policies
-from casecore.values import add_months, make_person_id, month_window
+from casecore.values import DEVELOPMENTAL_MEASURES, add_months, make_person_id, month_window
 
 #: households a generated county holds (a province of N households has about N / this counties)
 COUNTY_SIZE = 2500
@@ -38,7 +38,6 @@ LEAD_DAYS = 122
 LAST_DAY = date(2023, 12, 31)
 RISKS = (["illness"] * 6 + ["schooling"] * 3 + ["unstable_employment"] * 3 + ["housing"] * 2
          + ["industry_failure"] * 2 + ["disaster", "accident", "drinking_water"])
-DEVELOPMENTAL = ("industry", "employment", "finance", "public_welfare_job")
 DEPARTMENT = {
     "industry": "县农业农村局", "employment": "县人力资源和社会保障局", "finance": "县农村商业银行",
     "public_welfare_job": "县人力资源和社会保障局", "health": "县医疗保障局", "compulsory_education": "县教育局",
@@ -141,7 +140,7 @@ class CountyWriter:
         planned = []
         for risk in risks[:3]:
             fitting = self.fitting(s.day, risk)
-            preferred = [m for m in fitting if (m in DEVELOPMENTAL) == labour] or fitting
+            preferred = [m for m in fitting if (m in DEVELOPMENTAL_MEASURES) == labour] or fitting
             measure_type = preferred[r.randrange(len(preferred))]
             seq += 1
             mid = f"{s.ident}-S{seq}"

@@ -38,14 +38,15 @@ from sqlalchemy.engine import Connection
 
 from casecore import limits as lim
 from casecore.events import CaseEvent
-from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Labour, Procedure, SignLevel, Stage
+from casecore.household.state import WITH_LABOUR as WITH_LABOUR  # the inspector reads it here
+from casecore.streams import HOUSEHOLD_PREFIX, PROBLEM_PREFIX
+from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Procedure, SignLevel, Stage
 from projections.roster import Money
 from projections.runner import Projection, insert_rows, rows_by_key, upsert
 from projections.sealing import Sealed
 
-HOUSEHOLD = "household/"
-PROBLEM = "problem/"
-WITH_LABOUR = (Labour.FULL.value, Labour.WEAK.value)
+HOUSEHOLD = HOUSEHOLD_PREFIX
+PROBLEM = PROBLEM_PREFIX
 _DEVELOPMENTAL = frozenset(m.value for m in DEVELOPMENTAL_MEASURES)
 #: the events that sign a level of a procedure
 SIGNING = {"lead_verified": SignLevel.VERIFY.value, "exit_verified": SignLevel.VERIFY.value,

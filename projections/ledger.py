@@ -24,12 +24,12 @@ from sqlalchemy.engine import Connection
 from casecore import limits as lim
 from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.problem import overdue_days
+from casecore.streams import PROBLEM_PREFIX
 from casecore.values import county_of, township_of
+from casecore.vocabulary import LEDGER_ENTRY_LABELS
 from projections.divisions import within
 from projections.runner import Projection, rows_by_key, upsert
 from projections.sealing import Sealed
-
-PROBLEM_PREFIX = "problem/"
 
 metadata = sa.MetaData()
 
@@ -102,15 +102,7 @@ rectification_ledger = sa.Table(
 sa.Index("ix_rectification_ledger_division", rectification_ledger.c.division_code)
 
 #: rectification-ledger entries (整改台账 记录类型)
-ENTRY_LABELS = {
-    "assigned": "明确双责任",
-    "rectification": "整改措施",
-    "reported": "整改完成",
-    "signed_off": "销号",
-    "rejected": "退回整改",
-    "accountability": "问责",
-    "reopened": "销号后重新整改(双方问责)",
-}
+ENTRY_LABELS = LEDGER_ENTRY_LABELS
 _ENTRY_OF = {
     "responsibility_assigned": "assigned",
     "rectification_recorded": "rectification",

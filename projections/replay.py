@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from casecore.application import HOUSEHOLD_PREFIX, PROBLEM_PREFIX, CaseManagement
+from casecore import vocabulary
+from casecore.application import CaseManagement
 from casecore.errors import NotFound
 from casecore.events import CaseEvent
 from casecore.labels import event_label
+from casecore.streams import HOUSEHOLD_PREFIX, PROBLEM_PREFIX
 from casecore.values import Procedure, Stage
-from workflows import exit as exit_wf
-from workflows import inclusion as inclusion_wf
+from casecore.views import household_state, problem_state
 
 
 def load_event_classes() -> None:
@@ -154,15 +155,12 @@ def summary(agg: Any) -> dict[str, Any]:
                     "step": agg.step, "step_label": step_label(agg.procedure, agg.step)}
         return out
     if kind == "problem":
-        from casecore.problem import status_label
-
-        return {"status": agg.status, "status_label": status_label(agg.status)}
+        return {"status": agg.status, "status_label": vocabulary.status_label(agg.status)}
     return {}
 
 
 def step_label(procedure: str, step: str | None) -> str:
-    labels = inclusion_wf.LABELS if procedure == Procedure.INCLUSION.value else exit_wf.LABELS
-    return next((v for k, v in labels.items() if k.value == step), step or "")
+    return vocabulary.step_label(procedure, step or "")
 
 
 def _kind(agg: Any) -> str:
@@ -171,10 +169,4 @@ def _kind(agg: Any) -> str:
 
 
 def public(agg: Any) -> dict[str, Any]:
-    if _kind(agg) == "household":
-        from casecore.household import public_state
-
-        return public_state(agg)
-    from casecore.problem import public_state as problem_state
-
-    return problem_state(agg)
+    return household_state(agg) if _kind(agg) == "household" else problem_state(agg)

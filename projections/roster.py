@@ -26,20 +26,16 @@ from sqlalchemy.engine import Connection
 
 from casecore import limits as lim
 from casecore.events import EVENT_TYPES, CaseEvent
-from casecore.household import Household
-from casecore.values import Labour, Procedure, Stage, county_of, township_of
+from casecore.household import Household, has_labour, is_settled
+from casecore.streams import HOUSEHOLD_PREFIX
+from casecore.values import CENT, Procedure, Stage, county_of, township_of
 from projections.divisions import usually, within
 from projections.runner import Projection, rows_by_key, upsert
 from projections.sealing import Sealed
 from workflows.inclusion import Inclusion
 
-CENT = Decimal("0.01")
-HOUSEHOLD_PREFIX = "household/"
 #: the stages of a household on the roster proper (监测对象: 监测中, 风险消除程序中)
 MONITORED_STAGES = (Stage.MONITORED.value, Stage.IN_EXIT.value)
-#: stages that end an open procedure (the aggregate's Step mutator clears procedure and step on them)
-_SETTLED = (Stage.NOT_MONITORED.value, Stage.MONITORED.value, Stage.RISK_ELIMINATED.value)
-_WITH_LABOUR = (Labour.FULL.value, Labour.WEAK.value)
 
 
 class Money(sa.types.TypeDecorator):
@@ -230,7 +226,7 @@ class _Batch:
             current = present[hid]
             row = self.rows[hid]
             row["household_size"] = len(current)
-            row["has_labour"] = any(m["labour"] in _WITH_LABOUR for m in current)
+            row["has_labour"] = has_labour(current)
         by_household: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for (h, _), m in self.measures.items():
             by_household[h].append(m)
@@ -405,7 +401,7 @@ def _rolled_back(b: _Batch, hid: str, row: dict[str, Any], e: Household.Eliminat
 def _step(b: _Batch, hid: str, row: dict[str, Any], e: Household.Step) -> None:
     """Every procedure step moves the case; a few also record something."""
     row.update(procedure_step=e.step, stage=e.stage)
-    if e.stage in _SETTLED:
+    if is_settled(e.stage):  # the aggregate's Step mutator clears procedure and step then
         row.update(open_procedure=None, procedure_step=None)
     if isinstance(e, Household.CountyDecided):
         if e.category is not None:

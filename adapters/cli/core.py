@@ -17,8 +17,8 @@ from adapters.cli._common import DbOption, JsonOption, dumps, err_console, open_
 from adapters.intake import parse_line, validation_message  # noqa: F401 - re-exported for callers of the CLI module
 from casecore import commands as c
 from casecore.errors import ERROR_LABELS, CaseError
-from casecore.labels import MEASURE_STATUS
 from casecore.values import Stage
+from casecore.vocabulary import LEAD_STATUS, MEASURE_STATUS, step_label
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -121,18 +121,6 @@ def show(
     render_household(state)
 
 
-LEAD_STATUS = {"open": "待核实", "meets": "核实符合", "not_meets": "核实不符合", "included": "已纳入监测",
-               "attached": "已记入监测档案"}
-
-
-def _step_label(procedure: str, step: str) -> str:
-    """The Chinese label of a procedure's step, from the procedure's table module."""
-    import importlib
-
-    labels = getattr(importlib.import_module(f"workflows.{procedure}"), "LABELS", {})
-    return next((label for state, label in labels.items() if getattr(state, "value", state) == step), step)
-
-
 def _yes_no(value: object) -> str:
     return "是" if value else "否"
 
@@ -175,7 +163,7 @@ def render_household(s: dict) -> None:
     if s["risk_types"]:
         facts.append(("风险类型", risks(s["risk_types"])))
     if s["open_procedure"]:
-        step = _step_label(s["open_procedure"], s["procedure_step"])
+        step = step_label(s["open_procedure"], s["procedure_step"])
         since = s["procedure_started_on"]
         facts.append(("进行中", f"{Procedure(s['open_procedure']).label}, 环节: {step} (自 {since})"))
     if s["exit_nominated_on"]:

@@ -27,6 +27,7 @@ from adapters.demo import DemoContext
 from casecore.application import Outcome
 from casecore.commands import Command, parse_command
 from casecore.values import (
+    DEVELOPMENTAL_MEASURES,
     Category,
     HouseholdType,
     Labour,
@@ -41,7 +42,6 @@ from casecore.values import (
 TITLE = "帮扶、动态管理与风险消除"
 
 END = date(2023, 12, 31)
-DEVELOPMENTAL = {"industry", "employment", "finance", "public_welfare_job"}
 DEPARTMENT = {
     "industry": "县农业农村局", "employment": "县人力资源和社会保障局", "finance": "县农村商业银行",
     "public_welfare_job": "县人力资源和社会保障局", "health": "县医疗保障局", "compulsory_education": "县教育局",
@@ -232,8 +232,8 @@ class Story:
         planned = []
         for risk in t.risks[:3]:
             fitting = sorted(policy.fitting_measures(risk))
-            preferred = [m for m in fitting if m in DEVELOPMENTAL] if t.has_labour() else \
-                [m for m in fitting if m not in DEVELOPMENTAL]
+            preferred = [m for m in fitting if m in DEVELOPMENTAL_MEASURES] if t.has_labour() else \
+                [m for m in fitting if m not in DEVELOPMENTAL_MEASURES]
             choice = t.rng.choice(preferred or fitting)
             c = self.measure_plan(t, day, choice, [risk])
             if self.expect(c, (yield c)):

@@ -35,10 +35,8 @@ from casecore import limits as lim
 from casecore.application import CaseManagement
 from casecore.commands import Command, parse_command
 from casecore.policy import per_capita as exact_per_capita
-from casecore.values import HouseholdType, RiskType, Stage, check_person_id
+from casecore.values import CENT, HouseholdType, RiskType, Stage, check_person_id
 from projections.casefacts import CaseFactsProjection, household_facts, known_leads, person_households
-
-CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
