@@ -15,7 +15,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from workflows.machine import Workflow
+from workflows.machine import Workflow, publicity_to_county
 
 
 class Exit(StrEnum):
@@ -44,27 +44,7 @@ S = Exit
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "verify_exit_meets", "source": S.NOMINATED, "dest": S.VERIFIED},
     {"trigger": "verify_exit_not_meets", "source": S.NOMINATED, "dest": S.CLOSED},
-    {"trigger": "open_publicity", "source": S.VERIFIED, "dest": S.IN_PUBLICITY},
-    {"trigger": "raise_objection", "source": S.IN_PUBLICITY, "dest": S.IN_PUBLICITY},
-    {"trigger": "resolve_objection", "source": S.IN_PUBLICITY, "dest": S.IN_PUBLICITY},
-    {
-        "trigger": "close_publicity",
-        "source": S.IN_PUBLICITY,
-        "dest": S.PUBLICITY_CLOSED,
-        "guards": ["publicity_min_days", "objections_resolved"],
-    },
-    {"trigger": "review_township_pass", "source": S.PUBLICITY_CLOSED, "dest": S.TOWNSHIP_PASSED,
-     "guards": ["four_eyes"]},
-    {"trigger": "review_township_return", "source": S.PUBLICITY_CLOSED, "dest": S.VERIFIED,
-     "guards": ["four_eyes"]},
-    {"trigger": "review_township_reject", "source": S.PUBLICITY_CLOSED, "dest": S.CLOSED,
-     "guards": ["four_eyes"]},
-    {"trigger": "approve_county_approve", "source": S.TOWNSHIP_PASSED, "dest": S.COUNTY_APPROVED,
-     "guards": ["four_eyes"]},
-    {"trigger": "approve_county_return", "source": S.TOWNSHIP_PASSED, "dest": S.PUBLICITY_CLOSED,
-     "guards": ["four_eyes"]},
-    {"trigger": "approve_county_reject", "source": S.TOWNSHIP_PASSED, "dest": S.CLOSED,
-     "guards": ["four_eyes"]},
+    *publicity_to_county(Exit, after=S.VERIFIED),
     {"trigger": "review_township_reject", "source": S.COUNTY_APPROVED, "dest": S.CLOSED,
      "guards": ["four_eyes"]},
     {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from workflows.machine import Workflow
+from workflows.machine import Workflow, publicity_to_county
 
 
 class Inclusion(StrEnum):
@@ -42,31 +42,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "verify_lead_meets", "source": S.LEAD_RECORDED, "dest": S.VERIFIED},
     {"trigger": "verify_lead_not_meets", "source": S.LEAD_RECORDED, "dest": S.CLOSED},
     {"trigger": "sign_application", "source": S.VERIFIED, "dest": S.APPLIED},
-    {"trigger": "open_publicity", "source": S.APPLIED, "dest": S.IN_PUBLICITY},
-    {"trigger": "raise_objection", "source": S.IN_PUBLICITY, "dest": S.IN_PUBLICITY},
-    {"trigger": "resolve_objection", "source": S.IN_PUBLICITY, "dest": S.IN_PUBLICITY},
-    {
-        "trigger": "close_publicity",
-        "source": S.IN_PUBLICITY,
-        "dest": S.PUBLICITY_CLOSED,
-        "guards": ["publicity_min_days", "objections_resolved"],
-    },
-    {"trigger": "review_township_pass", "source": S.PUBLICITY_CLOSED, "dest": S.TOWNSHIP_PASSED,
-     "guards": ["four_eyes"]},
-    {"trigger": "review_township_return", "source": S.PUBLICITY_CLOSED, "dest": S.APPLIED,
-     "guards": ["four_eyes"]},
-    {"trigger": "review_township_reject", "source": S.PUBLICITY_CLOSED, "dest": S.CLOSED,
-     "guards": ["four_eyes"]},
-    {
-        "trigger": "approve_county_approve",
-        "source": S.TOWNSHIP_PASSED,
-        "dest": S.COUNTY_APPROVED,
-        "guards": ["four_eyes", "income_assessment_window", "category_fits_household", "income_below_line"],
-    },
-    {"trigger": "approve_county_return", "source": S.TOWNSHIP_PASSED, "dest": S.PUBLICITY_CLOSED,
-     "guards": ["four_eyes"]},
-    {"trigger": "approve_county_reject", "source": S.TOWNSHIP_PASSED, "dest": S.CLOSED,
-     "guards": ["four_eyes"]},
+    *publicity_to_county(Inclusion, after=S.APPLIED,
+                         county_guards=["income_assessment_window", "category_fits_household", "income_below_line"]),
     {"trigger": "enter_system", "source": S.COUNTY_APPROVED, "dest": S.ENTERED},
 ]
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
+from typing import Any
 
 from transitions import Machine
 
@@ -80,6 +81,37 @@ class Workflow:
             for src in _values(t["source"]):
                 lines.append(f"    {src} --> {_value(t['dest'])} : {label}")
         return "\n".join(lines) + "\n"
+
+
+def publicity_to_county(states: type[Enum], *, after: Enum, county_guards: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The steps inclusion and exit share: the village's notice (村级评议及公示) with its objections, the
+    township's review (乡级审核) and the county's decision (县级审批). `after` is the step the notice opens
+    from, and where the township's return sends the case; `county_guards` are the county approval's own,
+    checked after the four-eyes rule."""
+    s: Any = states  # any procedure's enum with the shared steps' names
+    return [
+        {"trigger": "open_publicity", "source": after, "dest": s.IN_PUBLICITY},
+        {"trigger": "raise_objection", "source": s.IN_PUBLICITY, "dest": s.IN_PUBLICITY},
+        {"trigger": "resolve_objection", "source": s.IN_PUBLICITY, "dest": s.IN_PUBLICITY},
+        {
+            "trigger": "close_publicity",
+            "source": s.IN_PUBLICITY,
+            "dest": s.PUBLICITY_CLOSED,
+            "guards": ["publicity_min_days", "objections_resolved"],
+        },
+        {"trigger": "review_township_pass", "source": s.PUBLICITY_CLOSED, "dest": s.TOWNSHIP_PASSED,
+         "guards": ["four_eyes"]},
+        {"trigger": "review_township_return", "source": s.PUBLICITY_CLOSED, "dest": after,
+         "guards": ["four_eyes"]},
+        {"trigger": "review_township_reject", "source": s.PUBLICITY_CLOSED, "dest": s.CLOSED,
+         "guards": ["four_eyes"]},
+        {"trigger": "approve_county_approve", "source": s.TOWNSHIP_PASSED, "dest": s.COUNTY_APPROVED,
+         "guards": ["four_eyes", *county_guards]},
+        {"trigger": "approve_county_return", "source": s.TOWNSHIP_PASSED, "dest": s.PUBLICITY_CLOSED,
+         "guards": ["four_eyes"]},
+        {"trigger": "approve_county_reject", "source": s.TOWNSHIP_PASSED, "dest": s.CLOSED,
+         "guards": ["four_eyes"]},
+    ]
 
 
 def _value(s: object) -> str:
