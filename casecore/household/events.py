@@ -348,9 +348,7 @@ class MeasureImplemented(Event):
     measure_id: str
 
     def apply(self, agg: Household) -> None:
-        m = agg.measures[self.measure_id]
-        m["implemented_on"] = self.on
-        m["status"] = "implemented"
+        _measure_reaches(agg, self.measure_id, "implemented", self.on)
 
 
 @event(H, "measure_ended")
@@ -358,9 +356,14 @@ class MeasureEnded(Event):
     measure_id: str
 
     def apply(self, agg: Household) -> None:
-        m = agg.measures[self.measure_id]
-        m["ended_on"] = self.on
-        m["status"] = "ended"
+        _measure_reaches(agg, self.measure_id, "ended", self.on)
+
+
+def _measure_reaches(agg: Household, measure_id: str, status: str, on: date) -> None:
+    """A measure reaches `status` (implemented, ended) on `on`, kept as its `<status>_on`."""
+    measure = agg.measures[measure_id]
+    measure[f"{status}_on"] = on
+    measure["status"] = status
 
 
 @event(H, "exit_nominated")
