@@ -314,14 +314,16 @@ class Console:
         # ---------------------------------------------------------------- ledgers and problems
 
         @r.get("/ledgers", response_class=HTMLResponse)
-        async def ledgers(request: Request, as_of: str = "", overdue: str = "") -> Response:
+        async def ledgers(request: Request, as_of: str = "", overdue: str = "", page: int = 1) -> Response:
             session = self.session(request)
             day = _day(as_of) or date.today()
-            doc = await run_in_threadpool(svc.ledgers, session.principal, day, None)
-            problems = [p for p in doc["problems"] if not overdue or p["overdue"]]
+            page, overdue = max(1, page), "1" if overdue else ""
+            doc = await run_in_threadpool(lambda: svc.ledgers(session.principal, day, None, limit=PAGE_SIZE,
+                                                              overdue=bool(overdue), offset=(page - 1) * PAGE_SIZE))
             return self.render(request, "ledgers.html", session, {
-                "as_of": day, "problems": problems, "rectifications": doc["rectifications"][-200:],
-                "overdue": overdue})
+                "as_of": day, "problems": doc["problems"], "rectifications": doc["rectifications"],
+                "overdue": overdue, "total": doc["total"], "page": page,
+                "pages": max(1, -(-doc["total"] // PAGE_SIZE))})
 
         @r.get("/problems/{problem_id}", response_class=HTMLResponse)
         async def problem(request: Request, problem_id: str, as_of: str = "") -> Response:
@@ -448,7 +450,7 @@ class Console:
             session = self.session(request)
             month = month or f"{date.today():%Y-%m}"
             try:
-                doc = await run_in_threadpool(svc.monthly_report, session.principal, month, None)
+                doc = await run_in_threadpool(svc.monthly_dispatch, session.principal, month, None)
             except ValidationFailed as exc:
                 raise Refused("validation_error", exc.message, 422) from None
             chart = {"townships": [], "series": {}}
