@@ -54,6 +54,8 @@ from workflows.rectification import LABELS as RECTIFICATION_LABELS
 
 PREFIX = "/console"
 PAGE_SIZE = 50
+#: the findings a page lists; the others are counted (raising with none chosen raises all the filters select)
+FINDINGS_SHOWN = 500
 #: the most rows one download holds (a county has tens of thousands of households)
 EXPORT_LIMIT = 500_000
 
@@ -489,19 +491,33 @@ class Console:
                 if role == Role.TOWNSHIP:
                     ctx["todo"] = village_todo(conn, svc.app.policies, p.scope, today)
         if role == Role.INSPECTOR:
-            doc = svc.findings(p, today, None, None)
-            by_rule: dict[str, int] = {}
-            by_township: dict[str, int] = {}
-            for f in doc["findings"]:
-                by_rule[f["rule"]] = by_rule.get(f["rule"], 0) + 1
-                by_township[f["division_code"][:9]] = by_township.get(f["division_code"][:9], 0) + 1
-            ctx["findings_summary"] = {"count": doc["count"], "by_rule": sorted(by_rule.items(), key=lambda x: -x[1]),
-                                       "by_township": sorted(by_township.items())}
+            ctx["findings_summary"] = self._findings_summary(session, today)
         if role == Role.AUDITOR:
             last = max(self.jobs.values(), key=lambda j: j.started, default=None)
             ctx["job"] = last
             ctx["log_total"], ctx["log_rows"] = self.access.page(0, 10, None, p.personal_data)
         return ctx
+
+    def _findings_summary(self, session: Session, today: date) -> dict[str, Any]:
+        """Findings by rule and by township: counted in SQL from the newest stored inspection run (`casecore
+        inspect --store --every …` keeps today's), else from the rules run now."""
+        from projections import findings_store
+
+        svc = self.services
+        p = session.principal
+        with svc.connect() as conn:
+            run = findings_store.latest_run(conn, today)
+            if run is not None:
+                by_rule, by_township = findings_store.counts(conn, run.as_of, p.scope or None)
+        if run is None:
+            doc = svc.findings(p, today, None, None)
+            by_rule, by_township = {}, {}
+            for f in doc["findings"]:
+                by_rule[f["rule"]] = by_rule.get(f["rule"], 0) + 1
+                by_township[f["division_code"][:9]] = by_township.get(f["division_code"][:9], 0) + 1
+        return {"as_of": run.as_of if run else today, "computed_at": run.computed_at if run else None,
+                "count": sum(by_rule.values()), "by_rule": sorted(by_rule.items(), key=lambda x: (-x[1], x[0])),
+                "by_township": sorted(by_township.items())}
 
     def _household(self, session: Session, household_id: str) -> dict[str, Any]:
         svc = self.services
@@ -559,14 +575,19 @@ class Console:
     def _findings(self, session: Session, day: date, rule: str, severity: str, township: str) -> dict[str, Any]:
         svc = self.services
         try:
-            doc = svc.findings(session.principal, day, [rule] if rule else None, township or None)
+            # the first FINDINGS_SHOWN and the total (a severity is not stored apart: filtered here, over all)
+            doc = svc.findings(session.principal, day, [rule] if rule else None, township or None,
+                               None if severity else FINDINGS_SHOWN)
         except (ValidationFailed, NotAuthorised) as exc:
             raise Refused(exc.code, exc.message, 422 if exc.code == "validation_error" else 403) from None
         rows = [f for f in doc["findings"] if not severity or f["severity"] == severity]
+        count = len(rows) if severity else doc["total"]
+        rows = rows[:FINDINGS_SHOWN]
         for f in rows:
             f["evidence_text"] = "; ".join(evidence_sentences(f.get("evidence") or {}))
-        return {"as_of": day, "rule": rule, "severity": severity, "township": township, "rows": rows[:500],
-                "count": len(rows), "rules": [(r.value, r.label) for r in Rule]}
+        return {"as_of": day, "rule": rule, "severity": severity, "township": township, "rows": rows,
+                "count": count, "shown": len(rows), "rules": [(r.value, r.label) for r in Rule],
+                "computed_at": doc.get("computed_at")}
 
     def _raise_findings(self, session: Session, day: date, rule: str, township: str, keys: set[str]
                         ) -> dict[str, Any]:
