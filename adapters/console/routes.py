@@ -54,8 +54,9 @@ from workflows.rectification import LABELS as RECTIFICATION_LABELS
 
 PREFIX = "/console"
 PAGE_SIZE = 50
-#: the findings a page lists; the others are counted (raising with none chosen raises all the filters select)
-FINDINGS_SHOWN = 500
+#: the findings a page lists; the others are counted and paged (raising with none chosen raises all the filters
+#: select)
+FINDINGS_SHOWN = 100
 #: the most rows one download holds (a county has tens of thousands of households)
 EXPORT_LIMIT = 500_000
 
@@ -374,10 +375,10 @@ class Console:
 
         @r.get("/findings", response_class=HTMLResponse)
         async def findings(request: Request, rule: str = "", severity: str = "", township: str = "",
-                           as_of: str = "") -> Response:
+                           as_of: str = "", cursor: str = "") -> Response:
             session = self.session(request)
             day = _day(as_of) or date.today()
-            ctx = await run_in_threadpool(self._findings, session, day, rule, severity, township)
+            ctx = await run_in_threadpool(self._findings, session, day, rule, severity, township, cursor or None)
             return self.render(request, "findings.html", session, {**ctx, "query": request.url.query})
 
         @r.post("/findings/raise")
@@ -572,12 +573,14 @@ class Console:
             raise Refused("not_found", exc.message, 404) from None
         return {"p": doc["problem"], "history": doc["history"], "acts": doc["rectifications"]}
 
-    def _findings(self, session: Session, day: date, rule: str, severity: str, township: str) -> dict[str, Any]:
+    def _findings(self, session: Session, day: date, rule: str, severity: str, township: str,
+                  cursor: str | None = None) -> dict[str, Any]:
         svc = self.services
         try:
-            # the first FINDINGS_SHOWN and the total (a severity is not stored apart: filtered here, over all)
+            # a page of FINDINGS_SHOWN and the total (a severity is not stored apart: filtered here, over all)
             doc = svc.findings(session.principal, day, [rule] if rule else None, township or None,
-                               None if severity else FINDINGS_SHOWN)
+                               None if severity else FINDINGS_SHOWN, None if severity else cursor,
+                               count_cadre_unknown=False)
         except (ValidationFailed, NotAuthorised) as exc:
             raise Refused(exc.code, exc.message, 422 if exc.code == "validation_error" else 403) from None
         rows = [f for f in doc["findings"] if not severity or f["severity"] == severity]
@@ -587,7 +590,7 @@ class Console:
             f["evidence_text"] = "; ".join(evidence_sentences(f.get("evidence") or {}))
         return {"as_of": day, "rule": rule, "severity": severity, "township": township, "rows": rows,
                 "count": count, "shown": len(rows), "rules": [(r.value, r.label) for r in Rule],
-                "computed_at": doc.get("computed_at")}
+                "computed_at": doc.get("computed_at"), "next_cursor": doc.get("next_cursor"), "cursor": cursor}
 
     def _raise_findings(self, session: Session, day: date, rule: str, township: str, keys: set[str]
                         ) -> dict[str, Any]:

@@ -254,10 +254,12 @@ class Services:
         return self.shown(principal, monthly_dispatch(self.engine, self.app.policies, month, prefix or None))
 
     def findings(self, principal: Principal, as_of: date, rules: list[str] | None,
-                 division: str | None, limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+                 division: str | None, limit: int | None = None, cursor: str | None = None,
+                 count_cadre_unknown: bool = True) -> dict[str, Any]:
         """The inspector's findings as of a date, within the caller's reach (CONTRACT "Findings"): the stored
         run of that date when there is one (`computed_at` and the positions it saw say how current it is;
-        pages by `limit` and `cursor`), else the rules run now."""
+        pages by `limit` and `cursor`), else the rules run now. `count_cadre_unknown=False` leaves out the
+        count of households whose cadre is unknown (0) for a reader that does not show it."""
         from projections import findings_store
         from projections.inspect import RULES, Inspector
 
@@ -279,8 +281,10 @@ class Services:
                 next_cursor = make_cursor(str(rows[-1]["seq"]))
             for r in rows:
                 del r["seq"]
-            with self.connect() as conn:
-                cadre_unknown = Inspector(conn, self.app.policies, as_of, prefix or None).cadre_unknown()
+            cadre_unknown = 0
+            if count_cadre_unknown:
+                with self.connect() as conn:
+                    cadre_unknown = Inspector(conn, self.app.policies, as_of, prefix or None).cadre_unknown()
             return {"as_of": as_of, "division": prefix or None, "count": len(rows), "total": total,
                     "next_cursor": next_cursor, "computed_at": run.computed_at,
                     "casefacts_position": run.casefacts_position, "cadre_unknown": cadre_unknown,

@@ -280,3 +280,26 @@ def test_the_inspectors_workbench_counts_the_stored_run_as_the_rules_count_it_no
         return re.findall(r'findings\?(?:rule|township)=([^&"]+)&as_of=[^"]+">[^<]*</a></td><td>(\d+)</td>', text)
 
     assert counts(kept.text) and counts(kept.text) == counts(live.text)
+
+
+def test_the_findings_page_pages_a_stored_run_with_its_total(console_app):
+    from adapters.console.routes import FINDINGS_SHOWN
+    from projections import findings_store
+
+    log_in(console_app, "inspector")
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    day = date(2026, 11, 30)
+    with services.engine.begin() as conn:
+        run = findings_store.store_run(conn, services.app.policies, day, 0, 0)
+    assert run.count > FINDINGS_SHOWN, "the demo county should have more findings than one page"
+    found = services.findings(services_principal(console_app, "inspector"), day, None, None)["findings"]
+    seen: list[str] = []
+    page = console_app.get(f"/console/findings?as_of={day}")
+    while True:
+        assert f"截至 {day} · {len(found)} 条" in page.text and "保存的督查结果" in page.text
+        seen += re.findall(r'name="key" value="([^"]*)"', page.text)
+        following = re.search(r'id="next-page" href="([^"]+)"', page.text)
+        if following is None:
+            break
+        page = console_app.get(html.unescape(following.group(1)))
+    assert seen == [f["key"] for f in found if not f["raised_problem"]]  # one already raised has no box
