@@ -44,6 +44,7 @@ from casecore.values import (
     TownshipDecision,
     add_months,
 )
+from projections.divisions import within
 from workflows.inclusion import LABELS as INCLUSION_LABELS
 from workflows.inclusion import Inclusion
 
@@ -212,7 +213,7 @@ def _household_query(prefix: str, filters: Filters) -> Any:
     where = []
     wanted = filters.division if filters.division.startswith(prefix) else prefix
     if wanted:
-        where.append(roster.c.division_code.startswith(wanted, autoescape=True))
+        where.append(within(roster.c.division_code, wanted))
     if filters.stage:
         where.append(roster.c.stage == filters.stage)
     if filters.category:
@@ -295,7 +296,7 @@ def search_households(conn: Connection, prefix: str, q: str, limit: int = 50, *,
     q = q.strip()
     if not q:
         return []
-    in_reach = roster.c.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
+    in_reach = within(roster.c.division_code, prefix)
     if personal_data:
         person = sa.or_(roster_members.c.name.startswith(q, autoescape=True),
                         roster_members.c.person_id.startswith(q.upper(), autoescape=True))
@@ -304,7 +305,7 @@ def search_households(conn: Connection, prefix: str, q: str, limit: int = 50, *,
     members = sa.select(roster_members.c.household_id).where(person)
     match = [roster.c.household_id.startswith(q, autoescape=True), roster.c.household_id.in_(members)]
     if q.isdigit() and len(q) >= 6:
-        match.append(roster.c.division_code.startswith(q, autoescape=True))
+        match.append(within(roster.c.division_code, q))
     rows = [dict(r) for r in conn.execute(
         sa.select(roster).where(in_reach, sa.or_(*match)).order_by(roster.c.division_code, roster.c.household_id)
         .limit(limit)).mappings()]
@@ -360,7 +361,7 @@ def village_todo(conn: Connection, policies: PolicyBook, prefix: str, as_of: dat
     policy = policies.on(as_of)
     limit_days = policy.procedure.identification_days_limit
     r = roster.c
-    in_reach = r.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
+    in_reach = within(r.division_code, prefix)
     out: list[Clock] = []
     inclusion = conn.execute(sa.select(r.household_id, r.division_code, r.procedure_step, r.procedure_started_on)
                              .where(in_reach, r.open_procedure == "inclusion")
@@ -419,7 +420,7 @@ def approval_inbox(conn: Connection, policies: PolicyBook, role: Role | str, pre
     if not steps:
         return []
     r = roster.c
-    in_reach = r.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
+    in_reach = within(r.division_code, prefix)
     waiting = sa.or_(*[sa.and_(r.open_procedure == p, r.procedure_step == s) for p, s in steps])
     rows = conn.execute(sa.select(r.household_id, r.division_code, r.open_procedure, r.procedure_step,
                                   r.procedure_started_on).where(in_reach, waiting)

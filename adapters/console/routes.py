@@ -480,9 +480,10 @@ class Console:
         with svc.connect() as conn:
             from sqlalchemy import func, select
 
+            from projections.divisions import within
             from projections.roster import roster
 
-            where = [roster.c.division_code.startswith(p.scope, autoescape=True)] if p.scope else []
+            where = [within(roster.c.division_code, p.scope)]
             ctx["stages"] = [(s, n) for s, n in conn.execute(
                 select(roster.c.stage, func.count()).where(*where).group_by(roster.c.stage))]
             if role == Role.VILLAGE:
