@@ -98,8 +98,9 @@ def refresh(engine: sa.Engine, month: str, end: date) -> None:
                                      refreshed_at=datetime.now(UTC))).rowcount
         if taken != 1:
             return
-        if now_activity < seen_activity or now_ledger < seen_ledger:
-            # a read model started again from the beginning: count the month afresh
+        if seen_activity < 0 or now_activity < seen_activity or now_ledger < seen_ledger:
+            # never counted (rows left by a month whose row was removed go too), or a read model started again
+            # from the beginning: count the month afresh
             conn.execute(summary.delete().where(summary.c.month == month))
             seen_activity, seen_ledger = -1, -1
         if now_activity != seen_activity:
