@@ -98,12 +98,27 @@ def build_monthly(conn: Any, policies: PolicyBook, month: str, division: str | N
     """The monthly dispatch as one object (what `--json` prints and the workbook shows). `names` gives
     townships' names by code where the caller knows them (the log has only codes)."""
     names = names or {}
-    from adapters.places import place_name
     from projections.activity import facts_range, monthly_counts
 
     start, end = parse_month(month)
     counts = monthly_counts(conn, start, end, division)
     policy = policies.on(start)
+    figures = _figures(month, end, division, policy.id, counts, names)
+    total = figures.pop("total")  # in the order the report has always had
+    return {
+        **figures,
+        "resettlement_sites": counts["resettlement_sites"],
+        "total": total,
+        "milestones": milestones(conn, policy.campaign, end, division),
+        "facts": facts_range(conn, start, end, division),
+    }
+
+
+def _figures(month: str, end: date, division: str | None, policy: str, counts: dict[str, Any],
+             names: dict[str, str]) -> dict[str, Any]:
+    """The counts per county (each with its townships), the key counties and the total, named."""
+    from adapters.places import place_name
+
     counties: dict[str, dict[str, Any]] = {}
     for row in counts["areas"]:
         c = counties.setdefault(row["county_code"], {"county_code": row["county_code"],
@@ -118,14 +133,25 @@ def build_monthly(conn: Any, policies: PolicyBook, month: str, division: str | N
         "month": month,
         "as_of": end,
         "division": division,
-        "policy": policy.id,
+        "policy": policy,
         "counties": list(counties.values()),
         "key_counties": [dict(r, county_name=county_name(r["county_code"])) for r in counts["key_counties"]],
-        "resettlement_sites": counts["resettlement_sites"],
         "total": counts["total"],
-        "milestones": milestones(conn, policy.campaign, end, division),
-        "facts": facts_range(conn, start, end, division),
     }
+
+
+def monthly_dispatch(engine: Any, policies: PolicyBook, month: str, division: str | None = None,
+                     names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The month's counts per county and township, its key counties and its total — what `build_monthly`
+    gives for them — read from the kept monthly summary (`projections.monthly_summary`, the month brought up
+    to the activity and ledger read models first): a lookup, not a regrouping of the month."""
+    from projections import monthly_summary
+
+    start, end = parse_month(month)
+    monthly_summary.refresh(engine, month, end)
+    with engine.connect() as conn:
+        counts = monthly_summary.monthly_figures(conn, month, division)
+    return _figures(month, end, division, policies.on(start).id, counts, names or {})
 
 
 def read_monthly(app: Any, month: str, division: str | None, names: dict[str, str] | None = None) -> dict[str, Any]:

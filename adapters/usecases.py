@@ -26,14 +26,17 @@ from casecore import commands as c
 from casecore.application import CaseManagement
 from casecore.authority import ROLES
 from casecore.household import legal_commands, step_label
+from casecore.labels import MEASURE_STATUS
 from casecore.policy import PolicyBook
 from casecore.values import (
     Category,
     CountyDecision,
     ExitMode,
     Finding,
+    Labour,
     LeadSource,
     MeasureType,
+    MemberChange,
     ObjectionOutcome,
     RiskType,
     Role,
@@ -41,19 +44,27 @@ from casecore.values import (
     TownshipDecision,
     add_months,
 )
+from projections.divisions import within
 from workflows.inclusion import LABELS as INCLUSION_LABELS
 from workflows.inclusion import Inclusion
 
 # ---------------------------------------------------------------------------------------------------- next steps
 
+#: the reasons a member joins a household, and leaves it (a birth does not take anyone away)
+MEMBER_JOINS = (MemberChange.BIRTH, MemberChange.MARRIAGE, MemberChange.MOVED, MemberChange.OTHER)
+MEMBER_LEAVES = (MemberChange.DEATH, MemberChange.MARRIAGE, MemberChange.MOVED, MemberChange.OTHER)
+
 #: commands that belong to no procedure step, by the stage in which a household can take them
+#: (a measure can be ended and the members can change whatever the stage: the household's own commands guard
+#: them, not a procedure's table)
+_ANY_STAGE = ("end_measure", "add_member", "remove_member")
 OUTSIDE_PROCEDURE: dict[str, tuple[str, ...]] = {
-    Stage.NOT_MONITORED: ("record_lead", "assess_income"),
-    Stage.IN_INCLUSION: ("assess_income",),
+    Stage.NOT_MONITORED: ("record_lead", "assess_income", *_ANY_STAGE),
+    Stage.IN_INCLUSION: ("assess_income", *_ANY_STAGE),
     Stage.MONITORED: ("assign_cadre", "plan_measure", "implement_measure", "nominate_exit", "assess_income",
-                      "record_lead"),
-    Stage.IN_EXIT: ("assess_income",),
-    Stage.RISK_ELIMINATED: ("record_lead", "rollback_elimination", "assess_income"),
+                      "record_lead", *_ANY_STAGE),
+    Stage.IN_EXIT: ("assess_income", *_ANY_STAGE),
+    Stage.RISK_ELIMINATED: ("record_lead", "rollback_elimination", "assess_income", *_ANY_STAGE),
 }
 
 
@@ -72,7 +83,7 @@ def legal_steps(state: Mapping[str, Any], role: Role | str) -> list[str]:
 class FormField:
     name: str
     label: str
-    kind: str = "text"  # text | select | multi | date | number
+    kind: str = "text"  # text | select | multi | check (one yes/no box) | date | number
     options: list[tuple[str, str]] = field(default_factory=list)
     default: str = ""
     required: bool = True
@@ -97,6 +108,10 @@ def _field_specs(command: str, state: Mapping[str, Any]) -> list[FormField]:
                   if not o.get("outcome")]
     planned = [(m["measure_id"], m["measure_id"]) for m in state.get("measures", [])
                if m.get("status") == "planned"]
+    not_ended = [(m["measure_id"], f"{m['measure_id']} ({MEASURE_STATUS.get(m.get('status', ''), '')})")
+                 for m in state.get("measures", []) if m.get("status") in ("planned", "implemented")]
+    current = [(m["person_id"], f"{m.get('name', '')} ({m['person_id']})") for m in state.get("members", [])
+               if not m.get("removed_on")]
     specs: dict[str, list[FormField]] = {
         "record_lead": [FormField("lead_id", "线索编号", default=f"L{secrets.token_hex(3).upper()}"),
                         FormField("source", "线索来源", "select", _options(LeadSource)),
@@ -119,6 +134,16 @@ def _field_specs(command: str, state: Mapping[str, Any]) -> list[FormField]:
                          FormField("addresses", "针对风险", "multi", risks),
                          FormField("department", "责任部门"), FormField("responsible", "责任人")],
         "implement_measure": [FormField("measure_id", "措施", "select", planned)],
+        "end_measure": [FormField("measure_id", "措施", "select", not_ended)],
+        "add_member": [FormField("member.name", "姓名"), FormField("member.person_id", "身份证号"),
+                       FormField("member.relation", "与户主关系"), FormField("member.birth_date", "出生日期", "date"),
+                       FormField("member.labour", "劳动能力", "select", _options(Labour)),
+                       FormField("member.in_school", "在校", "check", required=False),
+                       FormField("member.disabled", "残疾", "check", required=False),
+                       FormField("member.illness", "患病", "check", required=False),
+                       FormField("reason", "增加原因", "select", _options(MEMBER_JOINS))],
+        "remove_member": [FormField("person_id", "成员", "select", current),
+                          FormField("reason", "减少原因", "select", _options(MEMBER_LEAVES))],
         "nominate_exit": [FormField("mode", "消除方式", "select", _options(ExitMode))],
         "verify_exit": [FormField("finding", "核实结论", "select", _options(Finding))],
         "rollback_elimination": [FormField("reason", "回退原因")],
@@ -149,6 +174,8 @@ def command_from_form(household_id: str, command: str, form: Mapping[str, Any], 
         raw = form.get(name)
         if spec.kind == "multi":
             value: Any = [v for v in (raw if isinstance(raw, list) else [raw] if raw else []) if v]
+        elif spec.kind == "check":
+            value = any(v for v in (raw if isinstance(raw, list) else [raw]))
         else:
             value = (raw[0] if isinstance(raw, list) and raw else raw) or ""
             value = value.strip()
@@ -186,7 +213,7 @@ def _household_query(prefix: str, filters: Filters) -> Any:
     where = []
     wanted = filters.division if filters.division.startswith(prefix) else prefix
     if wanted:
-        where.append(roster.c.division_code.startswith(wanted, autoescape=True))
+        where.append(within(roster.c.division_code, wanted))
     if filters.stage:
         where.append(roster.c.stage == filters.stage)
     if filters.category:
@@ -269,7 +296,7 @@ def search_households(conn: Connection, prefix: str, q: str, limit: int = 50, *,
     q = q.strip()
     if not q:
         return []
-    in_reach = roster.c.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
+    in_reach = within(roster.c.division_code, prefix)
     if personal_data:
         person = sa.or_(roster_members.c.name.startswith(q, autoescape=True),
                         roster_members.c.person_id.startswith(q.upper(), autoescape=True))
@@ -278,7 +305,7 @@ def search_households(conn: Connection, prefix: str, q: str, limit: int = 50, *,
     members = sa.select(roster_members.c.household_id).where(person)
     match = [roster.c.household_id.startswith(q, autoescape=True), roster.c.household_id.in_(members)]
     if q.isdigit() and len(q) >= 6:
-        match.append(roster.c.division_code.startswith(q, autoescape=True))
+        match.append(within(roster.c.division_code, q))
     rows = [dict(r) for r in conn.execute(
         sa.select(roster).where(in_reach, sa.or_(*match)).order_by(roster.c.division_code, roster.c.household_id)
         .limit(limit)).mappings()]
@@ -334,7 +361,7 @@ def village_todo(conn: Connection, policies: PolicyBook, prefix: str, as_of: dat
     policy = policies.on(as_of)
     limit_days = policy.procedure.identification_days_limit
     r = roster.c
-    in_reach = r.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
+    in_reach = within(r.division_code, prefix)
     out: list[Clock] = []
     inclusion = conn.execute(sa.select(r.household_id, r.division_code, r.procedure_step, r.procedure_started_on)
                              .where(in_reach, r.open_procedure == "inclusion")
@@ -393,7 +420,7 @@ def approval_inbox(conn: Connection, policies: PolicyBook, role: Role | str, pre
     if not steps:
         return []
     r = roster.c
-    in_reach = r.division_code.startswith(prefix, autoescape=True) if prefix else sa.true()
+    in_reach = within(r.division_code, prefix)
     waiting = sa.or_(*[sa.and_(r.open_procedure == p, r.procedure_step == s) for p, s in steps])
     rows = conn.execute(sa.select(r.household_id, r.division_code, r.open_procedure, r.procedure_step,
                                   r.procedure_started_on).where(in_reach, waiting)

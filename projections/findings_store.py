@@ -104,6 +104,22 @@ def refresh(conn: Connection, policies: PolicyBook, as_of: date, casefacts_posit
     return store_run(conn, policies, as_of, casefacts_position, head)
 
 
+def latest_run(conn: Connection, on_or_before: date) -> Run | None:
+    """The newest stored run as of `on_or_before` or earlier, or None."""
+    day = conn.execute(sa.select(sa.func.max(runs.c.as_of)).where(runs.c.as_of <= on_or_before)).scalar()
+    return None if day is None else run_of(conn, day)
+
+
+def counts(conn: Connection, as_of: date, division: str | None = None) -> tuple[dict[str, int], dict[str, int]]:
+    """How many stored findings of the run as of `as_of` there are within `division`, by rule and by township
+    (the first nine digits of the division code), counted in SQL."""
+    where = [stored.c.as_of == as_of, within(stored.c.division_code, division)]
+    by_rule = dict(conn.execute(sa.select(stored.c.rule, sa.func.count()).where(*where).group_by(stored.c.rule)).all())
+    township = sa.func.substr(stored.c.division_code, 1, 9)
+    by_township = dict(conn.execute(sa.select(township, sa.func.count()).where(*where).group_by(township)).all())
+    return by_rule, by_township
+
+
 def read(conn: Connection, as_of: date, division: str | None = None, rules: list[str] | None = None,
          limit: int | None = None, after: int | None = None) -> tuple[Run, list[dict[str, Any]], int] | None:
     """The stored run as of `as_of` (None if there is none): its findings within `division` and `rules`, a page

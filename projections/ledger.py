@@ -15,6 +15,8 @@ executemany for updates and one for inserts; rectification rows are appended wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -244,11 +246,17 @@ _CHANGING = ("status", "deadline", "actions", "rejections", "accountability", "r
              "last_action_on")
 
 
-def state_as_of(as_of: date) -> sa.Subquery:
+def state_as_of(as_of: date, division: str | None = None, problem_ids: Sequence[str] | None = None
+                ) -> sa.Subquery:
     """Each problem's state on `as_of`, from the acts on or before it (set-based: one GROUP BY and a join):
     problem_id, status, deadline, closed_on and the counts of actions, rejections, accountability records and
-    reopenings. A problem with no act by then is `raised` without a deadline."""
+    reopenings. A problem with no act by then is `raised` without a deadline. `division` (a prefix) and
+    `problem_ids` narrow the problems (and so the acts grouped) to those asked about: one page of the ledger
+    groups only its own problems' acts."""
     r = rectification_ledger.c
+    narrow = [within(r.division_code, division)] if division else []
+    if problem_ids is not None:
+        narrow.append(r.problem_id.in_(problem_ids))
     last = (
         sa.select(
             r.problem_id,
@@ -264,7 +272,7 @@ def state_as_of(as_of: date) -> sa.Subquery:
             sa.func.max(sa.case((sa.and_(r.entry == "signed_off", r.party == "supervisor"), r.acted_on)))
             .label("supervisor_signed_on"),
         )
-        .where(r.acted_on <= as_of)
+        .where(r.acted_on <= as_of, *narrow)
         .group_by(r.problem_id)
         .subquery("acts")
     )
@@ -289,14 +297,26 @@ def state_as_of(as_of: date) -> sa.Subquery:
             problem_ledger.outerjoin(last, last.c.problem_id == problem_ledger.c.problem_id)
             .outerjoin(at, sa.and_(at.c.problem_id == last.c.problem_id, at.c.seq == last.c.last_seq))
         )
-        .where(problem_ledger.c.found_on <= as_of)
+        .where(problem_ledger.c.found_on <= as_of, *_narrowed(division, problem_ids))
         .subquery("state")
     )
+
+
+def _narrowed(division: str | None, problem_ids: Sequence[str] | None) -> list[sa.ColumnElement[bool]]:
+    p = problem_ledger.c
+    out = [within(p.division_code, division)] if division else []
+    if problem_ids is not None:
+        out.append(p.problem_id.in_(problem_ids))
+    return out
 
 
 def overdue_condition(state: sa.Subquery, as_of: date) -> sa.ColumnElement[bool]:
     """SQL over `state_as_of(as_of)`: not closed by its deadline, as of `as_of` (the rule of `overdue_days`)."""
     return sa.and_(state.c.status != "closed", state.c.deadline.is_not(None), state.c.deadline < as_of)
+
+
+#: the problem ledger's order: by division, then the day each problem was found
+LEDGER_ORDER = (problem_ledger.c.division_code, problem_ledger.c.found_on, problem_ledger.c.problem_id)
 
 
 def problem_rows(conn: Connection, as_of: date, division: str | None = None) -> list[dict[str, Any]]:
@@ -311,30 +331,93 @@ def problem_rows(conn: Connection, as_of: date, division: str | None = None) -> 
         problem_ledger.join(state, state.c.problem_id == p.problem_id))
     if division:
         query = query.where(within(p.division_code, division))
-    query = query.order_by(p.division_code, p.found_on, p.problem_id)
-    out = []
-    for r in conn.execute(query).mappings():
-        row = dict(r)
-        status = row["status"]
-        signed = status in ("responsible_signed", "closed")
-        # who signed: only while the sign-off stands on that day (a later return or reopening clears it)
-        row["responsible_signed_on"] = row["responsible_signed_on"] if signed else None
-        row["supervisor_signed_on"] = row["supervisor_signed_on"] if status == "closed" else None
-        row["reported_on"] = row["reported_on"] if status in ("reported", "responsible_signed", "closed") else None
-        # a sign-off stands only when made by the party's named person (the aggregate refuses anyone else)
-        row["responsible_signed_by"] = row["responsible_person"] if row["responsible_signed_on"] else None
-        row["supervisor_signed_by"] = row["supervisor_person"] if row["supervisor_signed_on"] else None
-        row["overdue_days"] = overdue_days(row["deadline"], row["closed_on"], as_of)
-        row["overdue"] = row["overdue_days"] > 0
-        out.append(row)
-    return out
+    query = query.order_by(*LEDGER_ORDER)
+    return [_as_of(dict(r), as_of) for r in conn.execute(query).mappings()]
 
 
-def rectification_rows(conn: Connection, as_of: date, division: str | None = None) -> list[dict[str, Any]]:
-    """The rectification ledger: every act on or before `as_of`, problem by problem in order."""
+@dataclass(frozen=True)
+class LedgerPage:
+    """One page of the problem ledger as of a date: its rows, how many rows all its pages hold together, and
+    the key of its last row when more follow (the next page starts after it)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    next_key: tuple[str, date, str] | None
+
+
+def problem_page(conn: Connection, as_of: date, division: str | None = None, *, limit: int | None,
+                 after: tuple[str, date, str] | None = None, offset: int = 0,
+                 overdue_only: bool = False) -> LedgerPage:
+    """At most `limit` rows (None: all) of `problem_rows(conn, as_of, division)`, in its order: those after
+    the row keyed `after` (division code, found on, problem id) or, without it, from `offset`; with
+    `overdue_only`, only the problems overdue on `as_of`. The rows are those `problem_rows` gives, field for
+    field. Without `overdue_only` the page is chosen from the ledger's fixed columns (an index range) and only
+    its own problems' acts are grouped; overdue needs every problem's state in the division."""
+    p = problem_ledger.c
+    where = [p.found_on <= as_of, *_narrowed(division, None)]
+    if after is not None:
+        where.append(sa.tuple_(*LEDGER_ORDER) > sa.tuple_(*(sa.bindparam(None, v, type_=c.type)
+                                                             for c, v in zip(LEDGER_ORDER, after, strict=True))))
+    if overdue_only:
+        state = state_as_of(as_of, division)
+        joined = problem_ledger.join(state, state.c.problem_id == p.problem_id)
+        late = overdue_condition(state, as_of)
+        total = conn.execute(sa.select(sa.func.count()).select_from(joined)
+                             .where(late, *_narrowed(division, None))).scalar_one()
+        ids = list(conn.execute(sa.select(p.problem_id).select_from(joined).where(late, *where)
+                                .order_by(*LEDGER_ORDER).limit(_plus_one(limit)).offset(offset)).scalars())
+    else:
+        total = conn.execute(sa.select(sa.func.count()).select_from(problem_ledger)
+                             .where(p.found_on <= as_of, *_narrowed(division, None))).scalar_one()
+        ids = list(conn.execute(sa.select(p.problem_id).where(*where).order_by(*LEDGER_ORDER)
+                                .limit(_plus_one(limit)).offset(offset)).scalars())
+    more = limit is not None and len(ids) > limit
+    ids = ids[:limit]
+    rows: list[dict[str, Any]] = []
+    if ids:
+        # a page's problems by their ids; every problem after a key, by the division (not thousands of ids)
+        state = state_as_of(as_of, division, ids if limit is not None else None)
+        fixed = [c for c in problem_ledger.columns if c.name not in _CHANGING]
+        changing = [state.c[name] for name in _CHANGING if name in state.c]
+        query = (sa.select(*fixed, *changing)
+                 .select_from(problem_ledger.join(state, state.c.problem_id == p.problem_id))
+                 .order_by(*LEDGER_ORDER))
+        wanted = set(ids)
+        rows = [_as_of(dict(r), as_of) for r in conn.execute(query).mappings() if r["problem_id"] in wanted]
+    last = rows[-1] if more and rows else None
+    return LedgerPage(rows, int(total), (last["division_code"], last["found_on"], last["problem_id"]) if last else None)
+
+
+def _plus_one(limit: int | None) -> int | None:
+    """One row more than a page: whether another page follows."""
+    return None if limit is None else limit + 1
+
+
+def _as_of(row: dict[str, Any], as_of: date) -> dict[str, Any]:
+    """A problem ledger row joined with its state on `as_of`, as the ledger shows it that day."""
+    status = row["status"]
+    signed = status in ("responsible_signed", "closed")
+    # who signed: only while the sign-off stands on that day (a later return or reopening clears it)
+    row["responsible_signed_on"] = row["responsible_signed_on"] if signed else None
+    row["supervisor_signed_on"] = row["supervisor_signed_on"] if status == "closed" else None
+    row["reported_on"] = row["reported_on"] if status in ("reported", "responsible_signed", "closed") else None
+    # a sign-off stands only when made by the party's named person (the aggregate refuses anyone else)
+    row["responsible_signed_by"] = row["responsible_person"] if row["responsible_signed_on"] else None
+    row["supervisor_signed_by"] = row["supervisor_person"] if row["supervisor_signed_on"] else None
+    row["overdue_days"] = overdue_days(row["deadline"], row["closed_on"], as_of)
+    row["overdue"] = row["overdue_days"] > 0
+    return row
+
+
+def rectification_rows(conn: Connection, as_of: date, division: str | None = None,
+                       problem_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The rectification ledger: every act on or before `as_of` (of the problems `problem_ids` when given),
+    problem by problem in order."""
     query = sa.select(rectification_ledger).where(rectification_ledger.c.acted_on <= as_of)
     if division:
         query = query.where(within(rectification_ledger.c.division_code, division))
+    if problem_ids is not None:
+        query = query.where(rectification_ledger.c.problem_id.in_(problem_ids))
     query = query.order_by(rectification_ledger.c.division_code, rectification_ledger.c.problem_id,
                            rectification_ledger.c.seq)
     return [dict(r) for r in conn.execute(query).mappings()]

@@ -54,6 +54,9 @@ from workflows.rectification import LABELS as RECTIFICATION_LABELS
 
 PREFIX = "/console"
 PAGE_SIZE = 50
+#: the findings a page lists; the others are counted and paged (raising with none chosen raises all the filters
+#: select)
+FINDINGS_SHOWN = 100
 #: the most rows one download holds (a county has tens of thousands of households)
 EXPORT_LIMIT = 500_000
 
@@ -314,14 +317,16 @@ class Console:
         # ---------------------------------------------------------------- ledgers and problems
 
         @r.get("/ledgers", response_class=HTMLResponse)
-        async def ledgers(request: Request, as_of: str = "", overdue: str = "") -> Response:
+        async def ledgers(request: Request, as_of: str = "", overdue: str = "", page: int = 1) -> Response:
             session = self.session(request)
             day = _day(as_of) or date.today()
-            doc = await run_in_threadpool(svc.ledgers, session.principal, day, None)
-            problems = [p for p in doc["problems"] if not overdue or p["overdue"]]
+            page, overdue = max(1, page), "1" if overdue else ""
+            doc = await run_in_threadpool(lambda: svc.ledgers(session.principal, day, None, limit=PAGE_SIZE,
+                                                              overdue=bool(overdue), offset=(page - 1) * PAGE_SIZE))
             return self.render(request, "ledgers.html", session, {
-                "as_of": day, "problems": problems, "rectifications": doc["rectifications"][-200:],
-                "overdue": overdue})
+                "as_of": day, "problems": doc["problems"], "rectifications": doc["rectifications"],
+                "overdue": overdue, "total": doc["total"], "page": page,
+                "pages": max(1, -(-doc["total"] // PAGE_SIZE))})
 
         @r.get("/problems/{problem_id}", response_class=HTMLResponse)
         async def problem(request: Request, problem_id: str, as_of: str = "") -> Response:
@@ -370,10 +375,10 @@ class Console:
 
         @r.get("/findings", response_class=HTMLResponse)
         async def findings(request: Request, rule: str = "", severity: str = "", township: str = "",
-                           as_of: str = "") -> Response:
+                           as_of: str = "", cursor: str = "") -> Response:
             session = self.session(request)
             day = _day(as_of) or date.today()
-            ctx = await run_in_threadpool(self._findings, session, day, rule, severity, township)
+            ctx = await run_in_threadpool(self._findings, session, day, rule, severity, township, cursor or None)
             return self.render(request, "findings.html", session, {**ctx, "query": request.url.query})
 
         @r.post("/findings/raise")
@@ -448,7 +453,7 @@ class Console:
             session = self.session(request)
             month = month or f"{date.today():%Y-%m}"
             try:
-                doc = await run_in_threadpool(svc.monthly_report, session.principal, month, None)
+                doc = await run_in_threadpool(svc.monthly_dispatch, session.principal, month, None)
             except ValidationFailed as exc:
                 raise Refused("validation_error", exc.message, 422) from None
             chart = {"townships": [], "series": {}}
@@ -475,9 +480,10 @@ class Console:
         with svc.connect() as conn:
             from sqlalchemy import func, select
 
+            from projections.divisions import within
             from projections.roster import roster
 
-            where = [roster.c.division_code.startswith(p.scope, autoescape=True)] if p.scope else []
+            where = [within(roster.c.division_code, p.scope)]
             ctx["stages"] = [(s, n) for s, n in conn.execute(
                 select(roster.c.stage, func.count()).where(*where).group_by(roster.c.stage))]
             if role == Role.VILLAGE:
@@ -487,19 +493,33 @@ class Console:
                 if role == Role.TOWNSHIP:
                     ctx["todo"] = village_todo(conn, svc.app.policies, p.scope, today)
         if role == Role.INSPECTOR:
-            doc = svc.findings(p, today, None, None)
-            by_rule: dict[str, int] = {}
-            by_township: dict[str, int] = {}
-            for f in doc["findings"]:
-                by_rule[f["rule"]] = by_rule.get(f["rule"], 0) + 1
-                by_township[f["division_code"][:9]] = by_township.get(f["division_code"][:9], 0) + 1
-            ctx["findings_summary"] = {"count": doc["count"], "by_rule": sorted(by_rule.items(), key=lambda x: -x[1]),
-                                       "by_township": sorted(by_township.items())}
+            ctx["findings_summary"] = self._findings_summary(session, today)
         if role == Role.AUDITOR:
             last = max(self.jobs.values(), key=lambda j: j.started, default=None)
             ctx["job"] = last
             ctx["log_total"], ctx["log_rows"] = self.access.page(0, 10, None, p.personal_data)
         return ctx
+
+    def _findings_summary(self, session: Session, today: date) -> dict[str, Any]:
+        """Findings by rule and by township: counted in SQL from the newest stored inspection run (`casecore
+        inspect --store --every …` keeps today's), else from the rules run now."""
+        from projections import findings_store
+
+        svc = self.services
+        p = session.principal
+        with svc.connect() as conn:
+            run = findings_store.latest_run(conn, today)
+            if run is not None:
+                by_rule, by_township = findings_store.counts(conn, run.as_of, p.scope or None)
+        if run is None:
+            doc = svc.findings(p, today, None, None)
+            by_rule, by_township = {}, {}
+            for f in doc["findings"]:
+                by_rule[f["rule"]] = by_rule.get(f["rule"], 0) + 1
+                by_township[f["division_code"][:9]] = by_township.get(f["division_code"][:9], 0) + 1
+        return {"as_of": run.as_of if run else today, "computed_at": run.computed_at if run else None,
+                "count": sum(by_rule.values()), "by_rule": sorted(by_rule.items(), key=lambda x: (-x[1], x[0])),
+                "by_township": sorted(by_township.items())}
 
     def _household(self, session: Session, household_id: str) -> dict[str, Any]:
         svc = self.services
@@ -554,17 +574,24 @@ class Console:
             raise Refused("not_found", exc.message, 404) from None
         return {"p": doc["problem"], "history": doc["history"], "acts": doc["rectifications"]}
 
-    def _findings(self, session: Session, day: date, rule: str, severity: str, township: str) -> dict[str, Any]:
+    def _findings(self, session: Session, day: date, rule: str, severity: str, township: str,
+                  cursor: str | None = None) -> dict[str, Any]:
         svc = self.services
         try:
-            doc = svc.findings(session.principal, day, [rule] if rule else None, township or None)
+            # a page of FINDINGS_SHOWN and the total (a severity is not stored apart: filtered here, over all)
+            doc = svc.findings(session.principal, day, [rule] if rule else None, township or None,
+                               None if severity else FINDINGS_SHOWN, None if severity else cursor,
+                               count_cadre_unknown=False)
         except (ValidationFailed, NotAuthorised) as exc:
             raise Refused(exc.code, exc.message, 422 if exc.code == "validation_error" else 403) from None
         rows = [f for f in doc["findings"] if not severity or f["severity"] == severity]
+        count = len(rows) if severity else doc["total"]
+        rows = rows[:FINDINGS_SHOWN]
         for f in rows:
             f["evidence_text"] = "; ".join(evidence_sentences(f.get("evidence") or {}))
-        return {"as_of": day, "rule": rule, "severity": severity, "township": township, "rows": rows[:500],
-                "count": len(rows), "rules": [(r.value, r.label) for r in Rule]}
+        return {"as_of": day, "rule": rule, "severity": severity, "township": township, "rows": rows,
+                "count": count, "shown": len(rows), "rules": [(r.value, r.label) for r in Rule],
+                "computed_at": doc.get("computed_at"), "next_cursor": doc.get("next_cursor"), "cursor": cursor}
 
     def _raise_findings(self, session: Session, day: date, rule: str, township: str, keys: set[str]
                         ) -> dict[str, Any]:

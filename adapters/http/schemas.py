@@ -160,10 +160,14 @@ class LedgersPublic(BaseModel):
 
     as_of: date
     division: str | None
+    count: int = Field(0, description="本页的问题数")
+    total: int = Field(0, description="全部页的问题数")
+    next_cursor: str | None = Field(default=None, description="下一页的 cursor; 末页为空")
     problems: list[dict[str, Any]] = Field(
         description="问题台账: 每个问题一行 (类型、户、区划、发现日期及来源、双责任、时限、进度、"
         "是否超期 overdue / overdue_days)")
-    rectifications: list[dict[str, Any]] = Field(description="整改台账: 每项整改措施、销号、退回、问责一行")
+    rectifications: list[dict[str, Any]] = Field(description="整改台账: 每项整改措施、销号、退回、问责一行 "
+                                                 "(分页时为本页问题的记录)")
 
 
 class MonthlyReportPublic(_Public):

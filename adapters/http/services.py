@@ -41,10 +41,11 @@ class Services:
             self.app.close()
             raise
         self.engine: Engine = self.read.engine
-        from projections import findings_store
+        from projections import findings_store, monthly_summary
 
         with self.engine.begin() as conn:
             findings_store.create(conn)
+            monthly_summary.create(conn)
         # the bulk path keeps a cache of aggregates: one writer at a time per process
         self._write_lock = threading.Lock()
         #: one lock per projection: a catch-up of the roster never holds up a read of the timeline
@@ -190,16 +191,41 @@ class Services:
         return {"division": prefix or None, "count": len(rows), "total": total, "next_cursor": next_cursor,
                 "rows": self.shown(principal, rows)}
 
-    def ledgers(self, principal: Principal, as_of: date, division: str | None) -> dict[str, Any]:
-        from projections.ledger import problem_rows, rectification_rows
+    def ledgers(self, principal: Principal, as_of: date, division: str | None, limit: int | None = None,
+                cursor: str | None = None, overdue: bool = False, offset: int = 0) -> dict[str, Any]:
+        """The double ledger as of a date within the caller's reach. With `limit`, one page of the problem
+        ledger (after `cursor`, else from `offset`) and the rectification acts of its problems: `count` (this
+        page's problems), `total` (every page's) and `next_cursor` (None on the last page). `overdue`: only
+        the problems overdue on `as_of`."""
+        from projections.ledger import problem_page, problem_rows, rectification_rows
 
         check_as_of(as_of)
         prefix = self.area(principal, division)
+        after = None
+        if cursor is not None:
+            key = read_cursor(cursor, 3)
+            after = (key[0], _day(key[1]), key[2])
         self.fresh("ledger")
         with self.connect() as conn:
-            doc = {"as_of": as_of, "division": prefix or None,
-                   "problems": problem_rows(conn, as_of, prefix or None),
-                   "rectifications": rectification_rows(conn, as_of, prefix or None)}
+            if limit is None and after is None:
+                problems = problem_rows(conn, as_of, prefix or None)
+                if overdue:
+                    problems = [p for p in problems if p["overdue"]]
+                acts = rectification_rows(conn, as_of, prefix or None)
+                if overdue:
+                    late = {p["problem_id"] for p in problems}
+                    acts = [a for a in acts if a["problem_id"] in late]
+                total, next_cursor = len(problems), None
+            else:
+                page = problem_page(conn, as_of, prefix or None, limit=limit, after=after,
+                                    offset=offset, overdue_only=overdue)
+                problems, total = page.rows, page.total
+                ids = [p["problem_id"] for p in problems]
+                acts = rectification_rows(conn, as_of, prefix or None, ids) if ids else []
+                next_cursor = None if page.next_key is None else make_cursor(
+                    page.next_key[0], page.next_key[1].isoformat(), page.next_key[2])
+        doc = {"as_of": as_of, "division": prefix or None, "count": len(problems), "total": total,
+               "next_cursor": next_cursor, "problems": problems, "rectifications": acts}
         return self.shown(principal, doc)
 
     def monthly_report(self, principal: Principal, month: str, division: str | None) -> dict[str, Any]:
@@ -214,11 +240,26 @@ class Services:
         with self.connect() as conn:
             return self.shown(principal, build_monthly(conn, self.app.policies, month, prefix or None))
 
+    def monthly_dispatch(self, principal: Principal, month: str, division: str | None) -> dict[str, Any]:
+        """The month's counts per county and township, key counties and total (`monthly_report`'s figures,
+        without its milestones), from the kept monthly summary."""
+        from adapters.reports import monthly_dispatch, parse_month
+
+        try:
+            parse_month(month)
+        except ValueError:
+            raise ValidationFailed(f"月份 {month!r} 无效; 应为 YYYY-MM, 如 2023-06") from None
+        prefix = self.area(principal, division)
+        self.fresh("ledger", "activity")
+        return self.shown(principal, monthly_dispatch(self.engine, self.app.policies, month, prefix or None))
+
     def findings(self, principal: Principal, as_of: date, rules: list[str] | None,
-                 division: str | None, limit: int | None = None, cursor: str | None = None) -> dict[str, Any]:
+                 division: str | None, limit: int | None = None, cursor: str | None = None,
+                 count_cadre_unknown: bool = True) -> dict[str, Any]:
         """The inspector's findings as of a date, within the caller's reach (CONTRACT "Findings"): the stored
         run of that date when there is one (`computed_at` and the positions it saw say how current it is;
-        pages by `limit` and `cursor`), else the rules run now."""
+        pages by `limit` and `cursor`), else the rules run now. `count_cadre_unknown=False` leaves out the
+        count of households whose cadre is unknown (0) for a reader that does not show it."""
         from projections import findings_store
         from projections.inspect import RULES, Inspector
 
@@ -240,8 +281,10 @@ class Services:
                 next_cursor = make_cursor(str(rows[-1]["seq"]))
             for r in rows:
                 del r["seq"]
-            with self.connect() as conn:
-                cadre_unknown = Inspector(conn, self.app.policies, as_of, prefix or None).cadre_unknown()
+            cadre_unknown = 0
+            if count_cadre_unknown:
+                with self.connect() as conn:
+                    cadre_unknown = Inspector(conn, self.app.policies, as_of, prefix or None).cadre_unknown()
             return {"as_of": as_of, "division": prefix or None, "count": len(rows), "total": total,
                     "next_cursor": next_cursor, "computed_at": run.computed_at,
                     "casefacts_position": run.casefacts_position, "cadre_unknown": cadre_unknown,
@@ -348,6 +391,13 @@ def read_cursor(cursor: str, parts: int) -> list[str]:
     except (ValueError, UnicodeDecodeError):
         pass
     raise ValidationFailed("cursor 无效; 请用上一页返回的 next_cursor, 或不带 cursor 从第一页读起")
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed("cursor 无效; 请用上一页返回的 next_cursor, 或不带 cursor 从第一页读起") from None
 
 
 def _seq(text: str) -> int:

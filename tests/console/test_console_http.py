@@ -243,3 +243,63 @@ def test_a_household_with_no_open_procedure_shows_no_procedure_start(console_app
     log_in(console_app, "county")
     page = console_app.get(f"/console/households/{hid}").text
     assert "<dt>程序开始</dt><dd>—</dd>" in page
+
+
+def test_the_ledgers_page_lists_a_page_of_problems_with_the_total_and_the_overdue_alone(console_app):
+    from adapters.console.routes import PAGE_SIZE
+
+    log_in(console_app, "county")
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    day = date(2026, 12, 31)
+    whole = services.ledgers(services_principal(console_app, "county"), day, None)["problems"]
+    assert whole, "the demo county should have problems"
+    page = console_app.get(f"/console/ledgers?as_of={day}")
+    listed = re.findall(r'href="/console/problems/([^"?]+)\?as_of=', page.text)
+    assert listed == [p["problem_id"] for p in whole][:PAGE_SIZE]
+    assert f"{len(whole)} 个问题 · 第 1/{-(-len(whole) // PAGE_SIZE)} 页" in page.text
+    late = [p["problem_id"] for p in whole if p["overdue"]]
+    overdue = console_app.get(f"/console/ledgers?as_of={day}&overdue=yes")
+    assert re.findall(r'href="/console/problems/([^"?]+)\?as_of=', overdue.text) == late[:PAGE_SIZE]
+    assert f"超期未销号 {len(late)} 个问题" in overdue.text
+
+
+def test_the_inspectors_workbench_counts_the_stored_run_as_the_rules_count_it_now(console_app):
+    from projections import findings_store
+
+    log_in(console_app, "inspector")
+    today = date.today()
+    live = console_app.get("/console/")
+    assert f"督查发现 (截至 {today}" in live.text and "保存的督查结果" not in live.text
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    with services.engine.begin() as conn:
+        findings_store.store_run(conn, services.app.policies, today, 0, 0)
+    kept = console_app.get("/console/")
+    assert "保存的督查结果" in kept.text
+
+    def counts(text: str) -> list[tuple[str, str]]:
+        return re.findall(r'findings\?(?:rule|township)=([^&"]+)&as_of=[^"]+">[^<]*</a></td><td>(\d+)</td>', text)
+
+    assert counts(kept.text) and counts(kept.text) == counts(live.text)
+
+
+def test_the_findings_page_pages_a_stored_run_with_its_total(console_app):
+    from adapters.console.routes import FINDINGS_SHOWN
+    from projections import findings_store
+
+    log_in(console_app, "inspector")
+    services = console_app.app.state.services  # type: ignore[attr-defined]
+    day = date(2026, 11, 30)
+    with services.engine.begin() as conn:
+        run = findings_store.store_run(conn, services.app.policies, day, 0, 0)
+    assert run.count > FINDINGS_SHOWN, "the demo county should have more findings than one page"
+    found = services.findings(services_principal(console_app, "inspector"), day, None, None)["findings"]
+    seen: list[str] = []
+    page = console_app.get(f"/console/findings?as_of={day}")
+    while True:
+        assert f"截至 {day} · {len(found)} 条" in page.text and "保存的督查结果" in page.text
+        seen += re.findall(r'name="key" value="([^"]*)"', page.text)
+        following = re.search(r'id="next-page" href="([^"]+)"', page.text)
+        if following is None:
+            break
+        page = console_app.get(html.unescape(following.group(1)))
+    assert seen == [f["key"] for f in found if not f["raised_problem"]]  # one already raised has no box

@@ -290,6 +290,46 @@ def test_a_department_sees_masked_data_a_form_without_its_token_is_refused_and_a
     shot(page, shots, "14-login")
 
 
+def test_a_village_cadre_ends_a_measure_and_records_a_birth_and_sees_both_on_the_timeline(browser, served, shots):
+    from casecore.values import make_person_id
+
+    hid = households(served, "monitored")[-1]
+    me = principal(served, "village")
+    state = served.console.services.household(me, hid)
+    if not any(m.get("status") in ("planned", "implemented") for m in state.get("measures", [])):
+        submit(served, "village", {"command": "plan_measure", "household_id": hid, "on": TODAY.isoformat(),
+                                   "measure_id": f"M-{hid}", "measure_type": "health",
+                                   "addresses": ["illness"], "department": "县医保局", "responsible": "县医保局"})
+    page = new_page(browser, served)
+    log_in(page, "village")
+    page.goto(f"/console/households/{hid}")
+    forms = page.locator("form.step h3").all_inner_texts()
+    assert {"结束帮扶措施", "人口增加", "人口减少"} <= set(forms), forms
+    shot(page, shots, "18-household-monitored-forms")
+    measure = page.locator("form[data-command=end_measure] select[name=measure_id] option").first.get_attribute("value")
+    since = next(m.get("implemented_on") or m["planned_on"]
+                 for m in served.console.services.household(me, hid)["measures"] if m["measure_id"] == measure)
+    # ended before it began: the engine's sentence and rule
+    step(page, "end_measure", on=since - timedelta(days=1), measure_id=measure)
+    refusal = page.locator(".flash.error").inner_text()
+    assert "早于措施的" in refusal and "step_date_order" in refusal
+    step(page, "end_measure", measure_id=measure)
+    assert "已办理“结束帮扶措施”" in flash(page)
+    row = page.locator("table tr", has_text=measure).first.inner_text()
+    assert "已结束" in row
+
+    born = TODAY - timedelta(days=10)
+    pid = make_person_id(VILLAGE[:6], born, 9)
+    step(page, "add_member", **{"member.name": "李小宝", "member.person_id": pid, "member.relation": "孙子",
+                                "member.birth_date": born.isoformat(), "member.labour": "none",
+                                "reason": "birth"})
+    assert "已办理“人口增加”" in flash(page)
+    assert pid in page.locator("table", has_text="身份证号").first.inner_text()
+    timeline = page.locator("#timeline").inner_text()
+    assert "帮扶措施结束" in timeline and "人口增加" in timeline
+    shot(page, shots, "19-household-measure-ended-member-added")
+
+
 def test_every_page_renders_for_its_readers(browser, served, shots):
     """The pages not passed by a journey, for the screenshots and so that none breaks."""
     page = new_page(browser, served)

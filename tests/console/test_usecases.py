@@ -67,6 +67,44 @@ def test_posted_forms_become_valid_contract_commands():
     assert "category" not in approve and approve["risk_types"] == []
 
 
+def test_a_measure_not_yet_ended_can_be_ended_and_the_members_changed_by_the_village_and_the_township():
+    state = {"stage": "monitored", "measures": [
+        {"measure_id": "M1", "status": "implemented"}, {"measure_id": "M2", "status": "ended"}],
+        "members": [{"person_id": "P1", "name": "甲"}, {"person_id": "P2", "name": "乙", "removed_on": "2023-01-01"}]}
+    village = {f.command: f for f in step_forms(state, Role.VILLAGE)}
+    [measures] = [f.options for f in village["end_measure"].fields]
+    assert [v for v, _ in measures] == ["M1"]
+    assert [v for v, _ in village["remove_member"].fields[0].options] == ["P1"]
+    assert "add_member" in village
+    assert {"add_member", "remove_member"} <= {f.command for f in step_forms(state, Role.TOWNSHIP)}
+    county = {f.command for f in step_forms(state, Role.COUNTY)}
+    assert "end_measure" in county and "add_member" not in county and "remove_member" not in county
+    ended = {**state, "measures": [{"measure_id": "M2", "status": "ended"}]}
+    assert "end_measure" not in [f.command for f in step_forms(ended, Role.VILLAGE)]
+
+
+def test_posted_member_and_measure_forms_become_valid_contract_commands():
+    from datetime import date
+
+    from casecore.values import make_person_id
+
+    actor = {"id": "v1", "role": "village", "unit": "522631101001"}
+    born = date(2023, 2, 1)
+    pid = make_person_id("522631", born, 7)
+    added = command_from_form("H1", "add_member", {
+        "member.name": ["王小"], "member.person_id": [pid], "member.relation": ["孙子"],
+        "member.birth_date": [born.isoformat()], "member.labour": ["none"], "member.illness": ["1"],
+        "reason": ["birth"]}, "2023-03-01")
+    cmd = parse_command({**added, "actor": actor})
+    assert (cmd.member.name, cmd.member.person_id, cmd.member.birth_date, cmd.reason.value) == (
+        "王小", pid, born, "birth")
+    assert (cmd.member.illness, cmd.member.in_school, cmd.member.disabled) == (True, False, False)
+    removed = command_from_form("H1", "remove_member", {"person_id": [pid], "reason": ["moved"]}, "2023-04-01")
+    assert parse_command({**removed, "actor": actor}).person_id == pid
+    ended = command_from_form("H1", "end_measure", {"measure_id": ["M1"]}, "2023-05-01")
+    assert parse_command({**ended, "actor": actor}).measure_id == "M1"
+
+
 def _folded(app):
     from adapters.readmodels import ReadModels
 

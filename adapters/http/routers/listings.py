@@ -44,10 +44,15 @@ async def get_roster(services: ServicesDep, caller: CallerDep, division: Divisio
 
 
 @ledgers.get("", summary="双台账 (problem and rectification ledgers)", response_model=LedgersPublic,
-             responses=REFUSALS, description="截至 as_of (缺省为今天) 的问题台账和整改台账。")
+             responses=REFUSALS, description="截至 as_of (缺省为今天) 的问题台账和整改台账, 按区划、发现日期排序。"
+             "带 limit 时按问题分页: 本页的问题及其整改记录, total 为全部问题数, 以 next_cursor 为 cursor "
+             "读下一页, 末页 next_cursor 为空。overdue=true 只列截至该日超期未销号的问题。")
 async def get_ledgers(services: ServicesDep, caller: CallerDep, division: Division = None,
-                      as_of: Annotated[date | None, Query(description="截至日期 (业务日期)")] = None) -> Any:
-    return await run_in_threadpool(services.ledgers, caller, as_of or date.today(), division)
+                      as_of: Annotated[date | None, Query(description="截至日期 (业务日期)")] = None,
+                      overdue: Annotated[bool, Query(description="只列超期未销号的问题")] = False,
+                      limit: Limit = None, cursor: Cursor = None) -> Any:
+    return await run_in_threadpool(services.ledgers, caller, as_of or date.today(), division, limit, cursor,
+                                   overdue)
 
 
 @reports.get("/monthly", summary="一月一调度一通报 (monthly dispatch)", response_model=MonthlyReportPublic,
