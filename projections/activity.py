@@ -27,8 +27,8 @@ from casecore.household import Household  # noqa: F401  (declares the household 
 from casecore.problem import Problem  # noqa: F401  (declares the problem events read below)
 from casecore.values import county_of, township_of
 from projections.divisions import within
-from projections.ledger import overdue_condition, problem_ledger, state_as_of
 from projections.in_database import EventSource, rebuild_activity
+from projections.ledger import overdue_condition, problem_ledger, state_as_of
 from projections.runner import Projection, rows_by_key, upsert
 
 KINDS = {

@@ -24,6 +24,7 @@ statement (a NOT NULL payload), and Python folds.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -246,12 +247,19 @@ def rebuild_activity(conn: Connection, source: EventSource, head: int, topics: t
     returns the activity rows written."""
     s = source
     pg = s.dialect == "postgresql"
-    date_of = (lambda x: f"({x})::date") if pg else (lambda x: x)
     substr = "substr"
     hid = f"{substr}(e.oid, {len('household/') + 1})"
     pid = f"{substr}(e.oid, {len('problem/') + 1})"
-    county = (lambda code: f"{substr}({code}, 1, 6)")
-    township = (lambda code: f"{substr}({code}, 1, 9)")
+
+    def date_of(text: str) -> str:
+        return f"({text})::date" if pg else text
+
+    def county(code: str) -> str:
+        return f"{substr}({code}, 1, 6)"
+
+    def township(code: str) -> str:
+        return f"{substr}({code}, 1, 9)"
+
     events = s.events(head, topics)
     typed = (f"SELECT e.*, m.aggregate, m.type FROM ({events}) AS e "
              f"JOIN m ON m.topic = e.topic")
