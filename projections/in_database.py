@@ -164,25 +164,57 @@ def _stream(oid: str, dialect: str) -> tuple[str, str]:
     return prefix, f"COALESCE(NULLIF({rest}, ''), {prefix})"
 
 
+#: (column, path) of the timeline's scalars, extracted in one pass over the state (SQLite)
+_SQLITE_FIELDS = (("on", "$.on._data_"), ("stamp", "$.timestamp._data_"), ("actor_id", "$.actor.id"),
+                  ("actor_name", "$.actor.name"), ("actor_role", "$.actor.role"), ("actor_unit", "$.actor.unit"),
+                  ("command_id", "$.command_id"), ("origin", "$.origin"), ("date_precision", "$.date_precision"),
+                  ("stage", "$.stage"), ("note", "$.note"), ("opens", "$.opens_procedure"),
+                  ("evidence", "$.evidence"))
+
+
+def _first_marker_as_text(payload: str) -> str:
+    """`payload` with its first marker of a known type written as its text (unchanged without one; NULL for a
+    marker of another type: the NOT NULL payload then fails the statement)."""
+    at = f"instr({payload}, '{_MARKER}')"
+    rest = f"substr({payload}, {at})"
+    data_at = f"instr({rest}, '\",\"_data_\":\"')"
+    end = f"instr({rest}, '\"}}')"
+    name = f"substr({rest}, 12, {data_at} - 12)"
+    known = ", ".join(_literal(n) for n in TEXT_MARKERS)
+    return (f"CASE WHEN {at} = 0 THEN {payload} WHEN {name} IN ({known}) AND {end} > {data_at} "
+            f"THEN substr({payload}, 1, {at} - 1) || '\"' || substr({rest}, {data_at} + 12, {end} - {data_at} - 12) "
+            f"|| '\"' || substr({rest}, {end} + 2) END")
+
+
 def _timeline_sqlite(conn: Connection, source: EventSource, head: int) -> int:
     prefix, stream = _stream("e.oid", "sqlite")
-    stamp = source.text("timestamp", "_data_")
+    # one parse of the state for every scalar: a JSON array of them, read back by index (a small parse each)
+    at = {name: i for i, (name, _) in enumerate(_SQLITE_FIELDS)}
+
+    def field(name: str) -> str:
+        return f"(e.a ->> {at[name]})"
+
+    stamp = field("stamp")
     # SQLAlchemy stores a DATETIME on SQLite as 'YYYY-MM-DD HH:MM:SS.ffffff' (the zone dropped)
     recorded = (f"substr({stamp}, 1, 10) || ' ' || substr({stamp}, 12, 8) || '.' || "
                 f"CASE WHEN substr({stamp}, 20, 1) = '.' THEN substr(substr({stamp}, 21, 6) || '000000', 1, 6) "
                 f"ELSE '000000' END")
     removed = ", ".join(f"'$.{k}'" for k in COMMON_KEYS)
+    paths = ", ".join(_literal(path) for _, path in _SQLITE_FIELDS)
+    rows = (f"SELECT e.pos, e.oid, e.ver, e.topic, json_extract(e.s, {paths}) AS a, "
+            f"json_remove(e.s, {removed}) AS p FROM ({source.events(head)}) AS e LIMIT -1")
+    stage = (f"CASE WHEN m.type = 'registered' THEN 'not_monitored' "
+             f"WHEN m.type = 'lead_recorded' AND COALESCE({field('opens')}, 0) = 0 THEN NULL "
+             f"ELSE {field('stage')} END")
+    evidence = f"CASE WHEN json_type(e.a, '$[{at['evidence']}]') = 'array' THEN e.a -> {at['evidence']} ELSE '[]' END"
     sql = (
         f"INSERT INTO timeline_events ({_TIMELINE_COLUMNS}) "
         f"WITH m(topic, aggregate, type, version) AS ({_topics_values(source)}) "
         f"SELECT e.pos, COALESCE(m.aggregate, {prefix}), {stream}, e.ver, m.type, m.version, "
-        f"{source.text('on', '_data_')}, {recorded}, "
-        f"{source.text('actor', 'id')}, {source.text('actor', 'name')}, {source.text('actor', 'role')}, "
-        f"{source.text('actor', 'unit')}, {source.text('command_id')}, {source.text('origin')}, "
-        f"COALESCE({source.text('date_precision')}, 'day'), {_stage(source)}, {source.text('note')}, "
-        f"CASE WHEN json_type(e.s, '$.evidence') = 'array' THEN json_extract(e.s, '$.evidence') ELSE '[]' END, "
-        f"json_remove(e.s, {removed}) "
-        f"FROM ({source.events(head)}) AS e LEFT JOIN m ON m.topic = e.topic"
+        f"{field('on')}, {recorded}, {field('actor_id')}, {field('actor_name')}, {field('actor_role')}, "
+        f"{field('actor_unit')}, {field('command_id')}, {field('origin')}, "
+        f"COALESCE({field('date_precision')}, 'day'), {stage}, {field('note')}, {evidence}, e.p "
+        f"FROM ({rows}) AS e LEFT JOIN m ON m.topic = e.topic"
     )
     written = conn.exec_driver_sql(sql).rowcount
     _unmark_sqlite(conn)
@@ -190,26 +222,30 @@ def _timeline_sqlite(conn: Connection, source: EventSource, head: int) -> int:
 
 
 def _unmark_sqlite(conn: Connection) -> None:
-    """Write the typed values' markers in the payloads as their text, one marker a row and pass (SQLite has no
-    regular expressions): a pass rewrites the first marker of every payload that still has one."""
-    conn.exec_driver_sql("DROP TABLE IF EXISTS temp.casecore_marked")
-    conn.exec_driver_sql(f"CREATE TEMP TABLE casecore_marked AS SELECT position FROM timeline_events "
-                         f"WHERE instr(payload, '{_MARKER}') > 0")
-    at = f"instr(payload, '{_MARKER}')"
-    rest = f"substr(payload, {at})"
-    data_at = f"instr({rest}, '\",\"_data_\":\"')"
-    end = f"instr({rest}, '\"}}')"
-    name = f"substr({rest}, 12, {data_at} - 12)"
-    known = ", ".join(_literal(n) for n in TEXT_MARKERS)
-    step = (f"UPDATE timeline_events SET payload = CASE WHEN {name} IN ({known}) AND {end} > {data_at} "
-            f"THEN substr(payload, 1, {at} - 1) || '\"' || substr({rest}, {data_at} + 12, {end} - {data_at} - 12) "
-            f"|| '\"' || substr({rest}, {end} + 2) ELSE NULL END "
-            f"WHERE position IN (SELECT position FROM casecore_marked) AND {at} > 0")
-    while conn.exec_driver_sql(step).rowcount:
-        conn.exec_driver_sql(f"DELETE FROM casecore_marked WHERE position IN (SELECT position FROM "
-                             f"timeline_events WHERE position IN (SELECT position FROM casecore_marked) "
-                             f"AND {at} = 0)")
-    conn.exec_driver_sql("DROP TABLE temp.casecore_marked")
+    """Write the typed values' markers in the payloads as their text (SQLite has no regular expressions): a
+    recursive query walks each payload that has any from marker to marker — `h` the text done, `r` the rest
+    from the next marker — and each such row is updated once. A marker of another type is left in place:
+    then Python folds."""
+    d = "instr(fix.r, '\",\"_data_\":\"')"
+    e = "instr(fix.r, '\"}')"
+    rest = f"substr(fix.r, {e} + 2)"
+    nxt = f"instr({rest}, '{_MARKER}')"
+    known = f"substr(fix.r, 12, {d} - 12) IN ({', '.join(_literal(n) for n in TEXT_MARKERS)}) AND {e} > {d}"
+    data = f"'\"' || substr(fix.r, {d} + 12, {e} - {d} - 12) || '\"'"
+    conn.exec_driver_sql(
+        f"WITH RECURSIVE fix(pos, h, r) AS ("
+        f"SELECT position, substr(payload, 1, instr(payload, '{_MARKER}') - 1), "
+        f"substr(payload, instr(payload, '{_MARKER}')) FROM timeline_events WHERE instr(payload, '{_MARKER}') > 0 "
+        f"UNION ALL SELECT fix.pos, "
+        f"CASE WHEN NOT ({known}) THEN NULL WHEN {nxt} > 0 THEN fix.h || {data} || substr({rest}, 1, {nxt} - 1) "
+        f"ELSE fix.h || {data} || {rest} END, "
+        f"CASE WHEN ({known}) AND {nxt} > 0 THEN substr({rest}, {nxt}) END "
+        f"FROM fix WHERE fix.r IS NOT NULL) "
+        f"UPDATE timeline_events SET payload = fix.h FROM fix "
+        f"WHERE fix.pos = timeline_events.position AND fix.r IS NULL AND fix.h IS NOT NULL")
+    left = conn.exec_driver_sql(f"SELECT count(*) FROM timeline_events WHERE instr(payload, '{_MARKER}') > 0")
+    if left.scalar():
+        raise NotInDatabase("a payload holds a typed value other than a date, a time or a decimal")
 
 
 def _timeline_postgresql(conn: Connection, source: EventSource, head: int) -> int:
@@ -242,83 +278,90 @@ def _timeline_postgresql(conn: Connection, source: EventSource, head: int) -> in
 # ---------------------------------------------------------------------- the activity table
 
 
+#: (column, path) of what the activity table reads from its events
+_ACT_FIELDS = (("acted", ("on", "_data_")), ("division_code", ("division_code",)), ("key_county", ("key_county",)),
+               ("relocated", ("relocated",)), ("resettlement_site", ("resettlement_site",)),
+               ("household_id", ("household_id",)), ("source", ("source",)), ("mode", ("mode",)),
+               ("kind", ("kind",)), ("party", ("party",)), ("status", ("status",)))
+_FLAGS = ("key_county", "relocated")
+
+
 def rebuild_activity(conn: Connection, source: EventSource, head: int, topics: tuple[str, ...]) -> int:
     """Fill the (empty) activity tables with the acts up to `head`, as `ActivityProjection.fold_at` would;
-    returns the activity rows written."""
-    s = source
-    pg = s.dialect == "postgresql"
-    substr = "substr"
-    hid = f"{substr}(e.oid, {len('household/') + 1})"
-    pid = f"{substr}(e.oid, {len('problem/') + 1})"
-
-    def date_of(text: str) -> str:
-        return f"({text})::date" if pg else text
-
-    def county(code: str) -> str:
-        return f"{substr}({code}, 1, 6)"
-
-    def township(code: str) -> str:
-        return f"{substr}({code}, 1, 9)"
-
-    events = s.events(head, topics)
-    typed = (f"SELECT e.*, m.aggregate, m.type FROM ({events}) AS e "
-             f"JOIN m ON m.topic = e.topic")
+    returns the activity rows written. The acts' fields are read from the stored JSON once, into a temporary
+    table; the rest are joins (a problem takes the flags of its household registered before it, else its
+    county's key-county flag as registrations before it set it)."""
+    pg = source.dialect == "postgresql"
     false = "false" if pg else "0"
-    # registrations, with their positions: a problem takes the flags of its household registered before it
-    reg = (f"SELECT {hid} AS household_id, e.pos, {s.text('division_code')} AS division_code, "
-           f"{county(s.text('division_code'))} AS county_code, {s.flag('key_county')} AS key_county, "
-           f"{s.flag('relocated')} AS relocated, {s.text('resettlement_site')} AS resettlement_site "
-           f"FROM ev AS e WHERE e.aggregate = 'household' AND e.type = 'registered'")
-    key_county_before = (f"EXISTS (SELECT 1 FROM reg AS k WHERE k.county_code = {county(s.text('division_code'))} "
-                         f"AND k.key_county AND k.pos < e.pos)") if pg else (
-                         f"EXISTS (SELECT 1 FROM reg AS k WHERE k.county_code = {county(s.text('division_code'))} "
-                         f"AND k.key_county <> 0 AND k.pos < e.pos)")
-    prob = (f"SELECT {pid} AS problem_id, e.pos, {s.text('division_code')} AS division_code, "
-            f"{s.text('household_id')} AS household_id, "
-            f"CASE WHEN h.household_id IS NOT NULL THEN h.key_county ELSE {key_county_before} END AS key_county, "
-            f"COALESCE(h.relocated, {false}) AS relocated, h.resettlement_site "
-            f"FROM ev AS e LEFT JOIN reg AS h ON h.household_id = {s.text('household_id')} "
-            f"AND {s.text('household_id')} <> '' AND h.pos < e.pos "
-            f"WHERE e.aggregate = 'problem' AND e.type = 'raised'")
-    topics_cte = f"m(topic, aggregate, type, version) AS ({_topics_values(s)})"
-    with_ = f"WITH {topics_cte}, ev AS ({typed}), reg AS ({reg}), prob AS ({prob}) "
     if pg:
-        with_ = with_.replace(", ev AS (", ", ev AS MATERIALIZED (", 1)
+        fields = ", ".join(
+            (f"COALESCE((e.j #>> '{{{','.join(path)}}}')::boolean, false)" if name in _FLAGS
+             else f"(e.j #>> '{{{','.join(path)}}}')") + f" AS {name}" for name, path in _ACT_FIELDS)
+        extracted = f"SELECT e.pos, e.oid, e.topic, {fields} FROM ({source.events(head, topics)}) AS e"
+        temp = "CREATE TEMP TABLE {name} ON COMMIT DROP AS "
+    else:
+        paths = ", ".join(_literal("$." + ".".join(path)) for _, path in _ACT_FIELDS)
+        fields = ", ".join((f"COALESCE(e.a ->> {i}, 0)" if name in _FLAGS else f"(e.a ->> {i})") + f" AS {name}"
+                           for i, (name, _) in enumerate(_ACT_FIELDS))
+        extracted = (f"SELECT e.pos, e.oid, e.topic, {fields} FROM (SELECT e.pos, e.oid, e.topic, "
+                     f"json_extract(e.s, {paths}) AS a FROM ({source.events(head, topics)}) AS e LIMIT -1) AS e")
+        temp = "CREATE TEMP TABLE {name} AS "
+    for name in ("casecore_acts", "casecore_registered"):
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    hid = f"substr(x.oid, {len('household/') + 1})"
+    pid = f"substr(x.oid, {len('problem/') + 1})"
+    on = "(x.acted)::date" if pg else "x.acted"
+    conn.exec_driver_sql(
+        temp.format(name="casecore_acts") + f"WITH m(topic, aggregate, type, version) AS ({_topics_values(source)}) "
+        f"SELECT x.*, m.aggregate, m.type, CASE m.aggregate WHEN 'household' THEN {hid} ELSE {pid} END AS sid "
+        f"FROM ({extracted}) AS x JOIN m ON m.topic = x.topic")
+    conn.exec_driver_sql(
+        temp.format(name="casecore_registered") +
+        "SELECT sid AS household_id, pos, division_code, substr(division_code, 1, 6) AS county_code, key_county, "
+        "relocated, resettlement_site FROM casecore_acts WHERE aggregate = 'household' AND type = 'registered'")
+    conn.exec_driver_sql("CREATE INDEX casecore_registered_household ON casecore_registered (household_id)")
     conn.exec_driver_sql(
         "INSERT INTO activity_households (household_id, division_code, county_code, key_county, relocated, "
-        "resettlement_site) " + with_ +
-        "SELECT household_id, division_code, county_code, key_county, relocated, resettlement_site FROM reg")
+        "resettlement_site) SELECT household_id, division_code, county_code, key_county, relocated, "
+        "resettlement_site FROM casecore_registered")
+    key = "k.key_county" if pg else "k.key_county <> 0"
     conn.exec_driver_sql(
         "INSERT INTO activity_problems (problem_id, division_code, household_id, key_county, relocated, "
-        "resettlement_site) " + with_ +
-        "SELECT problem_id, division_code, household_id, key_county, relocated, resettlement_site FROM prob")
-    on = s.text("on", "_data_")
-    month = f"{substr}({on}, 1, 7)"
-    kind_of_household = ("CASE e.type WHEN 'lead_recorded' THEN 'lead' WHEN 'entered_system' THEN 'inclusion' "
-                         "WHEN 'risk_eliminated' THEN 'exit' WHEN 'measure_implemented' THEN 'measure_implemented' "
-                         "END")
-    subtype_of_household = (f"CASE e.type WHEN 'lead_recorded' THEN NULLIF({s.text('source')}, '') "
-                            f"WHEN 'risk_eliminated' THEN NULLIF({s.text('mode')}, '') END")
-    households = (
-        f"SELECT e.pos, {month}, {date_of(on)}, {kind_of_household}, h.division_code, "
-        f"{county('h.division_code')}, {township('h.division_code')}, h.household_id, NULL, "
-        f"{subtype_of_household}, h.key_county, h.relocated, h.resettlement_site "
-        f"FROM ev AS e JOIN activity_households AS h ON h.household_id = {hid} "
-        f"WHERE e.aggregate = 'household' AND e.type IN ('lead_recorded', 'entered_system', 'risk_eliminated', "
-        f"'measure_implemented')")
-    kind_of_problem = ("CASE e.type WHEN 'signed_off' THEN 'problem_closed' WHEN 'raised' THEN 'problem_raised' "
-                       "ELSE 'accountability' END")
-    subtype_of_problem = (f"CASE e.type WHEN 'signed_off' THEN NULL WHEN 'raised' THEN {s.text('kind')} "
-                          f"WHEN 'reopened' THEN 'reopened' ELSE {s.text('party')} END")
-    problems = (
-        f"SELECT e.pos, {month}, {date_of(on)}, {kind_of_problem}, p.division_code, "
-        f"{county('p.division_code')}, {township('p.division_code')}, p.household_id, p.problem_id, "
-        f"{subtype_of_problem}, p.key_county, p.relocated, p.resettlement_site "
-        f"FROM ev AS e JOIN activity_problems AS p ON p.problem_id = {pid} "
-        f"WHERE e.aggregate = 'problem' AND (e.type IN ('raised', 'held_accountable', 'reopened') "
-        f"OR (e.type = 'signed_off' AND {s.text('status')} = 'closed'))")
+        "resettlement_site) "
+        f"WITH kc AS (SELECT k.county_code, MIN(k.pos) AS first FROM casecore_registered AS k WHERE {key} "
+        f"GROUP BY k.county_code) "
+        f"SELECT x.sid, x.division_code, x.household_id, "
+        f"CASE WHEN h.household_id IS NOT NULL THEN h.key_county "
+        f"WHEN kc.first IS NOT NULL AND kc.first < x.pos THEN {'true' if pg else '1'} ELSE {false} END, "
+        f"COALESCE(h.relocated, {false}), h.resettlement_site "
+        f"FROM casecore_acts AS x LEFT JOIN casecore_registered AS h ON h.household_id = x.household_id "
+        f"AND x.household_id <> '' AND h.pos < x.pos "
+        f"LEFT JOIN kc ON kc.county_code = substr(x.division_code, 1, 6) "
+        f"WHERE x.aggregate = 'problem' AND x.type = 'raised'")
+    month = "substr(x.acted, 1, 7)"
     columns = ("position, month, acted_on, kind, division_code, county_code, township_code, household_id, "
                "problem_id, subtype, key_county, relocated, resettlement_site")
-    with_ev = f"WITH {topics_cte}, ev AS ({typed}) "
-    written = conn.exec_driver_sql(f"INSERT INTO activity ({columns}) {with_ev}{households} UNION ALL {problems}")
-    return int(written.rowcount)
+    households = (
+        f"SELECT x.pos, {month}, {on}, CASE x.type WHEN 'lead_recorded' THEN 'lead' "
+        f"WHEN 'entered_system' THEN 'inclusion' WHEN 'risk_eliminated' THEN 'exit' "
+        f"WHEN 'measure_implemented' THEN 'measure_implemented' END, h.division_code, "
+        f"substr(h.division_code, 1, 6), substr(h.division_code, 1, 9), h.household_id, NULL, "
+        f"CASE x.type WHEN 'lead_recorded' THEN NULLIF(x.source, '') WHEN 'risk_eliminated' THEN NULLIF(x.mode, '') "
+        f"END, h.key_county, h.relocated, h.resettlement_site "
+        f"FROM casecore_acts AS x JOIN activity_households AS h ON h.household_id = x.sid "
+        f"WHERE x.aggregate = 'household' AND x.type IN ('lead_recorded', 'entered_system', 'risk_eliminated', "
+        f"'measure_implemented')")
+    problems = (
+        f"SELECT x.pos, {month}, {on}, CASE x.type WHEN 'signed_off' THEN 'problem_closed' "
+        f"WHEN 'raised' THEN 'problem_raised' ELSE 'accountability' END, p.division_code, "
+        f"substr(p.division_code, 1, 6), substr(p.division_code, 1, 9), p.household_id, p.problem_id, "
+        f"CASE x.type WHEN 'signed_off' THEN NULL WHEN 'raised' THEN x.kind WHEN 'reopened' THEN 'reopened' "
+        f"ELSE x.party END, p.key_county, p.relocated, p.resettlement_site "
+        f"FROM casecore_acts AS x JOIN activity_problems AS p ON p.problem_id = x.sid "
+        f"WHERE x.aggregate = 'problem' AND (x.type IN ('raised', 'held_accountable', 'reopened') "
+        f"OR (x.type = 'signed_off' AND x.status = 'closed'))")
+    written = conn.exec_driver_sql(f"INSERT INTO activity ({columns}) {households} UNION ALL {problems}").rowcount
+    if not pg:
+        for name in ("casecore_acts", "casecore_registered"):
+            conn.exec_driver_sql(f"DROP TABLE {name}")
+    return int(written)
