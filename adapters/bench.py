@@ -20,7 +20,8 @@ into a table of the same shape with the raw driver; then the log is read raw, ev
 
 plus `households`, `events`, `store`, `ingest_ratio` (ingest / floor write), `rebuild_ratio` (rebuild /
 floor read), `rebuild_ratio_copy` (the copy-like rebuild / floor read) and details (per-projection
-rebuild seconds, each phase's peak memory, refusals, findings; on PostgreSQL the server's version and `schema`, the name of the run's own schema).
+rebuild seconds, each phase's peak memory, refusals, findings; on PostgreSQL the server's version and
+`schema`, the name of the run's own schema).
 
 The store is always fresh: a new SQLite file (in a temporary directory unless `--db` names a file that
 does not exist yet) or a new schema in the given PostgreSQL database, dropped afterwards unless `--keep`.
