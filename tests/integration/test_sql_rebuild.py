@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from adapters.demo import DemoContext, stages
 from adapters.readmodels import read_models
+from projections import in_database
 from projections.activity import ActivityProjection
 from projections.in_database import source_for
 from projections.timeline import TimelineProjection
@@ -45,7 +46,9 @@ def table_rows(engine: sa.Engine) -> dict[str, list[tuple]]:
     return out
 
 
-def test_the_sql_rebuild_and_the_python_fold_give_identical_tables_for_a_lived_through_county(app, tmp_path):
+def test_the_sql_rebuild_and_the_python_fold_give_identical_tables_for_a_lived_through_county(app, tmp_path,
+                                                                                            monkeypatch):
+    monkeypatch.setattr(in_database, "TIMELINE_ON_POSTGRESQL", True)   # (off by default: slower there)
     live_county(app, tmp_path / "out")
     with read_models(app, [TimelineProjection(), ActivityProjection()], batch_size=500) as rm:
         with rm.engine.connect() as conn:
@@ -65,7 +68,9 @@ def test_the_sql_rebuild_and_the_python_fold_give_identical_tables_for_a_lived_t
         assert sql[name] == python[name], name
 
 
-def test_a_rebuild_in_sql_switches_in_like_any_rebuild_and_a_catch_up_folds_what_came_after(app, tmp_path):
+def test_a_rebuild_in_sql_switches_in_like_any_rebuild_and_a_catch_up_folds_what_came_after(app, tmp_path,
+                                                                                         monkeypatch):
+    monkeypatch.setattr(in_database, "TIMELINE_ON_POSTGRESQL", True)
     run(app, [register("H1"), *inclusion_path("H1")])
     with read_models(app, [TimelineProjection(), ActivityProjection()]) as rm:
         rm.catch_up()
@@ -96,6 +101,22 @@ def test_with_sealed_read_models_the_rebuild_folds_in_python(sqlite_url, monkeyp
             with rm.engine.connect() as conn:
                 names = conn.execute(sa.text("SELECT actor_name FROM timeline_events")).scalars().all()
             assert names and all(n.startswith("sealed1:") for n in names)
+    finally:
+        app.close()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_timeline_is_folded_in_python_unless_asked(pg_url):
+    from adapters.storage import bootstrap
+
+    app = bootstrap(pg_url)
+    try:
+        run(app, [register("H1"), *inclusion_path("H1")])
+        with read_models(app, [TimelineProjection(), ActivityProjection()]) as rm:
+            with rm.engine.connect() as conn:
+                source = source_for(app, conn)
+                assert source is not None
+                assert TimelineProjection().rebuild_in_database(conn, source, 1) is None
     finally:
         app.close()
 
