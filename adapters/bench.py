@@ -391,18 +391,6 @@ def _replay_sample(bench: BenchStore, table: str, limit: int) -> list[str]:
 COPY_LIKE = ("timeline", "activity")
 
 
-def _timed_fill(fill: Callable[..., int | None], seconds: dict[str, float], name: str) -> Callable[..., int | None]:
-    """A projection's fill in SQL, its time added to its share of the rebuild."""
-
-    def timed(*args: Any) -> int | None:
-        started = time.perf_counter()
-        try:
-            return fill(*args)
-        finally:
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
-    return timed
-
-
 def run(households: int, db: str | None = None, seed: int = 7, batch_size: int = 500, replay_samples: int = 300,
         keep: bool = False, workdir: Path | None = None, rebuild_batch: int = 10_000, rebuild_jobs: int = 1,
         progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
@@ -459,8 +447,8 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
         with phases.phase("rebuild"), read_models(app, batch_size=rebuild_batch) as rm:
             for p in rm.runner.projections:
                 p.fold_at = timed_fold(p.fold_at, fold_seconds, p.name)  # type: ignore[method-assign]
-                p.rebuild_in_database = _timed_fill(p.rebuild_in_database, fold_seconds,  # type: ignore[method-assign]
-                                                    p.name)
+                p.rebuild_in_database = timed_fold(p.rebuild_in_database, fold_seconds,  # type: ignore[method-assign]
+                                                   p.name)
             started = time.perf_counter()
             rm.runner.rebuild_many(progress=lambda p, pos, head: say(f"rebuild {p.name}", pos, head))
             rebuild_seconds = time.perf_counter() - started
