@@ -27,6 +27,7 @@ from casecore.household import Household  # noqa: F401  (declares the household 
 from casecore.problem import Problem  # noqa: F401  (declares the problem events read below)
 from casecore.values import county_of, township_of
 from projections.divisions import within
+from projections.in_database import EventSource, rebuild_activity
 from projections.ledger import overdue_condition, problem_ledger, state_as_of
 from projections.runner import Projection, rows_by_key, upsert
 
@@ -175,6 +176,9 @@ class ActivityProjection(Projection):
                {k: v for k, v in problems.items() if k not in known_problems}, known_problems)
         if rows:
             conn.execute(activity.insert(), rows)
+
+    def rebuild_in_database(self, conn: Connection, source: EventSource, head: int) -> int | None:
+        return rebuild_activity(conn, source, head, tuple(self.topics))
 
     @staticmethod
     def _key_counties(conn: Connection, events: list[CaseEvent]) -> set[str]:

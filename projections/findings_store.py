@@ -6,10 +6,22 @@ A run is stored whole in one transaction (its rows for that date replaced), so a
 or the new one. `refresh` runs the inspection again only when the case facts have moved past the position the
 stored run saw — `casecore inspect --store --every SECONDS` does that on the operator's schedule, and as the
 date moves on it stores the new day's run. The rules themselves live in `projections.inspect`.
+
+A refresh of the same date recomputes only what changed: the households with events since the stored run's
+case-facts position (a problem's events count for its household), and every finding of no household. Every
+rule's result for a household, as of a fixed date, depends only on that household's facts (and the policy),
+so the other households' stored findings stand; the refreshed run equals a full one, row for row and in the
+same order (tested). Everything is recomputed when there is no run for the date yet — a new as-of date,
+including the next day of `--every`: the rules that read the date itself (a deadline or a time limit passing:
+helped_not, slow_identification, no_responsible_cadre, rectification_overdue, and every rule that compares a
+fact's date with the as-of date) change with time alone — when the policy files changed since the stored run
+(`findings_basis` keeps their digest), or when more households changed than a restricted run is worth.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -49,6 +61,16 @@ stored = sa.Table(
 )
 sa.Index("ix_stored_findings_division", stored.c.as_of, stored.c.division_code, stored.c.seq)
 
+#: what a stored run was computed with beside the positions: the digest of the policy versions
+basis = sa.Table(
+    "findings_basis", metadata,
+    sa.Column("as_of", sa.Date, primary_key=True),
+    sa.Column("policy_digest", sa.String(64), nullable=False),
+)
+
+#: a refresh with more changed households than this runs every household (a restricted run is no cheaper)
+INCREMENTAL_MAX_HOUSEHOLDS = 5000
+
 
 @dataclass(frozen=True)
 class Run:
@@ -67,21 +89,71 @@ def create(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
+def policy_digest(policies: PolicyBook) -> str:
+    """A digest of every policy version's content: a stored run computed under other policy files is stale."""
+    text = "\n".join(p.model_dump_json() for p in policies.policies)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def store_run(conn: Connection, policies: PolicyBook, as_of: date, casefacts_position: int, head: int) -> Run:
     """Run every rule over every division as of `as_of` and keep the findings (replacing that date's run), in
     the caller's transaction."""
     findings = Inspector(conn, policies, as_of, None).run(None)
     conn.execute(stored.delete().where(stored.c.as_of == as_of))
-    conn.execute(runs.delete().where(runs.c.as_of == as_of))
-    rows = [{"as_of": as_of, "seq": n, "division_code": f.division_code, "rule": f.rule,
+    _insert(conn, as_of, findings, 0)
+    return _record(conn, policies, as_of, casefacts_position, head, len(findings))
+
+
+def store_changed(conn: Connection, policies: PolicyBook, as_of: date, households: Iterable[str],
+                  casefacts_position: int, head: int) -> Run:
+    """Recompute the stored run as of `as_of` for `households` (and the findings of no household) only: their
+    rows are replaced, the others kept, and the run renumbered in the order a full run stores it."""
+    wanted = sorted(set(households))
+    findings = Inspector(conn, policies, as_of, None, households=wanted).run(None)
+    conn.execute(stored.delete().where(stored.c.as_of == as_of, stored.c.household_id.is_(None)))
+    for i in range(0, len(wanted), 500):
+        conn.execute(stored.delete().where(stored.c.as_of == as_of,
+                                           stored.c.household_id.in_(wanted[i : i + 500])))
+    top = conn.execute(sa.select(sa.func.max(stored.c.seq)).where(stored.c.as_of == as_of)).scalar()
+    _insert(conn, as_of, findings, 0 if top is None else int(top) + 1)
+    _renumber(conn, as_of)
+    count = int(conn.execute(sa.select(sa.func.count()).select_from(stored).where(stored.c.as_of == as_of))
+                .scalar() or 0)
+    return _record(conn, policies, as_of, casefacts_position, head, count)
+
+
+def _insert(conn: Connection, as_of: date, findings: list[Finding], first: int) -> None:
+    rows = [{"as_of": as_of, "seq": first + n, "division_code": f.division_code, "rule": f.rule,
              "household_id": f.household_id, "label": f.label,
              "doc": _json(dict(f.as_dict(), key=f.key, raised_problem=f.raised_problem))}
             for n, f in enumerate(_ordered(findings))]
     for i in range(0, len(rows), 5000):
         conn.execute(stored.insert(), rows[i : i + 5000])
-    run = Run(as_of, datetime.now(UTC), casefacts_position, head, len(rows))
+
+
+def _record(conn: Connection, policies: PolicyBook, as_of: date, casefacts_position: int, head: int,
+            count: int) -> Run:
+    conn.execute(runs.delete().where(runs.c.as_of == as_of))
+    conn.execute(basis.delete().where(basis.c.as_of == as_of))
+    run = Run(as_of, datetime.now(UTC), casefacts_position, head, count)
     conn.execute(runs.insert().values(**run.__dict__))
+    conn.execute(basis.insert().values(as_of=as_of, policy_digest=policy_digest(policies)))
     return run
+
+
+def _renumber(conn: Connection, as_of: date) -> None:
+    """Number a date's findings 0, 1, … in the order a full run stores them: by division, household (none
+    first), rule, then as they were numbered (a household's findings of one rule are all kept or all new, so
+    their own order — by cycle — stands). Python's string order is the code points': "C" on PostgreSQL."""
+    collate = ' COLLATE "C"' if conn.dialect.name == "postgresql" else ""
+    order = f"division_code{collate}, COALESCE(household_id, ''){collate}, rule{collate}, seq"
+    day = sa.bindparam("as_of", as_of, type_=sa.Date)
+    # through negative numbers: the key (as_of, seq) stays unique at every row
+    conn.execute(sa.text(
+        f"UPDATE stored_findings SET seq = -1 - r.n FROM (SELECT seq AS old, "
+        f"row_number() OVER (ORDER BY {order}) - 1 AS n FROM stored_findings WHERE as_of = :as_of) AS r "
+        f"WHERE stored_findings.as_of = :as_of AND stored_findings.seq = r.old").bindparams(day))
+    conn.execute(sa.text("UPDATE stored_findings SET seq = -1 - seq WHERE as_of = :as_of").bindparams(day))
 
 
 def _ordered(findings: list[Finding]) -> list[Finding]:
@@ -95,13 +167,58 @@ def run_of(conn: Connection, as_of: date) -> Run | None:
                                         int(row.count))
 
 
-def refresh(conn: Connection, policies: PolicyBook, as_of: date, casefacts_position: int, head: int) -> Run | None:
+#: changed(after, up_to): the household ids and problem ids with events in positions (after, up_to]
+Changed = Callable[[int, int], tuple[set[str], set[str]]]
+
+
+def refresh(conn: Connection, policies: PolicyBook, as_of: date, casefacts_position: int, head: int,
+            changed: Changed | None = None) -> Run | None:
     """Store the run as of `as_of` again if the case facts have moved past what the stored one saw (or there is
-    none); None when it is current."""
+    none); None when it is current. With `changed`, only the households whose events arrived since are
+    recomputed (`store_changed`), unless the whole run must be (see the module's docstring)."""
     current = run_of(conn, as_of)
     if current is not None and current.casefacts_position >= casefacts_position:
         return None
-    return store_run(conn, policies, as_of, casefacts_position, head)
+    if current is None or changed is None or conn.execute(
+            sa.select(basis.c.policy_digest).where(basis.c.as_of == as_of)).scalar() != policy_digest(policies):
+        return store_run(conn, policies, as_of, casefacts_position, head)
+    households, problems = changed(current.casefacts_position, casefacts_position)
+    households |= _households_of_problems(conn, problems)
+    if len(households) > INCREMENTAL_MAX_HOUSEHOLDS:
+        return store_run(conn, policies, as_of, casefacts_position, head)
+    return store_changed(conn, policies, as_of, households, casefacts_position, head)
+
+
+def _households_of_problems(conn: Connection, problems: set[str]) -> set[str]:
+    from projections import casefacts as cf
+
+    p = cf.problems
+    wanted = sorted(problems)
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        found |= {h for (h,) in conn.execute(sa.select(p.c.household_id).where(
+            p.c.problem_id.in_(wanted[i : i + 500]), p.c.household_id.is_not(None)))}
+    return found
+
+
+def streams_between(select_notifications: Callable[..., Any], after: int, up_to: int) -> tuple[set[str], set[str]]:
+    """The household and problem ids with events in positions (after, up_to], read from the log (the
+    recorder's `select_notifications`) a page at a time."""
+    households: set[str] = set()
+    problems: set[str] = set()
+    start = after
+    while start < up_to:
+        page = select_notifications(start=start, limit=10_000, stop=up_to, inclusive_of_start=False)
+        for n in page:
+            kind, _, stream = str(n.originator_id).partition("/")
+            if kind == "household":
+                households.add(stream)
+            elif kind == "problem":
+                problems.add(stream)
+        if len(page) < 10_000:
+            break
+        start = page[-1].id
+    return households, problems
 
 
 def latest_run(conn: Connection, on_or_before: date) -> Run | None:

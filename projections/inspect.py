@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -165,13 +165,16 @@ def _fit_label(need: str) -> str:
 class Inspector:
     """Runs the rules as of a date over the case-facts tables, optionally for one division prefix."""
 
-    def __init__(self, conn: Connection, policies: PolicyBook, as_of: date, division: str | None = None):
+    def __init__(self, conn: Connection, policies: PolicyBook, as_of: date, division: str | None = None,
+                 households: Collection[str] | None = None):
         self.conn = conn
         self.policies = policies
         self.as_of = as_of
         self.D = as_of.toordinal()
         self.division = division or None
         self.policy = policies.on(as_of)
+        #: only these households' findings (and those of no household), for a refresh of what changed
+        self.households = None if households is None else sorted(set(households))
 
     # ------------------------------------------------------------------ helpers
 
@@ -184,7 +187,13 @@ class Inspector:
         return sa.case(*whens, else_=_num(get(ps[0])))
 
     def in_division(self, col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
-        return within(col, self.division)
+        """Rows of the division asked for (every rule's main table passes its division column here); with
+        `households`, also only those households' rows (and rows of no household)."""
+        inside = within(col, self.division)
+        if self.households is None:
+            return inside
+        household = col.table.c.household_id  # type: ignore[attr-defined]
+        return sa.and_(inside, sa.or_(household.is_(None), household.in_(self.households)))
 
     def line_on(self, ordinal_col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
         """The monitoring line of a decision on the day `ordinal_col`: `PolicyBook.monitoring_line` compiled

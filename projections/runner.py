@@ -54,6 +54,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from casecore.application import CaseManagement
 from casecore.events import CaseEvent
+from projections.in_database import EventSource, NotInDatabase, source_for
 
 positions_metadata = sa.MetaData()
 positions = sa.Table(
@@ -120,6 +121,11 @@ class Projection:
         this; the others only fold)."""
         self.fold(conn, events)
 
+    def rebuild_in_database(self, conn: Connection, source: EventSource, head: int) -> int | None:
+        """Fill the empty tables with every event up to `head` in SQL (`projections/in_database.py`), or None:
+        this projection is folded in Python. Runs inside the rebuild's transaction; raising rolls it back."""
+        return None
+
 
 SHADOW = "__next"
 
@@ -140,6 +146,9 @@ class Shadow(Projection):
 
     def fold_at(self, conn: Connection, events: list[CaseEvent], positions: list[int]) -> None:
         self.live.fold_at(conn, events, positions)
+
+    def rebuild_in_database(self, conn: Connection, source: EventSource, head: int) -> int | None:
+        return self.live.rebuild_in_database(conn, source, head)
 
 
 class RebuildRunning(Exception):
@@ -202,6 +211,9 @@ class Status:
 class ProjectionRunner:
     """Runs projections against one application's event log and one SQLAlchemy engine."""
 
+    #: a rebuild fills the tables of copy-like projections in SQL where it can (False: always fold in Python)
+    in_database = True
+
     def __init__(self, app: CaseManagement, engine: Engine, projections: Iterable[Projection],
                  batch_size: int = 2000):
         self.app = app
@@ -211,6 +223,8 @@ class ProjectionRunner:
         self.fingerprints = {p.name: fingerprint(p, engine.dialect) for p in self.projections}
         #: projections whose stored tables have another shape than the code's (rebuilt by the next catch-up)
         self.stale: set[str] = set()
+        #: why a rebuild of a copy-like projection folded in Python after trying SQL (by projection name)
+        self.not_in_database: dict[str, str] = {}
         #: per projection, the engine whose statements reach the shadow tables of its rebuild
         self._shadow_engines: dict[str, Engine] = {}
         if not sa.event.contains(engine, "before_cursor_execute", _rename):
@@ -386,7 +400,8 @@ class ProjectionRunner:
             shadow = self._begin_rebuild(projection, restart, reshape)
             if shadow is None:
                 return 0
-            done = self.catch_up(shadow, progress, stop_after_batches)
+            done = self._fill_in_database(shadow)
+            done += self.catch_up(shadow, progress, stop_after_batches)
             with self.engine.connect() as conn:
                 _, rebuilding = self._position(conn, shadow)
             if not rebuilding:
@@ -488,6 +503,31 @@ class ProjectionRunner:
             self._set_fingerprint(conn, shadow)
         return shadow
 
+    def _fill_in_database(self, shadow: Shadow) -> int:
+        """A fresh shadow of a copy-like projection: fill it up to the head of the log in SQL, in one transaction
+        that also moves its position there (still rebuilding: the deferred indexes and the switch follow as after
+        any rebuild). Returns the rows written; 0 when the projection or the store needs the Python fold, or the
+        statements failed (rolled back: the fold then starts from position 0)."""
+        if not self.in_database or type(shadow.live).rebuild_in_database is Projection.rebuild_in_database:
+            return 0
+        with self.engine.connect() as conn:
+            if self._position(conn, shadow) != (0, True):
+                return 0
+        head = self.max_position()
+        try:
+            with self._engine_of(shadow).begin() as conn:
+                source = source_for(self.app, conn)
+                if source is None:
+                    return 0
+                self._advance(conn, shadow, 0, head, True)
+                written = shadow.rebuild_in_database(conn, source, head)
+                if written is None:
+                    raise NotInDatabase(shadow.name)
+        except (PositionMoved, NotInDatabase, sa.exc.DBAPIError) as exc:
+            self.not_in_database[shadow.live.name] = repr(exc)[:500]
+            return 0
+        return written
+
     def _switch(self, projection: Projection) -> int:
         """In one transaction: take the live position's lock, fold into the caught-up shadow what the log
         gained since, drop the live tables, give the shadow's their names and move the live position to the
@@ -588,6 +628,7 @@ class ProjectionRunner:
         chosen = self.projections if projections is None else list(projections)
         with self._rebuild_locks(chosen):
             shadows = [s for p in chosen if (s := self._begin_rebuild(p, restart)) is not None]
+            filled = {s.name: self._fill_in_database(s) for s in shadows}
             each = None
             if progress is not None:
                 def each(p: Projection, position: int, head: int) -> None:
@@ -595,7 +636,7 @@ class ProjectionRunner:
             folded = self.catch_up_many(shadows, each)
             done = {p.name: 0 for p in chosen}
             for s in shadows:
-                done[s.live.name] = folded[s.name]
+                done[s.live.name] = folded[s.name] + filled[s.name]
                 with self.engine.connect() as conn:
                     _, rebuilding = self._position(conn, s)
                 if not rebuilding:

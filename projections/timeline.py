@@ -21,6 +21,7 @@ from casecore import limits as lim
 from casecore.events import CaseEvent
 from casecore.labels import event_label
 from casecore.values import Stage
+from projections.in_database import EventSource, rebuild_timeline
 from projections.runner import Projection, insert_rows
 from projections.sealing import Sealed
 
@@ -113,6 +114,9 @@ class TimelineProjection(Projection):
             return
         # a rebuild starts from empty tables and positions only grow: plain inserts, no read-modify-write
         insert_rows(conn, timeline, rows)
+
+    def rebuild_in_database(self, conn: Connection, source: EventSource, head: int) -> int | None:
+        return rebuild_timeline(conn, source, head)
 
 
 # ---------------------------------------------------------------------- queries

@@ -17,6 +17,8 @@ LABELS = {
     "floor_read_eps": "原始读取并解码 (事件/秒)",
     "rebuild_eps": "全部投影重建 (事件/秒)",
     "rebuild_ratio": "重建 / 原始读取",
+    "rebuild_copy_eps": "时间线与活动表重建 (事件/秒)",
+    "rebuild_ratio_copy": "时间线与活动表重建 / 原始读取",
     "replay_p50_ms": "载入约50个事件的户 p50 (毫秒)",
     "replay_p99_ms": "载入约50个事件的户 p99 (毫秒)",
     "inspect_households_per_s": "全部督查规则 (户/秒)",

@@ -107,8 +107,8 @@ def inspect(
 
 def _store(db: str | None, as_of: str | None, every: float | None) -> None:
     """Catch the case facts up and store the run as of the date (today when none is given, moving with the
-    clock); with `every`, again every so many seconds, recomputing only when events arrived or the day
-    changed."""
+    clock); with `every`, again every so many seconds, recomputing only the households whose events arrived
+    since (everything when the day or the policy changed)."""
     import time
 
     from adapters.readmodels import read_models
@@ -124,8 +124,10 @@ def _store(db: str | None, as_of: str | None, every: float | None) -> None:
                 projection = rm.runner.get("casefacts")
                 with rm.engine.begin() as conn:
                     findings_store.create(conn)
-                    run = findings_store.refresh(conn, app.policies, day, rm.runner.position(projection),
-                                                 rm.runner.max_position())
+                    run = findings_store.refresh(
+                        conn, app.policies, day, rm.runner.position(projection), rm.runner.max_position(),
+                        lambda after, up_to: findings_store.streams_between(app.recorder.select_notifications,
+                                                                            after, up_to))
                 if run is not None:
                     err_console.print(f"已保存督查结果: 基准日 {run.as_of}, {run.count} 条, 案件事实位置 "
                                       f"{run.casefacts_position}, 计算于 {run.computed_at:%Y-%m-%d %H:%M:%S}")
