@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import click
 import orjson
@@ -27,6 +27,9 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import Wiring
 
 DbOption = Annotated[
     str | None,
@@ -115,17 +118,25 @@ CHAIN_KEY_FILE: list[str | None] = [None]
 
 
 def open_app(db: str | None, *, create: bool = False, read_only: bool = False, chain_key_file: str | None = None):
-    """The application on `--db`. Only writing commands pass `create=True` (apply, imports, demo): any other
-    command pointed at a store that does not exist says so and exits 2, instead of creating an empty one and
-    reporting on it. `read_only=True`: nothing is created or written (audit, replay, show, events)."""
+    """The application on `--db` (`open_wiring`)."""
+    return open_wiring(db, create=create, read_only=read_only, chain_key_file=chain_key_file).app
+
+
+def open_wiring(db: str | None, *, create: bool = False, read_only: bool = False,
+                chain_key_file: str | None = None) -> Wiring:
+    """The application on `--db`, with its store. Only writing commands pass `create=True` (apply, imports,
+    demo): any other command pointed at a store that does not exist says so and exits 2, instead of creating
+    an empty one and reporting on it. `read_only=True`: nothing is created or written (audit, replay, show,
+    events)."""
+    from adapters.bootstrap import OpenSettings, wire
     from adapters.hashchain import ChainKeyError
-    from adapters.storage import StoreMissing, bootstrap
+    from adapters.storage import StoreMissing
 
     configure_logging()
     tune_gc()
     _opened.append(store_name(db))
     try:
-        app = bootstrap(db, create=create, read_only=read_only, chain_key_file=chain_key_file or CHAIN_KEY_FILE[0])
+        wiring = wire(OpenSettings(db, create, read_only, chain_key_file or CHAIN_KEY_FILE[0]))
     except (StoreMissing, ChainKeyError) as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -134,6 +145,7 @@ def open_app(db: str | None, *, create: bool = False, read_only: bool = False, c
         raise typer.Exit(2) from None
     # closed when the command ends (its pool's connections too: a process running many commands, a test
     # runner or an embedding service, kept every one of them open)
+    app = wiring.app
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(app.close)
@@ -143,7 +155,7 @@ def open_app(db: str | None, *, create: bool = False, read_only: bool = False, c
         places.load(app)  # townships' and villages' names, for every place printed
     except Exception as exc:  # names are a courtesy: without them places print as codes
         logging.getLogger(__name__).debug("place names not loaded: %s", exc)
-    return app
+    return wiring
 
 
 def read_projection(db: str | None, what: str, read: Callable[[Any, Any], T]) -> T:
@@ -153,8 +165,9 @@ def read_projection(db: str | None, what: str, read: Callable[[Any, Any], T]) ->
 
     from adapters.storage import read_only_engine
 
-    app = open_app(db, read_only=True)
-    engine = read_only_engine(app.store)
+    wiring = open_wiring(db, read_only=True)
+    app = wiring.app
+    engine = read_only_engine(wiring.store)
     try:
         with engine.connect() as conn:
             return read(conn, app)
