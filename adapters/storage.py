@@ -30,10 +30,7 @@ class Store:
         """The store as a person names it: the file, or the URL without its password."""
         if self.kind == "sqlite":
             return self.env["SQLITE_DBNAME"]
-        parsed = urlparse(self.url)
-        if parsed.password:
-            return self.url.replace(f":{parsed.password}@", ":***@", 1)
-        return self.url
+        return without_password(self.url)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -49,6 +46,14 @@ class Store:
         if e.get("POSTGRES_SCHEMA"):
             url += "?options=" + quote(f"-csearch_path={e['POSTGRES_SCHEMA']}")
         return url
+
+
+def without_password(url: str) -> str:
+    """A store's URL as it may be shown or logged: a password is replaced by `***` (a path is unchanged)."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@", 1)
+    return url
 
 
 def resolve_store(db: str | None = None) -> Store:

@@ -437,3 +437,18 @@ def raise_problems_from_findings(app: CaseManagement, findings: list[Any], on: d
             refusals.append(f"{cmd.problem_id}: {error.message if error else ''}")
     counts["already"] = sum(1 for f in findings if f.raised_problem is not None)
     return counts, refusals
+
+
+# ---------------------------------------------------------------------------------------------------- exports
+
+
+def read_ledgers(app: Any, as_of: date, division: str | None) -> tuple[list[dict], list[dict]]:
+    """Catch the ledger projection up, then read both ledgers as of a date."""
+    from adapters.readmodels import read_models
+    from projections.ledger import problem_rows, rectification_rows
+    from projections.registry import by_name
+
+    with read_models(app, [by_name("ledger")]) as rm:
+        rm.catch_up("ledger")
+        with rm.engine.connect() as conn:
+            return problem_rows(conn, as_of, division), rectification_rows(conn, as_of, division)

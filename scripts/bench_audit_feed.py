@@ -25,11 +25,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from adapters.audit import audit  # noqa: E402
+from adapters.benchcommands import inclusion_path, register  # noqa: E402
 from adapters.feed import read_feed  # noqa: E402
 from adapters.readmodels import store_of  # noqa: E402
 from adapters.storage import bootstrap, resolve_store  # noqa: E402
 from casecore.application import CaseManagement  # noqa: E402
-from tests.builders import inclusion_path, register  # noqa: E402
 
 PG = os.environ.get("CASECORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 

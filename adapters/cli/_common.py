@@ -106,10 +106,9 @@ _opened: list[str] = []
 
 def store_name(db: str | None) -> str:
     """The store as the operator named it, without a password."""
-    import re
+    from adapters.storage import without_password
 
-    name = db or os.environ.get("CASECORE_DB") or "./casecore.db"
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", name)
+    return without_password(db or os.environ.get("CASECORE_DB") or "./casecore.db")
 
 
 #: `casecore --chain-key-file FILE …`: the keyed chain's keys for this process (else CASECORE_CHAIN_KEY_FILE or

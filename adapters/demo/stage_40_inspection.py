@@ -405,8 +405,8 @@ def run(ctx: DemoContext) -> dict[str, int]:
                 findings = Inspector(conn, ctx.app.policies, inspected_on).run()
     except ValueError:  # an in-memory event store has no tables beside it: no inspection to show
         findings = []
-    from adapters.cli.inspect import write_findings
     from adapters.places import Places, names_of_county
+    from adapters.workbooks import write_findings
 
     report = out / f"督查问题清单_{county['code']}_{inspected_on.isoformat()}.xlsx"
     write_findings(report, findings, inspected_on, county["code"], Places(names_of_county(county)))

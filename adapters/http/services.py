@@ -55,6 +55,11 @@ class Services:
         self.read.close()
         self.app.close()
 
+    def writing(self) -> threading.Lock:
+        """Held around every decision of commands: the bulk path's cache of aggregates takes one writer at a
+        time per process (`with services.writing(): …`)."""
+        return self._write_lock
+
     # ------------------------------------------------------------------ reads are fresh
 
     def fresh(self, *names: str) -> None:
@@ -80,7 +85,7 @@ class Services:
         index in the request."""
         known: dict[str, str] = {}
         admitted = [self._admit(principal, self._with_actor(principal, item), known) for item in items]
-        with self._write_lock:
+        with self.writing():
             outcomes = list(self.app.handle_many(admitted, batch_size=500))
         return [o.as_dict(line=n) for n, o in enumerate(outcomes, start=1)]
 
