@@ -83,10 +83,9 @@ def resolve_store(db: str | None = None) -> Store:
         immutable = parse_qs(query).get("immutable", ["0"])[0] in ("1", "true", "yes")
     if path != ":memory:":
         path = str(Path(path).expanduser())
-    return Store("sqlite", url, {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
-                                 "SQLITE_LOCK_TIMEOUT": "30",
-                                 "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:SQLiteHashedRecorder"} | _MAPPER,
-                 immutable)
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "30",
+           "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:SQLiteHashedRecorder"}
+    return Store("sqlite", url, env | _MAPPER, immutable)
 
 
 class StoreMissing(LookupError):
