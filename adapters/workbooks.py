@@ -1,6 +1,6 @@
-"""The printable workbooks of the reports people sign: the inspector's findings (问题清单 and its two summaries)
-and the double ledger (问题台账, 整改台账). Every sheet is laid out and written by `adapters.sheets`; what is
-here is which columns, which rows and which titles.
+"""The printable workbooks of the reports people sign: the inspector's findings (问题清单 and its two summaries),
+the double ledger (问题台账, 整改台账) and the roster (监测对象名单). Every sheet is laid out and written by
+`adapters.sheets`; what is here is which columns, which rows and which titles.
 """
 
 from __future__ import annotations
@@ -12,8 +12,22 @@ from typing import Any
 
 from adapters.places import Places
 from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
+from casecore.labels import MEASURE_STATUS
 from casecore.problem import status_label
-from casecore.values import AccountableParty, Labelled, ProblemKind, ProblemSource, Role
+from casecore.values import (
+    AccountableParty,
+    Category,
+    ExitMode,
+    HouseholdType,
+    Housing,
+    Labelled,
+    MeasureType,
+    ProblemKind,
+    ProblemSource,
+    RiskType,
+    Role,
+    Stage,
+)
 
 # ---------------------------------------------------------------------- the inspector's findings
 
@@ -164,7 +178,7 @@ RECTIFICATION_COLUMNS = [
 ]
 
 
-def _label(enum: type[Labelled], value: str | None) -> str:
+def label_of(enum: type[Labelled], value: str | None) -> str:
     if value is None:
         return ""
     try:
@@ -184,7 +198,7 @@ def problem_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for i, r in enumerate(rows, start=1):
         out.append(dict(
-            r, no=i, kind_label=_label(ProblemKind, r["kind"]), source_label=_label(ProblemSource, r["source"]),
+            r, no=i, kind_label=label_of(ProblemKind, r["kind"]), source_label=label_of(ProblemSource, r["source"]),
             found_by=_who(r["found_by_name"], r["found_by_id"]), status_label=status_label(r["status"]),
             responsible=_who(r["responsible_name"], r["responsible_person"]),
             supervisor=_who(r["supervisor_name"], r["supervisor_person"]),
@@ -200,8 +214,8 @@ def rectification_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for i, r in enumerate(rows, start=1):
         out.append(dict(
             r, no=i, entry_label=ENTRY_LABELS.get(r["entry"], r["entry"]),
-            party_label=_label(AccountableParty, r["party"]), actor=_who(r["actor_name"], r["actor_id"]),
-            actor_role_label=_label(Role, r["actor_role"]), status_label=status_label(r["status_after"]),
+            party_label=label_of(AccountableParty, r["party"]), actor=_who(r["actor_name"], r["actor_id"]),
+            actor_role_label=label_of(Role, r["actor_role"]), status_label=status_label(r["status_after"]),
         ))
     return out
 
@@ -236,4 +250,112 @@ def write_ledger_xlsx(path: Path, problems: list[dict[str, Any]], rectifications
                 subtitle(as_of, f"共 {len(entry_rows)} 条办理记录"), RECTIFICATION_COLUMNS, entry_rows, form=True)
     write_table(sheet(wb, "问题台账(明细)"), title(area, "问题台账明细", as_of), subtitle(as_of, counts),
                 PROBLEM_DETAIL_COLUMNS, problem_rows)
+    wb.save(path)
+
+
+# ---------------------------------------------------------------------- the roster
+
+
+def risks_text(values: list[str]) -> str:
+    return "、".join(label_of(RiskType, r) for r in values)
+
+
+def measures_text(measures: list[dict[str, Any]]) -> str:
+    return "、".join(
+        f"{label_of(MeasureType, m['measure_type']) or m['measure_id']}({MEASURE_STATUS.get(m['status'], m['status'])})"
+        for m in measures
+    )
+
+
+def _yes_no(value: bool | None) -> str:
+    return "" if value is None else ("是" if value else "否")
+
+
+#: the printed roster (A4 landscape): who, where, why monitored, since when, income, who helps and how
+ROSTER_COLUMNS = [
+    Column("no", "序号"),
+    Column("township", "乡镇", wrap=8),
+    Column("village", "村", wrap=8),
+    Column("household_id", "户编号"),
+    Column("head_name", "户主姓名"),
+    Column("household_size", "家庭人口"),
+    Column("category_label", "监测对象类型"),
+    Column("risks_label", "风险类型", wrap=14),
+    Column("included_on", "纳入监测日期"),
+    Column("per_capita_income", "人均纯收入(元)"),
+    Column("labour_label", "有劳动力"),
+    Column("cadre_text", "帮扶责任人", wrap=14),
+    Column("measures_label", "帮扶措施", wrap=24),
+    Column("stage_label", "状态"),
+]
+
+#: the rest of each household's roster row, keyed by 户编号
+ROSTER_DETAIL_COLUMNS = [
+    Column("no", "序号"),
+    Column("household_id", "户编号"),
+    Column("division_code", "区划代码"),
+    Column("household_type_label", "户类型"),
+    Column("relocated_label", "易地搬迁户"),
+    Column("resettlement_site", "安置点", wrap=16),
+    Column("eliminated_on", "风险消除日期"),
+    Column("exit_mode_label", "消除方式"),
+    Column("income_assessed_on", "收入核算日期"),
+    Column("housing_label", "住房"),
+    Column("water_label", "饮水安全"),
+    Column("measures_planned", "措施数"),
+    Column("measures_implemented", "已落实措施数"),
+]
+
+MEASURE_COLUMNS = [
+    Column("no", "序号"),
+    Column("household_id", "户编号"),
+    Column("measure_id", "措施编号"),
+    Column("type_label", "措施类型"),
+    Column("addresses_label", "针对风险", wrap=14),
+    Column("department", "责任部门", wrap=14),
+    Column("responsible", "责任人", wrap=10),
+    Column("planned_on", "计划日期"),
+    Column("implemented_on", "落实日期"),
+    Column("ended_on", "结束日期"),
+    Column("status_label", "状态"),
+]
+
+
+def roster_view(rows: list[dict[str, Any]], places: Places) -> list[dict[str, Any]]:
+    """Roster rows with places as names and Chinese labels beside the codes."""
+    return [dict(
+        r, no=i, township=places.township(r["division_code"]), village=places.village(r["division_code"]),
+        category_label=label_of(Category, r["category"]), risks_label=risks_text(r["risk_types"]),
+        labour_label=_yes_no(r["has_labour"]), stage_label=label_of(Stage, r["stage"]),
+        cadre_text="\n".join(p for p in (r["cadre_name"] or "", places.unit(r["cadre_unit"])) if p),
+        measures_label=measures_text(r["measures"]), household_type_label=label_of(HouseholdType, r["household_type"]),
+        relocated_label=_yes_no(r["relocated"]),
+        exit_mode_label=label_of(ExitMode, r["exit_mode"]) if r["eliminated_on"] else "",
+        housing_label=label_of(Housing, r["housing"]), water_label=_yes_no(r["drinking_water_safe"]),
+    ) for i, r in enumerate(rows, start=1)]
+
+
+def measure_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    measures = [m for r in rows for m in r["measures"]]
+    return [dict(m, no=i, type_label=label_of(MeasureType, m["measure_type"]),
+                 addresses_label=risks_text(m["addresses"]), status_label=MEASURE_STATUS.get(m["status"], m["status"]))
+            for i, m in enumerate(measures, start=1)]
+
+
+def write_roster_xlsx(path: Path, rows: list[dict[str, Any]], as_of: date | None = None, division: str | None = None,
+               places: Places | None = None) -> None:
+    """The roster as a printable workbook: 监测对象名单 (A4 landscape), 名单(其他信息) with the rest of each
+    row, and 帮扶措施. Rows carry `head_name` (the household head) where the caller read it."""
+    places = places or Places()
+    as_of = as_of or date.today()
+    area = places.area(division, (r["division_code"] or "" for r in rows))
+    view = roster_view(rows, places)
+    measures = measure_view(rows)
+    wb = new_workbook()
+    write_table(sheet(wb, "监测对象名单"), title(area, "防返贫监测对象名单", as_of),
+                subtitle(as_of, f"共 {len(rows)} 户"), ROSTER_COLUMNS, view)
+    write_table(sheet(wb, "名单(其他信息)"), title(area, "防返贫监测对象名单（其他信息）", as_of),
+                subtitle(as_of, f"共 {len(rows)} 户"), ROSTER_DETAIL_COLUMNS, view)
+    write_table(sheet(wb, "帮扶措施"), title(area, "监测对象帮扶措施", as_of),
+                subtitle(as_of, f"共 {len(measures)} 项"), MEASURE_COLUMNS, measures)
     wb.save(path)

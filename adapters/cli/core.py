@@ -46,8 +46,9 @@ def apply(
     except (OSError, UnicodeDecodeError) as exc:
         err_console.print(f"[red]无法读取文件 {file}: {exc}[/red]")
         raise typer.Exit(2) from None
+    from adapters.usecases import apply_lines
+
     app = open_app(db, create=True)
-    parsed = [parse_line(t) for _, t in lines]
     counts: Counter[str] = Counter()
     refused: list[tuple[int, c.Command | CaseError, dict]] = []
     rows: list[tuple[int, c.Command | CaseError, dict]] = []
@@ -57,8 +58,7 @@ def apply(
     out = sys.stdout
     with progress:
         task = progress.add_task("apply", total=len(lines))
-        outcomes = app.handle_many(parsed, batch_size=max(1, batch))
-        for (n, _), cmd, outcome in zip(lines, parsed, outcomes):
+        for n, cmd, outcome in apply_lines(app, lines, batch):
             result = outcome.as_dict(line=n)
             if json:
                 out.write(dumps(result) + "\n")

@@ -48,8 +48,6 @@ def inspect(
                                                 "有新事件或日期变化时重算并保存; Ctrl-C 停止")] = None,
 ) -> None:
     """运行督查规则 (run the inspector's rules); --store 保存结果, --every 按计划刷新."""
-    from adapters.readmodels import read_models
-    from projections.casefacts import CaseFactsProjection
     from projections.inspect import RULES, Inspector
 
     day = business_date(as_of, "--as-of")
@@ -81,28 +79,19 @@ def inspect(
         findings, cadre_unknown, places = read_projection(db, "案件事实", read)
         _output(findings, day, division, None, json, xlsx, places, cadre_unknown, limit)
         return
+    from adapters.usecases import inspect as run_inspection
+
     app = open_app(db)
     try:
-        with read_models(app, [CaseFactsProjection()]) as rm:
-            rm.catch_up()
-            with rm.engine.connect() as conn:
-                inspector = Inspector(conn, app.policies, day, division)
-                findings = inspector.run(rule or None)
-                cadre_unknown = inspector.cadre_unknown()
-            raised: Counter[str] = Counter()
-            if raise_problems:
-                from adapters.usecases import raise_problems_from_findings
-
-                actor = {"id": actor_id, "name": "督查规则", "role": "inspector", "unit": actor_unit}
-                raised, refusals = raise_problems_from_findings(app, findings, day, actor)
-                for line in refusals:
-                    err_console.print(f"[red]{line}[/red]")
-                rm.catch_up()
+        actor = {"id": actor_id, "name": "督查规则", "role": "inspector", "unit": actor_unit}
+        done = run_inspection(app, day, rule, division, raise_as=actor if raise_problems else None)
+        for line in done.refusals:
+            err_console.print(f"[red]{line}[/red]")
         places = Places.of_app(app)
     finally:
         app.close()
-    _output(findings, day, division, raised if raise_problems else None, json, xlsx, places, cadre_unknown,
-            limit)
+    _output(done.findings, day, division, done.raised if raise_problems else None, json, xlsx, places,
+            done.cadre_unknown, limit)
 
 
 def _store(db: str | None, as_of: str | None, every: float | None) -> None:
