@@ -205,6 +205,22 @@ def business_date(text: str | None, option: str) -> date:
     return day
 
 
+def check_division(division: str | None) -> None:
+    """`--division` is a code prefix: digits only (else the command says so and exits 2)."""
+    if division is not None and not division.isdigit():
+        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
+        raise typer.Exit(2)
+
+
+def refused(err: Any, json: bool) -> typer.Exit:
+    """A request the domain refused (a `CaseError`): its contract error as JSON, or its sentence; exit 1."""
+    if json:
+        print(dumps({"ok": False, "error": err.as_dict()}))
+    else:
+        err_console.print(f"[red]{err.message}[/red]")
+    return typer.Exit(1)
+
+
 def group(app: typer.Typer, name: str, help: str) -> typer.Typer:
     """The command group `casecore <name> …`, shared by every module that adds a command to it (created by
     the first, found by the others), so that e.g. `import national` and `import measures` live side by side."""

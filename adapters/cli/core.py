@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from adapters.cli._common import DbOption, JsonOption, dumps, err_console, open_app
+from adapters.cli._common import DbOption, JsonOption, dumps, err_console, open_app, refused
 from adapters.intake import parse_line, validation_message  # noqa: F401 - re-exported for callers of the CLI module
 from casecore import commands as c
 from casecore.errors import ERROR_LABELS, CaseError
@@ -110,11 +110,7 @@ def show(
     try:
         state = public_state(app.get_household(household))
     except CaseError as err:
-        if json:
-            print(dumps({"ok": False, "error": err.as_dict()}))
-        else:
-            err_console.print(f"[red]{err.message}[/red]")
-        raise typer.Exit(1) from None
+        raise refused(err, json) from None
     if json:
         print(dumps(state))
         return

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from adapters.cli._common import (
     CatchUpOption,
@@ -21,6 +20,7 @@ from adapters.cli._common import (
     JsonOption,
     LimitOption,
     business_date,
+    check_division,
     console,
     dumps,
     err_console,
@@ -42,9 +42,7 @@ def ledger(
     catch_up: CatchUpOption = True,
 ) -> None:
     """双台账: 问题台账与整改台账 (the problem ledger and the rectification ledger)."""
-    if division is not None and not division.isdigit():
-        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
-        raise typer.Exit(2)
+    check_division(division)
     day = business_date(as_of, "--as-of")
     if not catch_up:
         from projections.ledger import problem_rows, rectification_rows

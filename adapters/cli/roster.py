@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from adapters.cli._common import (
     CatchUpOption,
     DbOption,
     JsonOption,
     LimitOption,
+    check_division,
     console,
     dumps,
     err_console,
@@ -42,9 +42,7 @@ def roster(
     from projections.registry import by_name
     from projections.roster import monitored_roster
 
-    if division is not None and not division.isdigit():
-        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
-        raise typer.Exit(2)
+    check_division(division)
 
     def read(conn: Any) -> tuple[list[dict[str, Any]], Places | None]:
         rows = monitored_roster(conn, division, all_stages=all_stages)
