@@ -58,15 +58,15 @@ def _child(db: str, names: list[str], batch_size: int, restart: bool, out: Any) 
     """One process: rebuild its group of projections, reporting progress and the result on `out`."""
     import gc
 
+    from adapters.bootstrap import OpenSettings, wire
     from adapters.readmodels import read_models
-    from adapters.storage import bootstrap
     from projections.registry import by_name
 
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     app = None
     try:
-        app = bootstrap(db)
+        app = wire(OpenSettings(db)).app
         seconds: dict[str, float] = {}
         with read_models(app, [by_name(n) for n in names], batch_size=batch_size) as rm:
             for p in rm.runner.projections:

@@ -173,13 +173,9 @@ def load(app: Any) -> int:
 
 def names_of_county(county: Mapping[str, Any]) -> dict[str, str]:
     """The township and village names of a county shaped as the demo shares it ({code, townships: [{code, name,
-    villages: [{code, name}]}]})."""
-    out: dict[str, str] = {}
-    for t in county.get("townships", []):
-        out[t["code"]] = t["name"]
-        for v in t.get("villages", []):
-            out[v["code"]] = v["name"]
-    return out
+    villages: [{code, name}]}]}), read as a division table (`names_of_table`)."""
+    return names_of_table((v["code"], t["name"], v["name"])
+                          for t in county.get("townships", []) for v in t.get("villages", []))
 
 
 @dataclass

@@ -15,6 +15,7 @@ from types import TracebackType
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from adapters.bootstrap import Wiring
 from adapters.storage import Store, resolve_store
 from casecore.application import CaseManagement
 from projections.registry import all_projections
@@ -26,14 +27,14 @@ SQLITE_LOCK_SECONDS = 30
 
 
 def store_of(app: CaseManagement) -> Store:
-    store = getattr(app, "store", None)
-    if store is None:  # an application not built by `bootstrap`: derive the store from its environment
-        env = app.env
-        if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
-            store = resolve_store(env["SQLITE_DBNAME"])
-        else:
-            raise ValueError("cannot tell where the events live; build the application with adapters.storage.bootstrap")
-    return store
+    """Where the application's events live: the store it was wired on (`adapters.bootstrap`)."""
+    wiring = Wiring.of(app)
+    if wiring is not None:
+        return wiring.store
+    env = app.env   # an application built elsewhere: derive the store from its environment
+    if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
+        return resolve_store(env["SQLITE_DBNAME"])
+    raise ValueError("cannot tell where the events live; build the application with adapters.bootstrap.wire")
 
 
 def cipher_key_of(app: CaseManagement) -> str | None:

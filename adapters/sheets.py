@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from openpyxl.styles import Alignment, Border, Font, NamedStyle, PatternFill, Side
@@ -153,6 +154,33 @@ def sheet(wb: Workbook, name: str) -> Worksheet:
         first.title = name
         return first
     return wb.create_sheet(name)
+
+
+def write_rows(path: Path, name: str, head: Iterable[Sequence[Any]], rows: Iterable[Sequence[Any]],
+               text: bool = False) -> Path:
+    """A workbook of plain rows with no layout, as another system's export looks (the national export, a
+    department's list): one sheet `name`, the `head` rows as given, then `rows` — every cell of those a text
+    cell when `text` (the national system formats every cell as text). Written row by row in openpyxl's
+    write-only mode: constant memory for an export of a million rows."""
+    from openpyxl.cell import WriteOnlyCell
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(name)
+    for values in head:
+        ws.append(list(values))
+    for values in rows:
+        if text:
+            cells = []
+            for value in values:
+                cell = WriteOnlyCell(ws, value=value)
+                cell.number_format = "@"
+                cells.append(cell)
+            ws.append(cells)
+        else:
+            ws.append(list(values))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
 
 
 def long_date(day: date) -> str:

@@ -1,5 +1,5 @@
 """Choosing the store: `--db` / `CASECORE_DB` is a file path or `sqlite:///…` (default `./casecore.db`) or
-`postgresql://…`. This is the composition root: settings in, a ready application out."""
+`postgresql://…`. The application is built on it by the composition root, `adapters.bootstrap`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlparse
 
-from adapters.hashchain import HashedRecorder, load_chain_keys
 from casecore.application import CaseManagement
 
 DEFAULT_DB = "./casecore.db"
@@ -31,10 +30,7 @@ class Store:
         """The store as a person names it: the file, or the URL without its password."""
         if self.kind == "sqlite":
             return self.env["SQLITE_DBNAME"]
-        parsed = urlparse(self.url)
-        if parsed.password:
-            return self.url.replace(f":{parsed.password}@", ":***@", 1)
-        return self.url
+        return without_password(self.url)
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -50,6 +46,14 @@ class Store:
         if e.get("POSTGRES_SCHEMA"):
             url += "?options=" + quote(f"-csearch_path={e['POSTGRES_SCHEMA']}")
         return url
+
+
+def without_password(url: str) -> str:
+    """A store's URL as it may be shown or logged: a password is replaced by `***` (a path is unchanged)."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@", 1)
+    return url
 
 
 def resolve_store(db: str | None = None) -> Store:
@@ -79,10 +83,9 @@ def resolve_store(db: str | None = None) -> Store:
         immutable = parse_qs(query).get("immutable", ["0"])[0] in ("1", "true", "yes")
     if path != ":memory:":
         path = str(Path(path).expanduser())
-    return Store("sqlite", url, {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path,
-                                 "SQLITE_LOCK_TIMEOUT": "30",
-                                 "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:SQLiteHashedRecorder"} | _MAPPER,
-                 immutable)
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "30",
+           "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:SQLiteHashedRecorder"}
+    return Store("sqlite", url, env | _MAPPER, immutable)
 
 
 class StoreMissing(LookupError):
@@ -154,20 +157,8 @@ def cipher_env() -> dict[str, str]:
 
 def bootstrap(db: str | None = None, *, create: bool = True, read_only: bool = False,
               chain_key_file: str | None = None) -> CaseManagement:
-    """Build the application on the chosen store. `create=False`: the store must exist already (else
-    `StoreMissing`); `read_only=True` (implies it): nothing is created or written — the auditor's evidence
-    copy keeps its digest, and a copy on read-only media opens. The hash chain is keyed with
-    `chain_key_file`, `CASECORE_CHAIN_KEY_FILE` or `CASECORE_CHAIN_KEY` when one is given
-    (`adapters.hashchain.load_chain_keys`)."""
-    keys = load_chain_keys(chain_key_file)
-    store = resolve_store(db)
-    if (read_only or not create) and not store_exists(store):
-        raise StoreMissing(store)
-    env = store.env | cipher_env()
-    if read_only:
-        env |= _read_only_env(store)
-    app = CaseManagement(env=env)
-    if isinstance(app.recorder, HashedRecorder):
-        app.recorder.chain_keys = keys
-    app.store = store  # type: ignore[attr-defined]
-    return app
+    """The application alone, built by the composition root (`adapters.bootstrap.wire`, which says what the
+    arguments mean); `adapters.bootstrap.Wiring.of(app)` gives the rest of its wiring."""
+    from adapters.bootstrap import OpenSettings, wire
+
+    return wire(OpenSettings(db, create, read_only, chain_key_file)).app

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from casecore import commands as c
 from casecore.application import CaseManagement
 from casecore.authority import ROLES
+from casecore.errors import CaseError
 from casecore.household import legal_commands, step_label
 from casecore.labels import MEASURE_STATUS
 from casecore.policy import PolicyBook
@@ -436,7 +437,53 @@ def approval_inbox(conn: Connection, policies: PolicyBook, role: Role | str, pre
     return out
 
 
+# ---------------------------------------------------------------------------------------------------- commands
+
+
+def apply_lines(app: CaseManagement, lines: list[tuple[int, str]], batch: int = 500
+                ) -> Iterator[tuple[int, c.Command | CaseError, Any]]:
+    """Decide the JSON Lines commands in order, each on its own (the bulk path: `batch` commands a transaction):
+    (line number, the command or why the line could not be read, the outcome), as each is decided."""
+    from adapters.intake import parse_line
+
+    parsed = [parse_line(t) for _, t in lines]
+    outcomes = app.handle_many(parsed, batch_size=max(1, batch))
+    for (n, _), cmd, outcome in zip(lines, parsed, outcomes):
+        yield n, cmd, outcome
+
+
 # ---------------------------------------------------------------------------------------------------- findings
+
+
+@dataclass
+class Inspection:
+    """What one run of the inspector's rules found, and what raising problems from it did."""
+
+    findings: list[Any]
+    #: households the rule on a missing cadre could not judge (an export without the column)
+    cadre_unknown: int
+    raised: Counter[str] = field(default_factory=Counter)
+    refusals: list[str] = field(default_factory=list)
+
+
+def inspect(app: CaseManagement, day: date, rules: list[str] | None = None, division: str | None = None,
+            raise_as: dict[str, Any] | None = None, every_projection: bool = False) -> Inspection:
+    """Catch the case facts up and run the rules as of `day` (all, or `rules`; under `division`). With
+    `raise_as` (an actor), raise a problem for each finding not raised yet, then fold those in as well.
+    `every_projection`: catch every read model up, not only the case facts (the demo reads them next)."""
+    from adapters.readmodels import read_models
+    from projections.casefacts import CaseFactsProjection
+    from projections.inspect import Inspector
+
+    with read_models(app, None if every_projection else [CaseFactsProjection()]) as rm:
+        rm.catch_up()
+        with rm.engine.connect() as conn:
+            inspector = Inspector(conn, app.policies, day, division)
+            done = Inspection(inspector.run(rules or None), inspector.cadre_unknown())
+        if raise_as is not None:
+            done.raised, done.refusals = raise_problems_from_findings(app, done.findings, day, raise_as)
+            rm.catch_up()
+    return done
 
 
 def raise_problems_from_findings(app: CaseManagement, findings: list[Any], on: date, actor: dict[str, Any],
@@ -464,3 +511,31 @@ def raise_problems_from_findings(app: CaseManagement, findings: list[Any], on: d
             refusals.append(f"{cmd.problem_id}: {error.message if error else ''}")
     counts["already"] = sum(1 for f in findings if f.raised_problem is not None)
     return counts, refusals
+
+
+# ---------------------------------------------------------------------------------------------------- exports
+
+
+def read_ledgers(app: Any, as_of: date, division: str | None) -> tuple[list[dict], list[dict]]:
+    """Catch the ledger projection up, then read both ledgers as of a date."""
+    from adapters.readmodels import read_models
+    from projections.ledger import problem_rows, rectification_rows
+    from projections.registry import by_name
+
+    with read_models(app, [by_name("ledger")]) as rm:
+        rm.catch_up("ledger")
+        with rm.engine.connect() as conn:
+            return problem_rows(conn, as_of, division), rectification_rows(conn, as_of, division)
+
+
+def with_heads(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row with its household head's name (`head_name`)."""
+    from projections.monthly_roster import heads_of
+
+    ids = [r["household_id"] for r in rows]
+    heads: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 500):
+        heads.update(heads_of(conn, ids[i : i + 500]))
+    for r in rows:
+        r["head_name"] = heads.get(r["household_id"], {}).get("name")
+    return rows

@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from adapters.bootstrap import Wiring
 from adapters.readmodels import ReadModels
 from casecore.application import CaseManagement
 from projections.runner import Projection
@@ -46,7 +47,8 @@ class Wakeup:
     def __init__(self, app: CaseManagement):
         self._conn: Any = None
         channel = getattr(app.recorder, "channel_name", None)
-        store = getattr(app, "store", None)
+        wiring = Wiring.of(app)
+        store = wiring.store if wiring is not None else None
         if channel and store is not None and store.kind == "postgres":
             import psycopg
             from psycopg import sql

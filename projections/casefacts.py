@@ -29,7 +29,7 @@ rebuild and an incremental catch-up give the same rows.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -38,9 +38,12 @@ from sqlalchemy.engine import Connection
 
 from casecore import limits as lim
 from casecore.events import CaseEvent
+from casecore.household import Household
 from casecore.household.state import WITH_LABOUR as WITH_LABOUR  # the inspector reads it here
+from casecore.problem import Problem
 from casecore.streams import HOUSEHOLD_PREFIX, PROBLEM_PREFIX
 from casecore.values import DEVELOPMENTAL_MEASURES, Housing, Procedure, SignLevel, Stage
+from projections.dispatch import Handlers
 from projections.roster import Money
 from projections.runner import Projection, insert_rows, rows_by_key, upsert
 from projections.sealing import Sealed
@@ -49,8 +52,15 @@ HOUSEHOLD = HOUSEHOLD_PREFIX
 PROBLEM = PROBLEM_PREFIX
 _DEVELOPMENTAL = frozenset(m.value for m in DEVELOPMENTAL_MEASURES)
 #: the events that sign a level of a procedure
-SIGNING = {"lead_verified": SignLevel.VERIFY.value, "exit_verified": SignLevel.VERIFY.value,
-           "township_reviewed": SignLevel.TOWNSHIP.value, "county_decided": SignLevel.COUNTY.value}
+SIGNING: dict[type, str] = {
+    Household.LeadVerified: SignLevel.VERIFY.value, Household.ExitVerified: SignLevel.VERIFY.value,
+    Household.TownshipReviewed: SignLevel.TOWNSHIP.value, Household.CountyDecided: SignLevel.COUNTY.value}
+
+#: the fold's handlers by event class: household events (the common bookkeeping is done before them in
+#: `_household`), problem events (after the status in `_problem`)
+Handler = Callable[["CaseFactsProjection", "_Batch", str, dict[str, Any], Any], None]
+on_household: Handlers[Handler] = Handlers()
+on_problem: Handlers[Handler] = Handlers()
 
 metadata = sa.MetaData()
 
@@ -318,8 +328,12 @@ def open_items(e: Any) -> int:
             + int(bool(e.children_out_of_school)) + int(bool(e.members_without_medical_insurance)))
 
 
+_NAMED_BY_PERSON = (Household.MemberRemoved, Household.MemberNameCorrected)
+_MEMBER_CHANGES = (Household.MemberRemoved, Household.MemberAdded, Household.MemberNameCorrected)
+
+
 def _person_of(e: Any) -> str:
-    return e.person_id if e.TYPE in ("member_removed", "member_name_corrected") else e.member["person_id"]
+    return e.person_id if type(e) in _NAMED_BY_PERSON else e.member["person_id"]
 
 
 class _Batch:
@@ -337,14 +351,15 @@ class _Batch:
         self.risks_changed: set[str] = set()
         self.measures = rows_by_key(conn, measures, "key", [
             _key(e.originator_id.removeprefix(HOUSEHOLD), e.measure_id) for e in events
-            if e.TYPE in ("measure_implemented", "measure_ended")])
+            if type(e) in (Household.MeasureImplemented, Household.MeasureEnded)])
         self.measures_existing = set(self.measures)
         self.leads = rows_by_key(conn, leads, "key", [
-            _key(e.originator_id.removeprefix(HOUSEHOLD), e.lead_id) for e in events if e.TYPE == "lead_verified"])
+            _key(e.originator_id.removeprefix(HOUSEHOLD), e.lead_id) for e in events
+            if type(e) is Household.LeadVerified])
         self.leads_existing = set(self.leads)
         self.members = rows_by_key(conn, members, "key", [
             _key(e.originator_id.removeprefix(HOUSEHOLD), _person_of(e)) for e in events
-            if e.TYPE in ("member_removed", "member_added", "member_name_corrected")])
+            if type(e) in _MEMBER_CHANGES])
         self.members_existing = set(self.members)
         pids = {e.originator_id.removeprefix(PROBLEM) for e in events if e.originator_id.startswith(PROBLEM)}
         self.problems = rows_by_key(conn, problems, "problem_id", pids)
@@ -412,8 +427,8 @@ class CaseFactsProjection(Projection):
     # ------------------------------------------------------------------ households
 
     def _household(self, b: _Batch, hid: str, e: Any) -> None:
-        kind = e.TYPE
-        if kind == "registered":
+        kind = type(e)
+        if kind is Household.Registered:
             b.households[hid] = {
                 "household_id": hid, "division_code": e.division_code, "household_type": e.household_type,
                 "stage": Stage.NOT_MONITORED.value, "cycle": 0, "cycle_status": None, "registered_on": e.on,
@@ -428,11 +443,11 @@ class CaseFactsProjection(Projection):
         if e.origin is not None:
             h["imported"] = True
         self._timing(b, hid, h, e, imported=e.origin is not None)
-        handler = getattr(self, f"_on_{kind}", None)
+        handler = on_household.get(e)
         if handler is not None:
-            handler(b, hid, h, e)
+            handler(self, b, hid, h, e)
         level = SIGNING.get(kind)
-        if level is not None and not (kind == "county_decided" and e.step == "entered"):  # not a correction
+        if level is not None and not (kind is Household.CountyDecided and e.step == "entered"):  # not a correction
             self._signed(b, hid, h, e, level)
         stage = getattr(e, "stage", None)
         if isinstance(stage, str):
@@ -457,14 +472,17 @@ class CaseFactsProjection(Projection):
                           "labour": m.get("labour"), "added_ord": ordinal(added), "removed_ord": None,
                           "removed_on": None}
 
+    @on_household(Household.MemberAdded)
     def _on_member_added(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         self._member(b, hid, e.member, e.on)
 
+    @on_household(Household.MemberRemoved)
     def _on_member_removed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         m = b.members.get(_key(hid, e.person_id))
         if m is not None:
             m.update(removed_on=e.on, removed_ord=e.on.toordinal())
 
+    @on_household(Household.MemberNameCorrected)
     def _on_member_name_corrected(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         m = b.members.get(_key(hid, e.person_id))
         if m is not None:
@@ -475,11 +493,13 @@ class CaseFactsProjection(Projection):
                 "on_ord": e.on.toordinal(), "seq": e.on.toordinal() * 1_000_000 + e.originator_version,
                 "origin": e.origin}
 
+    @on_household(Household.IncomeAssessed)
     def _on_income_assessed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         b.appended[incomes].append(self._assessment(hid, h, e) | {
             "net_income": e.net_income, "rigid_expenditure": e.rigid_expenditure,
             "household_size": e.household_size, "per_capita_income": e.per_capita_income})
 
+    @on_household(Household.GuaranteesAssessed)
     def _on_guarantees_assessed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         b.appended[guarantees].append(self._assessment(hid, h, e) | {
             "housing": e.housing, "drinking_water_safe": e.drinking_water_safe,
@@ -487,6 +507,7 @@ class CaseFactsProjection(Projection):
             "members_without_medical_insurance": len(e.members_without_medical_insurance),
             "open_items": open_items(e)})
 
+    @on_household(Household.LeadRecorded)
     def _on_lead_recorded(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         monitored = h["stage"] in (Stage.MONITORED.value, Stage.IN_EXIT.value)
         if e.opens_procedure:
@@ -502,6 +523,7 @@ class CaseFactsProjection(Projection):
             c["risk_types"] = [*c["risk_types"], *e.adds_risks]
             b.risks_changed.add(c["key"])
 
+    @on_household(Household.LeadVerified)
     def _on_lead_verified(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         lead = b.leads.get(_key(hid, e.lead_id))
         if lead is not None:
@@ -533,11 +555,13 @@ class CaseFactsProjection(Projection):
             c["status"] = "monitored"
         h["cycle_status"] = c["status"]
 
+    @on_household(Household.PublicityOpened)
     def _on_publicity_opened(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
         if c is not None and e.procedure == Procedure.INCLUSION.value:
             c["publicity_opened_on"] = e.on
 
+    @on_household(Household.PublicityClosed)
     def _on_publicity_closed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
         if c is not None and e.procedure == Procedure.INCLUSION.value:
@@ -547,9 +571,11 @@ class CaseFactsProjection(Projection):
             "division_code": h["division_code"], "procedure": e.procedure, "opened_on": e.opened_on,
             "opened_ord": ordinal(e.opened_on), "closed_on": e.on, "closed_ord": e.on.toordinal()})
 
+    @on_household(Household.TownshipReviewed)
     def _on_township_reviewed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         self._closed(b, hid, h, e)
 
+    @on_household(Household.ExitVerified)
     def _on_exit_verified(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         self._closed(b, hid, h, e)
 
@@ -560,6 +586,7 @@ class CaseFactsProjection(Projection):
             c = b.new_cycle(hid, e.origin)
         return c
 
+    @on_household(Household.CountyDecided)
     def _on_county_decided(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         if e.procedure != Procedure.INCLUSION.value:
             self._closed(b, hid, h, e)
@@ -577,18 +604,22 @@ class CaseFactsProjection(Projection):
             c["risk_types"] = list(e.risk_types)
             b.risks_changed.add(c["key"])
 
+    @on_household(Household.EnteredSystem)
     def _on_entered_system(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = self._inclusion_cycle(b, hid, h, e)
         c.update(status="monitored", included_on=e.on, included_ord=e.on.toordinal(),
                  included_month=month_index(e.on), included_day=e.on.day, included_precision=e.date_precision)
         h["cycle_status"] = "monitored"
 
+    @on_household(Household.CadreAssigned)
     def _on_cadre_assigned(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         h.update(cadre_name=e.cadre.get("name"), cadre_on=e.on, cadre_ord=e.on.toordinal())
 
+    @on_household(Household.CadreUnknown)
     def _on_cadre_unknown(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         h["cadre_unknown"] = True
 
+    @on_household(Household.MeasurePlanned)
     def _on_measure_planned(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         key = _key(hid, e.measure_id)
         b.measures[key] = {
@@ -597,22 +628,26 @@ class CaseFactsProjection(Projection):
             "planned_on": e.on, "planned_ord": e.on.toordinal(), "implemented_on": None, "implemented_ord": None,
             "ended_on": None, "ended_ord": None, "origin": e.origin}
 
+    @on_household(Household.MeasureImplemented)
     def _on_measure_implemented(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         m = b.measures.get(_key(hid, e.measure_id))
         if m is not None:
             m.update(status="implemented", implemented_on=e.on, implemented_ord=e.on.toordinal())
 
+    @on_household(Household.MeasureEnded)
     def _on_measure_ended(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         m = b.measures.get(_key(hid, e.measure_id))
         if m is not None:
             m.update(status="ended", ended_on=e.on, ended_ord=e.on.toordinal())
 
+    @on_household(Household.ExitNominated)
     def _on_exit_nominated(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
         if c is not None:
             c.update(status="in_exit", nominated_on=e.on, nominated_ord=e.on.toordinal(), exit_mode=e.mode)
             h["cycle_status"] = "in_exit"
 
+    @on_household(Household.RiskEliminated)
     def _on_risk_eliminated(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
         if c is None:
@@ -628,6 +663,7 @@ class CaseFactsProjection(Projection):
                    rolled_back_ord=None)
         b.eliminations[row["key"]] = row
 
+    @on_household(Household.EliminationRolledBack)
     def _on_elimination_rolled_back(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
         if c is not None:
@@ -640,8 +676,7 @@ class CaseFactsProjection(Projection):
     # ------------------------------------------------------------------ problems
 
     def _problem(self, b: _Batch, pid: str, e: Any) -> None:
-        kind = e.TYPE
-        if kind == "raised":
+        if type(e) is Problem.Raised:
             b.problems[pid] = {
                 "problem_id": pid, "kind": e.kind, "household_id": e.household_id, "division_code": e.division_code,
                 "source": e.source, "finding_key": e.finding_key, "status": "raised", "raised_on": e.on,
@@ -654,13 +689,23 @@ class CaseFactsProjection(Projection):
         status = getattr(e, "status", None)
         if isinstance(status, str):
             p["status"] = status
-        if kind == "responsibility_assigned":
-            p.update(deadline=e.deadline, deadline_ord=e.deadline.toordinal(), responsible=dict(e.responsible),
-                     supervisor=dict(e.supervisor))
-        elif kind == "signed_off" and status == "closed":
+        handler = on_problem.get(e)
+        if handler is not None:
+            handler(self, b, pid, p, e)
+
+    @on_problem(Problem.ResponsibilityAssigned)
+    def _on_responsibility_assigned(self, b: _Batch, pid: str, p: dict[str, Any], e: Any) -> None:
+        p.update(deadline=e.deadline, deadline_ord=e.deadline.toordinal(), responsible=dict(e.responsible),
+                 supervisor=dict(e.supervisor))
+
+    @on_problem(Problem.SignedOff)
+    def _on_signed_off(self, b: _Batch, pid: str, p: dict[str, Any], e: Any) -> None:
+        if e.status == "closed":
             p.update(closed_on=e.on, closed_ord=e.on.toordinal())
-        elif kind == "reopened":
-            p.update(deadline=e.deadline, deadline_ord=e.deadline.toordinal(), closed_on=None, closed_ord=None)
+
+    @on_problem(Problem.Reopened)
+    def _on_reopened(self, b: _Batch, pid: str, p: dict[str, Any], e: Any) -> None:
+        p.update(deadline=e.deadline, deadline_ord=e.deadline.toordinal(), closed_on=None, closed_ord=None)
 
 
 def person_households(conn: Connection, person_ids: Iterable[str]) -> dict[str, str]:

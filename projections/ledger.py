@@ -15,7 +15,7 @@ executemany for updates and one for inserts; rectification rows are appended wit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,10 +25,11 @@ from sqlalchemy.engine import Connection
 
 from casecore import limits as lim
 from casecore.events import EVENT_TYPES, CaseEvent
-from casecore.problem import overdue_days
+from casecore.problem import Problem, overdue_days
 from casecore.streams import PROBLEM_PREFIX
 from casecore.values import county_of, township_of
 from casecore.vocabulary import LEDGER_ENTRY_LABELS
+from projections.dispatch import Handlers
 from projections.divisions import within
 from projections.runner import Projection, rows_by_key, upsert
 from projections.sealing import Sealed
@@ -105,15 +106,6 @@ sa.Index("ix_rectification_ledger_division", rectification_ledger.c.division_cod
 
 #: rectification-ledger entries (整改台账 记录类型)
 ENTRY_LABELS = LEDGER_ENTRY_LABELS
-_ENTRY_OF = {
-    "responsibility_assigned": "assigned",
-    "rectification_recorded": "rectification",
-    "rectification_reported": "reported",
-    "signed_off": "signed_off",
-    "sign_off_rejected": "rejected",
-    "held_accountable": "accountability",
-    "reopened": "reopened",
-}
 
 
 def _blank(problem_id: str) -> dict[str, Any]:
@@ -151,91 +143,106 @@ class LedgerProjection(Projection):
             row = rows.get(pid)
             if row is None:
                 row = rows[pid] = _blank(pid)
-            self._apply(row, e)
-            entry = _ENTRY_OF.get(type(e).TYPE)
-            if entry is not None:
-                entries.append(self._entry(row, e, entry))
+            row["version"] = e.originator_version
+            row["last_event_on"] = e.on
+            if hasattr(e, "status"):
+                row["status"] = e.status
+            handler = handles.get(e)
+            if handler is not None:
+                entry = handler(row, e)
+                if entry is not None:
+                    entries.append(entry)
         upsert(conn, problem_ledger, "problem_id", rows, existing)
         if entries:
             conn.execute(rectification_ledger.insert(), entries)
 
-    @staticmethod
-    def _apply(row: dict[str, Any], e: Any) -> None:
-        kind = type(e).TYPE
-        row["version"] = e.originator_version
-        row["last_event_on"] = e.on
-        if hasattr(e, "status"):
-            row["status"] = e.status
-        if kind == "raised":
-            row.update(division_code=e.division_code, county_code=county_of(e.division_code),
-                       township_code=township_of(e.division_code), household_id=e.household_id, kind=e.kind,
-                       source=e.source, detail=e.detail, finding_key=e.finding_key, found_on=e.on,
-                       found_by_id=e.actor.get("id"), found_by_name=e.actor.get("name"),
-                       found_by_role=e.actor.get("role"), found_by_unit=e.actor.get("unit"), status="raised")
-        elif kind == "responsibility_assigned":
-            row.update(responsible_unit=e.responsible.get("unit"), responsible_person=e.responsible.get("person"),
-                       responsible_name=e.responsible.get("name"), supervisor_unit=e.supervisor.get("unit"),
-                       supervisor_person=e.supervisor.get("person"), supervisor_name=e.supervisor.get("name"),
-                       deadline=e.deadline, assigned_on=e.on)
-        elif kind == "rectification_recorded":
-            row.update(actions=row["actions"] + 1, last_action_on=e.on)
-        elif kind == "rectification_reported":
-            row["reported_on"] = e.on
-        elif kind == "signed_off":
-            row[f"{e.party}_signed_on"] = e.on
-            row[f"{e.party}_signed_by"] = e.actor.get("id")
-            if e.status == "closed":
-                row["closed_on"] = e.on
-        elif kind == "sign_off_rejected":
-            row.update(rejections=row["rejections"] + 1, reported_on=None, responsible_signed_on=None,
-                       responsible_signed_by=None, supervisor_signed_on=None, supervisor_signed_by=None)
-        elif kind == "held_accountable":
-            row["accountability"] = row["accountability"] + 1
-        elif kind == "reopened":
-            row.update(reopened=row["reopened"] + 1, accountability=row["accountability"] + 1, deadline=e.deadline,
-                       closed_on=None, reported_on=None, responsible_signed_on=None, responsible_signed_by=None,
-                       supervisor_signed_on=None, supervisor_signed_by=None)
 
-    @staticmethod
-    def _entry(row: dict[str, Any], e: Any, entry: str) -> dict[str, Any]:
-        kind = type(e).TYPE
-        content: str | None = None
-        persons: str | None = None
-        late: int | None = None
-        party = getattr(e, "party", None)
-        if kind == "rectification_recorded":
-            content = e.action
-        elif kind == "responsibility_assigned":
-            content = f"整改时限 {e.deadline.isoformat()}"
-            persons = _persons([e.responsible, e.supervisor])
-        elif kind == "sign_off_rejected":
-            content = e.reason
-        elif kind == "signed_off":
-            content = "监督方销号, 问题销号" if e.status == "closed" else "责任方销号"
-        elif kind == "held_accountable":
-            content, persons, late = e.reason, _persons(e.parties), e.overdue_days
-        elif kind == "reopened":
-            content, persons, party = e.reason, _persons(e.parties), e.accountable_party
-        elif kind == "rectification_reported":
-            content = e.note or "报告整改完成"
-        return {
-            "problem_id": row["problem_id"],
-            "seq": e.originator_version,
-            "division_code": row["division_code"],
-            "entry": entry,
-            "party": party,
-            "acted_on": e.on,
-            "actor_id": e.actor.get("id"),
-            "actor_name": e.actor.get("name"),
-            "actor_role": e.actor.get("role"),
-            "actor_unit": e.actor.get("unit"),
-            "content": content,
-            "persons": persons,
-            "overdue_days": late,
-            "evidence": "; ".join(e.evidence) if e.evidence else None,
-            "status_after": row["status"],
-            "deadline": row["deadline"],
-        }
+#: what each problem event changes in its problem's row, and the rectification-ledger row it adds (if any)
+Handler = Callable[[dict[str, Any], Any], "dict[str, Any] | None"]
+handles: Handlers[Handler] = Handlers()
+
+
+@handles(Problem.Raised)
+def _raised(row: dict[str, Any], e: Problem.Raised) -> None:
+    row.update(division_code=e.division_code, county_code=county_of(e.division_code),
+               township_code=township_of(e.division_code), household_id=e.household_id, kind=e.kind,
+               source=e.source, detail=e.detail, finding_key=e.finding_key, found_on=e.on,
+               found_by_id=e.actor.get("id"), found_by_name=e.actor.get("name"),
+               found_by_role=e.actor.get("role"), found_by_unit=e.actor.get("unit"), status="raised")
+
+
+@handles(Problem.ResponsibilityAssigned)
+def _assigned(row: dict[str, Any], e: Problem.ResponsibilityAssigned) -> dict[str, Any]:
+    row.update(responsible_unit=e.responsible.get("unit"), responsible_person=e.responsible.get("person"),
+               responsible_name=e.responsible.get("name"), supervisor_unit=e.supervisor.get("unit"),
+               supervisor_person=e.supervisor.get("person"), supervisor_name=e.supervisor.get("name"),
+               deadline=e.deadline, assigned_on=e.on)
+    return _entry(row, e, "assigned", f"整改时限 {e.deadline.isoformat()}", _persons([e.responsible, e.supervisor]))
+
+
+@handles(Problem.RectificationRecorded)
+def _recorded(row: dict[str, Any], e: Problem.RectificationRecorded) -> dict[str, Any]:
+    row.update(actions=row["actions"] + 1, last_action_on=e.on)
+    return _entry(row, e, "rectification", e.action)
+
+
+@handles(Problem.RectificationReported)
+def _reported(row: dict[str, Any], e: Problem.RectificationReported) -> dict[str, Any]:
+    row["reported_on"] = e.on
+    return _entry(row, e, "reported", e.note or "报告整改完成")
+
+
+@handles(Problem.SignedOff)
+def _signed_off(row: dict[str, Any], e: Problem.SignedOff) -> dict[str, Any]:
+    row[f"{e.party}_signed_on"] = e.on
+    row[f"{e.party}_signed_by"] = e.actor.get("id")
+    if e.status == "closed":
+        row["closed_on"] = e.on
+    return _entry(row, e, "signed_off", "监督方销号, 问题销号" if e.status == "closed" else "责任方销号")
+
+
+@handles(Problem.SignOffRejected)
+def _rejected(row: dict[str, Any], e: Problem.SignOffRejected) -> dict[str, Any]:
+    row.update(rejections=row["rejections"] + 1, reported_on=None, responsible_signed_on=None,
+               responsible_signed_by=None, supervisor_signed_on=None, supervisor_signed_by=None)
+    return _entry(row, e, "rejected", e.reason)
+
+
+@handles(Problem.HeldAccountable)
+def _held_accountable(row: dict[str, Any], e: Problem.HeldAccountable) -> dict[str, Any]:
+    row["accountability"] = row["accountability"] + 1
+    return _entry(row, e, "accountability", e.reason, _persons(e.parties), late=e.overdue_days)
+
+
+@handles(Problem.Reopened)
+def _reopened(row: dict[str, Any], e: Problem.Reopened) -> dict[str, Any]:
+    row.update(reopened=row["reopened"] + 1, accountability=row["accountability"] + 1, deadline=e.deadline,
+               closed_on=None, reported_on=None, responsible_signed_on=None, responsible_signed_by=None,
+               supervisor_signed_on=None, supervisor_signed_by=None)
+    return _entry(row, e, "reopened", e.reason, _persons(e.parties), party=e.accountable_party)
+
+
+def _entry(row: dict[str, Any], e: Any, entry: str, content: str | None, persons: str | None = None,
+           late: int | None = None, party: str | None = None) -> dict[str, Any]:
+    """The rectification-ledger row of an act (`row`: its problem's row after the act)."""
+    return {
+        "problem_id": row["problem_id"],
+        "seq": e.originator_version,
+        "division_code": row["division_code"],
+        "entry": entry,
+        "party": party if party is not None else getattr(e, "party", None),
+        "acted_on": e.on,
+        "actor_id": e.actor.get("id"),
+        "actor_name": e.actor.get("name"),
+        "actor_role": e.actor.get("role"),
+        "actor_unit": e.actor.get("unit"),
+        "content": content,
+        "persons": persons,
+        "overdue_days": late,
+        "evidence": "; ".join(e.evidence) if e.evidence else None,
+        "status_after": row["status"],
+        "deadline": row["deadline"],
+    }
 
 
 # ---------------------------------------------------------------------- queries

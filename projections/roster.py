@@ -29,6 +29,7 @@ from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household, has_labour, is_settled
 from casecore.streams import HOUSEHOLD_PREFIX
 from casecore.values import CENT, Procedure, Stage, county_of, township_of
+from projections.dispatch import Handlers
 from projections.divisions import usually, within
 from projections.runner import Projection, rows_by_key, upsert
 from projections.sealing import Sealed
@@ -162,8 +163,9 @@ roster_measures = sa.Table(
 
 MEMBER_KEY = ("household_id", "person_id")
 MEASURE_KEY = ("household_id", "measure_id")
-_MEMBER_EVENTS = frozenset({"registered", "member_added", "member_removed", "member_name_corrected"})
-_MEASURE_EVENTS = frozenset({"measure_planned", "measure_implemented", "measure_ended"})
+_MEMBER_EVENTS = frozenset({Household.Registered, Household.MemberAdded, Household.MemberRemoved,
+                            Household.MemberNameCorrected})
+_MEASURE_EVENTS = frozenset({Household.MeasurePlanned, Household.MeasureImplemented, Household.MeasureEnded})
 
 
 def blank_row(household_id: str) -> dict[str, Any]:
@@ -200,8 +202,8 @@ class _Batch:
         ids = [e.originator_id.removeprefix(HOUSEHOLD_PREFIX) for e in events]
         self.rows = rows_by_key(conn, roster, "household_id", ids)
         self.existing_rows = set(self.rows)
-        member_ids = {i for i, e in zip(ids, events) if e.TYPE in _MEMBER_EVENTS}
-        measure_ids = {i for i, e in zip(ids, events) if e.TYPE in _MEASURE_EVENTS}
+        member_ids = {i for i, e in zip(ids, events) if type(e) in _MEMBER_EVENTS}
+        measure_ids = {i for i, e in zip(ids, events) if type(e) in _MEASURE_EVENTS}
         self.members = _load_all(conn, roster_members, MEMBER_KEY, member_ids)
         self.existing_members = set(self.members)
         self.measures = _load_all(conn, roster_measures, MEASURE_KEY, measure_ids)
@@ -256,19 +258,11 @@ def _load_all(conn: Connection, table: sa.Table, key: tuple[str, str], household
 
 
 Handler = Callable[[_Batch, str, dict[str, Any], Any], None]
-HANDLERS: dict[str, Handler] = {}
+#: the fold's handlers by event class
+handles: Handlers[Handler] = Handlers()
 
 
-def handles(*types: str) -> Callable[[Handler], Handler]:
-    def wrap(fn: Handler) -> Handler:
-        for t in types:
-            HANDLERS[t] = fn
-        return fn
-
-    return wrap
-
-
-@handles("registered")
+@handles(Household.Registered)
 def _registered(b: _Batch, hid: str, row: dict[str, Any], e: Household.Registered) -> None:
     row.update(
         division_code=e.division_code,
@@ -288,7 +282,7 @@ def _registered(b: _Batch, hid: str, row: dict[str, Any], e: Household.Registere
     b.members_changed.add(hid)
 
 
-@handles("member_added")
+@handles(Household.MemberAdded)
 def _member_added(b: _Batch, hid: str, row: dict[str, Any], e: Household.MemberAdded) -> None:
     key = (hid, e.member["person_id"])
     b.members[key] = _member_row(hid, e.member, e.on, e.reason)
@@ -296,7 +290,7 @@ def _member_added(b: _Batch, hid: str, row: dict[str, Any], e: Household.MemberA
     b.members_changed.add(hid)
 
 
-@handles("member_removed")
+@handles(Household.MemberRemoved)
 def _member_removed(b: _Batch, hid: str, row: dict[str, Any], e: Household.MemberRemoved) -> None:
     key = (hid, e.person_id)
     member = b.members.get(key)
@@ -308,7 +302,7 @@ def _member_removed(b: _Batch, hid: str, row: dict[str, Any], e: Household.Membe
     b.members_changed.add(hid)
 
 
-@handles("member_name_corrected")
+@handles(Household.MemberNameCorrected)
 def _member_name_corrected(b: _Batch, hid: str, row: dict[str, Any], e: Household.MemberNameCorrected) -> None:
     member = b.members.get((hid, e.person_id))
     if member is not None:
@@ -316,14 +310,14 @@ def _member_name_corrected(b: _Batch, hid: str, row: dict[str, Any], e: Househol
         b.dirty_members.add((hid, e.person_id))
 
 
-@handles("income_assessed")
+@handles(Household.IncomeAssessed)
 def _income(b: _Batch, hid: str, row: dict[str, Any], e: Household.IncomeAssessed) -> None:
     if row["income_assessed_on"] is None or e.on >= row["income_assessed_on"]:
         row.update(per_capita_income=e.per_capita_income, income_assessed_on=e.on,
                    income_period_start=e.period_start, income_period_end=e.period_end)
 
 
-@handles("guarantees_assessed")
+@handles(Household.GuaranteesAssessed)
 def _guarantees(b: _Batch, hid: str, row: dict[str, Any], e: Household.GuaranteesAssessed) -> None:
     # the aggregate's "latest" guarantee check is the last one recorded (guarantees[-1])
     row.update(housing=e.housing, drinking_water_safe=e.drinking_water_safe,
@@ -332,7 +326,7 @@ def _guarantees(b: _Batch, hid: str, row: dict[str, Any], e: Household.Guarantee
                guarantees_assessed_on=e.on)
 
 
-@handles("lead_recorded")
+@handles(Household.LeadRecorded)
 def _lead(b: _Batch, hid: str, row: dict[str, Any], e: Household.LeadRecorded) -> None:
     row["leads"] += 1
     if e.opens_procedure:
@@ -343,13 +337,13 @@ def _lead(b: _Batch, hid: str, row: dict[str, Any], e: Household.LeadRecorded) -
         row["risk_types"] = [*row["risk_types"], *e.adds_risks]
 
 
-@handles("cadre_assigned")
+@handles(Household.CadreAssigned)
 def _cadre(b: _Batch, hid: str, row: dict[str, Any], e: Household.CadreAssigned) -> None:
     row.update(cadre_id=e.cadre.get("id"), cadre_name=e.cadre.get("name"), cadre_unit=e.cadre.get("unit"),
                cadre_assigned_on=e.on)
 
 
-@handles("measure_planned")
+@handles(Household.MeasurePlanned)
 def _measure_planned(b: _Batch, hid: str, row: dict[str, Any], e: Household.MeasurePlanned) -> None:
     key = (hid, e.measure_id)
     b.measures[key] = {
@@ -375,43 +369,60 @@ def _measure(b: _Batch, hid: str, measure_id: str) -> dict[str, Any]:
     return m
 
 
-@handles("measure_implemented")
+@handles(Household.MeasureImplemented)
 def _measure_implemented(b: _Batch, hid: str, row: dict[str, Any], e: Household.MeasureImplemented) -> None:
     m = _measure(b, hid, e.measure_id)
     m.update(implemented_on=e.on, status="implemented")
 
 
-@handles("measure_ended")
+@handles(Household.MeasureEnded)
 def _measure_ended(b: _Batch, hid: str, row: dict[str, Any], e: Household.MeasureEnded) -> None:
     m = _measure(b, hid, e.measure_id)
     m.update(ended_on=e.on, status="ended")
 
 
-@handles("exit_nominated")
+@handles(Household.ExitNominated)
 def _exit_nominated(b: _Batch, hid: str, row: dict[str, Any], e: Household.ExitNominated) -> None:
     row.update(open_procedure=e.procedure, procedure_step=e.step, stage=e.stage, exit_mode=e.mode,
                exit_nominated_on=e.on, procedure_started_on=e.on)
 
 
-@handles("elimination_rolled_back")
+@handles(Household.EliminationRolledBack)
 def _rolled_back(b: _Batch, hid: str, row: dict[str, Any], e: Household.EliminationRolledBack) -> None:
     row.update(stage=e.stage, rolled_back_on=e.on, eliminated_on=None)
 
 
 def _step(b: _Batch, hid: str, row: dict[str, Any], e: Household.Step) -> None:
-    """Every procedure step moves the case; a few also record something."""
+    """Every procedure step moves the case; a few also record something (their handlers below)."""
     row.update(procedure_step=e.step, stage=e.stage)
     if is_settled(e.stage):  # the aggregate's Step mutator clears procedure and step then
         row.update(open_procedure=None, procedure_step=None)
-    if isinstance(e, Household.CountyDecided):
-        if e.category is not None:
-            row["category"] = e.category
-        if e.risk_types:
-            row["risk_types"] = list(e.risk_types)
-    elif isinstance(e, Household.EnteredSystem):
-        row.update(included_on=e.on, eliminated_on=None, exit_mode=None)
-    elif isinstance(e, Household.RiskEliminated):
-        row.update(eliminated_on=e.on, exit_mode=e.mode)
+
+
+@handles(Household.CountyDecided)
+def _county_decided(b: _Batch, hid: str, row: dict[str, Any], e: Household.CountyDecided) -> None:
+    _step(b, hid, row, e)
+    if e.category is not None:
+        row["category"] = e.category
+    if e.risk_types:
+        row["risk_types"] = list(e.risk_types)
+
+
+@handles(Household.EnteredSystem)
+def _entered_system(b: _Batch, hid: str, row: dict[str, Any], e: Household.EnteredSystem) -> None:
+    _step(b, hid, row, e)
+    row.update(included_on=e.on, eliminated_on=None, exit_mode=None)
+
+
+@handles(Household.RiskEliminated)
+def _risk_eliminated(b: _Batch, hid: str, row: dict[str, Any], e: Household.RiskEliminated) -> None:
+    _step(b, hid, row, e)
+    row.update(eliminated_on=e.on, exit_mode=e.mode)
+
+
+# the other procedure steps only move the case
+handles.fallback((cls for cls in EVENT_TYPES.get("household", {}).values() if issubclass(cls, Household.Step)),
+                 _step)
 
 
 class RosterProjection(Projection):
@@ -434,11 +445,9 @@ class RosterProjection(Projection):
         for e in mine:
             hid = e.originator_id.removeprefix(HOUSEHOLD_PREFIX)
             row = batch.row(hid)
-            handler = HANDLERS.get(e.TYPE)
+            handler = handles.get(e)
             if handler is not None:
                 handler(batch, hid, row, e)
-            elif isinstance(e, Household.Step):
-                _step(batch, hid, row, e)
             row["version"] = e.originator_version
             row["last_event_on"] = e.on
         batch.write(conn)

@@ -346,48 +346,11 @@ class ProjectionRunner:
                 return self.rebuild(projection, progress, stop_after_batches=stop_after_batches, reshape=True)
             except RebuildRunning:   # another process rebuilds it: the live tables are read meanwhile
                 return 0
-        engine = self._engine_of(projection)
-        done = 0
-        batches = 0
-        with self.engine.connect() as conn:
-            start, rebuilding = self._position(conn, projection)
-        while True:
-            head = self.max_position()
-            if start >= head and not rebuilding:
-                return done
-            notifications = self.app.recorder.select_notifications(
-                start=start, limit=self.batch_size, stop=head, topics=projection.topics, inclusive_of_start=False
-            )
-            # a short batch means every id up to `head` has been seen
-            reached = notifications[-1].id if len(notifications) >= self.batch_size else head
-            reached = max(reached, start)
-            events = [self.app.mapper.to_domain_event(n) for n in notifications]
-            still_rebuilding = rebuilding and reached < head
-            try:
-                with engine.begin() as conn:
-                    self._advance(conn, projection, start, reached, still_rebuilding)
-                    if events:
-                        projection.fold_at(conn, events, [n.id for n in notifications])  # type: ignore[arg-type]
-                    if rebuilding and not still_rebuilding:
-                        self._create_deferred(conn, projection)
-            except PositionMoved:
-                with self.engine.connect() as conn:
-                    start, rebuilding = self._position(conn, projection)
-                continue
-            done += len(events)
-            batches += 1
-            if rebuilding:
-                self._refresh_statistics(projection, batches, done=not still_rebuilding)
-            start, rebuilding = reached, still_rebuilding
-            if progress:
-                progress(start, head)
-            if start >= head:
-                # caught up with the head as it was; events committed meanwhile wait for the next call
-                # unless the batch was full (then the loop goes on)
-                if len(notifications) < self.batch_size:
-                    return done
-            if stop_after_batches is not None and batches >= stop_after_batches:
-                return done
+        each = None
+        if progress is not None:
+            def each(p: Projection, position: int, head: int) -> None:
+                progress(position, head)
+        return self._fold_batches([projection], each, stop_after_batches)[projection.name]
 
     def rebuild(self, projection: Projection, progress: ProgressFn | None = None, restart: bool = False,
                 stop_after_batches: int | None = None, reshape: bool = False) -> int:
@@ -658,7 +621,18 @@ class ProjectionRunner:
                 except RebuildRunning:   # another process rebuilds it; its live tables are read meanwhile
                     pass
         chosen = [p for p in chosen if p.name not in self.stale]   # (those that another process rebuilds)
+        folded = self._fold_batches(chosen, progress)
+        return {name: done[name] + folded.get(name, 0) for name in done}
+
+    def _fold_batches(self, chosen: list[Projection],
+                      progress: Callable[[Projection, int, int], None] | None = None,
+                      stop_after_batches: int | None = None) -> dict[str, int]:
+        """The batch loop: read and decode each batch of the log once, fold it into every projection behind
+        it, each in its own transaction after the compare-and-set of its position; until all have reached the
+        head (or `stop_after_batches` batches). Returns the events each projection folded."""
+        done = {p.name: 0 for p in chosen}
         batches: dict[str, int] = {}
+        rounds = 0
         with self.engine.connect() as conn:
             at = {p.name: self._position(conn, p) for p in chosen}
         while True:
@@ -674,6 +648,7 @@ class ProjectionRunner:
                 start=start, limit=self.batch_size, stop=head, topics=topics, inclusive_of_start=False)
             reached = max(notifications[-1].id if len(notifications) >= self.batch_size else head, start)
             events = [self.app.mapper.to_domain_event(n) for n in notifications]
+            folded_one = False
             for p in active:
                 position, rebuilding = at[p.name]
                 if position >= reached and not rebuilding:
@@ -701,11 +676,15 @@ class ProjectionRunner:
                 if rebuilding:
                     batches[p.name] = batches.get(p.name, 0) + 1
                     self._refresh_statistics(p, batches[p.name], done=not still)
+                folded_one = True
                 if progress:
                     progress(p, at[p.name][0], head)
             if len(notifications) < self.batch_size and all(at[p.name][0] >= head and not at[p.name][1]
                                                              for p in chosen):
                 # caught up with the head as it was; events committed meanwhile wait for the next call
+                return done
+            rounds += folded_one
+            if stop_after_batches is not None and rounds >= stop_after_batches:
                 return done
 
     def catch_up_all(self, progress: Callable[[Projection, int, int], None] | None = None) -> dict[str, int]:

@@ -25,10 +25,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from adapters.audit import audit  # noqa: E402
+from adapters.benchcommands import inclusion_path, register  # noqa: E402
 from adapters.feed import read_feed  # noqa: E402
+from adapters.readmodels import store_of  # noqa: E402
 from adapters.storage import bootstrap, resolve_store  # noqa: E402
 from casecore.application import CaseManagement  # noqa: E402
-from tests.builders import inclusion_path, register  # noqa: E402
 
 PG = os.environ.get("CASECORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -58,7 +59,6 @@ def write(url: str, cmds: list, hashed: bool) -> tuple[CaseManagement, float]:
         env = dict(resolve_store(url).env)
         env.pop("APPLICATION_RECORDER_TOPIC")
         app = CaseManagement(env=env)
-        app.store = resolve_store(url)  # type: ignore[attr-defined]
     started = time.perf_counter()
     outcomes = list(app.handle_many(cmds, batch_size=500))
     elapsed = time.perf_counter() - started
@@ -100,7 +100,7 @@ def main() -> None:
             from adapters.nats_publisher import PositionStore, publish_nats
 
             name, prefix = f"BENCH_{uuid.uuid4().hex[:8]}", f"bench{uuid.uuid4().hex[:8]}"
-            positions = PositionStore(app.store.sqlalchemy_url, "bench")  # type: ignore[attr-defined]
+            positions = PositionStore(store_of(app).sqlalchemy_url, "bench")
             started = time.perf_counter()
             stats = asyncio.run(publish_nats(app, positions, "nats://127.0.0.1:4222", name, prefix=prefix,
                                              once=True, batch=500))

@@ -23,10 +23,10 @@ if str(ROOT) not in sys.path:
 def main() -> None:
     import structlog
 
-    from adapters.cli.ledger import write_ledger_xlsx
     from adapters.readmodels import read_models
     from adapters.reports import build_monthly
     from adapters.storage import bootstrap
+    from adapters.workbooks import write_ledger_xlsx
     from projections.ledger import problem_rows, rectification_rows
     from projections.registry import by_name
     from tests.problems import accountable, assign, closed_path, raise_, rectify

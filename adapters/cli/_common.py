@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import click
 import orjson
@@ -27,6 +27,9 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from adapters.bootstrap import Wiring
 
 DbOption = Annotated[
     str | None,
@@ -103,10 +106,9 @@ _opened: list[str] = []
 
 def store_name(db: str | None) -> str:
     """The store as the operator named it, without a password."""
-    import re
+    from adapters.storage import without_password
 
-    name = db or os.environ.get("CASECORE_DB") or "./casecore.db"
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", name)
+    return without_password(db or os.environ.get("CASECORE_DB") or "./casecore.db")
 
 
 #: `casecore --chain-key-file FILE …`: the keyed chain's keys for this process (else CASECORE_CHAIN_KEY_FILE or
@@ -115,17 +117,25 @@ CHAIN_KEY_FILE: list[str | None] = [None]
 
 
 def open_app(db: str | None, *, create: bool = False, read_only: bool = False, chain_key_file: str | None = None):
-    """The application on `--db`. Only writing commands pass `create=True` (apply, imports, demo): any other
-    command pointed at a store that does not exist says so and exits 2, instead of creating an empty one and
-    reporting on it. `read_only=True`: nothing is created or written (audit, replay, show, events)."""
+    """The application on `--db` (`open_wiring`)."""
+    return open_wiring(db, create=create, read_only=read_only, chain_key_file=chain_key_file).app
+
+
+def open_wiring(db: str | None, *, create: bool = False, read_only: bool = False,
+                chain_key_file: str | None = None) -> Wiring:
+    """The application on `--db`, with its store. Only writing commands pass `create=True` (apply, imports,
+    demo): any other command pointed at a store that does not exist says so and exits 2, instead of creating
+    an empty one and reporting on it. `read_only=True`: nothing is created or written (audit, replay, show,
+    events)."""
+    from adapters.bootstrap import OpenSettings, wire
     from adapters.hashchain import ChainKeyError
-    from adapters.storage import StoreMissing, bootstrap
+    from adapters.storage import StoreMissing
 
     configure_logging()
     tune_gc()
     _opened.append(store_name(db))
     try:
-        app = bootstrap(db, create=create, read_only=read_only, chain_key_file=chain_key_file or CHAIN_KEY_FILE[0])
+        wiring = wire(OpenSettings(db, create, read_only, chain_key_file or CHAIN_KEY_FILE[0]))
     except (StoreMissing, ChainKeyError) as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -134,6 +144,7 @@ def open_app(db: str | None, *, create: bool = False, read_only: bool = False, c
         raise typer.Exit(2) from None
     # closed when the command ends (its pool's connections too: a process running many commands, a test
     # runner or an embedding service, kept every one of them open)
+    app = wiring.app
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(app.close)
@@ -143,7 +154,7 @@ def open_app(db: str | None, *, create: bool = False, read_only: bool = False, c
         places.load(app)  # townships' and villages' names, for every place printed
     except Exception as exc:  # names are a courtesy: without them places print as codes
         logging.getLogger(__name__).debug("place names not loaded: %s", exc)
-    return app
+    return wiring
 
 
 def read_projection(db: str | None, what: str, read: Callable[[Any, Any], T]) -> T:
@@ -153,8 +164,9 @@ def read_projection(db: str | None, what: str, read: Callable[[Any, Any], T]) ->
 
     from adapters.storage import read_only_engine
 
-    app = open_app(db, read_only=True)
-    engine = read_only_engine(app.store)
+    wiring = open_wiring(db, read_only=True)
+    app = wiring.app
+    engine = read_only_engine(wiring.store)
     try:
         with engine.connect() as conn:
             return read(conn, app)
@@ -191,6 +203,22 @@ def business_date(text: str | None, option: str) -> date:
         err_console.print(f"[red]{option}: {problem}; 请给出此范围内的日期[/red]")
         raise typer.Exit(2)
     return day
+
+
+def check_division(division: str | None) -> None:
+    """`--division` is a code prefix: digits only (else the command says so and exits 2)."""
+    if division is not None and not division.isdigit():
+        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
+        raise typer.Exit(2)
+
+
+def refused(err: Any, json: bool) -> typer.Exit:
+    """A request the domain refused (a `CaseError`): its contract error as JSON, or its sentence; exit 1."""
+    if json:
+        print(dumps({"ok": False, "error": err.as_dict()}))
+    else:
+        err_console.print(f"[red]{err.message}[/red]")
+    return typer.Exit(1)
 
 
 def group(app: typer.Typer, name: str, help: str) -> typer.Typer:

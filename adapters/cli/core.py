@@ -13,7 +13,7 @@ import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from adapters.cli._common import DbOption, JsonOption, dumps, err_console, open_app
+from adapters.cli._common import DbOption, JsonOption, dumps, err_console, open_app, refused
 from adapters.intake import parse_line, validation_message  # noqa: F401 - re-exported for callers of the CLI module
 from casecore import commands as c
 from casecore.errors import ERROR_LABELS, CaseError
@@ -46,8 +46,9 @@ def apply(
     except (OSError, UnicodeDecodeError) as exc:
         err_console.print(f"[red]无法读取文件 {file}: {exc}[/red]")
         raise typer.Exit(2) from None
+    from adapters.usecases import apply_lines
+
     app = open_app(db, create=True)
-    parsed = [parse_line(t) for _, t in lines]
     counts: Counter[str] = Counter()
     refused: list[tuple[int, c.Command | CaseError, dict]] = []
     rows: list[tuple[int, c.Command | CaseError, dict]] = []
@@ -57,8 +58,7 @@ def apply(
     out = sys.stdout
     with progress:
         task = progress.add_task("apply", total=len(lines))
-        outcomes = app.handle_many(parsed, batch_size=max(1, batch))
-        for (n, _), cmd, outcome in zip(lines, parsed, outcomes):
+        for n, cmd, outcome in apply_lines(app, lines, batch):
             result = outcome.as_dict(line=n)
             if json:
                 out.write(dumps(result) + "\n")
@@ -110,11 +110,7 @@ def show(
     try:
         state = public_state(app.get_household(household))
     except CaseError as err:
-        if json:
-            print(dumps({"ok": False, "error": err.as_dict()}))
-        else:
-            err_console.print(f"[red]{err.message}[/red]")
-        raise typer.Exit(1) from None
+        raise refused(err, json) from None
     if json:
         print(dumps(state))
         return

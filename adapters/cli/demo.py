@@ -129,8 +129,7 @@ def close_demo(ctx: DemoContext, db: str, output: Path) -> Closing:
     from projections.roster import monitored_roster
 
     county = ctx.shared["county"]
-    places.remember(ctx.app, places.names_of_table(
-        (v["code"], t["name"], v["name"]) for t in county["townships"] for v in t["villages"]))
+    places.remember(ctx.app, places.names_of_county(county))
     closing = Closing()
     closing.access = county_tokens(county)
     closing.tokens_file = write_tokens(output / "tokens.json", closing.access)

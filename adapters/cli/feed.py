@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from adapters.cli._common import DbOption, dumps, err_console, open_app
+from adapters.cli._common import DbOption, dumps, err_console, open_app, open_wiring
 
 publish_app = typer.Typer(help="把事件流转发到消息系统 (forward the event feed).", no_args_is_help=True)
 
@@ -59,8 +59,9 @@ def publish_nats_cmd(
 
     from adapters.nats_publisher import PositionStore, publish_nats
 
-    app = open_app(db)
-    positions = PositionStore(app.store.sqlalchemy_url, f"nats:{stream}:{subject_prefix}")
+    wiring = open_wiring(db)
+    app = wiring.app
+    positions = PositionStore(wiring.store.sqlalchemy_url, f"nats:{stream}:{subject_prefix}")
     try:
         stats = asyncio.run(publish_nats(app, positions, url, stream, prefix=subject_prefix, once=once,
                                          entitled=entitled, batch=batch, poll_seconds=poll))

@@ -24,7 +24,7 @@ from adapters.cli._common import (
     read_projection,
 )
 from adapters.places import Places
-from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
+from adapters.workbooks import write_findings
 
 #: findings listed in the human output (all are in --json and --xlsx)
 SHOWN = 40
@@ -48,8 +48,6 @@ def inspect(
                                                 "有新事件或日期变化时重算并保存; Ctrl-C 停止")] = None,
 ) -> None:
     """运行督查规则 (run the inspector's rules); --store 保存结果, --every 按计划刷新."""
-    from adapters.readmodels import read_models
-    from projections.casefacts import CaseFactsProjection
     from projections.inspect import RULES, Inspector
 
     day = business_date(as_of, "--as-of")
@@ -81,28 +79,19 @@ def inspect(
         findings, cadre_unknown, places = read_projection(db, "案件事实", read)
         _output(findings, day, division, None, json, xlsx, places, cadre_unknown, limit)
         return
+    from adapters.usecases import inspect as run_inspection
+
     app = open_app(db)
     try:
-        with read_models(app, [CaseFactsProjection()]) as rm:
-            rm.catch_up()
-            with rm.engine.connect() as conn:
-                inspector = Inspector(conn, app.policies, day, division)
-                findings = inspector.run(rule or None)
-                cadre_unknown = inspector.cadre_unknown()
-            raised: Counter[str] = Counter()
-            if raise_problems:
-                from adapters.usecases import raise_problems_from_findings
-
-                actor = {"id": actor_id, "name": "督查规则", "role": "inspector", "unit": actor_unit}
-                raised, refusals = raise_problems_from_findings(app, findings, day, actor)
-                for line in refusals:
-                    err_console.print(f"[red]{line}[/red]")
-                rm.catch_up()
+        actor = {"id": actor_id, "name": "督查规则", "role": "inspector", "unit": actor_unit}
+        done = run_inspection(app, day, rule, division, raise_as=actor if raise_problems else None)
+        for line in done.refusals:
+            err_console.print(f"[red]{line}[/red]")
         places = Places.of_app(app)
     finally:
         app.close()
-    _output(findings, day, division, raised if raise_problems else None, json, xlsx, places, cadre_unknown,
-            limit)
+    _output(done.findings, day, division, done.raised if raise_problems else None, json, xlsx, places,
+            done.cadre_unknown, limit)
 
 
 def _store(db: str | None, as_of: str | None, every: float | None) -> None:
@@ -195,99 +184,6 @@ def render(findings: list[Any], day: date, division: str | None, raised: Counter
         out.append(f"问题清单已写入 {xlsx}")
     with paged(len(shown) * 3 + 40):
         emit(*out)
-
-
-FINDING_COLUMNS = [
-    Column("no", "序号"),
-    Column("township", "乡镇", wrap=8),
-    Column("village", "村", wrap=8),
-    Column("household_id", "户编号"),
-    Column("rule_label", "问题(规则)", wrap=14),
-    Column("severity_label", "严重程度"),
-    Column("detail", "情况说明", wrap=34),
-    Column("evidence_text", "证据", wrap=34),
-    Column("policy", "政策依据", wrap=22),
-    Column("problem_id", "问题编号"),
-]
-
-RULE_SUMMARY_COLUMNS = [
-    Column("no", "序号"),
-    Column("rule_label", "问题(规则)", wrap=20),
-    Column("policy", "政策依据", wrap=50),
-    Column("severe", "严重"),
-    Column("warning", "一般"),
-    Column("total", "合计"),
-]
-
-TOWNSHIP_SUMMARY_COLUMNS = [
-    Column("no", "序号"),
-    Column("township", "乡镇", wrap=8),
-    Column("households", "涉及户数"),
-    Column("severe", "严重"),
-    Column("warning", "一般"),
-    Column("total", "合计"),
-    Column("top", "主要问题", wrap=40),
-]
-
-
-def finding_rows(findings: list[Any], places: Places) -> list[dict[str, Any]]:
-    """The findings as the list shows them: by township and village, severe first, in rule order."""
-    from projections.evidence import evidence_sentences
-    from projections.inspect import RULES, SEVERE, SEVERITY_LABELS
-
-    order = {r: i for i, r in enumerate(RULES)}
-    ranked = sorted(findings, key=lambda f: (f.division_code[:9], f.division_code, f.severity != SEVERE,
-                                             order.get(f.rule, 0), f.household_id or ""))
-    return [{"no": i, "township": places.township(f.division_code), "village": places.village(f.division_code),
-             "household_id": f.household_id or "", "rule_label": RULES[f.rule].label,
-             "severity_label": SEVERITY_LABELS[f.severity], "detail": f.detail,
-             "evidence_text": "\n".join(evidence_sentences(f.evidence)), "policy": RULES[f.rule].policy,
-             "problem_id": f.problem_id or "", "division_code": f.division_code}
-            for i, f in enumerate(ranked, start=1)]
-
-
-def write_findings(path: Path, findings: list[Any], day: date, division: str | None = None,
-                   places: Places | None = None, cadre_unknown: int = 0) -> None:
-    """The findings as a printable workbook: 问题清单 (by township and village, evidence in sentences),
-    按规则汇总 and 按乡镇汇总; households whose cadre is unknown (an export without the column) are counted
-    under the rule summary, not judged."""
-    from projections.inspect import RULES, SEVERE
-
-    places = places or Places()
-    area = places.area(division, (f.division_code for f in findings))
-    severe = sum(1 for f in findings if f.severity == SEVERE)
-    counts = f"共 {len(findings)} 条, 其中严重 {severe} 条"
-    wb = new_workbook()
-    write_table(sheet(wb, "问题清单"), title(area, "督查发现问题清单", day), subtitle(day, counts),
-                FINDING_COLUMNS, finding_rows(findings, places), form=True)
-    by_rule: dict[str, Counter[str]] = {r: Counter() for r in RULES}
-    for f in findings:
-        by_rule[f.rule][f.severity] += 1
-    rule_rows = [{"no": i, "rule_label": info.label, "policy": info.policy, "severe": by_rule[r]["severe"],
-                  "warning": by_rule[r]["warning"], "total": sum(by_rule[r].values())}
-                 for i, (r, info) in enumerate(RULES.items(), start=1)]
-    total = {"rule_label": "合计", "severe": severe, "warning": len(findings) - severe, "total": len(findings)}
-    unknown = f", 帮扶责任人未知(未判定) {cadre_unknown} 户" if cadre_unknown else ""
-    write_table(sheet(wb, "按规则汇总"), title(area, "督查发现问题汇总（按规则）", day),
-                subtitle(day, counts + unknown),
-                RULE_SUMMARY_COLUMNS, rule_rows, form=True, totals=total)
-    towns: dict[str, list[Any]] = {}
-    for f in findings:
-        towns.setdefault(f.division_code[:9], []).append(f)
-    town_rows = []
-    for i, (code, fs) in enumerate(sorted(towns.items()), start=1):
-        top = Counter(RULES[f.rule].label for f in fs).most_common(3)
-        n_severe = sum(1 for f in fs if f.severity == SEVERE)
-        town_rows.append({"no": i, "township": places.township(code) or places.name(code),
-                          "households": len({f.household_id for f in fs if f.household_id}),
-                          "severe": n_severe, "warning": len(fs) - n_severe, "total": len(fs),
-                          "top": "、".join(f"{label} {n} 条" for label, n in top)})
-    town_total = {"township": "合计", "households": len({f.household_id for f in findings if f.household_id}),
-                  "severe": severe, "warning": len(findings) - severe, "total": len(findings)}
-    write_table(sheet(wb, "按乡镇汇总"), title(area, "督查发现问题汇总（按乡镇）", day), subtitle(day, counts),
-                TOWNSHIP_SUMMARY_COLUMNS, town_rows, form=True, totals=town_total)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from adapters.cli._common import (
     CatchUpOption,
@@ -21,6 +20,7 @@ from adapters.cli._common import (
     JsonOption,
     LimitOption,
     business_date,
+    check_division,
     console,
     dumps,
     err_console,
@@ -28,146 +28,8 @@ from adapters.cli._common import (
     read_projection,
 )
 from adapters.places import Places
-from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
-from casecore.problem import status_label
-from casecore.values import AccountableParty, Labelled, ProblemKind, ProblemSource, Role
-
-#: 问题台账 as a county office signs it off (the order of the national and provincial forms); what does not fit
-#: the printed page is in the detail sheet, keyed by 问题编号
-PROBLEM_COLUMNS = [
-    Column("no", "序号"),
-    Column("problem_id", "问题编号"),
-    Column("township", "乡镇", wrap=8),
-    Column("village", "村", wrap=8),
-    Column("household_id", "户编号"),
-    Column("source_label", "问题来源", wrap=8),
-    Column("kind_label", "问题类型", wrap=12),
-    Column("detail", "问题描述", wrap=30),
-    Column("found_on", "发现日期"),
-    Column("responsible_text", "整改责任单位及责任人", wrap=16),
-    Column("supervisor_text", "监督责任单位及责任人", wrap=16),
-    Column("deadline", "整改时限"),
-    Column("status_label", "整改状态"),
-    Column("closed_on", "销号日期"),
-    Column("overdue_days", "超期天数"),
-]
-
-PROBLEM_DETAIL_COLUMNS = [
-    Column("no", "序号"),
-    Column("problem_id", "问题编号"),
-    Column("division_code", "区划代码"),
-    Column("found_by", "发现人", wrap=16),
-    Column("found_by_unit", "发现单位", wrap=16),
-    Column("actions", "整改措施(条)"),
-    Column("responsible_signed_on", "责任方销号日期"),
-    Column("supervisor_signed_on", "监督方销号日期"),
-    Column("overdue_label", "是否超期"),
-    Column("rejections", "退回次数"),
-    Column("accountability", "问责(次)"),
-]
-
-RECTIFICATION_COLUMNS = [
-    Column("no", "序号"),
-    Column("problem_id", "问题编号"),
-    Column("township", "乡镇", wrap=8),
-    Column("village", "村", wrap=8),
-    Column("entry_label", "记录类型", wrap=10),
-    Column("party_label", "责任方/监督方"),
-    Column("acted_on", "日期"),
-    Column("actor_text", "办理人及单位", wrap=16),
-    Column("content", "整改措施/理由", wrap=32),
-    Column("persons", "被问责人员", wrap=12),
-    Column("evidence", "佐证材料", wrap=16),
-    Column("status_label", "办理后状态"),
-    Column("overdue_days", "超期天数"),
-]
-
-
-def _label(enum: type[Labelled], value: str | None) -> str:
-    if value is None:
-        return ""
-    try:
-        return enum(value).label
-    except ValueError:
-        return value
-
-
-def _who(name: str | None, ident: str | None) -> str:
-    if name and ident:
-        return f"{name} ({ident})"
-    return name or ident or ""
-
-
-def problem_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Problem-ledger rows with their Chinese labels beside the codes."""
-    out = []
-    for i, r in enumerate(rows, start=1):
-        out.append(dict(
-            r, no=i, kind_label=_label(ProblemKind, r["kind"]), source_label=_label(ProblemSource, r["source"]),
-            found_by=_who(r["found_by_name"], r["found_by_id"]), status_label=status_label(r["status"]),
-            responsible=_who(r["responsible_name"], r["responsible_person"]),
-            supervisor=_who(r["supervisor_name"], r["supervisor_person"]),
-            overdue_label="是" if r["overdue"] else "否",
-        ))
-    return out
-
-
-def rectification_view(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from projections.ledger import ENTRY_LABELS
-
-    out = []
-    for i, r in enumerate(rows, start=1):
-        out.append(dict(
-            r, no=i, entry_label=ENTRY_LABELS.get(r["entry"], r["entry"]),
-            party_label=_label(AccountableParty, r["party"]), actor=_who(r["actor_name"], r["actor_id"]),
-            actor_role_label=_label(Role, r["actor_role"]), status_label=status_label(r["status_after"]),
-        ))
-    return out
-
-
-def read_ledgers(app: Any, as_of: date, division: str | None) -> tuple[list[dict], list[dict]]:
-    """Catch the ledger projection up, then read both ledgers as of a date."""
-    from adapters.readmodels import read_models
-    from projections.ledger import problem_rows, rectification_rows
-    from projections.registry import by_name
-
-    with read_models(app, [by_name("ledger")]) as rm:
-        rm.catch_up("ledger")
-        with rm.engine.connect() as conn:
-            return problem_rows(conn, as_of, division), rectification_rows(conn, as_of, division)
-
-
-def _unit_person(unit: str | None, person: str | None) -> str:
-    return "\n".join(p for p in (unit or "", person or "") if p)
-
-
-def write_ledger_xlsx(path: Path, problems: list[dict[str, Any]], rectifications: list[dict[str, Any]],
-                      as_of: date, division: str | None = None, places: Places | None = None) -> None:
-    """The ledger workbook: 问题台账 and 整改台账 printable on A4 landscape, and 问题台账(明细) with the rest."""
-    places = places or Places()
-    area = places.area(division, (r["division_code"] for r in problems))
-    named = {"township": places.township, "village": places.village}
-    problem_rows = [dict(r, **{k: f(r["division_code"]) for k, f in named.items()},
-                         found_by_unit=places.unit(r["found_by_unit"]),
-                         responsible_text=_unit_person(places.unit(r["responsible_unit"]),
-                                                       r["responsible_name"] or r["responsible_person"]),
-                         supervisor_text=_unit_person(places.unit(r["supervisor_unit"]),
-                                                      r["supervisor_name"] or r["supervisor_person"]))
-                    for r in problem_view(problems)]
-    entry_rows = [dict(r, **{k: f(r["division_code"]) for k, f in named.items()},
-                       actor_text=_unit_person(places.unit(r["actor_unit"]), r["actor_name"] or r["actor_id"]))
-                  for r in rectification_view(rectifications)]
-    closed = sum(1 for r in problems if r["status"] == "closed")
-    overdue = sum(1 for r in problems if r["overdue"])
-    counts = f"共 {len(problems)} 个问题, 已销号 {closed} 个, 超期未销号 {overdue} 个"
-    wb = new_workbook()
-    write_table(sheet(wb, "问题台账"), title(area, "防止返贫问题台账", as_of), subtitle(as_of, counts),
-                PROBLEM_COLUMNS, problem_rows, form=True)
-    write_table(sheet(wb, "整改台账"), title(area, "防止返贫整改台账", as_of),
-                subtitle(as_of, f"共 {len(entry_rows)} 条办理记录"), RECTIFICATION_COLUMNS, entry_rows, form=True)
-    write_table(sheet(wb, "问题台账(明细)"), title(area, "问题台账明细", as_of), subtitle(as_of, counts),
-                PROBLEM_DETAIL_COLUMNS, problem_rows)
-    wb.save(path)
+from adapters.usecases import read_ledgers
+from adapters.workbooks import problem_view, rectification_view, write_ledger_xlsx
 
 
 def ledger(
@@ -180,9 +42,7 @@ def ledger(
     catch_up: CatchUpOption = True,
 ) -> None:
     """双台账: 问题台账与整改台账 (the problem ledger and the rectification ledger)."""
-    if division is not None and not division.isdigit():
-        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
-        raise typer.Exit(2)
+    check_division(division)
     day = business_date(as_of, "--as-of")
     if not catch_up:
         from projections.ledger import problem_rows, rectification_rows

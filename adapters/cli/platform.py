@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, group, open_app
+from adapters.cli._common import DbOption, JsonOption, check_division, console, dumps, err_console, group, open_app
 from casecore.values import Role, month_window
 
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -48,9 +48,7 @@ def export_roster(
     if fmt not in ("json", "csv"):
         err_console.print(f"[red]--format 应为 json 或 csv: {escape(repr(fmt))}[/red]")
         raise typer.Exit(2)
-    if division is not None and not division.isdigit():
-        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
-        raise typer.Exit(2)
+    check_division(division)
     last_day = month_end(month)
     app = open_app(db)
     try:

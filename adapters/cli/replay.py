@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.cli._common import DbOption, JsonOption, console, dumps, open_app, refused
 from casecore.errors import CaseError
 from casecore.values import Role
 
@@ -48,11 +48,7 @@ def replay(
     try:
         result = run_replay(app, stream_of(target, problem), as_of=day, recorded_before=moment)
     except CaseError as err:
-        if json:
-            print(dumps({"ok": False, "error": err.as_dict()}))
-        else:
-            err_console.print(f"[red]{err.message}[/red]")
-        raise typer.Exit(1) from None
+        raise refused(err, json) from None
     if json:
         print(dumps(asdict(result)))
         return

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
+from adapters.cli._common import DbOption, JsonOption, check_division, console, dumps, err_console, open_app
 from adapters.places import Places
 from adapters.reports import COUNT_HEADERS, area_rows, key_rows, parse_month, read_monthly, write_monthly_xlsx
 
@@ -35,9 +35,7 @@ def monthly(
     except ValueError:
         err_console.print(f"[red]月份格式应为 YYYY-MM: {escape(repr(month))}[/red]")
         raise typer.Exit(2) from None
-    if division is not None and not division.isdigit():
-        err_console.print(f"[red]区划代码前缀应为数字: {escape(repr(division))}[/red]")
-        raise typer.Exit(2)
+    check_division(division)
     app = open_app(db)
     try:
         places = Places.of_app(app)

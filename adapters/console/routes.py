@@ -605,7 +605,7 @@ class Console:
             found = inspect(conn, svc.app.policies, day, [rule] if rule else None, prefix or None)
         chosen = [f for f in found if not keys or f.key in keys]
         actor = session.principal.actor.model_dump(mode="json", exclude_none=True)
-        with svc._write_lock:
+        with svc.writing():
             counts, refusals = raise_problems_from_findings(svc.app, chosen, day, actor)
         refused = sum(v for k, v in counts.items() if k not in ("raised", "duplicate", "already"))
         return {**counts, "refused": refused, "message": refusals[0] if refusals else ""}

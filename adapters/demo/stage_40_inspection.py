@@ -253,16 +253,12 @@ def screening(ctx: DemoContext, out: Path, day: date, report: Counter[str]) -> s
 
     warned = [h for h in outside if h["household_id"] not in taken][:4]
     taken |= {h["household_id"] for h in warned}
-    from openpyxl import Workbook
+    from adapters.sheets import write_rows
 
-    wb = Workbook()
-    wb.active.append(["民政局新增农村低保对象名单"])
-    wb.active.append(["户主身份证号", "户主姓名", "低保类型", "纳入原因", "纳入时间", "是否整户"])
-    for h in warned:
-        m = h["members"][0]
-        wb.active.append([m["person_id"], m["name"], "农村低保", "因病", "2023-09-15", "是"])
-    dibao = out / "民政_新增低保.xlsx"
-    wb.save(dibao)
+    dibao = write_rows(out / "民政_新增低保.xlsx", "Sheet", [
+        ["民政局新增农村低保对象名单"], ["户主身份证号", "户主姓名", "低保类型", "纳入原因", "纳入时间", "是否整户"]],
+        ([h["members"][0]["person_id"], h["members"][0]["name"], "农村低保", "因病", "2023-09-15", "是"]
+         for h in warned))
     houses = [[h["members"][0]["person_id"], h["members"][0]["name"], "D级", "2023-11-02"] for h in warned]
     others = [h for h in outside if h["household_id"] not in taken][:2]
     houses += [[h["members"][0]["person_id"], h["members"][0]["name"], "B级", "2023-11-02"] for h in others]
@@ -376,8 +372,7 @@ def archive_histories(ctx: DemoContext, households: list[dict[str, Any]], start:
 
 
 def run(ctx: DemoContext) -> dict[str, int]:
-    from adapters.readmodels import read_models
-    from projections.inspect import RULES, Inspector
+    from projections.inspect import RULES
 
     county = ctx.shared["county"]
     today: date = ctx.shared.get("today") or ctx.start
@@ -398,15 +393,14 @@ def run(ctx: DemoContext) -> dict[str, int]:
 
     inspected_on = today + timedelta(days=INSPECTION_AFTER_DAYS)
     actor = ctx.shared["actor_for"]("inspector", county["code"] + "000000")
+    from adapters.usecases import inspect
+
     try:
-        with read_models(ctx.app) as rm:
-            rm.catch_up()
-            with rm.engine.connect() as conn:
-                findings = Inspector(conn, ctx.app.policies, inspected_on).run()
+        findings = inspect(ctx.app, inspected_on, every_projection=True).findings
     except ValueError:  # an in-memory event store has no tables beside it: no inspection to show
         findings = []
-    from adapters.cli.inspect import write_findings
     from adapters.places import Places, names_of_county
+    from adapters.workbooks import write_findings
 
     report = out / f"督查问题清单_{county['code']}_{inspected_on.isoformat()}.xlsx"
     write_findings(report, findings, inspected_on, county["code"], Places(names_of_county(county)))

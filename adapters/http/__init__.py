@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.http.auth import TokenBook, TokenFileError
 from adapters.http.bodylimit import BodyLimit
 from adapters.http.settings import Settings
-from adapters.storage import resolve_store
+from adapters.storage import resolve_store, without_password
 from adapters.store_errors import store_failure
 from casecore import commands as c
 from casecore.errors import CaseError
@@ -66,9 +66,7 @@ def error_body(code: str, message: str, rule: str | None = None) -> dict[str, An
 
 
 def _store_name(settings: Settings) -> str:
-    import re
-
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", resolve_store(settings.db).url)
+    return without_password(resolve_store(settings.db).url)
 
 
 def _install_error_handlers(app: FastAPI, settings: Settings) -> None:

@@ -13,12 +13,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from adapters.bootstrap import OpenSettings, Wiring, wire
 from adapters.feed import mask
 from adapters.http.auth import Principal, TokenBook
 from adapters.http.settings import Settings
 from adapters.intake import parse_object
 from adapters.readmodels import ReadModels
-from adapters.storage import bootstrap
 from casecore import commands as c
 from casecore import limits as lim
 from casecore.application import CaseManagement, household_not_found, problem_not_found
@@ -34,7 +34,8 @@ class Services:
     def __init__(self, settings: Settings, tokens: TokenBook):
         self.settings = settings
         self.tokens = tokens
-        self.app: CaseManagement = bootstrap(settings.db)
+        self.wiring: Wiring = wire(OpenSettings(settings.db))
+        self.app: CaseManagement = self.wiring.app
         try:
             self.read = ReadModels(self.app)  # every projection of the registry, beside the events
         except Exception:
@@ -54,6 +55,11 @@ class Services:
     def close(self) -> None:
         self.read.close()
         self.app.close()
+
+    def writing(self) -> threading.Lock:
+        """Held around every decision of commands: the bulk path's cache of aggregates takes one writer at a
+        time per process (`with services.writing(): …`)."""
+        return self._write_lock
 
     # ------------------------------------------------------------------ reads are fresh
 
@@ -80,7 +86,7 @@ class Services:
         index in the request."""
         known: dict[str, str] = {}
         admitted = [self._admit(principal, self._with_actor(principal, item), known) for item in items]
-        with self._write_lock:
+        with self.writing():
             outcomes = list(self.app.handle_many(admitted, batch_size=500))
         return [o.as_dict(line=n) for n, o in enumerate(outcomes, start=1)]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from adapters.importers.national import COLUMNS, Divisions
 from adapters.importers.national_rows import MEASURE_COLUMNS
+from adapters.sheets import write_rows
 from casecore.application import CaseManagement
 from casecore.household import Household
 from casecore.values import Category, ExitMode, Stage, make_person_id
@@ -44,29 +45,15 @@ def write_export(path: Path, rows: Iterable[Mapping[str, str]], columns: Sequenc
     """Write `rows` (canonical column → text) as the national system does. `columns` chooses and orders the
     columns (leave some out to imitate another year's export); `aliases` renames headers; `extra_columns`
     are columns the importer does not know (left empty)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-
     aliases = dict(aliases or {})
     if path.suffix.lower() == ".csv":
         return _write_csv(path, rows, columns, aliases, exported_on, unit, extra_columns)
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("监测对象信息")
     headers = [aliases.get(c, c) for c in columns] + list(extra_columns)
-    ws.append([TITLE] + [""] * (len(headers) - 1))
     stamp = f"导出时间: {exported_on:%Y-%m-%d}" if exported_on else "导出时间:"
-    ws.append([f"{stamp}    导出单位: {unit}"] + [""] * (len(headers) - 1))
-    ws.append(headers)
-    def text(value: str) -> WriteOnlyCell:
-        cell = WriteOnlyCell(ws, value=value)
-        cell.number_format = "@"  # the national system formats every cell as text
-        return cell
-
-    for row in rows:
-        ws.append([text(str(row.get(c, ""))) for c in columns] + [text("") for _ in extra_columns])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
-    return path
+    head = [[TITLE] + [""] * (len(headers) - 1), [f"{stamp}    导出单位: {unit}"] + [""] * (len(headers) - 1),
+            headers]
+    body = ([str(row.get(c, "")) for c in columns] + ["" for _ in extra_columns] for row in rows)
+    return write_rows(path, "监测对象信息", head, body, text=True)
 
 
 def _write_csv(path: Path, rows: Iterable[Mapping[str, str]], columns: Sequence[str], aliases: Mapping[str, str],

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from adapters.audit import audit, checkpoint_document, compare_checkpoint
 from adapters.cli import app as cli
 from adapters.hashchain import GENESIS, event_hash
+from adapters.readmodels import store_of
 from adapters.storage import bootstrap
 from tests.builders import VILLAGE_CODE, cmd, inclusion_path, register, run
 from tests.services import PG_URL
@@ -33,7 +34,7 @@ class Store:
 
     def __init__(self, app: Any):
         self.app = app
-        self.kind = app.store.kind
+        self.kind = store_of(app).kind
         self.events = app.recorder.events_table_name
         self.hashes = app.recorder.hashes_table_name
         self.pos = "rowid" if self.kind == "sqlite" else "notification_id"
@@ -41,7 +42,7 @@ class Store:
     @contextmanager
     def sql(self):
         if self.kind == "sqlite":
-            conn = sqlite3.connect(self.app.store.env["SQLITE_DBNAME"])
+            conn = sqlite3.connect(store_of(self.app).env["SQLITE_DBNAME"])
             try:
                 yield lambda q, p=(): conn.execute(q, p).fetchall()
                 conn.commit()
@@ -50,7 +51,7 @@ class Store:
         else:
             import psycopg
 
-            schema = self.app.store.env["POSTGRES_SCHEMA"]
+            schema = store_of(self.app).env["POSTGRES_SCHEMA"]
             with psycopg.connect(PG_URL, autocommit=False) as conn:
                 conn.execute(f'SET search_path TO "{schema}"')
 

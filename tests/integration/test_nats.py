@@ -17,6 +17,7 @@ import pytest
 
 from adapters.feed import event_id, read_events
 from adapters.nats_publisher import PositionStore, publish_nats
+from adapters.readmodels import store_of
 from tests.builders import register
 from tests.services import NATS_URL, nats_reason, require
 
@@ -102,7 +103,7 @@ def test_a_publisher_killed_mid_stream_and_restarted_publishes_every_event_exact
         proc.kill()
     at_kill = asyncio.run(_count(name))
     assert 100 <= at_kill < len(expected), "the kill was not mid-stream"
-    positions = PositionStore(sqlite_app.store.sqlalchemy_url, f"nats:{name}:{prefix}")
+    positions = PositionStore(store_of(sqlite_app).sqlalchemy_url, f"nats:{name}:{prefix}")
     try:
         assert positions.get() <= expected[at_kill - 1][1]  # never ahead of what JetStream acknowledged
     finally:
@@ -126,7 +127,7 @@ def test_a_publisher_killed_mid_stream_and_restarted_publishes_every_event_exact
 def test_two_publishers_at_once_leave_one_copy_of_each_event(sqlite_app, sqlite_url, stream):
     name, prefix = stream
     list(sqlite_app.handle_many([register(f"H{i}") for i in range(400)]))
-    stores = [PositionStore(sqlite_app.store.sqlalchemy_url, f"nats:{name}:{prefix}") for _ in range(2)]
+    stores = [PositionStore(store_of(sqlite_app).sqlalchemy_url, f"nats:{name}:{prefix}") for _ in range(2)]
 
     async def both():
         return await asyncio.gather(*(publish_nats(sqlite_app, s, NATS_URL, name, prefix=prefix, once=True,
@@ -146,7 +147,7 @@ def test_two_publishers_at_once_leave_one_copy_of_each_event(sqlite_app, sqlite_
 def test_a_lost_position_is_recovered_from_the_stream_without_publishing_again(app, stream):
     name, prefix = stream
     list(app.handle_many([register(f"H{i}") for i in range(30)]))
-    positions = PositionStore(app.store.sqlalchemy_url, f"nats:{name}:{prefix}")
+    positions = PositionStore(store_of(app).sqlalchemy_url, f"nats:{name}:{prefix}")
     try:
         stats = asyncio.run(publish_nats(app, positions, NATS_URL, name, prefix=prefix, once=True))
         assert (stats.published, stats.duplicates) == (30, 0)
@@ -172,7 +173,7 @@ def test_personal_data_is_masked_on_the_wire_unless_the_publisher_is_entitled(sq
         finally:
             await nc.drain()
 
-    positions = PositionStore(sqlite_app.store.sqlalchemy_url, f"nats:{name}:{prefix}")
+    positions = PositionStore(store_of(sqlite_app).sqlalchemy_url, f"nats:{name}:{prefix}")
     try:
         asyncio.run(publish_nats(sqlite_app, positions, NATS_URL, name, prefix=prefix, once=True))
     finally:

@@ -31,13 +31,6 @@ SIX_MONTHS = date(2023, 10, 1)
 BOTH_WINDOWS = (date(2022, 9, 1), date(2023, 9, 30))
 
 
-@pytest.fixture
-def app():
-    application = CaseManagement()
-    yield application
-    application.close()
-
-
 def assisted(app, hid: str = "H1", members: list[dict] | None = None, implemented: date = IMPLEMENTED) -> None:
     """A household monitored since 2023-03-13 with one health measure implemented on `implemented`."""
     run(app, [register(hid, members=members), *inclusion_path(hid, size=len(members or [1, 2])),

@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-
-from casecore.application import CaseManagement
 from casecore.policy import PolicyBook, default_policies
 from casecore.values import Stage
 from tests.builders import VILLAGE_CODE, cmd, exit_path, inclusion_path, measure, register, run
 
 INCLUDED_ON = date(2023, 3, 13)  # inclusion_path() from 2023-03-02 enters the household on this day
 CADRE = {"id": "cadre-7", "name": "王帮扶", "unit": VILLAGE_CODE}
-
-
-@pytest.fixture
-def app():
-    application = CaseManagement()
-    yield application
-    application.close()
 
 
 def monitored(app, hid: str = "H1") -> None:

@@ -31,13 +31,6 @@ from tests.problems import (
 )
 
 
-@pytest.fixture
-def app():
-    application = CaseManagement()
-    yield application
-    application.close()
-
-
 def refused(app, command):
     before = app.get_problem(command.problem_id).version if _exists(app, command.problem_id) else None
     outcome = app.handle(command)
