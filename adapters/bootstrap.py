@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 from weakref import WeakKeyDictionary
 
-from adapters.hashchain import HashedRecorder, load_chain_keys
-from adapters.storage import Store, StoreMissing, _read_only_env, cipher_env, resolve_store, store_exists
+from adapters.store.hashchain import HashedRecorder, load_chain_keys
+from adapters.store.storage import Store, StoreMissing, _read_only_env, cipher_env, resolve_store, store_exists
 from casecore.application import CaseManagement
 
 
@@ -56,7 +56,7 @@ def wire(settings: OpenSettings) -> Wiring:
     """Build the application on the chosen store. `create=False`: the store must exist already (else
     `StoreMissing`); `read_only=True` (implies it): nothing is created or written — the auditor's evidence
     copy keeps its digest, and a copy on read-only media opens. With `CASECORE_CIPHER_KEY` every event is
-    encrypted at rest (`adapters.storage.cipher_env`)."""
+    encrypted at rest (`adapters.store.storage.cipher_env`)."""
     keys = load_chain_keys(settings.chain_key_file)
     store = resolve_store(settings.db)
     if (settings.read_only or not settings.create) and not store_exists(store):

@@ -252,17 +252,17 @@ def _add_heads(conn: Connection, rows: list[dict[str, Any]]) -> None:
             if hid not in heads or relation in ("户主", "head"):
                 heads[hid] = name
     for r in rows:
-        # nested under `name` so that masking (adapters.feed.mask) treats it as the person's name it is
+        # nested under `name` so that masking (adapters.integration.feed.mask) treats it as the person's name it is
         r["head"] = {"name": heads.get(r["household_id"], "")}
 
 
 def households_workbook(rows: list[dict[str, Any]]) -> bytes:
     """A listing of households as an xlsx workbook (Chinese headers and labels, places by name), laid out and
-    escaped as every workbook is (`adapters.sheets`: a name or number starting with `=` stays text)."""
+    escaped as every workbook is (`adapters.output.sheets`: a name or number starting with `=` stays text)."""
     import io
 
-    from adapters.places import place_path
-    from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
+    from adapters.output.sheets import Column, new_workbook, sheet, subtitle, title, write_table
+    from adapters.readside.places import place_path
 
     columns = [Column("household_id", "户编号"), Column("head", "户主"), Column("village", "所在村"),
                Column("stage", "阶段"), Column("category", "监测对象类别"), Column("risk_types", "风险类型", wrap=24),
@@ -444,7 +444,7 @@ def apply_lines(app: CaseManagement, lines: list[tuple[int, str]], batch: int = 
                 ) -> Iterator[tuple[int, c.Command | CaseError, Any]]:
     """Decide the JSON Lines commands in order, each on its own (the bulk path: `batch` commands a transaction):
     (line number, the command or why the line could not be read, the outcome), as each is decided."""
-    from adapters.intake import parse_line
+    from adapters.integration.intake import parse_line
 
     parsed = [parse_line(t) for _, t in lines]
     outcomes = app.handle_many(parsed, batch_size=max(1, batch))
@@ -471,9 +471,9 @@ def inspect(app: CaseManagement, day: date, rules: list[str] | None = None, divi
     """Catch the case facts up and run the rules as of `day` (all, or `rules`; under `division`). With
     `raise_as` (an actor), raise a problem for each finding not raised yet, then fold those in as well.
     `every_projection`: catch every read model up, not only the case facts (the demo reads them next)."""
-    from adapters.readmodels import read_models
+    from adapters.readside.readmodels import read_models
     from projections.casefacts import CaseFactsProjection
-    from projections.inspect import Inspector
+    from projections.queries.inspector import Inspector
 
     with read_models(app, None if every_projection else [CaseFactsProjection()]) as rm:
         rm.catch_up()
@@ -493,7 +493,7 @@ def raise_problems_from_findings(app: CaseManagement, findings: list[Any], on: d
     derived from its finding). Returns counts (`raised`, `duplicate`, error codes, `already`) and the
     refusals' sentences. `handle` decides the commands (default: the application's bulk path; the demo
     passes its own, which counts refusals)."""
-    from projections.inspect import problem_commands
+    from projections.queries.inspector import problem_commands
 
     counts: Counter[str] = Counter()
     refusals: list[str] = []
@@ -518,7 +518,7 @@ def raise_problems_from_findings(app: CaseManagement, findings: list[Any], on: d
 
 def read_ledgers(app: Any, as_of: date, division: str | None) -> tuple[list[dict], list[dict]]:
     """Catch the ledger projection up, then read both ledgers as of a date."""
-    from adapters.readmodels import read_models
+    from adapters.readside.readmodels import read_models
     from projections.ledger import problem_rows, rectification_rows
     from projections.registry import by_name
 
@@ -530,7 +530,7 @@ def read_ledgers(app: Any, as_of: date, division: str | None) -> tuple[list[dict
 
 def with_heads(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each row with its household head's name (`head_name`)."""
-    from projections.monthly_roster import heads_of
+    from projections.queries.monthly import heads_of
 
     ids = [r["household_id"] for r in rows]
     heads: dict[str, dict[str, Any]] = {}

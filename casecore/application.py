@@ -95,7 +95,7 @@ HANDLERS: dict[type[c.Command], Callable[[Any, Any, PolicyBook], None]] = {
 @runtime_checkable
 class StreamsReader(Protocol):
     """What the bulk path asks of a recorder beyond the library's `ApplicationRecorder`: every stored event of
-    several streams with one query (`adapters.hashchain`'s recorders offer it; the in-memory one does not, and
+    several streams with one query (`adapters.store.hashchain`'s recorders offer it; the in-memory one does not, and
     the bulk path then loads stream by stream)."""
 
     def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]: ...

@@ -128,7 +128,7 @@ class PolicyBook:
         """THE line rule (DOMAIN.md "Which year's line"): a decision is judged by the line in force on the
         date of that decision — the county approval of an inclusion, the nomination and the mark of an exit,
         the assessment's date for 应纳未纳, the screening's date for a department warning. The inspector's
-        SQL compiles the same lookup (`projections.inspect.Inspector.line_on`)."""
+        SQL compiles the same lookup (`projections.queries.inspector.Inspector.line_on`)."""
         return self.on(decided_on).income.monitoring_line
 
     def below_line(self, assessment: Any, decided_on: date) -> bool:

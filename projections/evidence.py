@@ -130,7 +130,7 @@ def _signer(s: Any) -> str:
 
 
 def _need(need: str) -> str:
-    from projections.inspect import _fit_label
+    from projections.queries.inspector import _fit_label
 
     try:
         return _fit_label(need)

@@ -5,7 +5,7 @@ in milliseconds.
 A run is stored whole in one transaction (its rows for that date replaced), so a reader sees the previous run
 or the new one. `refresh` runs the inspection again only when the case facts have moved past the position the
 stored run saw — `casecore inspect --store --every SECONDS` does that on the operator's schedule, and as the
-date moves on it stores the new day's run. The rules themselves live in `projections.inspect`.
+date moves on it stores the new day's run. The rules themselves live in `projections.queries.inspector`.
 
 A refresh of the same date recomputes only what changed: the households with events since the stored run's
 case-facts position (a problem's events count for its household), and every finding of no household. Every
@@ -33,7 +33,7 @@ from sqlalchemy.engine import Connection
 from casecore import limits as lim
 from casecore.policy import PolicyBook
 from projections.divisions import within
-from projections.inspect import Finding, Inspector
+from projections.queries.inspector import Finding, Inspector
 from projections.sealing import Sealed
 
 metadata = sa.MetaData()

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from adapters.printing import demo_workbooks, missing_tools, page_png, pdf_info, to_pdf
+from adapters.output.printing import demo_workbooks, missing_tools, page_png, pdf_info, to_pdf
 
 PRINTS = Path(__file__).resolve().parent.parent / "docs" / "prints"
 

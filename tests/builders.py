@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from decimal import Decimal
 
-from adapters.benchcommands import (  # noqa: F401 - the builders tests import from here
+from benchmarks.commands import (  # noqa: F401 - the builders tests import from here
     COUNTY,
     COUNTY_UNIT,
     TOWNSHIP,

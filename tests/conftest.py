@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from freezegun.api import FakeDate, FakeDatetime
 
-from adapters.storage import bootstrap, resolve_store
+from adapters.store.storage import bootstrap, resolve_store
 from casecore.application import CaseManagement
 from casecore.transcoding import SubclassAs
 from tests.services import PG_URL, postgres_reason, require
@@ -22,7 +22,7 @@ CaseManagement.extra_transcodings[:] = [
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    from adapters.printing import missing_tools
+    from adapters.output.printing import missing_tools
 
     reason = postgres_reason()
     missing = missing_tools()

@@ -7,7 +7,7 @@ from typing import Any
 
 from openpyxl.worksheet.worksheet import Worksheet
 
-from adapters.sheets import HEADER_ROW
+from adapters.output.sheets import HEADER_ROW
 
 
 def headers(ws: Worksheet) -> list[str]:

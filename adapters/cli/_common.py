@@ -106,13 +106,13 @@ _opened: list[str] = []
 
 def store_name(db: str | None) -> str:
     """The store as the operator named it, without a password."""
-    from adapters.storage import without_password
+    from adapters.store.storage import without_password
 
     return without_password(db or os.environ.get("CASECORE_DB") or "./casecore.db")
 
 
 #: `casecore --chain-key-file FILE …`: the keyed chain's keys for this process (else CASECORE_CHAIN_KEY_FILE or
-#: CASECORE_CHAIN_KEY, see adapters/hashchain.py)
+#: CASECORE_CHAIN_KEY, see adapters/store/hashchain.py)
 CHAIN_KEY_FILE: list[str | None] = [None]
 
 
@@ -128,8 +128,8 @@ def open_wiring(db: str | None, *, create: bool = False, read_only: bool = False
     an empty one and reporting on it. `read_only=True`: nothing is created or written (audit, replay, show,
     events)."""
     from adapters.bootstrap import OpenSettings, wire
-    from adapters.hashchain import ChainKeyError
-    from adapters.storage import StoreMissing
+    from adapters.store.hashchain import ChainKeyError
+    from adapters.store.storage import StoreMissing
 
     configure_logging()
     tune_gc()
@@ -148,7 +148,7 @@ def open_wiring(db: str | None, *, create: bool = False, read_only: bool = False
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(app.close)
-    from adapters import places
+    from adapters.readside import places
 
     try:
         places.load(app)  # townships' and villages' names, for every place printed
@@ -162,7 +162,7 @@ def read_projection(db: str | None, what: str, read: Callable[[Any, Any], T]) ->
     read-only (nothing is created, folded or written). Tables never built are named, not a traceback."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from adapters.storage import read_only_engine
+    from adapters.store.storage import read_only_engine
 
     wiring = open_wiring(db, read_only=True)
     app = wiring.app
@@ -183,7 +183,7 @@ def read_projection(db: str | None, what: str, read: Callable[[Any, Any], T]) ->
 def store_failed(exc: BaseException) -> str | None:
     """The sentence for a store that could not be read or written while a command ran (locked, read-only,
     gone), or None when `exc` is not about the store."""
-    from adapters.store_errors import store_failure
+    from adapters.store.failures import store_failure
 
     return store_failure(exc, _opened[-1] if _opened else store_name(None))
 
@@ -388,7 +388,7 @@ def limit_note(shown: int, total: int) -> str | None:
 
 def place(code: str | None) -> str:
     """A division code as people say it: county, township and village names (the code where none is known)."""
-    from adapters.places import place_path
+    from adapters.readside.places import place_path
 
     return place_path(code) if code else ""
 

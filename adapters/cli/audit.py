@@ -17,7 +17,7 @@ audit_app = typer.Typer(help="审计: 核验事件库未被篡改、生成检查
 
 
 def _recorder(app):
-    from adapters.hashchain import HashedRecorder
+    from adapters.store.hashchain import HashedRecorder
 
     recorder = app.recorder
     if not isinstance(recorder, HashedRecorder):
@@ -37,7 +37,7 @@ def _read_json(path: Path) -> Any:
 
 def _signed_checkpoints(folder: Path, public_key: Path | None) -> tuple[list[tuple[str, dict]], list[Any], int]:
     """Every checkpoint file in `folder` whose signature holds, and a finding for each that does not."""
-    from adapters.audit import CheckpointError, SigningKeyError, Tampering, read_checkpoint, signature_problem
+    from adapters.store.audit import CheckpointError, SigningKeyError, Tampering, read_checkpoint, signature_problem
 
     if public_key is None:
         err_console.print("[red]--checkpoints 须同时给出审计方的公钥 --public-key FILE[/red]")
@@ -82,7 +82,7 @@ def verify(
     json: JsonOption = False,
 ) -> None:
     """从存储的原始记录重算全部哈希, 列出被篡改、删除、调序或插入的每一条事件; 无异常时退出码为 0."""
-    from adapters.audit import (
+    from adapters.store.audit import (
         CheckpointError,
         audit,
         backdated_before,
@@ -180,8 +180,8 @@ def check_console_access_log(app):
     """The console's read-access log, checked like the events (None when no console ever served this store),
     on an engine that cannot write: the auditor's copy stays as it was."""
     from adapters.console.accesslog import check_access_log
-    from adapters.readmodels import store_of
-    from adapters.storage import read_only_engine
+    from adapters.readside.readmodels import store_of
+    from adapters.store.storage import read_only_engine
 
     engine = read_only_engine(store_of(app))
     try:
@@ -194,7 +194,7 @@ def _check_snapshots(app, quiet: bool):
     """Replay every snapshotted stream and compare (None when snapshots are off)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from adapters import snapshots
+    from adapters.store import snapshot_store as snapshots
 
     if app.snapshots is None:
         return None
@@ -213,8 +213,8 @@ def checkpoint(
     db: DbOption = None,
 ) -> None:
     """生成检查点: 每日摘要和总摘要, 由审计方保存在系统之外, 日后用 verify --from-checkpoint 对照."""
-    from adapters.audit import SigningKeyError, audit, checkpoint_document, sign_checkpoint
-    from adapters.feed import deployment_source
+    from adapters.integration.feed import deployment_source
+    from adapters.store.audit import SigningKeyError, audit, checkpoint_document, sign_checkpoint
 
     private = None
     if signing_key is not None:
@@ -262,8 +262,8 @@ def keygen(
     """生成密钥: 哈希链的 HMAC 密钥 (轮换时追加) 或审计方的检查点签名密钥对."""
     from datetime import UTC, date, datetime
 
-    from adapters.audit import new_signing_key
-    from adapters.hashchain import KEYS_FORMAT, ChainKeyError, ChainKeys, check_key_id, new_secret
+    from adapters.store.audit import new_signing_key
+    from adapters.store.hashchain import KEYS_FORMAT, ChainKeyError, ChainKeys, check_key_id, new_secret
 
     if chain_keys is None and signing_key is None:
         err_console.print("[red]请给出 --chain-keys FILE 或 --signing-key FILE (或两者)[/red]")

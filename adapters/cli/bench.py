@@ -1,4 +1,4 @@
-"""`casecore bench`: the engine against the bare database (adapters/bench.py), one JSON object with --json."""
+"""`casecore bench`: the engine against the bare database (benchmarks/bench.py), one JSON object with --json."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def _kit() -> Any:
     if (root / "benchmarks" / "__init__.py").is_file() and str(root) not in sys.path:
         sys.path.insert(0, str(root))
     try:
-        from adapters import bench as kit
+        from benchmarks import bench as kit
     except ImportError:
         err_console.print("[red]基准测试工具随源码提供 (benchmarks/), 不在安装包内: 请在源码目录中运行[/red]")
         raise typer.Exit(2) from None

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from adapters.cli._common import DbOption, JsonOption, dumps, err_console, open_app, refused
-from adapters.intake import parse_line, validation_message  # noqa: F401 - re-exported for callers of the CLI module
+from adapters.integration.intake import parse_line, validation_message  # noqa: F401 - re-exported for callers of the CLI module
 from casecore import commands as c
 from casecore.errors import ERROR_LABELS, CaseError
 from casecore.values import Stage
@@ -247,7 +247,7 @@ def schema(
     if what == "commands":
         print(dumps(c.json_schema()))
         return
-    from adapters import schemas
+    from adapters.integration import event_schemas as schemas
 
     printer = getattr(schemas, f"{what}_schema", None)
     if printer is None:

@@ -54,7 +54,7 @@ def demo(
 ) -> None:
     """演示: 生成一个贵州的县, 走完识别、帮扶、风险消除与整改 (a generated county through its cases)."""
     from adapters.demo import stages
-    from adapters.storage import resolve_store
+    from adapters.store.storage import resolve_store
 
     store = resolve_store(db)
     if store.kind == "sqlite":
@@ -122,9 +122,9 @@ class Closing:
 
 def close_demo(ctx: DemoContext, db: str, output: Path) -> Closing:
     """After the stages: store the county's place names, write the tokens file, find the figures and examples."""
-    from adapters import places
     from adapters.demo.stage_20_assistance_exit import END as ASSISTANCE_END
-    from adapters.readmodels import read_models
+    from adapters.readside import places
+    from adapters.readside.readmodels import read_models
     from projections.registry import by_name
     from projections.roster import monitored_roster
 
@@ -185,7 +185,7 @@ def _db_arg(db: str) -> str:
 
 def print_summary(ctx, reports: list[StageReport], db: str, output: Path, seconds: float,
                   closing: Closing | None = None) -> None:
-    from adapters import places
+    from adapters.readside import places
     from casecore.errors import ERROR_LABELS, RULE_LABELS
 
     for n, r in enumerate(reports, start=1):
@@ -252,8 +252,8 @@ def print_summary(ctx, reports: list[StageReport], db: str, output: Path, second
 
 def print_console_accounts(ctx, db: str, output: Path) -> None:
     """The console's demo accounts (one per role) and the command that serves the console on this store."""
-    from adapters import places
     from adapters.console.demo_accounts import write_demo_accounts
+    from adapters.readside import places
     from casecore.values import Role
 
     county = ctx.shared.get("county")

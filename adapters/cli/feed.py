@@ -24,7 +24,7 @@ def events(
     db: DbOption = None,
 ) -> None:
     """按 position 顺序输出事件流 (CloudEvents 1.0, 一行一个 JSON)."""
-    from adapters.feed import follow_feed, read_feed
+    from adapters.integration.feed import follow_feed, read_feed
 
     app = open_app(db, read_only=True)
     out = sys.stdout
@@ -57,7 +57,7 @@ def publish_nats_cmd(
 
     from nats.errors import Error as NatsError
 
-    from adapters.nats_publisher import PositionStore, publish_nats
+    from adapters.integration.nats_publisher import PositionStore, publish_nats
 
     wiring = open_wiring(db)
     app = wiring.app

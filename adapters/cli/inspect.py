@@ -23,8 +23,8 @@ from adapters.cli._common import (
     open_app,
     read_projection,
 )
-from adapters.places import Places
-from adapters.workbooks import write_findings
+from adapters.output.workbooks import write_findings
+from adapters.readside.places import Places
 
 #: findings listed in the human output (all are in --json and --xlsx)
 SHOWN = 40
@@ -48,7 +48,7 @@ def inspect(
                                                 "有新事件或日期变化时重算并保存; Ctrl-C 停止")] = None,
 ) -> None:
     """运行督查规则 (run the inspector's rules); --store 保存结果, --every 按计划刷新."""
-    from projections.inspect import RULES, Inspector
+    from projections.queries.inspector import RULES, Inspector
 
     day = business_date(as_of, "--as-of")
     unknown = [r for r in rule or [] if r not in RULES]
@@ -100,7 +100,7 @@ def _store(db: str | None, as_of: str | None, every: float | None) -> None:
     since (everything when the day or the policy changed)."""
     import time
 
-    from adapters.readmodels import read_models
+    from adapters.readside.readmodels import read_models
     from projections import findings_store
     from projections.casefacts import CaseFactsProjection
 
@@ -146,8 +146,8 @@ def _output(findings: list[Any], day: date, division: str | None, raised: Counte
 def render(findings: list[Any], day: date, division: str | None, raised: Counter[str] | None,
            xlsx: Path | None, cadre_unknown: int = 0, limit: int | None = SHOWN) -> None:
     from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged, place, styled
-    from adapters.places import place_name
-    from projections.inspect import RULES, SEVERITY_LABELS, Summary
+    from adapters.readside.places import place_name
+    from projections.queries.inspector import RULES, SEVERITY_LABELS, Summary
 
     out: list[Any] = []
     shown, total = limited(findings, limit)

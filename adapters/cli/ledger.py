@@ -27,9 +27,9 @@ from adapters.cli._common import (
     open_app,
     read_projection,
 )
-from adapters.places import Places
+from adapters.output.workbooks import problem_view, rectification_view, write_ledger_xlsx
+from adapters.readside.places import Places
 from adapters.usecases import read_ledgers
-from adapters.workbooks import problem_view, rectification_view, write_ledger_xlsx
 
 
 def ledger(

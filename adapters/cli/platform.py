@@ -41,9 +41,9 @@ def export_roster(
     db: DbOption = None,
 ) -> None:
     """监测对象名单月度推送 (the monthly monitored-household list for the data-sharing platform)."""
-    from adapters.exchange import push_rows, to_csv
-    from adapters.readmodels import read_models
-    from projections.monthly_roster import month_end_roster
+    from adapters.integration.exchange import push_rows, to_csv
+    from adapters.readside.readmodels import read_models
+    from projections.queries.monthly import month_end_roster
 
     if fmt not in ("json", "csv"):
         err_console.print(f"[red]--format 应为 json 或 csv: {escape(repr(fmt))}[/red]")
@@ -82,7 +82,7 @@ def import_measures(
     json: JsonOption = False,
 ) -> None:
     """导入部门反馈的帮扶措施 (plan and implement measures reported by departments; bad rows are listed)."""
-    from adapters.exchange import BadRow, UnreadableFile, measure_commands, read_measure_rows
+    from adapters.integration.exchange import BadRow, UnreadableFile, measure_commands, read_measure_rows
     from casecore.commands import Actor
 
     try:

@@ -21,7 +21,7 @@ projections_app = typer.Typer(name="projections", help="投影 (读模型): 重�
 
 
 def _open(db: str | None, projection: str | None, batch_size: int = 2000):
-    from adapters.readmodels import read_models
+    from adapters.readside.readmodels import read_models
     from projections.registry import by_name
 
     app = open_app(db)
@@ -70,9 +70,9 @@ def rebuild(projection: ProjectionOption = None, restart: Annotated[bool, typer.
                 bar.update(tasks[p.name], completed=position, total=max(1, head))
 
             if jobs > 1 and len(runner.projections) > 1:
-                from adapters.parallel import RebuildFailed
-                from adapters.parallel import rebuild as rebuild_parallel
-                from adapters.readmodels import store_of
+                from adapters.readside.parallel import RebuildFailed
+                from adapters.readside.parallel import rebuild as rebuild_parallel
+                from adapters.readside.readmodels import store_of
 
                 names = [p.name for p in runner.projections]
                 try:
@@ -151,7 +151,7 @@ def run(projection: ProjectionOption = None, db: DbOption = None, batch_size: Ba
     each batch commits with the projection's position, so a killed worker restarts where it stopped;
     SIGTERM/SIGINT finish the batch under way and exit 0. On PostgreSQL the worker wakes on the event
     store's NOTIFY as soon as events are committed."""
-    from adapters.worker import run_worker, stop_on_signals
+    from adapters.readside.worker import run_worker, stop_on_signals
     from projections.registry import all_projections, by_name
 
     stopping = threading.Event()

@@ -39,8 +39,8 @@ def replay(
     json: JsonOption = False,
 ) -> None:
     """回放一户 (或一个问题) 的全部历史 (replay a case's whole history)."""
-    from projections.replay import replay as run_replay
-    from projections.replay import stream_of
+    from projections.queries.replay import replay as run_replay
+    from projections.queries.replay import stream_of
 
     day = parse_day(as_of) if as_of else None
     moment = parse_timestamp(recorded_before) if recorded_before else None

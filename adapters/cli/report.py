@@ -15,8 +15,8 @@ import typer
 from rich.markup import escape
 
 from adapters.cli._common import DbOption, JsonOption, check_division, console, dumps, err_console, open_app
-from adapters.places import Places
-from adapters.reports import COUNT_HEADERS, area_rows, key_rows, parse_month, read_monthly, write_monthly_xlsx
+from adapters.output.reports import COUNT_HEADERS, area_rows, key_rows, parse_month, read_monthly, write_monthly_xlsx
+from adapters.readside.places import Places
 
 report_app = typer.Typer(help="调度通报 (reports)", no_args_is_help=True)
 
@@ -60,7 +60,7 @@ def monthly(
 
 def render(report: dict[str, Any]) -> None:
     from adapters.cli._common import Col, Listing, emit, plain, styled
-    from adapters.places import place_name
+    from adapters.readside.places import place_name
 
     facts = report.get("facts") or {}
     where = plain(place_name(report["division"])) if report["division"] else "事件库"

@@ -22,9 +22,9 @@ from adapters.cli._common import (
     open_app,
     read_projection,
 )
-from adapters.places import Places
+from adapters.output.workbooks import label_of, measures_text, risks_text, write_roster_xlsx
+from adapters.readside.places import Places
 from adapters.usecases import with_heads
-from adapters.workbooks import label_of, measures_text, risks_text, write_roster_xlsx
 from casecore.values import Category, Stage
 
 
@@ -38,7 +38,7 @@ def roster(
     catch_up: CatchUpOption = True,
 ) -> None:
     """监测对象名单 (the monitored-household roster: 监测中 and 风险消除程序中 unless --all)."""
-    from adapters.readmodels import read_models
+    from adapters.readside.readmodels import read_models
     from projections.registry import by_name
     from projections.roster import monitored_roster
 
@@ -82,7 +82,7 @@ def roster(
 
 def render(rows: list[dict[str, Any]], all_stages: bool, limit: int | None = None) -> None:
     from adapters.cli._common import Col, Listing, emit, limit_note, limited, paged, plain, styled
-    from adapters.places import place_name, place_path
+    from adapters.readside.places import place_name, place_path
 
     shown, total = limited(rows, limit)
     counties = sorted({r["county_code"] for r in rows if r["county_code"]})

@@ -25,7 +25,7 @@ def _open(db: str | None, read_only: bool = False):
 @snapshots_app.command()
 def status(db: DbOption = None, json: JsonOption = False) -> None:
     """快照数量、间隔与当前折叠指纹 (how many snapshots, the interval, the running fold's fingerprint)."""
-    from adapters import snapshots
+    from adapters.store import snapshot_store as snapshots
 
     app = _open(db, read_only=True)
     out = {"snapshots": snapshots.count(app), "streams": len(snapshots.snapshot_streams(app)),
@@ -41,7 +41,7 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
 def take(db: DbOption = None, json: JsonOption = False,
          batch: Annotated[int, typer.Option("--batch", min=1, help="每个事务写入的快照数")] = 500) -> None:
     """为每个达到间隔的案件按当前版本补拍快照 (after a release changed the fold, or after clear)."""
-    from adapters import snapshots
+    from adapters.store import snapshot_store as snapshots
 
     app = _open(db)
     with Progress(TextColumn("[bold]拍快照"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -57,7 +57,7 @@ def take(db: DbOption = None, json: JsonOption = False,
 @snapshots_app.command()
 def clear(db: DbOption = None, json: JsonOption = False) -> None:
     """清除全部快照 (always safe: cases then load from their events)."""
-    from adapters import snapshots
+    from adapters.store import snapshot_store as snapshots
 
     n = snapshots.clear(_open(db))
     if json:

@@ -99,7 +99,7 @@ class AccessLog:
 def masked_target(action: str, target: str) -> str:
     """A logged target as a reader not entitled to personal data sees it: a search's words as a name or an ID
     number is masked; ID numbers inside any other target too."""
-    from adapters.feed import mask, mask_id, mask_name
+    from adapters.integration.feed import mask, mask_id, mask_name
 
     if action == "search":
         return mask_id(target) if target[:-1].isdigit() and len(target) >= 15 else mask_name(target)

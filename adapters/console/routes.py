@@ -25,7 +25,7 @@ from adapters.console.accesslog import AccessLog
 from adapters.console.accounts import AccountBook
 from adapters.console.sessions import COOKIE, CSRF_FIELD, LOGIN_COOKIE, Session, Sessions, csrf_ok
 from adapters.http.services import Services
-from adapters.places import place_name, place_path
+from adapters.readside.places import place_name, place_path
 from adapters.usecases import (
     Filters,
     approval_inbox,
@@ -457,7 +457,7 @@ class Console:
             except ValidationFailed as exc:
                 raise Refused("validation_error", exc.message, 422) from None
             chart = {"townships": [], "series": {}}
-            from adapters.reports import COUNT_HEADERS
+            from adapters.output.reports import COUNT_HEADERS
 
             for county in doc["counties"]:
                 for t in county["townships"]:
@@ -595,7 +595,7 @@ class Console:
 
     def _raise_findings(self, session: Session, day: date, rule: str, township: str, keys: set[str]
                         ) -> dict[str, Any]:
-        from projections.inspect import inspect
+        from projections.queries.inspector import inspect
 
         self.require(session, Role.INSPECTOR, Role.COUNTY, Role.AUDITOR, Role.TOWNSHIP)
         svc = self.services
@@ -611,7 +611,7 @@ class Console:
         return {**counts, "refused": refused, "message": refusals[0] if refusals else ""}
 
     def _replay(self, session: Session, household_id: str, as_of: date | None, moment: datetime | None) -> Any:
-        from projections.replay import replay, stream_of
+        from projections.queries.replay import replay, stream_of
 
         svc = self.services
         try:
@@ -626,9 +626,9 @@ class Console:
         return result
 
     def _run_verify(self, job: VerifyJob) -> None:
-        from adapters.audit import audit
         from adapters.console.accesslog import check_access_log
-        from adapters.hashchain import HashedRecorder
+        from adapters.store.audit import audit
+        from adapters.store.hashchain import HashedRecorder
 
         try:
             recorder = self.services.app.recorder
@@ -644,8 +644,8 @@ class Console:
             job.done = True
 
     def _checkpoint(self) -> dict[str, Any]:
-        from adapters.audit import audit, checkpoint_document
-        from adapters.feed import deployment_source
+        from adapters.integration.feed import deployment_source
+        from adapters.store.audit import audit, checkpoint_document
 
         report = audit(self.services.app.recorder)  # type: ignore[arg-type]
         return checkpoint_document(report, self.services.settings.source or deployment_source())

@@ -268,10 +268,10 @@ def run(ctx: DemoContext) -> dict[str, int]:
 
 def write_outputs(ctx: DemoContext, months: list[date], ledger_day: date) -> int:
     """The two-sheet ledger workbook as of `ledger_day` and the monthly dispatch of each month given."""
-    from adapters.places import Places, names_of_county
-    from adapters.reports import read_monthly, write_monthly_xlsx
+    from adapters.output.reports import read_monthly, write_monthly_xlsx
+    from adapters.output.workbooks import write_ledger_xlsx
+    from adapters.readside.places import Places, names_of_county
     from adapters.usecases import read_ledgers
-    from adapters.workbooks import write_ledger_xlsx
 
     county = ctx.shared["county"]
     names = names_of_county(county)

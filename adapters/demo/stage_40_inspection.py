@@ -210,7 +210,7 @@ def _outside(ctx: DemoContext) -> list[dict[str, Any]]:
     """Native households never monitored and never in a procedure (read from the case-facts tables)."""
     import sqlalchemy as sa
 
-    from adapters.readmodels import read_models
+    from adapters.readside.readmodels import read_models
     from projections.casefacts import CaseFactsProjection
     from projections.casefacts import households as cf_households
 
@@ -253,7 +253,7 @@ def screening(ctx: DemoContext, out: Path, day: date, report: Counter[str]) -> s
 
     warned = [h for h in outside if h["household_id"] not in taken][:4]
     taken |= {h["household_id"] for h in warned}
-    from adapters.sheets import write_rows
+    from adapters.output.sheets import write_rows
 
     dibao = write_rows(out / "民政_新增低保.xlsx", "Sheet", [
         ["民政局新增农村低保对象名单"], ["户主身份证号", "户主姓名", "低保类型", "纳入原因", "纳入时间", "是否整户"]],
@@ -372,7 +372,7 @@ def archive_histories(ctx: DemoContext, households: list[dict[str, Any]], start:
 
 
 def run(ctx: DemoContext) -> dict[str, int]:
-    from projections.inspect import RULES
+    from projections.queries.inspector import RULES
 
     county = ctx.shared["county"]
     today: date = ctx.shared.get("today") or ctx.start
@@ -399,8 +399,8 @@ def run(ctx: DemoContext) -> dict[str, int]:
         findings = inspect(ctx.app, inspected_on, every_projection=True).findings
     except ValueError:  # an in-memory event store has no tables beside it: no inspection to show
         findings = []
-    from adapters.places import Places, names_of_county
-    from adapters.workbooks import write_findings
+    from adapters.output.workbooks import write_findings
+    from adapters.readside.places import Places, names_of_county
 
     report = out / f"督查问题清单_{county['code']}_{inspected_on.isoformat()}.xlsx"
     write_findings(report, findings, inspected_on, county["code"], Places(names_of_county(county)))

@@ -25,8 +25,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from adapters.http.auth import TokenBook, TokenFileError
 from adapters.http.bodylimit import BodyLimit
 from adapters.http.settings import Settings
-from adapters.storage import resolve_store, without_password
-from adapters.store_errors import store_failure
+from adapters.store.failures import store_failure
+from adapters.store.storage import resolve_store, without_password
 from casecore import commands as c
 from casecore.errors import CaseError
 
@@ -103,7 +103,7 @@ def _install_error_handlers(app: FastAPI, settings: Settings) -> None:
 def _install_request_log(app: FastAPI) -> None:
     """One log line a request: method, path (ID numbers in it masked, no query string: a search may hold a
     name), status, milliseconds and the caller's actor id and role — never the token, never a body."""
-    from adapters.feed import mask
+    from adapters.integration.feed import mask
 
     @app.middleware("http")
     async def request_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -176,7 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # a console without API tokens: the API answers every request with not_authorised
     tokens = TokenBook.from_file(settings.tokens_file) if settings.tokens_file else TokenBook({})
     services = Services(settings, tokens)
-    from adapters import places
+    from adapters.readside import places
 
     places.load(services.app)  # townships' and villages' names of this store, for the pages and the API
 

@@ -14,11 +14,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from adapters.bootstrap import OpenSettings, Wiring, wire
-from adapters.feed import mask
 from adapters.http.auth import Principal, TokenBook
 from adapters.http.settings import Settings
-from adapters.intake import parse_object
-from adapters.readmodels import ReadModels
+from adapters.integration.feed import mask
+from adapters.integration.intake import parse_object
+from adapters.readside.readmodels import ReadModels
 from casecore import commands as c
 from casecore import limits as lim
 from casecore.application import CaseManagement, household_not_found, problem_not_found
@@ -235,7 +235,7 @@ class Services:
         return self.shown(principal, doc)
 
     def monthly_report(self, principal: Principal, month: str, division: str | None) -> dict[str, Any]:
-        from adapters.reports import build_monthly, parse_month
+        from adapters.output.reports import build_monthly, parse_month
 
         try:
             parse_month(month)
@@ -249,7 +249,7 @@ class Services:
     def monthly_dispatch(self, principal: Principal, month: str, division: str | None) -> dict[str, Any]:
         """The month's counts per county and township, key counties and total (`monthly_report`'s figures,
         without its milestones), from the kept monthly summary."""
-        from adapters.reports import monthly_dispatch, parse_month
+        from adapters.output.reports import monthly_dispatch, parse_month
 
         try:
             parse_month(month)
@@ -267,7 +267,7 @@ class Services:
         pages by `limit` and `cursor`), else the rules run now. `count_cadre_unknown=False` leaves out the
         count of households whose cadre is unknown (0) for a reader that does not show it."""
         from projections import findings_store
-        from projections.inspect import RULES, Inspector
+        from projections.queries.inspector import RULES, Inspector
 
         check_as_of(as_of)
         unknown = [r for r in rules or [] if r not in RULES]
@@ -356,7 +356,7 @@ class Services:
         """A page of the CloudEvents feed after a position: the events of streams inside the caller's reach,
         and `next_after`, the last position this page looked at (resume after it: nothing missed, nothing
         seen twice, even when the page's events all lay outside the reach)."""
-        from adapters.feed import deployment_source, read_events, to_cloudevent
+        from adapters.integration.feed import deployment_source, read_events, to_cloudevent
 
         page = read_events(self.app, after, limit)
         if not page:

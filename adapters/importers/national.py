@@ -137,8 +137,8 @@ class Divisions:
         return self.codes.get((_name(county), _name(township), _name(village)))
 
     def place_names(self) -> dict[str, str]:
-        """Township and village names by code, for `adapters.places`."""
-        from adapters.places import names_of_table
+        """Township and village names by code, for `adapters.readside.places`."""
+        from adapters.readside.places import names_of_table
 
         return names_of_table((code, township, village) for (_, township, village), code in self.codes.items())
 
@@ -328,7 +328,7 @@ def import_national(app: CaseManagement, path: Path, divisions: Divisions, expor
     readable rows in a temporary table keyed by 户编号 (a household whose rows are not contiguous is still
     assembled whole), then assemble and store the households `batch_size` at a time, each only with what
     the store does not hold yet. `progress(phase, done, total)`."""
-    from adapters import places
+    from adapters.readside import places
 
     sheet = open_export(path, reader)
     places.remember(app, divisions.place_names())

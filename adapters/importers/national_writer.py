@@ -13,7 +13,7 @@ from pathlib import Path
 
 from adapters.importers.national import COLUMNS, Divisions
 from adapters.importers.national_rows import MEASURE_COLUMNS
-from adapters.sheets import write_rows
+from adapters.output.sheets import write_rows
 from casecore.application import CaseManagement
 from casecore.household import Household
 from casecore.values import Category, ExitMode, Stage, make_person_id

@@ -29,8 +29,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapters.importers.national import cell_text
-from adapters.intake import validation_message
-from adapters.readmodels import read_models
+from adapters.integration.intake import validation_message
+from adapters.readside.readmodels import read_models
 from casecore import limits as lim
 from casecore.application import CaseManagement
 from casecore.commands import Command, parse_command

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from adapters.cli import app as cli
 from adapters.console.accesslog import AccessLog, access_log, check_access_log
 from adapters.http.auth import Principal
-from adapters.readmodels import engine_for, store_of
+from adapters.readside.readmodels import engine_for, store_of
 from casecore.commands import Actor
 
 CADRE = Principal(actor=Actor(id="v-1", name="村干部", role="village", unit="522631101001"),

@@ -138,7 +138,7 @@ def test_the_static_assets_come_from_the_package(console_app):
 
 
 def test_a_place_name_with_markup_cannot_close_the_monthly_pages_chart_script(console_app):
-    from adapters import places
+    from adapters.readside import places
 
     hostile = "新坡镇</script><script>alert(1)</script>"
     kept = places.place_name(VILLAGE[:9])
@@ -200,7 +200,7 @@ def test_a_refused_problem_sends_the_reader_back_only_within_the_console(console
 
 
 def test_an_auditor_without_personal_data_sees_a_replay_masked_as_the_households_page_is(console_app):
-    from adapters.feed import mask_name
+    from adapters.integration.feed import mask_name
 
     console = console_app.app.state.console  # type: ignore[attr-defined]
     console.accounts.add("auditor-masked", PASSWORD, name="审计员", role="auditor", unit="县审计局",

@@ -106,7 +106,7 @@ def test_posted_member_and_measure_forms_become_valid_contract_commands():
 
 
 def _folded(app):
-    from adapters.readmodels import ReadModels
+    from adapters.readside.readmodels import ReadModels
 
     rm = ReadModels(app)
     rm.catch_up()

@@ -145,7 +145,7 @@ def test_show_during_the_procedure_names_it_and_its_step(tmp_path):
 
 
 def test_show_of_an_unknown_household_says_not_found_and_fails(tmp_path):
-    from adapters.storage import bootstrap
+    from adapters.store.storage import bootstrap
 
     bootstrap(str(tmp_path / "e.db")).close()   # an empty store (reading commands never create one)
     result = cli("show", "NOPE", "--json", "--db", str(tmp_path / "e.db"))
@@ -174,7 +174,7 @@ def test_the_installed_console_script_runs(tmp_path):
 
 
 def test_show_prints_the_whole_household_grouped_with_chinese_labels_and_places_by_name(tmp_path):
-    from adapters import places
+    from adapters.readside import places
     from tests.builders import guarantees, measure
     from tests.e2e.reading import readable
 
@@ -192,7 +192,7 @@ def test_show_prints_the_whole_household_grouped_with_chinese_labels_and_places_
                                  *map(line, path[5:]), *map(line, after)])
     applied = cli("apply", str(tmp_path / "c.jsonl"), "--db", db)
     assert "拒绝" not in applied.stdout and "✗" not in applied.stdout, applied.stdout
-    app = __import__("adapters.storage", fromlist=["bootstrap"]).bootstrap(db)
+    app = __import__("adapters.store.storage", fromlist=["bootstrap"]).bootstrap(db)
     try:
         places.remember(app, {"522631101": "德凤镇", "522631101001": "高近村"})
     finally:

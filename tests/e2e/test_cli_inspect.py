@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from adapters.cli import app as cli
 from adapters.importers.national import Divisions, import_national
 from adapters.importers.national_writer import household_rows, person, write_divisions, write_export
-from adapters.storage import bootstrap
+from adapters.store.storage import bootstrap
 from casecore.values import Rule
 from tests.workbooks import table
 

@@ -15,8 +15,8 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from adapters.sheets import HEADER_ROW
-from adapters.storage import bootstrap
+from adapters.output.sheets import HEADER_ROW
+from adapters.store.storage import bootstrap
 from tests.builders import cmd, inclusion_path, measure, register, run
 from tests.e2e.reading import readable
 from tests.workbooks import headers, table

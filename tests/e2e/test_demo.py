@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from adapters.storage import bootstrap
+from adapters.store.storage import bootstrap
 from casecore.values import check_division_code, check_person_id
 from tests.e2e.reading import rows
 
@@ -179,7 +179,7 @@ def test_a_stage_that_fails_is_reported_the_others_still_summarised_and_the_exit
 
 
 def test_the_demo_records_each_act_once_in_business_time_and_never_backwards_within_a_case(small_demo):
-    from adapters.audit import audit
+    from adapters.store.audit import audit
 
     _, where = small_demo
     app = bootstrap(str(where / "demo.db"), create=False)

@@ -9,8 +9,8 @@ import pytest
 from openpyxl import load_workbook
 
 from adapters.demo import DemoContext, stages
-from adapters.storage import bootstrap
-from projections.inspect import RULES
+from adapters.store.storage import bootstrap
+from projections.queries.inspector import RULES
 from tests.workbooks import table
 
 
@@ -52,8 +52,8 @@ def test_the_problems_are_raised_once_and_the_workbook_is_written(demo):
     rows = table(load_workbook(report)["问题清单"])
     assert len(rows) == summary["督查发现问题"]
     # raising the same findings again changes nothing
-    from adapters.readmodels import read_models
-    from projections.inspect import Inspector, problem_commands
+    from adapters.readside.readmodels import read_models
+    from projections.queries.inspector import Inspector, problem_commands
 
     with read_models(app) as rm:
         rm.catch_up()

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from adapters.printing import demo_workbooks, missing_tools, pdf_info, to_pdf
-from adapters.sheets import BODY_FONT_PT, HEADER_ROW, MIN_PRINTED_PT, MIN_SCALE, fit_scale
+from adapters.output.printing import demo_workbooks, missing_tools, pdf_info, to_pdf
+from adapters.output.sheets import BODY_FONT_PT, HEADER_ROW, MIN_PRINTED_PT, MIN_SCALE, fit_scale
 from tests.services import require
 
 pytestmark = pytest.mark.libreoffice

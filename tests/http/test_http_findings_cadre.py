@@ -7,7 +7,7 @@ from datetime import date
 
 from adapters.importers.national import COLUMNS, Divisions, import_national
 from adapters.importers.national_writer import household_rows, person, write_divisions, write_export
-from adapters.storage import bootstrap
+from adapters.store.storage import bootstrap
 from tests.http.support import auth, client_for
 
 

@@ -84,7 +84,7 @@ ID_NUMBER = "52263119800102001X"
 def test_a_failing_statement_on_the_read_models_does_not_print_its_parameters(app):
     import sqlalchemy as sa
 
-    from adapters.readmodels import engine_for, store_of
+    from adapters.readside.readmodels import engine_for, store_of
 
     engine = engine_for(store_of(app))
     try:

@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from adapters.readmodels import engine_for
-from adapters.storage import resolve_store
+from adapters.readside.readmodels import engine_for
+from adapters.store.storage import resolve_store
 
 #: table → the columns it is ordered by (every row, in a stable order)
 TABLES = {"roster": "household_id", "roster_members": "household_id, person_id", "problem_ledger": "problem_id",

@@ -20,11 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from adapters.audit import audit, checkpoint_document, compare_checkpoint
 from adapters.cli import app as cli
-from adapters.hashchain import GENESIS, event_hash
-from adapters.readmodels import store_of
-from adapters.storage import bootstrap
+from adapters.readside.readmodels import store_of
+from adapters.store.audit import audit, checkpoint_document, compare_checkpoint
+from adapters.store.hashchain import GENESIS, event_hash
+from adapters.store.storage import bootstrap
 from tests.builders import VILLAGE_CODE, cmd, inclusion_path, register, run
 from tests.services import PG_URL
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.storage import bootstrap
+from adapters.store.storage import bootstrap
 from tests.integration.test_audit import history
 
 COLUMNS = {

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
-from adapters.bench import TARGETS, meets, run
 from adapters.cli import app as cli
-from adapters.province import counties
+from benchmarks.bench import TARGETS, meets, run
+from benchmarks.province import counties
 from tests.services import PG_URL, postgres_reason, require
 
 KEYS = {"households", "events", "store", "floor_write_eps", "ingest_eps", "floor_read_eps", "rebuild_eps",

@@ -15,8 +15,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from adapters.readmodels import read_models
-from adapters.storage import bootstrap
+from adapters.readside.readmodels import read_models
+from adapters.store.storage import bootstrap
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner, RebuildRunning
 from tests.integration.bluegreen_reader import read

@@ -7,8 +7,8 @@ import importlib.util
 from datetime import date, timedelta
 from pathlib import Path
 
-from adapters.intake import parse_line
-from adapters.storage import bootstrap
+from adapters.integration.intake import parse_line
+from adapters.store.storage import bootstrap
 from casecore.errors import CaseError
 from casecore.household import public_state
 from tests.builders import cmd, inclusion_path, register

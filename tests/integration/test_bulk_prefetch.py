@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from adapters.storage import bootstrap
+from adapters.store.storage import bootstrap
 from tests.builders import cmd, inclusion_path, register
 
 

@@ -7,7 +7,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from adapters.readmodels import read_models
+from adapters.readside.readmodels import read_models
 from casecore.household import Household
 from projections import casefacts as cf
 from projections.casefacts import CaseFactsProjection, person_households

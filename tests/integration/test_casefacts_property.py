@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.readmodels import read_models
-from adapters.storage import bootstrap
+from adapters.readside.readmodels import read_models
+from adapters.store.storage import bootstrap
 from projections.casefacts import CaseFactsProjection
 from tests.integration.test_casefacts_projection import snapshot
 

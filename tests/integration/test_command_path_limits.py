@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from freezegun import freeze_time
 
-from adapters.intake import parse_line
+from adapters.integration.intake import parse_line
 from casecore.policy import PolicyBook
 from tests.builders import cmd, inclusion_path, register, run
 

@@ -10,8 +10,8 @@ from openpyxl import load_workbook
 
 from adapters.demo import DemoContext
 from adapters.demo import stage_30_rectification as stage
-from adapters.sheets import HEADER_ROWS
-from adapters.storage import bootstrap
+from adapters.output.sheets import HEADER_ROWS
+from adapters.store.storage import bootstrap
 from casecore.commands import parse_command
 from tests.builders import person
 

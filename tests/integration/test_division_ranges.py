@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.readmodels import read_models
+from adapters.readside.readmodels import read_models
 from projections.divisions import next_prefix, within
 
 codes = st.text(alphabet="0123456789", min_size=1, max_size=12)

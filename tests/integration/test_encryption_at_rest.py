@@ -14,8 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.readmodels import read_models
-from adapters.storage import bootstrap, resolve_store
+from adapters.readside.readmodels import read_models
+from adapters.store.storage import bootstrap, resolve_store
 from casecore.values import make_person_id
 from projections.sealing import PREFIX, Sealer
 from tests.builders import cmd, inclusion_path, run

@@ -6,8 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from adapters.intake import parse_line
-from adapters.storage import bootstrap
+from adapters.integration.intake import parse_line
+from adapters.store.storage import bootstrap
 from casecore.commands import Command
 from casecore.values import make_person_id
 from tests.builders import COUNTY, TOWNSHIP, VILLAGE, cmd, inclusion_path, person, register, run

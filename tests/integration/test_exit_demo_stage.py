@@ -10,7 +10,7 @@ import pytest
 
 from adapters.demo import DemoContext
 from adapters.demo import stage_20_assistance_exit as stage
-from adapters.storage import bootstrap
+from adapters.store.storage import bootstrap
 from casecore.values import Stage
 from tests.builders import COUNTY_UNIT, TOWNSHIP_UNIT, VILLAGE_CODE, inclusion_path, person, register
 

@@ -19,10 +19,10 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.feed import EVENT_NAMESPACE, event_id, mask, read_events, read_feed
-from adapters.readmodels import store_of
-from adapters.schemas import events_schema
-from adapters.storage import bootstrap
+from adapters.integration.event_schemas import events_schema
+from adapters.integration.feed import EVENT_NAMESPACE, event_id, mask, read_events, read_feed
+from adapters.readside.readmodels import store_of
+from adapters.store.storage import bootstrap
 from casecore.values import make_person_id
 from tests.builders import cmd, inclusion_path, person, register, run
 from tests.problems import closed_path

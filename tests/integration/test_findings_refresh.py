@@ -10,7 +10,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from adapters.demo import DemoContext, stages
-from adapters.readmodels import read_models
+from adapters.readside.readmodels import read_models
 from projections import casefacts as cf
 from projections import findings_store
 from projections.casefacts import CaseFactsProjection

@@ -13,10 +13,10 @@ import pytest
 from freezegun import freeze_time
 from typer.testing import CliRunner
 
-from adapters.audit import audit
 from adapters.cli import app as cli
-from adapters.hashchain import ChainKeys, event_hash, keyed_hash
-from adapters.storage import bootstrap
+from adapters.store.audit import audit
+from adapters.store.hashchain import ChainKeys, event_hash, keyed_hash
+from adapters.store.storage import bootstrap
 from tests.builders import cmd, register, run
 from tests.integration.test_audit import Store, history
 
@@ -263,7 +263,7 @@ def test_a_plain_history_keyed_from_a_day_on_still_verifies(db_url, tmp_path):
 
 
 def test_the_environment_key_keys_the_chain(db_url, monkeypatch):
-    from adapters.hashchain import new_secret
+    from adapters.store.hashchain import new_secret
 
     monkeypatch.setenv("CASECORE_CHAIN_KEY", new_secret())
     app = bootstrap(db_url)

@@ -11,12 +11,12 @@ from freezegun import freeze_time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.readmodels import read_models
-from adapters.storage import bootstrap
+from adapters.readside.readmodels import read_models
+from adapters.store.storage import bootstrap
 from casecore.household import Household
 from projections.casefacts import CaseFactsProjection
-from projections.inspect import Inspector, inspect
-from projections.replay import replay
+from projections.queries.inspector import Inspector, inspect
+from projections.queries.replay import replay
 from tests.builders import (
     TOWNSHIP,
     cmd,

@@ -11,11 +11,11 @@ from freezegun import freeze_time
 
 from adapters.importers.national_rows import assemble, read_row
 from adapters.importers.national_writer import household_rows, person
-from adapters.readmodels import read_models
+from adapters.readside.readmodels import read_models
 from casecore import legacy
 from casecore.household import Household
 from projections.casefacts import CaseFactsProjection
-from projections.inspect import RULES, Finding, inspect
+from projections.queries.inspector import RULES, Finding, inspect
 from tests.builders import (
     COUNTY,
     TOWNSHIP,

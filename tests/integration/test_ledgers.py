@@ -15,11 +15,11 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.readmodels import read_models
-from adapters.sheets import HEADER_ROWS, display_width
-from adapters.storage import bootstrap
+from adapters.output.sheets import HEADER_ROWS, display_width
+from adapters.output.workbooks import PROBLEM_COLUMNS, RECTIFICATION_COLUMNS
+from adapters.readside.readmodels import read_models
+from adapters.store.storage import bootstrap
 from adapters.usecases import read_ledgers
-from adapters.workbooks import PROBLEM_COLUMNS, RECTIFICATION_COLUMNS
 from projections.activity import activity, activity_households, activity_problems
 from projections.ledger import problem_ledger, rectification_ledger
 from projections.registry import by_name

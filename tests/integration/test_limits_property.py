@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.readmodels import read_models
+from adapters.readside.readmodels import read_models
 from casecore import limits as lim
 from casecore.commands import parse_command
 from projections import casefacts, ledger, roster, timeline

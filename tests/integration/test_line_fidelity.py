@@ -13,10 +13,10 @@ import pytest
 from freezegun import freeze_time
 
 from adapters.importers.screening import screen
-from adapters.readmodels import read_models
+from adapters.readside.readmodels import read_models
 from casecore.household import Household
 from projections.casefacts import CaseFactsProjection
-from projections.inspect import inspect
+from projections.queries.inspector import inspect
 from tests.builders import (
     cmd,
     exit_nomination,

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.feed import mask, read_feed
 from adapters.importers.screening import screen
+from adapters.integration.feed import mask, read_feed
 from casecore.values import id_check_digit
 from tests.builders import cmd, inclusion_path, person, register, run
 from tests.problems import assign, raise_
@@ -143,7 +143,7 @@ def test_every_person_name_field_of_the_ledgers_and_the_roster_is_masked():
 
 
 def test_the_ledgers_written_for_a_problem_mask_to_no_name(app):
-    from adapters.readmodels import read_models
+    from adapters.readside.readmodels import read_models
     from projections.ledger import problem_rows, rectification_rows
 
     run(app, [raise_("P1", household_id=None), assign("P1")])
@@ -163,7 +163,7 @@ def _imported_command_ids(tmp_path, name: str, cadre: str, born: date, seq: int)
     from adapters.importers.national import Divisions, import_national
     from adapters.importers.national_writer import household_rows, write_divisions, write_export
     from adapters.importers.national_writer import person as row_person
-    from adapters.storage import bootstrap
+    from adapters.store.storage import bootstrap
 
     where = tmp_path / name
     where.mkdir()
@@ -222,7 +222,7 @@ def _eliminated_command_ids(tmp_path, name: str, born: date, seq: int) -> list[s
     from adapters.importers.national import Divisions, import_national
     from adapters.importers.national_writer import household_rows, write_divisions, write_export
     from adapters.importers.national_writer import person as row_person
-    from adapters.storage import bootstrap
+    from adapters.store.storage import bootstrap
 
     where = tmp_path / name
     where.mkdir()

@@ -9,9 +9,9 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.reports import COUNT_HEADERS, read_monthly
-from adapters.sheets import HEADER_ROWS
-from adapters.storage import bootstrap
+from adapters.output.reports import COUNT_HEADERS, read_monthly
+from adapters.output.sheets import HEADER_ROWS
+from adapters.store.storage import bootstrap
 from tests.builders import cmd, inclusion_path, measure, person, register, run
 from tests.problems import assign, closed_path, raise_, rectify, reopen
 from tests.workbooks import headers

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from adapters.readmodels import read_models
-from adapters.reports import build_monthly, monthly_dispatch
+from adapters.output.reports import build_monthly, monthly_dispatch
+from adapters.readside.readmodels import read_models
 from projections import monthly_summary
 from projections.registry import by_name
 from tests.builders import cmd, run

@@ -236,7 +236,7 @@ def test_rows_beyond_the_input_limits_are_rejected_with_their_line_and_the_rest_
 
 def test_the_division_table_an_import_gives_names_the_townships_and_villages_for_later_commands(app, tmp_path,
                                                                                                   divisions):
-    from adapters import places
+    from adapters.readside import places
 
     places._names.clear()
     import_national(app, write_export(tmp_path / "e.xlsx", household_rows(monitored(), family())), divisions, EXPORTED)

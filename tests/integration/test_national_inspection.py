@@ -10,9 +10,9 @@ from typer.testing import CliRunner
 
 from adapters.importers.national import COLUMNS, Divisions, import_national
 from adapters.importers.national_writer import household_rows, person, write_divisions, write_export
-from adapters.readmodels import read_models
+from adapters.readside.readmodels import read_models
 from projections.casefacts import CaseFactsProjection
-from projections.inspect import Finding, Inspector
+from projections.queries.inspector import Finding, Inspector
 
 VILLAGE = ("522631101001", "黎平县", "德凤镇", "高近村")
 WHERE = {"县": "黎平县", "乡": "德凤镇", "村": "高近村"}

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from adapters.importers.national import Divisions, import_national, open_export
 from adapters.importers.national_rows import assemble, read_row
 from adapters.importers.national_writer import household_rows, person, write_divisions, write_export
-from adapters.readmodels import read_models
+from adapters.readside.readmodels import read_models
 from casecore import legacy
 from projections import casefacts as cf
 from projections.casefacts import CaseFactsProjection

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import nats
 import pytest
 
-from adapters.feed import event_id, read_events
-from adapters.nats_publisher import PositionStore, publish_nats
-from adapters.readmodels import store_of
+from adapters.integration.feed import event_id, read_events
+from adapters.integration.nats_publisher import PositionStore, publish_nats
+from adapters.readside.readmodels import store_of
 from tests.builders import register
 from tests.services import NATS_URL, nats_reason, require
 

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.parallel import RebuildFailed, plan, rebuild
-from adapters.province import county_commands, guizhou_counties
-from adapters.readmodels import read_models, store_of
+from adapters.readside.parallel import RebuildFailed, plan, rebuild
+from adapters.readside.readmodels import read_models, store_of
+from benchmarks.province import county_commands, guizhou_counties
 from casecore.commands import parse_command
 from projections.registry import all_projections, names
 

@@ -7,11 +7,11 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from adapters import places
 from adapters.cli import app as cli
 from adapters.importers.national_writer import household_rows, person, write_divisions, write_export
-from adapters.places import Places
-from adapters.storage import bootstrap
+from adapters.readside import places
+from adapters.readside.places import Places
+from adapters.store.storage import bootstrap
 from tests.e2e.reading import readable
 from tests.workbooks import table
 

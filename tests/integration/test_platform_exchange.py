@@ -13,8 +13,8 @@ from openpyxl import Workbook
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.storage import bootstrap
-from projections.monthly_roster import KEYS
+from adapters.store.storage import bootstrap
+from projections.queries.monthly import KEYS
 from tests.builders import exit_path, inclusion_path, measure, person, register, run
 
 runner = CliRunner()

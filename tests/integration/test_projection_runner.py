@@ -12,7 +12,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from adapters.readmodels import engine_for, store_of
+from adapters.readside.readmodels import engine_for, store_of
 from casecore.household import Household
 from projections.runner import Projection, ProjectionRunner, rows_by_key, upsert
 from tests.builders import inclusion_path, register

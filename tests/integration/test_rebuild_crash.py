@@ -14,8 +14,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from adapters.readmodels import engine_for, store_of
-from adapters.storage import bootstrap
+from adapters.readside.readmodels import engine_for, store_of
+from adapters.store.storage import bootstrap
 from projections.roster import RosterProjection
 from projections.runner import ProjectionRunner
 from tests.builders import cmd, inclusion_path, measure, register

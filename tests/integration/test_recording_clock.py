@@ -75,9 +75,9 @@ def test_a_clock_set_back_never_records_a_stream_backwards(app):
 
 
 def test_an_event_has_one_recorded_time_in_the_event_the_chain_the_checkpoint_replay_and_the_feed(app):
-    from adapters.audit import audit
-    from adapters.feed import read_events, to_cloudevent
-    from projections.replay import replay
+    from adapters.integration.feed import read_events, to_cloudevent
+    from adapters.store.audit import audit
+    from projections.queries.replay import replay
 
     app.recording_clock = lambda cmd: datetime.combine(cmd.on, datetime.min.time(), UTC) + timedelta(hours=9)
     with freeze_time("2026-11-30 08:15:00"):
@@ -102,8 +102,8 @@ def test_whatever_the_clock_does_a_case_is_recorded_at_the_latest_time_seen_so_f
     import tempfile
     from pathlib import Path
 
-    from adapters.audit import audit
-    from adapters.storage import bootstrap
+    from adapters.store.audit import audit
+    from adapters.store.storage import bootstrap
     from tests.builders import cmd
 
     start = datetime(2026, 3, 1, 8, tzinfo=UTC)

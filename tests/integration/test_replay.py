@@ -14,7 +14,7 @@ from casecore.errors import NotFound
 from casecore.events import EVENT_TYPES
 from casecore.household import public_state
 from casecore.labels import EVENT_LABELS
-from projections.replay import replay, stream_of
+from projections.queries.replay import replay, stream_of
 from tests.builders import TOWNSHIP, cmd, inclusion_path, register, run
 from tests.problems import closed_path
 

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.readmodels import engine_for, store_of
-from adapters.storage import bootstrap
+from adapters.readside.readmodels import engine_for, store_of
+from adapters.store.storage import bootstrap
 from projections.roster import RosterProjection, metadata, monitored_roster, roster, roster_measures, roster_members
 from projections.runner import ProjectionRunner
 from tests.builders import cmd, exit_path, inclusion_path, measure, person, register, run

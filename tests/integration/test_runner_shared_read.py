@@ -8,8 +8,8 @@ import random
 
 import sqlalchemy as sa
 
-from adapters.province import counties
-from adapters.readmodels import engine_for, read_models, store_of
+from adapters.readside.readmodels import engine_for, read_models, store_of
+from benchmarks.province import counties
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner
 from tests.integration.test_projection_runner import Counting, counts, exact, populate, table
@@ -75,7 +75,7 @@ def _dump(engine, projections) -> dict[str, list]:
 def test_rebuilding_every_projection_from_one_read_gives_the_tables_of_rebuilding_each_alone(sqlite_app):
     rng = random.Random(5)
     cmds = [c for _, _, chunk in counties(150, seed=rng.randrange(1000)) for c in chunk]
-    from adapters.intake import parse_object
+    from adapters.integration.intake import parse_object
 
     assert all(o.ok for o in sqlite_app.handle_many([parse_object(c) for c in cmds], batch_size=300))
     with read_models(sqlite_app) as rm:

@@ -178,7 +178,7 @@ def test_every_kind_declares_its_columns_in_one_place():
 
 def test_the_cli_screens_a_file_and_prints_its_summary(sqlite_url, tmp_path):
     from adapters.cli import app as cli
-    from adapters.storage import bootstrap
+    from adapters.store.storage import bootstrap
 
     app = bootstrap(sqlite_url)
     try:
@@ -238,7 +238,7 @@ def test_a_screening_lead_id_is_not_a_digest_of_the_persons_id_number(app, tmp_p
     [lead] = leads_of(app, "H1")
     other_app_dir = tmp_path / "other"
     other_app_dir.mkdir()
-    from adapters.storage import bootstrap
+    from adapters.store.storage import bootstrap
 
     other = bootstrap(str(other_app_dir / "db"))
     try:

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from adapters import snapshots
 from adapters.cli import app as cli
-from adapters.province import county_commands, guizhou_counties
-from adapters.storage import bootstrap, resolve_store
+from adapters.store import snapshot_store as snapshots
+from adapters.store.storage import bootstrap, resolve_store
+from benchmarks.province import county_commands, guizhou_counties
 from casecore.application import CaseManagement, project
 from casecore.commands import parse_command
 from casecore.snapshots import FOLD, CaseSnapshot, crossed, state_of

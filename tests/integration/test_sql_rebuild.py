@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.demo import DemoContext, stages
-from adapters.readmodels import read_models
+from adapters.readside.readmodels import read_models
 from projections import in_database
 from projections.activity import ActivityProjection
 from projections.in_database import source_for
@@ -88,7 +88,7 @@ def test_a_rebuild_in_sql_switches_in_like_any_rebuild_and_a_catch_up_folds_what
 def test_with_sealed_read_models_the_rebuild_folds_in_python(sqlite_url, monkeypatch):
     import base64
 
-    from adapters.storage import bootstrap
+    from adapters.store.storage import bootstrap
 
     monkeypatch.setenv("CASECORE_CIPHER_KEY", base64.b64encode(b"k" * 32).decode())
     app = bootstrap(sqlite_url)
@@ -107,7 +107,7 @@ def test_with_sealed_read_models_the_rebuild_folds_in_python(sqlite_url, monkeyp
 
 @pytest.mark.postgres
 def test_on_postgresql_the_timeline_is_folded_in_python_unless_asked(pg_url):
-    from adapters.storage import bootstrap
+    from adapters.store.storage import bootstrap
 
     app = bootstrap(pg_url)
     try:

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.storage import StoreMissing, bootstrap
+from adapters.store.storage import StoreMissing, bootstrap
 from tests.builders import register
 from tests.integration.test_audit import history
 from tests.services import PG_URL

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.storage import bootstrap
+from adapters.store.storage import bootstrap
 from tests.integration.test_audit import history
 
 

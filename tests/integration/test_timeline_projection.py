@@ -7,7 +7,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from adapters.readmodels import read_models
+from adapters.readside.readmodels import read_models
 from projections import timeline as tl
 from tests.builders import exit_path, inclusion_path, measure, register, run
 

@@ -12,7 +12,7 @@ import pytest
 from eventsourcing.persistence import JSONTranscoder
 
 from adapters.demo import DemoContext, stages
-from adapters.storage import bootstrap
+from adapters.store.storage import bootstrap
 from casecore.application import CaseManagement
 from casecore.events import EVENT_TYPES
 from casecore.household import public_state

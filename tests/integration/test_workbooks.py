@@ -15,8 +15,8 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from adapters.cli import app as cli
-from adapters.places import remember
-from adapters.storage import bootstrap
+from adapters.readside.places import remember
+from adapters.store.storage import bootstrap
 from tests import problems as p
 from tests.builders import TOWNSHIP_UNIT, VILLAGE_CODE, cmd, inclusion_path, person, register, run
 

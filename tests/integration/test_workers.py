@@ -16,10 +16,10 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from adapters.intake import parse_object
-from adapters.province import counties
-from adapters.readmodels import read_models
-from adapters.storage import bootstrap, resolve_store
+from adapters.integration.intake import parse_object
+from adapters.readside.readmodels import read_models
+from adapters.store.storage import bootstrap, resolve_store
+from benchmarks.province import counties
 from projections.registry import by_name
 
 pytestmark = pytest.mark.postgres

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import Workbook, load_workbook
 
-from adapters.sheets import (
+from adapters.output.sheets import (
     BODY_FONT_PT,
     MIN_PRINTED_PT,
     Column,

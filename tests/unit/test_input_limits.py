@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from adapters.intake import parse_line, parse_object
+from adapters.integration.intake import parse_line, parse_object
 from casecore import limits as lim
 from casecore.commands import json_schema
 from casecore.errors import CaseError

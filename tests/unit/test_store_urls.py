@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from adapters.storage import resolve_store
+from adapters.store.storage import resolve_store
 
 
 def test_a_password_with_reserved_characters_reaches_the_projection_engine_whole():

@@ -75,6 +75,6 @@ async def get_problem(
 @divisions.get("/{code}", summary="区划名称 (division name)", responses={401: REFUSALS[401]},
                description="区划代码的名称和完整路径 (省、市、县来自 GB/T 2260; 未知的乡村保留代码)。")
 async def get_division(code: Annotated[str, Path(pattern=r"^\d{2,12}$")], caller: CallerDep) -> Any:
-    from adapters.places import place_name, place_path
+    from adapters.readside.places import place_name, place_path
 
     return {"code": code, "name": place_name(code), "path": place_path(code)}

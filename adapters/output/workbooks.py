@@ -1,6 +1,6 @@
 """The printable workbooks of the reports people sign: the inspector's findings (问题清单 and its two summaries),
 the double ledger (问题台账, 整改台账) and the roster (监测对象名单). Every sheet is laid out and written by
-`adapters.sheets`; what is here is which columns, which rows and which titles.
+`adapters.output.sheets`; what is here is which columns, which rows and which titles.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from adapters.places import Places
-from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
+from adapters.output.sheets import Column, new_workbook, sheet, subtitle, title, write_table
+from adapters.readside.places import Places
 from casecore.labels import MEASURE_STATUS
 from casecore.problem import status_label
 from casecore.values import (
@@ -67,7 +67,7 @@ TOWNSHIP_SUMMARY_COLUMNS = [
 def finding_rows(findings: list[Any], places: Places) -> list[dict[str, Any]]:
     """The findings as the list shows them: by township and village, severe first, in rule order."""
     from projections.evidence import evidence_sentences
-    from projections.inspect import RULES, SEVERE, SEVERITY_LABELS
+    from projections.queries.inspector import RULES, SEVERE, SEVERITY_LABELS
 
     order = {r: i for i, r in enumerate(RULES)}
     ranked = sorted(findings, key=lambda f: (f.division_code[:9], f.division_code, f.severity != SEVERE,
@@ -85,7 +85,7 @@ def write_findings(path: Path, findings: list[Any], day: date, division: str | N
     """The findings as a printable workbook: 问题清单 (by township and village, evidence in sentences),
     按规则汇总 and 按乡镇汇总; households whose cadre is unknown (an export without the column) are counted
     under the rule summary, not judged."""
-    from projections.inspect import RULES, SEVERE
+    from projections.queries.inspector import RULES, SEVERE
 
     places = places or Places()
     area = places.area(division, (f.division_code for f in findings))

@@ -1,7 +1,7 @@
 """The benchmark against the raw floor (docs/benchmarks.md): the same as `casecore bench`.
 
-    python scripts/bench.py --households 20000 --json
-    python scripts/bench.py --households 20000 --db postgresql://postgres@127.0.0.1:5432/test --json
+    python -m benchmarks --households 20000 --json
+    python -m benchmarks --households 20000 --db postgresql://postgres@127.0.0.1:5432/test --json
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 
 from adapters.bootstrap import Wiring
-from adapters.readmodels import ReadModels
+from adapters.readside.readmodels import ReadModels
 from casecore.application import CaseManagement
 from projections.runner import Projection
 

@@ -106,7 +106,7 @@ def event_definition(cls: type) -> dict[str, Any]:
 
 def events_schema() -> dict[str, Any]:
     """JSON Schema of every event type and version in the feed."""
-    from projections.replay import load_event_classes
+    from projections.queries.replay import load_event_classes
 
     load_event_classes()
     defs: dict[str, Any] = {"actor": ACTOR}

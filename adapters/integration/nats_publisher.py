@@ -26,7 +26,7 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from adapters.feed import deployment_source, read_events, to_cloudevent
+from adapters.integration.feed import deployment_source, read_events, to_cloudevent
 from casecore.application import CaseManagement
 
 log = structlog.get_logger("casecore.nats")

@@ -1,7 +1,7 @@
 """The auditor's check: recompute every hash from the stored rows and name what was changed behind the
 engine's back; roll the stream heads up into a digest per day that the auditor keeps outside the system.
 
-What is checked (see `adapters.hashchain` for what is hashed):
+What is checked (see `adapters.store.hashchain` for what is hashed):
 
 - every event row against its own hash row: `altered` (content differs), `inserted` (no hash row: the
   engine never wrote it), `reordered` (its content is the one hashed for another version or position of
@@ -9,7 +9,7 @@ What is checked (see `adapters.hashchain` for what is hashed):
 - every hash row against the stored events: `deleted` (no event row holds it any more);
 - the hash rows of a stream against each other: `chain_broken` (a hash row's `prev_hash` is not the hash of
   the version before it — an event and its hash rewritten together, or a hash row removed);
-- the snapshots (outside the chain; `adapters.snapshots.verify`): every snapshot against the state its
+- the snapshots (outside the chain; `adapters.store.snapshot_store.verify`): every snapshot against the state its
   stream's events fold into at its version: `snapshot_altered`, `snapshot_unreadable`;
 - with a checkpoint: each day's digest recomputed over the events at or below the checkpoint's position:
   `day_changed`, `day_missing`, `day_added` catch even a rewrite that recomputed the whole hash table, and
@@ -37,7 +37,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
-from adapters.hashchain import (
+from adapters.store.hashchain import (
     GENESIS,
     AuditRow,
     ChainKeys,

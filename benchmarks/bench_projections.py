@@ -1,6 +1,6 @@
 """Rebuild speed of projections on an existing store (e.g. one `casecore demo` made).
 
-    .venv/bin/python scripts/bench_projections.py --db casecore-demo.db [--projection roster] [--batch-size 2000]
+    .venv/bin/python benchmarks/bench_projections.py --db casecore-demo.db [--projection roster] [--batch-size 2000]
 
 Prints, per projection: events folded, wall seconds, CPU seconds of this process, events/s (wall).
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from adapters.readmodels import read_models
-from adapters.storage import bootstrap
+from adapters.readside.readmodels import read_models
+from adapters.store.storage import bootstrap
 from projections.registry import all_projections, by_name
 
 

@@ -8,8 +8,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from adapters.places import Places
-from adapters.sheets import Column, new_workbook, sheet, subtitle, title, write_table
+from adapters.output.sheets import Column, new_workbook, sheet, subtitle, title, write_table
+from adapters.readside.places import Places
 from casecore.policy import Campaign, PolicyBook
 from casecore.values import ProblemSource
 
@@ -117,7 +117,7 @@ def build_monthly(conn: Any, policies: PolicyBook, month: str, division: str | N
 def _figures(month: str, end: date, division: str | None, policy: str, counts: dict[str, Any],
              names: dict[str, str]) -> dict[str, Any]:
     """The counts per county (each with its townships), the key counties and the total, named."""
-    from adapters.places import place_name
+    from adapters.readside.places import place_name
 
     counties: dict[str, dict[str, Any]] = {}
     for row in counts["areas"]:
@@ -156,7 +156,7 @@ def monthly_dispatch(engine: Any, policies: PolicyBook, month: str, division: st
 
 def read_monthly(app: Any, month: str, division: str | None, names: dict[str, str] | None = None) -> dict[str, Any]:
     """Catch up the activity and ledger projections, then build the month's dispatch."""
-    from adapters.readmodels import read_models
+    from adapters.readside.readmodels import read_models
     from projections.registry import by_name
 
     with read_models(app, [by_name("ledger"), by_name("activity")]) as rm:

@@ -5,9 +5,9 @@ such histories: cycles, members, risks, measures, assessments, leads, notices, b
 with a planted share of every pattern the rules look for), then every rule runs as of one date and the
 wall-clock time of each rule and of the whole inspection is printed.
 
-    python scripts/bench_inspect.py --households 100000                    # SQLite file in a temp dir
-    python scripts/bench_inspect.py --households 100000 --postgres postgresql://postgres@127.0.0.1:5432/test
-    python scripts/bench_inspect.py --households 100000 --json
+    python benchmarks/bench_inspect.py --households 100000                    # SQLite file in a temp dir
+    python benchmarks/bench_inspect.py --households 100000 --postgres postgresql://postgres@127.0.0.1:5432/test
+    python benchmarks/bench_inspect.py --households 100000 --json
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from casecore.policy import default_policies  # noqa: E402
 from casecore.values import make_person_id  # noqa: E402
 from projections import casefacts as cf  # noqa: E402
-from projections.inspect import RULES, Inspector  # noqa: E402
+from projections.queries.inspector import RULES, Inspector  # noqa: E402
 
 AS_OF = date(2023, 9, 30)
 RISKS = ["illness", "disability", "schooling", "disaster", "accident", "industry_failure", "unstable_employment",

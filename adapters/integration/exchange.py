@@ -1,6 +1,6 @@
 """Exchange with the provincial data-sharing platform and the industry departments (数据共享交换):
 
-- the monthly roster push out (`roster_push`: JSON or CSV, columns of `projections.monthly_roster.COLUMNS`);
+- the monthly roster push out (`roster_push`: JSON or CSV, columns of `projections.queries.monthly.COLUMNS`);
 - the measures departments report back in (`read_measure_rows` → `measure_commands`): each good row becomes
   `plan_measure` and, when it has an implementation date, `implement_measure`, with command ids derived from
   the row's household and measure, so importing the same file again changes nothing.
@@ -21,13 +21,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from adapters.feed import mask
-from adapters.intake import validation_message
-from adapters.sheets import csv_text
+from adapters.integration.feed import mask
+from adapters.integration.intake import validation_message
+from adapters.output.sheets import csv_text
 from casecore import commands as c
 from casecore.errors import CaseError, ValidationFailed
 from casecore.values import MeasureType, RiskType
-from projections.monthly_roster import COLUMNS, KEYS
+from projections.queries.monthly import COLUMNS, KEYS
 
 # ---------------------------------------------------------------------------------------------------- roster out
 
@@ -66,7 +66,7 @@ def push_rows(rows: Iterable[dict[str, Any]], masked: bool = True) -> list[dict[
 
 def to_csv(rows: Iterable[dict[str, Any]]) -> str:
     """CSV with the stable English keys as the header: UTF-8 with a BOM (Chinese Excel), lists joined with
-    ';', every text cell escaped as in a workbook (`adapters.sheets.csv_text`)."""
+    ';', every text cell escaped as in a workbook (`adapters.output.sheets.csv_text`)."""
     return csv_text(KEYS, ([_csv_value(k, r.get(k)) for k in KEYS] for r in rows))
 
 

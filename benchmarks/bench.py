@@ -1,6 +1,6 @@
 """The measuring stick: the engine against the bare database, in one run on one machine.
 
-A synthetic province (`adapters.province`) goes in through the bulk path; the same stored rows then go
+A synthetic province (`benchmarks.province`) goes in through the bulk path; the same stored rows then go
 into a table of the same shape with the raw driver; then the log is read raw, every projection is rebuilt,
 ~50-event households are loaded, and the inspector runs every rule:
 
@@ -50,9 +50,9 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from adapters.parallel import rebuild as rebuild_parallel
-from adapters.parallel import timed_fold
-from adapters.storage import Store, bootstrap, resolve_store
+from adapters.readside.parallel import rebuild as rebuild_parallel
+from adapters.readside.parallel import timed_fold
+from adapters.store.storage import Store, bootstrap, resolve_store
 from projections.runner import Projection
 
 #: the benchmark's goals (docs/benchmarks.md): key → (comparison, figure)
@@ -285,7 +285,7 @@ def _generated(counties: list[tuple[str, int, float]]) -> Iterator[Iterator[byte
     from collections import deque
     from concurrent.futures import ProcessPoolExecutor
 
-    from adapters.province import county_lines
+    from benchmarks.province import county_lines
 
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         pending = iter(counties)
@@ -321,7 +321,7 @@ def _reads(app: Any, households: list[str]) -> dict[str, Any]:
     county's first page of stored findings (the run stored first, timed too), a household's timeline."""
     import random
 
-    from adapters.readmodels import read_models
+    from adapters.readside.readmodels import read_models
     from casecore.streams import household_id_of
     from projections import findings_store
     from projections.roster import monitored_roster, roster
@@ -396,10 +396,10 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
         keep: bool = False, workdir: Path | None = None, rebuild_batch: int = 10_000, rebuild_jobs: int = 1,
         progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """Run every measurement once on a fresh store; returns the result object (see the module docstring)."""
-    from adapters.intake import parse_line
-    from adapters.province import plan
-    from adapters.readmodels import read_models
-    from projections.inspect import Inspector
+    from adapters.integration.intake import parse_line
+    from adapters.readside.readmodels import read_models
+    from benchmarks.province import plan
+    from projections.queries.inspector import Inspector
 
     say = progress or (lambda phase, done, total: None)
     bench = fresh_store(db, workdir)

@@ -18,7 +18,7 @@ The recorders below are the library's application recorders with one addition: a
 inserted (and their positions are known), the hash rows are inserted with the same cursor, inside the same
 transaction — so an event without its hash, or a hash without its event, is never committed by the engine.
 On PostgreSQL the library has already taken its EXCLUSIVE lock on the events table by then, so reading the
-previous hash of a stream cannot race another writer. `adapters.audit` recomputes all of this from the
+previous hash of a stream cannot race another writer. `adapters.store.audit` recomputes all of this from the
 stored rows.
 """
 
@@ -279,7 +279,7 @@ class HashedRecorder(StreamsReader):
     bulk path's reading of many streams at once (`casecore.application.StreamsReader`)."""
 
     hashes_table_name: str
-    #: the keyed chain's keys (set by `adapters.storage.bootstrap`); None: the plain chain
+    #: the keyed chain's keys (set by `adapters.store.storage.bootstrap`); None: the plain chain
     chain_keys: ChainKeys | None = None
 
     def chain_key(self) -> ChainKey | None:

@@ -59,7 +59,7 @@ def _child(db: str, names: list[str], batch_size: int, restart: bool, out: Any) 
     import gc
 
     from adapters.bootstrap import OpenSettings, wire
-    from adapters.readmodels import read_models
+    from adapters.readside.readmodels import read_models
     from projections.registry import by_name
 
     gc.freeze()

@@ -1,7 +1,7 @@
-"""Server time of every console page on a store the benchmark made (`python scripts/bench.py -n N --keep`).
+"""Server time of every console page on a store the benchmark made (`python -m benchmarks -n N --keep`).
 
-    python scripts/bench_console.py --db /tmp/p20k.db [--requests 20] [--json]
-    python scripts/bench_console.py --db "postgresql://postgres@127.0.0.1:5432/test?schema=bench_…"
+    python benchmarks/bench_console.py --db /tmp/p20k.db [--requests 20] [--json]
+    python benchmarks/bench_console.py --db "postgresql://postgres@127.0.0.1:5432/test?schema=bench_…"
 
 Accounts for a village (the village with the most households), its township and county, an inspector (scope:
 the county) and an auditor (scope: the province) are written to a temporary file; each page is requested

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.bootstrap import Wiring
-from adapters.storage import Store, resolve_store
+from adapters.store.storage import Store, resolve_store
 from casecore.application import CaseManagement
 from projections.registry import all_projections
 from projections.runner import Projection, ProjectionRunner

@@ -117,15 +117,15 @@ def names_of_table(rows: Iterable[tuple[str, str, str]]) -> dict[str, str]:
 
 
 def _engine(app: Any) -> sa.Engine:
-    from adapters.readmodels import engine_for, store_of
+    from adapters.readside.readmodels import engine_for, store_of
 
     return engine_for(store_of(app))
 
 
 def _reader(app: Any) -> sa.Engine:
     """An engine that only reads the application's store (it opens an auditor's copy on read-only media too)."""
-    from adapters.readmodels import store_of
-    from adapters.storage import read_only_engine
+    from adapters.readside.readmodels import store_of
+    from adapters.store.storage import read_only_engine
 
     return read_only_engine(store_of(app))
 

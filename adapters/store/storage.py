@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, quote, unquote, urlparse
 from casecore.application import CaseManagement
 
 DEFAULT_DB = "./casecore.db"
-#: every store: the recorder learns each event's own recorded time from the mapper (adapters/hashchain.py)
-_MAPPER = {"MAPPER_TOPIC": "adapters.hashchain:RecordingMapper"}
+#: every store: the recorder learns each event's own recorded time from the mapper (adapters/store/hashchain.py)
+_MAPPER = {"MAPPER_TOPIC": "adapters.store.hashchain:RecordingMapper"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def resolve_store(db: str | None = None) -> Store:
         parsed = urlparse(url)
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:PostgresHashedRecorder",
+            "APPLICATION_RECORDER_TOPIC": "adapters.store.hashchain:PostgresHashedRecorder",
             "POSTGRES_DBNAME": (parsed.path or "/").lstrip("/") or "postgres",
             "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
             "POSTGRES_PORT": str(parsed.port or 5432),
@@ -84,7 +84,7 @@ def resolve_store(db: str | None = None) -> Store:
     if path != ":memory:":
         path = str(Path(path).expanduser())
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "30",
-           "APPLICATION_RECORDER_TOPIC": "adapters.hashchain:SQLiteHashedRecorder"}
+           "APPLICATION_RECORDER_TOPIC": "adapters.store.hashchain:SQLiteHashedRecorder"}
     return Store("sqlite", url, env | _MAPPER, immutable)
 
 
@@ -119,8 +119,8 @@ def _read_only_env(store: Store) -> dict[str, str]:
     `immutable=1` when the file or its directory cannot be written (read-only media: without it SQLite
     would need to create its shared-memory file beside the store)."""
     env = {"CREATE_TABLE": "n"}
-    if store.kind == "postgres":   # every transaction read-only (adapters/hashchain.py)
-        return env | {"APPLICATION_RECORDER_TOPIC": "adapters.hashchain:PostgresReadingRecorder"}
+    if store.kind == "postgres":   # every transaction read-only (adapters/store/hashchain.py)
+        return env | {"APPLICATION_RECORDER_TOPIC": "adapters.store.hashchain:PostgresReadingRecorder"}
     if store.env["SQLITE_DBNAME"] == ":memory:":
         return env
     path = Path(store.env["SQLITE_DBNAME"]).resolve()

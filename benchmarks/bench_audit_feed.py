@@ -1,8 +1,8 @@
 """Measure what tamper evidence costs the writer, and how fast the auditor and the feed read.
 
-    python scripts/bench_audit_feed.py [--households 5000] [--db sqlite|postgres] [--nats]
+    python benchmarks/bench_audit_feed.py [--households 5000] [--db sqlite|postgres] [--nats]
     CASECORE_CHAIN_KEY=$(python -c "import base64,os;print(base64.b64encode(os.urandom(32)).decode())") \
-        python scripts/bench_audit_feed.py …        # the same with the keyed chain
+        python benchmarks/bench_audit_feed.py …        # the same with the keyed chain
 
 Writes N households (each registered and taken through the whole inclusion: 10 events) by the bulk
 path, once with the library's plain recorder and once with the hash-chained one, then times
@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from adapters.audit import audit  # noqa: E402
-from adapters.benchcommands import inclusion_path, register  # noqa: E402
-from adapters.feed import read_feed  # noqa: E402
-from adapters.readmodels import store_of  # noqa: E402
-from adapters.storage import bootstrap, resolve_store  # noqa: E402
+from adapters.integration.feed import read_feed  # noqa: E402
+from adapters.readside.readmodels import store_of  # noqa: E402
+from adapters.store.audit import audit  # noqa: E402
+from adapters.store.storage import bootstrap, resolve_store  # noqa: E402
+from benchmarks.commands import inclusion_path, register  # noqa: E402
 from casecore.application import CaseManagement  # noqa: E402
 
 PG = os.environ.get("CASECORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -97,7 +97,7 @@ def main() -> None:
         assert count == n
         print(f"  feed (masked):          {t:6.2f} s  {n / t:8.0f} events/s")
         if args.nats:
-            from adapters.nats_publisher import PositionStore, publish_nats
+            from adapters.integration.nats_publisher import PositionStore, publish_nats
 
             name, prefix = f"BENCH_{uuid.uuid4().hex[:8]}", f"bench{uuid.uuid4().hex[:8]}"
             positions = PositionStore(store_of(app).sqlalchemy_url, "bench")

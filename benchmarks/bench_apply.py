@@ -1,9 +1,9 @@
 """Measure `casecore apply` on a generated command file: one commit per command (`--batch 1`) against the
 bulk path (default batch), as events stored per second of wall-clock time of the whole command.
 
-    python scripts/bench_apply.py 10000                       # SQLite files in a temporary directory
-    python scripts/bench_apply.py 10000 --dir /dev/shm         # SQLite on a RAM disk (no fsync cost)
-    python scripts/bench_apply.py 10000 --postgres postgresql://postgres@127.0.0.1:5432/test
+    python benchmarks/bench_apply.py 10000                       # SQLite files in a temporary directory
+    python benchmarks/bench_apply.py 10000 --dir /dev/shm         # SQLite on a RAM disk (no fsync cost)
+    python benchmarks/bench_apply.py 10000 --postgres postgresql://postgres@127.0.0.1:5432/test
 
 Each run applies the same file to a fresh store; the results of every run must be identical.
 """

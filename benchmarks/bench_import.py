@@ -10,10 +10,10 @@ peak resident set is its own:
   (`--phase read`);
 - the whole import (`casecore import national`) into a fresh SQLite store: rows/s and peak RSS.
 
-    python scripts/bench_import.py --rows 100000                 # export in a temp dir
-    python scripts/bench_import.py --rows 100000 --keep /tmp/e   # keep (and reuse) the export there
-    python scripts/bench_import.py --rows 1000000 --skip-store   # floors and read phase only
-    python scripts/bench_import.py --rows 100000 --keep /tmp/e --only-import --import-reader openpyxl
+    python benchmarks/bench_import.py --rows 100000                 # export in a temp dir
+    python benchmarks/bench_import.py --rows 100000 --keep /tmp/e   # keep (and reuse) the export there
+    python benchmarks/bench_import.py --rows 1000000 --skip-store   # floors and read phase only
+    python benchmarks/bench_import.py --rows 100000 --keep /tmp/e --only-import --import-reader openpyxl
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def read_phase(path: str, reader: str) -> None:
 def import_phase(path: str, divisions: str, db: str, reader: str = "auto") -> None:
     """The whole import (what `casecore import national` runs) into a fresh SQLite store."""
     from adapters.importers.national import Divisions, import_national
-    from adapters.storage import bootstrap
+    from adapters.store.storage import bootstrap
 
     app = bootstrap(db)
     start = time.perf_counter()

@@ -2,7 +2,7 @@
 three overdue and held accountable) applied through the bulk path, then a rebuild of the `ledger` and
 `activity` projections, the ledger read as of a date, the monthly dispatch and the two-sheet workbook.
 
-    python scripts/bench_ledgers.py 3000 [--db URL]
+    python benchmarks/bench_ledgers.py 3000 [--db URL]
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ if str(ROOT) not in sys.path:
 def main() -> None:
     import structlog
 
-    from adapters.readmodels import read_models
-    from adapters.reports import build_monthly
-    from adapters.storage import bootstrap
-    from adapters.workbooks import write_ledger_xlsx
+    from adapters.output.reports import build_monthly
+    from adapters.output.workbooks import write_ledger_xlsx
+    from adapters.readside.readmodels import read_models
+    from adapters.store.storage import bootstrap
     from projections.ledger import problem_rows, rectification_rows
     from projections.registry import by_name
     from tests.problems import accountable, assign, closed_path, raise_, rectify

@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresAggregateRecorder
 from psycopg.sql import SQL, Identifier
 
-from adapters.audit import Tampering
+from adapters.store.audit import Tampering
 from casecore.application import CaseManagement
 from casecore.snapshots import FOLD, CaseSnapshot, CurrentSnapshots, check_stream
 

@@ -2,9 +2,9 @@
 the other, and print each one's seconds (the whole rebuild: shadow tables, fill or fold, deferred indexes,
 switch).
 
-    python scripts/bench.py --households 20000 --keep --db /tmp/b20k.db --json
-    python scripts/bench_rebuild_copy.py --db /tmp/b20k.db
-    python scripts/bench_rebuild_copy.py --db 'postgresql://postgres@127.0.0.1:5432/test?schema=bench_…' \\
+    python -m benchmarks --households 20000 --keep --db /tmp/b20k.db --json
+    python benchmarks/bench_rebuild_copy.py --db /tmp/b20k.db
+    python benchmarks/bench_rebuild_copy.py --db 'postgresql://postgres@127.0.0.1:5432/test?schema=bench_…' \\
         --timeline-on-postgresql
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from adapters.readmodels import read_models
-from adapters.storage import bootstrap
+from adapters.readside.readmodels import read_models
+from adapters.store.storage import bootstrap
 from projections import in_database
 from projections.activity import ActivityProjection
 from projections.timeline import TimelineProjection
@@ -27,7 +27,7 @@ from projections.timeline import TimelineProjection
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", required=True, help="a store kept by scripts/bench.py --keep")
+    parser.add_argument("--db", required=True, help="a store kept by benchmarks/__main__.py --keep")
     parser.add_argument("--modes", default="sql,python", help="in this order (sql, python)")
     parser.add_argument("--timeline-on-postgresql", action="store_true",
                         help="rebuild the timeline in SQL on PostgreSQL too (off by default)")
