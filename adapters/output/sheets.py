@@ -58,8 +58,9 @@ REPLACEMENT = "\ufffd"
 
 _THIN = Side(style="thin", color="999999")
 _BORDER = Border(left=_THIN, right=_THIN, top=_THIN, bottom=_THIN)
-#: characters XML 1.0 (and so .xlsx) cannot hold: C0 controls other than tab, line feed, carriage return
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+#: characters XML 1.0 (and so .xlsx) cannot hold: C0 controls other than tab, line feed, carriage return, lone
+#: surrogates (a string decoded with surrogateescape may carry them) and the two non-characters
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: a text starting with one of these would be read as a formula (or a DDE call) by a spreadsheet
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

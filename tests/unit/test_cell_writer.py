@@ -26,7 +26,7 @@ from adapters.output.sheets import (
     write_table,
 )
 
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 LEADS = ("=", "+", "-", "@", "\t", "\r")
 #: text with the characters that matter over-represented
 TEXT = st.text(alphabet=st.sampled_from(list("=+-@\t\r\n\x00\x01\x1f'!|A1 王(\"),")) | st.characters(),
