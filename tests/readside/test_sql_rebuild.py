@@ -18,7 +18,7 @@ from projections.activity import ActivityProjection
 from projections.in_database import source_for
 from projections.timeline import TimelineProjection
 from tests.builders import cmd, inclusion_path, register, run
-from tests.integration.test_transcoding import _import_repairs
+from tests.store.test_transcoding import _import_repairs
 
 TABLES = ("timeline_events", "activity", "activity_households", "activity_problems")
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from adapters.readside.readmodels import read_models
 from adapters.store.storage import bootstrap
 from projections.casefacts import CaseFactsProjection
-from tests.integration.test_casefacts_projection import snapshot
+from tests.readside.test_casefacts_projection import snapshot
 
 
 @settings(max_examples=15, deadline=None)

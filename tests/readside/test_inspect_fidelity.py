@@ -23,7 +23,7 @@ from tests.builders import (
     register,
     run,
 )
-from tests.integration.test_inspect_rules import findings, households, included
+from tests.readside.test_inspect_rules import findings, households, included
 
 
 def common(on: date, actor: dict = TOWNSHIP) -> dict:

@@ -51,7 +51,7 @@ def test_the_demo_county_records_acts_on_their_business_date_and_a_few_entries_w
 
 
 def _hash_rows(app, stream: str) -> list[str]:
-    from tests.integration.test_audit import Store
+    from tests.store.test_audit import Store
 
     store = Store(app)
     with store.sql() as q:

@@ -1,4 +1,4 @@
-"""Helpers the integration tests share: what the store holds for a stream, and refusals spelled out."""
+"""Helpers the domain tests share: what the store holds for a stream, and refusals spelled out."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 from freezegun import freeze_time
 
 from tests.builders import cmd, inclusion_path, income, person, register, run
-from tests.integration.support import refusal, stored
+from tests.domain.support import refusal, stored
 
 D = date(2023, 3, 2)   # the lead; the notice opens on D+3
 

@@ -12,7 +12,7 @@ from adapters.readside.readmodels import engine_for, read_models, store_of
 from benchmarks.province import counties
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner
-from tests.integration.test_projection_runner import Counting, counts, exact, populate, table
+from tests.readside.test_projection_runner import Counting, counts, exact, populate, table
 
 STEPS_TOPICS = ("cn.casecore.household.lead_recorded.v1", "cn.casecore.household.registered.v1")
 

@@ -18,7 +18,7 @@ from adapters.store.audit import audit
 from adapters.store.hashchain import ChainKeys, event_hash, keyed_hash
 from adapters.store.storage import bootstrap
 from tests.builders import cmd, register, run
-from tests.integration.test_audit import Store, history
+from tests.store.test_audit import Store, history
 
 
 def invoke(*args: str):

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from adapters.cli import app as cli
 from adapters.store.storage import StoreMissing, bootstrap
 from tests.builders import register
-from tests.integration.test_audit import history
 from tests.services import PG_URL
+from tests.store.test_audit import history
 
 READERS = [
     ["audit", "verify"], ["audit", "checkpoint"], ["replay", "H1"], ["show", "H1"], ["events"],

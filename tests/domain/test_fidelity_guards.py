@@ -20,7 +20,7 @@ from tests.builders import (
     register,
     run,
 )
-from tests.integration.support import refusal
+from tests.domain.support import refusal
 from tests.problems import PARTIES, assign, raise_
 
 #: one cadre with the rights of every level (a township cadre seconded to the county, say)

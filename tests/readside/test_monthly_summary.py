@@ -11,14 +11,14 @@ from adapters.readside.readmodels import read_models
 from projections import monthly_summary
 from projections.registry import by_name
 from tests.builders import cmd, run
-from tests.integration.test_monthly_report import (
+from tests.problems import assign, closed_path, raise_, rectify
+from tests.readside.test_monthly_report import (
     OTHER_COUNTY,
     OTHER_INSPECTOR,
     OTHER_VILLAGE,
     OTHER_VILLAGE_CADRE,
     _history,
 )
-from tests.problems import assign, closed_path, raise_, rectify
 
 MONTHS = ["2022-04", "2022-05", "2022-06", "2022-07", "2022-08"]
 REACHES = [None, "52", "522631", "522632", "522631101", "522631101001", "522632102003", "522633"]

@@ -19,8 +19,8 @@ from adapters.readside.readmodels import read_models
 from adapters.store.storage import bootstrap
 from projections.registry import all_projections
 from projections.runner import ProjectionRunner, RebuildRunning
-from tests.integration.bluegreen_reader import read
-from tests.integration.test_rebuild_crash import HOUSEHOLDS, county
+from tests.readside.bluegreen_reader import read
+from tests.readside.test_rebuild_crash import HOUSEHOLDS, county
 
 READERS = 2
 
@@ -49,7 +49,7 @@ def test_readers_with_catch_up_off_see_the_same_complete_tables_throughout_a_reb
     stop = tmp_path / "stop"
     outs = [tmp_path / f"reader{i}.jsonl" for i in range(READERS)]
     env = {**os.environ, "COLUMNS": "100"}
-    readers = [subprocess.Popen([sys.executable, "-m", "tests.integration.bluegreen_reader", db_url, str(out),
+    readers = [subprocess.Popen([sys.executable, "-m", "tests.readside.bluegreen_reader", db_url, str(out),
                                  str(stop)], stderr=subprocess.PIPE, env=env) for out in outs]
     try:
         deadline = time.monotonic() + 60

@@ -48,7 +48,7 @@ def _import_repairs(app: CaseManagement) -> None:
     from adapters.importers.national_rows import assemble, read_row
     from adapters.importers.national_writer import household_rows, person
     from casecore import legacy
-    from tests.integration.test_inspect_rules import export_household
+    from tests.readside.test_inspect_rules import export_household
 
     raw = household_rows(export_household("TRANSCODING-1"), [person(901, name="杨名")])
     rows = [read_row(4, r, "522631101001") for r in raw]

@@ -11,7 +11,7 @@ from adapters.store.storage import bootstrap
 from casecore.commands import Command
 from casecore.values import make_person_id
 from tests.builders import COUNTY, TOWNSHIP, VILLAGE, cmd, inclusion_path, person, register, run
-from tests.integration.support import has_chinese, refusal, stored
+from tests.domain.support import has_chinese, refusal, stored
 
 D = date(2023, 3, 2)
 PATH = inclusion_path("H1", start=D)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from adapters.cli import app as cli
 from adapters.store.storage import bootstrap
-from tests.integration.test_audit import history
+from tests.store.test_audit import history
 
 COLUMNS = {
     "stored_events": ["originator_version", "topic", "state"],

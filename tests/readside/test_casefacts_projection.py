@@ -12,7 +12,7 @@ from casecore.household import Household
 from projections import casefacts as cf
 from projections.casefacts import CaseFactsProjection, person_households
 from tests.builders import cmd, exit_path, inclusion_path, measure, person, register, run
-from tests.integration.test_inspect_rules import eliminated, imported
+from tests.readside.test_inspect_rules import eliminated, imported
 
 TABLES = (cf.households, cf.members, cf.cycles, cf.eliminations, cf.risks, cf.measures, cf.incomes, cf.guarantees,
           cf.leads, cf.publicity, cf.backdating, cf.signatures, cf.problems)

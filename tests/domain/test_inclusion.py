@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from casecore.household import public_state
 from casecore.values import Stage
 from tests.builders import COUNTY, VILLAGE_2, cmd, exit_path, inclusion_path, income, measure, person, register, run
-from tests.integration.support import refusal, stored
+from tests.domain.support import refusal, stored
 
 D = date(2023, 3, 2)
 

@@ -21,7 +21,7 @@ from benchmarks.province import county_commands, guizhou_counties
 from casecore.application import CaseManagement, project
 from casecore.commands import parse_command
 from casecore.snapshots import FOLD, CaseSnapshot, crossed, state_of
-from tests.integration.test_audit import Store, history
+from tests.store.test_audit import Store, history
 
 INTERVAL = 4
 
@@ -236,7 +236,7 @@ def test_snapshots_never_change_what_the_engine_decides(seed, interval, bulk, co
 
 def test_an_auditor_without_the_cipher_key_verifies_the_events_and_is_told_the_snapshots_were_not(
         db_url, monkeypatch):
-    from tests.integration.test_audit import KEY
+    from tests.store.test_audit import KEY
 
     monkeypatch.setenv("CASECORE_SNAPSHOT_INTERVAL", str(INTERVAL))
     monkeypatch.setenv("CASECORE_DB", db_url)

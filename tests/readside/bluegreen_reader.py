@@ -1,4 +1,4 @@
-"""A reader with catch-up off, in a process of its own (`python -m tests.integration.bluegreen_reader URL OUT
+"""A reader with catch-up off, in a process of its own (`python -m tests.readside.bluegreen_reader URL OUT
 STOP`): it reads the projection tables as they stand, over and over, and writes one JSON line a read — whether
 a rebuild was under way, and a digest of the roster, the ledgers, the activity table and every household's
 timeline — until the file STOP exists."""

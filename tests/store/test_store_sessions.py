@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.store.storage import bootstrap
-from tests.integration.test_audit import history
+from tests.store.test_audit import history
 
 
 @pytest.mark.postgres

@@ -19,7 +19,7 @@ from adapters.store.storage import bootstrap
 from projections.roster import RosterProjection
 from projections.runner import ProjectionRunner
 from tests.builders import cmd, inclusion_path, measure, register
-from tests.integration.test_roster_projection import snapshot
+from tests.readside.test_roster_projection import snapshot
 
 HOUSEHOLDS = 200
 
