@@ -29,18 +29,18 @@ def national(
     json: JsonOption = False,
 ) -> None:
     """导入国家系统的监测对象历史 (imported facts, month precision, not re-judged)."""
-    from adapters.importers.national import Divisions, ExportUnreadable, exported_on_from_name, import_national
+    from adapters.importers.national import ExportUnreadable
+    from adapters.usecases import NATIONAL_READERS, import_national_file, national_exported_on
 
-    if reader not in ("auto", "calamine", "openpyxl", "csv"):
-        err_console.print(f"[red]--reader “{escape(reader)}” 无法识别 (可选 auto、calamine、openpyxl、csv)[/red]")
+    if reader not in NATIONAL_READERS:
+        err_console.print(f"[red]--reader “{escape(reader)}” 无法识别 (可选 {'、'.join(NATIONAL_READERS)})[/red]")
         raise typer.Exit(2)
     for p in (file, divisions):
         if not p.is_file():
             err_console.print(f"[red]文件不存在: {p}[/red]")
             raise typer.Exit(2)
     try:
-        when = date.fromisoformat(exported_on) if exported_on else (
-            exported_on_from_name(file) or date.fromtimestamp(file.stat().st_mtime))
+        when = national_exported_on(file, date.fromisoformat(exported_on) if exported_on else None)
     except ValueError:
         err_console.print(f"[red]--exported-on “{escape(exported_on)}” 不是日期 (应为 YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
@@ -57,7 +57,7 @@ def national(
 
     try:
         with progress:
-            report = import_national(app, file, Divisions.load(divisions), when, progress=advance, reader=reader)
+            report = import_national_file(app, file, divisions, when, reader=reader, progress=advance)
     except ExportUnreadable as exc:
         raise unreadable(exc, json) from None
     finally:
