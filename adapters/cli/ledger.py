@@ -29,7 +29,7 @@ from adapters.cli._common import (
 )
 from adapters.output.workbooks import problem_view, rectification_view, write_ledger_xlsx
 from adapters.readside.places import Places
-from adapters.usecases import read_ledgers
+from adapters.usecases import ledger_rows, read_ledgers
 
 
 def ledger(
@@ -45,10 +45,8 @@ def ledger(
     check_division(division)
     day = business_date(as_of, "--as-of")
     if not catch_up:
-        from projections.ledger import problem_rows, rectification_rows
-
-        problems, entries = read_projection(db, "台账", lambda conn, _: (problem_rows(conn, day, division),
-                                                                      rectification_rows(conn, day, division)))
+        problems, entries, places = read_projection(db, "台账", lambda conn, _: (*ledger_rows(conn, day, division),
+                                                                              Places.load(conn) if xlsx else None))
     else:
         app = open_app(db)
         try:
@@ -56,9 +54,10 @@ def ledger(
         except ValueError as exc:
             err_console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
+        places = Places.of_app(app) if xlsx is not None else None
     if xlsx is not None:
         try:
-            write_ledger_xlsx(xlsx, problems, entries, day, division, Places.of_app(app))
+            write_ledger_xlsx(xlsx, problems, entries, day, division, places)
         except OSError as exc:
             err_console.print(f"[red]无法写入 {xlsx}: {exc}[/red]")
             raise typer.Exit(2) from None
