@@ -17,6 +17,7 @@ import typer
 from adapters.cli._common import (
     CatchUpOption,
     DbOption,
+    DivisionOption,
     JsonOption,
     LimitOption,
     business_date,
@@ -33,7 +34,7 @@ from adapters.usecases import ledger_rows, read_ledgers
 
 
 def ledger(
-    division: Annotated[str | None, typer.Option("--division", help="区划代码前缀 (如县 6 位、乡镇 9 位)")] = None,
+    division: DivisionOption = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="截至日期 YYYY-MM-DD (默认今天): 超期按此日计算")] = None,
     json: JsonOption = False,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="另存为 Excel 工作簿 (问题台账、整改台账两张表)")] = None,

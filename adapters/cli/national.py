@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, group, open_app, unreadable
+from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, group, importing
 
 #: rows of rejected lines shown in the human summary (all are in --json)
 SHOWN = 50
@@ -44,7 +44,6 @@ def national(
     except ValueError:
         err_console.print(f"[red]--exported-on “{escape(exported_on)}” 不是日期 (应为 YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
-    app = open_app(db, create=True)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=err_console, disable=json)
     tasks: dict[str, int] = {}
@@ -55,13 +54,11 @@ def national(
             tasks[phase] = progress.add_task(labels[phase], total=total or None)
         progress.update(tasks[phase], completed=done, total=max(total, done) or None)
 
-    try:
+    def work(app: Any) -> Any:
         with progress:
-            report = import_national_file(app, file, divisions, when, reader=reader, progress=advance)
-    except ExportUnreadable as exc:
-        raise unreadable(exc, json) from None
-    finally:
-        app.close()
+            return import_national_file(app, file, divisions, when, reader=reader, progress=advance)
+
+    report = importing(db, json, ExportUnreadable, work)
     if json:
         print(dumps(report.as_dict()))
         return

@@ -13,6 +13,7 @@ import typer
 from adapters.cli._common import (
     CatchUpOption,
     DbOption,
+    DivisionOption,
     JsonOption,
     LimitOption,
     check_division,
@@ -28,7 +29,7 @@ from casecore.values import Category, Stage
 
 
 def roster(
-    division: Annotated[str | None, typer.Option("--division", help="区划代码前缀 (如县 6 位、乡镇 9 位)")] = None,
+    division: DivisionOption = None,
     all_stages: Annotated[bool, typer.Option("--all", help="列出所有户 (含未纳入、识别中、已消除风险)")] = False,
     json: JsonOption = False,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="另存为 Excel 工作簿 (.xlsx)")] = None,

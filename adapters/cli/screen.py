@@ -16,8 +16,7 @@ from adapters.cli._common import (
     console,
     dumps,
     err_console,
-    open_app,
-    unreadable,
+    importing,
 )
 
 #: rows listed per section in the human output (all are in --json)
@@ -45,13 +44,7 @@ def screen(
         err_console.print(f"[red]文件不存在: {file}[/red]")
         raise typer.Exit(2)
     day = business_date(on, "--on")
-    app = open_app(db, create=True)
-    try:
-        report = screen_file(app, kind, file, day, unit)
-    except ScreeningUnreadable as exc:
-        raise unreadable(exc, json) from None
-    finally:
-        app.close()
+    report = importing(db, json, ScreeningUnreadable, lambda app: screen_file(app, kind, file, day, unit))
     if json:
         print(dumps(report.as_dict()))
         return
