@@ -10,6 +10,8 @@ query is written once.
 - `raise_problems_from_findings`: findings into the double ledger (CLI `inspect --raise-problems`, console);
 - `import_national_file`, `screen_file`: files from other systems (the national export, a department's
   screening file) into the log (CLI `import national`, `screen`; the demo);
+- `import_measures`, `month_end_push`: what the provincial exchange brings in (the measures departments report
+  back) and sends out (the month's list) (CLI `import measures`, `export roster`);
 - `rebuild_projections`, `catch_up_projections`: the read models from position 0, or the events after each one's
   position (CLI `projections`);
 - `read_roster` / `roster_rows`, `read_ledgers` / `ledger_rows`, `run_rules`: what the listings and their
@@ -677,6 +679,54 @@ def screening_kinds() -> Mapping[str, Any]:
     from adapters.importers.screening import KINDS
 
     return KINDS
+
+
+def import_measures(app: CaseManagement, rows: Iterable[Any], actor: c.Actor
+                    ) -> tuple[dict[str, Any], list[Any]]:
+    """The measures a department reports back (rows read by `adapters.integration.exchange.read_measure_rows`)
+    planned and implemented by `actor`: the summary (`rows`, `bad_rows`, `planned`, `implemented`,
+    `already_imported`, `bad`) and the rows not imported (`BadRow`s, by line), each with its first reason."""
+    from adapters.integration.exchange import BadRow, measure_commands
+
+    prepared = measure_commands(rows, actor)
+    outcomes = list(app.handle_many([cmd for _, cmd in prepared.commands], batch_size=500))
+    bad: dict[int, BadRow] = {b.line: b for b in prepared.bad}
+    counts: Counter[str] = Counter()
+    for (line, cmd), outcome in zip(prepared.commands, outcomes, strict=True):
+        if not outcome.ok:
+            if line not in bad:  # a refused plan also refuses its implementation: report the first reason
+                err = outcome.error
+                bad[line] = BadRow(line, f"{err.code}: {err.message}", cmd.household_id,  # type: ignore[union-attr,attr-defined]
+                                   cmd.measure_id)  # type: ignore[attr-defined]
+        elif outcome.duplicate:
+            counts[f"{cmd.command}_duplicate"] += 1
+        else:
+            counts[cmd.command] += 1
+    report = sorted(bad.values(), key=lambda b: b.line)
+    summary = {
+        "rows": prepared.rows,
+        "bad_rows": len(report),
+        "planned": counts["plan_measure"],
+        "implemented": counts["implement_measure"],
+        "already_imported": counts["plan_measure_duplicate"] + counts["implement_measure_duplicate"],
+        "bad": [b.as_dict() for b in report],
+    }
+    return summary, report
+
+
+def month_end_push(app: CaseManagement, month: str, last_day: date, division: str | None, masked: bool = True
+                   ) -> list[dict[str, Any]]:
+    """The households monitored on the month's last day, as the provincial platform takes them (personal data
+    masked unless the recipient is entitled), after catching the roster and the timeline up."""
+    from adapters.integration.exchange import push_rows
+    from adapters.readside.readmodels import read_models
+    from projections.queries.monthly import month_end_roster
+
+    with read_models(app) as rm:
+        rm.catch_up("roster")
+        rm.catch_up("timeline")
+        with rm.engine.connect() as conn:
+            return push_rows(month_end_roster(conn, month, last_day, division), masked=masked)
 
 
 # ---------------------------------------------------------------------------------------------------- read models
