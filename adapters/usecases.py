@@ -7,7 +7,16 @@ query is written once.
   pydantic command → `CaseManagement.handle_many` → Outcome);
 - `households_page`, `search_households`: paged listings of every stage, and search, within a prefix;
 - `village_todo`, `approval_inbox`: the deadline clocks of 工作台;
-- `raise_problems_from_findings`: findings into the double ledger (CLI `inspect --raise-problems`, console).
+- `raise_problems_from_findings`: findings into the double ledger (CLI `inspect --raise-problems`, console);
+- `import_national_file`, `screen_file`: files from other systems (the national export, a department's
+  screening file) into the log (CLI `import national`, `screen`; the demo);
+- `import_measures`, `month_end_push`: what the provincial exchange brings in (the measures departments report
+  back) and sends out (the month's list) (CLI `import measures`, `export roster`);
+- `rebuild_projections`, `catch_up_projections`: the read models from position 0, or the events after each one's
+  position (CLI `projections`);
+- `read_roster` / `roster_rows`, `read_ledgers` / `ledger_rows`, `run_rules`: what the listings and their
+  workbooks read, caught up or as the tables stand (CLI `roster`, `ledger`, `inspect`; the HTTP service; the
+  demo), and `store_findings`, the kept run `/findings` reads.
 """
 
 from __future__ import annotations
@@ -17,7 +26,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -48,6 +58,13 @@ from casecore.values import (
 from projections.divisions import within
 from workflows.inclusion import LABELS as INCLUSION_LABELS
 from workflows.inclusion import Inclusion
+
+if TYPE_CHECKING:
+    from adapters.importers.national import Divisions
+    from adapters.importers.national import Report as ImportReport
+    from adapters.importers.screening import Report as ScreeningReport
+    from adapters.readside.places import Places
+    from adapters.readside.readmodels import ReadModels
 
 # ---------------------------------------------------------------------------------------------------- next steps
 
@@ -473,13 +490,11 @@ def inspect(app: CaseManagement, day: date, rules: list[str] | None = None, divi
     `every_projection`: catch every read model up, not only the case facts (the demo reads them next)."""
     from adapters.readside.readmodels import read_models
     from projections.casefacts import CaseFactsProjection
-    from projections.queries.inspector import Inspector
 
     with read_models(app, None if every_projection else [CaseFactsProjection()]) as rm:
         rm.catch_up()
         with rm.engine.connect() as conn:
-            inspector = Inspector(conn, app.policies, day, division)
-            done = Inspection(inspector.run(rules or None), inspector.cadre_unknown())
+            done = run_rules(conn, app.policies, day, rules, division)
         if raise_as is not None:
             done.raised, done.refusals = raise_problems_from_findings(app, done.findings, day, raise_as)
             rm.catch_up()
@@ -519,13 +534,19 @@ def raise_problems_from_findings(app: CaseManagement, findings: list[Any], on: d
 def read_ledgers(app: Any, as_of: date, division: str | None) -> tuple[list[dict], list[dict]]:
     """Catch the ledger projection up, then read both ledgers as of a date."""
     from adapters.readside.readmodels import read_models
-    from projections.ledger import problem_rows, rectification_rows
     from projections.registry import by_name
 
     with read_models(app, [by_name("ledger")]) as rm:
         rm.catch_up("ledger")
         with rm.engine.connect() as conn:
-            return problem_rows(conn, as_of, division), rectification_rows(conn, as_of, division)
+            return ledger_rows(conn, as_of, division)
+
+
+def ledger_rows(conn: Connection, as_of: date, division: str | None) -> tuple[list[dict], list[dict]]:
+    """Both ledgers as of a date, from the ledger tables as they stand: the problems and the rectification acts."""
+    from projections.ledger import problem_rows, rectification_rows
+
+    return problem_rows(conn, as_of, division), rectification_rows(conn, as_of, division)
 
 
 def with_heads(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -539,3 +560,246 @@ def with_heads(conn: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         r["head_name"] = heads.get(r["household_id"], {}).get("name")
     return rows
+
+
+def roster_rows(conn: Connection, division: str | None, all_stages: bool = False, for_workbook: bool = False
+                ) -> tuple[list[dict[str, Any]], Places | None]:
+    """The roster (every stage with `all_stages`) from its tables as they stand; `for_workbook`: each row with its
+    head's name, and the division names a workbook prints (else None)."""
+    from adapters.readside.places import Places
+    from projections.roster import monitored_roster
+
+    rows = monitored_roster(conn, division, all_stages=all_stages)
+    if not for_workbook:
+        return rows, None
+    return with_heads(conn, rows), Places.load(conn)
+
+
+def read_roster(app: CaseManagement, division: str | None, all_stages: bool = False, for_workbook: bool = False
+                ) -> tuple[list[dict[str, Any]], Places | None]:
+    """Catch the roster projection up, then read it (`roster_rows`). ValueError: a store with no tables beside it."""
+    from adapters.readside.readmodels import read_models
+    from projections.registry import by_name
+
+    rm = read_models(app, [by_name("roster")])
+    with rm:
+        rm.catch_up("roster")
+        with rm.engine.connect() as conn:
+            return roster_rows(conn, division, all_stages, for_workbook)
+
+
+# ---------------------------------------------------------------------------------------------------- the inspector
+
+
+def unknown_rules(rules: Iterable[str] | None) -> list[str]:
+    """The names asked for that are no rule of the inspector's."""
+    from projections.queries.inspector import RULES
+
+    return [r for r in rules or [] if r not in RULES]
+
+
+def run_rules(conn: Connection, policies: PolicyBook, day: date, rules: list[str] | None = None,
+              division: str | None = None) -> Inspection:
+    """The inspector's rules (all, or `rules`; under `division`) as of `day` over the case facts as they stand."""
+    from projections.queries.inspector import Inspector
+
+    inspector = Inspector(conn, policies, day, division)
+    return Inspection(inspector.run(rules or None), inspector.cadre_unknown())
+
+
+def store_findings(app: CaseManagement, as_of: Callable[[], date], every: float | None = None,
+                   stored: Callable[[Any], None] | None = None, current: Callable[[date], None] | None = None,
+                   sleep: Callable[[float], None] | None = None) -> None:
+    """Catch the case facts up and keep the run of every rule as of `as_of()` (asked each time: today moves with
+    the clock); with `every`, again every so many seconds, recomputing only the households whose events arrived
+    since (everything when the day or the policy changed). `stored(run)` after a run is kept; `current(day)`
+    when a single pass found it current already."""
+    import time
+
+    from adapters.readside.readmodels import read_models
+    from projections import findings_store
+    from projections.casefacts import CaseFactsProjection
+
+    with read_models(app, [CaseFactsProjection()]) as rm:
+        while True:
+            rm.catch_up()
+            day = as_of()
+            projection = rm.runner.get("casefacts")
+            with rm.engine.begin() as conn:
+                findings_store.create(conn)
+                run = findings_store.refresh(
+                    conn, app.policies, day, rm.runner.position(projection), rm.runner.max_position(),
+                    lambda after, up_to: findings_store.streams_between(app.recorder.select_notifications,
+                                                                        after, up_to))
+            if run is not None:
+                if stored is not None:
+                    stored(run)
+            elif every is None and current is not None:
+                current(day)
+            if every is None:
+                return
+            (sleep or time.sleep)(every)
+
+
+# ---------------------------------------------------------------------------------------------------- imports
+
+#: how a national export may be read: calamine first and openpyxl when calamine cannot, one of them, or CSV
+NATIONAL_READERS = ("auto", "calamine", "openpyxl", "csv")
+
+
+def national_exported_on(file: Path, given: date | None = None) -> date:
+    """The day a national export was taken: the one given, else the date in its file name, else the day the file
+    was last written."""
+    from adapters.importers.national import exported_on_from_name
+
+    return given or exported_on_from_name(file) or date.fromtimestamp(file.stat().st_mtime)
+
+
+def import_national_file(app: CaseManagement, file: Path, divisions: Path | Divisions, exported_on: date,
+                         reader: str = "auto", progress: Callable[[str, int, int], None] | None = None
+                         ) -> ImportReport:
+    """Legacy histories from a national export into the log as imported facts (idempotent: only what the store
+    does not hold yet). `divisions`: the division table, or its CSV file. Raises `ExportUnreadable`."""
+    from adapters.importers.national import Divisions, import_national
+
+    table = divisions if isinstance(divisions, Divisions) else Divisions.load(divisions)
+    return import_national(app, file, table, exported_on, progress=progress, reader=reader)
+
+
+def screen_file(app: CaseManagement, kind: str, file: Path, on: date, unit: str | None = None) -> ScreeningReport:
+    """A department's screening file (`kind`: one of `screening_kinds()`) into department-warning leads recorded on
+    `on`. Raises `ScreeningUnreadable`."""
+    from adapters.importers.screening import screen
+
+    return screen(app, kind, file, on, unit)
+
+
+def screening_kinds() -> Mapping[str, Any]:
+    """The departments' screening files by name, each with its label."""
+    from adapters.importers.screening import KINDS
+
+    return KINDS
+
+
+def import_measures(app: CaseManagement, rows: Iterable[Any], actor: c.Actor
+                    ) -> tuple[dict[str, Any], list[Any]]:
+    """The measures a department reports back (rows read by `adapters.integration.exchange.read_measure_rows`)
+    planned and implemented by `actor`: the summary (`rows`, `bad_rows`, `planned`, `implemented`,
+    `already_imported`, `bad`) and the rows not imported (`BadRow`s, by line), each with its first reason."""
+    from adapters.integration.exchange import BadRow, measure_commands
+
+    prepared = measure_commands(rows, actor)
+    outcomes = list(app.handle_many([cmd for _, cmd in prepared.commands], batch_size=500))
+    bad: dict[int, BadRow] = {b.line: b for b in prepared.bad}
+    counts: Counter[str] = Counter()
+    for (line, cmd), outcome in zip(prepared.commands, outcomes, strict=True):
+        if not outcome.ok:
+            if line not in bad:  # a refused plan also refuses its implementation: report the first reason
+                err = outcome.error
+                bad[line] = BadRow(line, f"{err.code}: {err.message}", cmd.household_id,  # type: ignore[union-attr,attr-defined]
+                                   cmd.measure_id)  # type: ignore[attr-defined]
+        elif outcome.duplicate:
+            counts[f"{cmd.command}_duplicate"] += 1
+        else:
+            counts[cmd.command] += 1
+    report = sorted(bad.values(), key=lambda b: b.line)
+    summary = {
+        "rows": prepared.rows,
+        "bad_rows": len(report),
+        "planned": counts["plan_measure"],
+        "implemented": counts["implement_measure"],
+        "already_imported": counts["plan_measure_duplicate"] + counts["implement_measure_duplicate"],
+        "bad": [b.as_dict() for b in report],
+    }
+    return summary, report
+
+
+def month_end_push(app: CaseManagement, month: str, last_day: date, division: str | None, masked: bool = True
+                   ) -> list[dict[str, Any]]:
+    """The households monitored on the month's last day, as the provincial platform takes them (personal data
+    masked unless the recipient is entitled), after catching the roster and the timeline up."""
+    from adapters.integration.exchange import push_rows
+    from adapters.readside.readmodels import read_models
+    from projections.queries.monthly import month_end_roster
+
+    with read_models(app) as rm:
+        rm.catch_up("roster")
+        rm.catch_up("timeline")
+        with rm.engine.connect() as conn:
+            return push_rows(month_end_roster(conn, month, last_day, division), masked=masked)
+
+
+# ---------------------------------------------------------------------------------------------------- read models
+
+
+def open_read_models(app: CaseManagement, projection: str | None = None, batch_size: int = 2000) -> ReadModels:
+    """The read models beside the application's store: one (`projection`, by name) or all. KeyError: no such
+    projection; ValueError: a store with no tables beside it."""
+    from adapters.readside.readmodels import read_models
+    from projections.registry import by_name
+
+    chosen = None if projection is None else [by_name(projection)]
+    return read_models(app, chosen, batch_size=batch_size)
+
+
+class RebuildStopped(Exception):
+    """A rebuild that did not finish: `running` when another rebuild holds the projection; `kept` when batches
+    already committed stay and a second run continues from them (a rebuild in processes)."""
+
+    def __init__(self, reason: str, running: bool, kept: bool):
+        super().__init__(reason)
+        self.reason, self.running, self.kept = reason, running, kept
+
+
+#: progress of one projection: (name, position, head of the log)
+Advance = Callable[[str, int, int], None]
+
+
+def rebuild_projections(rm: ReadModels, started: Callable[[str, int, int, bool], None], advanced: Advance,
+                        restart: bool = False, jobs: int = 1, batch_size: int = 10_000) -> dict[str, tuple[int, int]]:
+    """Rebuild the read models from position 0 beside the live tables (an interrupted rebuild continues unless
+    `restart`), from one read of the log, or in `jobs` processes. `started(name, position, head, resumed)` for
+    each before, `advanced(name, position, head)` as it goes. Returns each one's (events folded, position).
+    Raises `RebuildStopped`."""
+    from projections.runner import RebuildRunning
+
+    runner = rm.runner
+    for p in runner.projections:
+        at = runner.rebuild_position(p)
+        resumed = at is not None and at > 0 and not restart
+        started(p.name, at if resumed and at is not None else 0, runner.max_position(), resumed)
+    if jobs > 1 and len(runner.projections) > 1:
+        from adapters.readside.parallel import RebuildFailed
+        from adapters.readside.parallel import rebuild as rebuild_parallel
+        from adapters.readside.readmodels import store_of
+
+        names = [p.name for p in runner.projections]
+        try:
+            totals = rebuild_parallel(store_of(rm.app).url, names, jobs, batch_size, restart,
+                                      progress=advanced).totals
+        except RebuildFailed as exc:
+            raise RebuildStopped(str(exc), "RebuildRunning" in str(exc), kept=True) from None
+    else:
+        try:
+            totals = runner.rebuild_many(progress=lambda p, position, head: advanced(p.name, position, head),
+                                         restart=restart)
+        except RebuildRunning as exc:
+            raise RebuildStopped(str(exc), running=True, kept=False) from None
+    for p in runner.projections:
+        done_at = runner.position(p)
+        advanced(p.name, done_at, done_at)
+    return {name: (n, runner.position(runner.get(name))) for name, n in totals.items()}
+
+
+def catch_up_projections(rm: ReadModels, started: Advance, advanced: Advance) -> dict[str, tuple[int, int]]:
+    """Fold the events after each read model's position, one after the other: `started(name, position, head)`
+    before each, `advanced(name, position, head)` as it goes. Returns each one's (events folded, position)."""
+    runner = rm.runner
+    totals: dict[str, int] = {}
+    for p in runner.projections:
+        started(p.name, runner.position(p), runner.max_position())
+        totals[p.name] = runner.catch_up(p, progress=lambda position, head, name=p.name: advanced(name, position,
+                                                                                                 head))
+        done_at = runner.position(p)
+        advanced(p.name, done_at, done_at)
+    return {name: (n, runner.position(runner.get(name))) for name, n in totals.items()}

@@ -41,6 +41,7 @@ CatchUpOption = Annotated[bool, typer.Option(
     "--catch-up/--no-catch-up",
     help="先把投影追到事件流末尾 (默认); --no-catch-up 只读现有投影表, 不写事件库 (审计方的证据副本)")]
 T = TypeVar("T")
+DivisionOption = Annotated[str | None, typer.Option("--division", help="区划代码前缀 (如县 6 位、乡镇 9 位)")]
 LimitOption = Annotated[int | None, typer.Option("--limit", min=1, help="只列出前 N 行 (终端上较长的列表会分页显示)")]
 
 console = Console()
@@ -230,6 +231,19 @@ def group(app: typer.Typer, name: str, help: str) -> typer.Typer:
     sub = typer.Typer(help=help, no_args_is_help=True)
     app.add_typer(sub, name=name)
     return sub
+
+
+def importing(db: str | None, json: bool, unreadable_errors: type[Exception] | tuple[type[Exception], ...],
+              work: Callable[[Any], T]) -> T:
+    """`work(app)` on a store opened (created when missing) for an import, closed after; an input file that
+    cannot be read at all (`unreadable_errors`) ends the command as `unreadable` says."""
+    app = open_app(db, create=True)
+    try:
+        return work(app)
+    except unreadable_errors as exc:
+        raise unreadable(exc, json) from None
+    finally:
+        app.close()
 
 
 def unreadable(exc: Exception, json: bool) -> typer.Exit:

@@ -48,10 +48,11 @@ def inspect(
                                                 "有新事件或日期变化时重算并保存; Ctrl-C 停止")] = None,
 ) -> None:
     """运行督查规则 (run the inspector's rules); --store 保存结果, --every 按计划刷新."""
-    from projections.queries.inspector import RULES, Inspector
+    from adapters.usecases import run_rules, unknown_rules
+    from projections.queries.inspector import RULES
 
     day = business_date(as_of, "--as-of")
-    unknown = [r for r in rule or [] if r not in RULES]
+    unknown = unknown_rules(rule)
     if unknown:
         err_console.print(f"[red]未知规则: {escape(', '.join(unknown))}; 可选: {', '.join(RULES)}[/red]")
         raise typer.Exit(2)
@@ -72,12 +73,11 @@ def inspect(
         if raise_problems:
             err_console.print("[red]--raise-problems 要登记问题 (写入事件库), 不能与 --no-catch-up 同用[/red]")
             raise typer.Exit(2)
-        def read(conn: Any, app: Any) -> tuple[list[Any], int, Places]:
-            inspector = Inspector(conn, app.policies, day, division)
-            return inspector.run(rule or None), inspector.cadre_unknown(), Places.load(conn)
+        def read(conn: Any, app: Any) -> tuple[Any, Places]:
+            return run_rules(conn, app.policies, day, rule, division), Places.load(conn)
 
-        findings, cadre_unknown, places = read_projection(db, "案件事实", read)
-        _output(findings, day, division, None, json, xlsx, places, cadre_unknown, limit)
+        done, places = read_projection(db, "案件事实", read)
+        _output(done.findings, day, division, None, json, xlsx, places, done.cadre_unknown, limit)
         return
     from adapters.usecases import inspect as run_inspection
 
@@ -98,33 +98,16 @@ def _store(db: str | None, as_of: str | None, every: float | None) -> None:
     """Catch the case facts up and store the run as of the date (today when none is given, moving with the
     clock); with `every`, again every so many seconds, recomputing only the households whose events arrived
     since (everything when the day or the policy changed)."""
-    import time
-
-    from adapters.readside.readmodels import read_models
-    from projections import findings_store
-    from projections.casefacts import CaseFactsProjection
+    from adapters.usecases import store_findings
 
     app = open_app(db)
     try:
-        with read_models(app, [CaseFactsProjection()]) as rm:
-            while True:
-                rm.catch_up()
-                day = business_date(as_of, "--as-of")
-                projection = rm.runner.get("casefacts")
-                with rm.engine.begin() as conn:
-                    findings_store.create(conn)
-                    run = findings_store.refresh(
-                        conn, app.policies, day, rm.runner.position(projection), rm.runner.max_position(),
-                        lambda after, up_to: findings_store.streams_between(app.recorder.select_notifications,
-                                                                            after, up_to))
-                if run is not None:
-                    err_console.print(f"已保存督查结果: 基准日 {run.as_of}, {run.count} 条, 案件事实位置 "
-                                      f"{run.casefacts_position}, 计算于 {run.computed_at:%Y-%m-%d %H:%M:%S}")
-                elif every is None:
-                    err_console.print(f"督查结果 (基准日 {day}) 已是最新, 未重算")
-                if every is None:
-                    return
-                time.sleep(every)
+        store_findings(
+            app, lambda: business_date(as_of, "--as-of"), every,
+            stored=lambda run: err_console.print(
+                f"已保存督查结果: 基准日 {run.as_of}, {run.count} 条, 案件事实位置 {run.casefacts_position}, "
+                f"计算于 {run.computed_at:%Y-%m-%d %H:%M:%S}"),
+            current=lambda day: err_console.print(f"督查结果 (基准日 {day}) 已是最新, 未重算"))
     except KeyboardInterrupt:
         err_console.print("已停止")
     finally:

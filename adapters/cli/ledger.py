@@ -17,6 +17,7 @@ import typer
 from adapters.cli._common import (
     CatchUpOption,
     DbOption,
+    DivisionOption,
     JsonOption,
     LimitOption,
     business_date,
@@ -29,11 +30,11 @@ from adapters.cli._common import (
 )
 from adapters.output.workbooks import problem_view, rectification_view, write_ledger_xlsx
 from adapters.readside.places import Places
-from adapters.usecases import read_ledgers
+from adapters.usecases import ledger_rows, read_ledgers
 
 
 def ledger(
-    division: Annotated[str | None, typer.Option("--division", help="区划代码前缀 (如县 6 位、乡镇 9 位)")] = None,
+    division: DivisionOption = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="截至日期 YYYY-MM-DD (默认今天): 超期按此日计算")] = None,
     json: JsonOption = False,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="另存为 Excel 工作簿 (问题台账、整改台账两张表)")] = None,
@@ -45,10 +46,8 @@ def ledger(
     check_division(division)
     day = business_date(as_of, "--as-of")
     if not catch_up:
-        from projections.ledger import problem_rows, rectification_rows
-
-        problems, entries = read_projection(db, "台账", lambda conn, _: (problem_rows(conn, day, division),
-                                                                      rectification_rows(conn, day, division)))
+        problems, entries, places = read_projection(db, "台账", lambda conn, _: (*ledger_rows(conn, day, division),
+                                                                              Places.load(conn) if xlsx else None))
     else:
         app = open_app(db)
         try:
@@ -56,9 +55,10 @@ def ledger(
         except ValueError as exc:
             err_console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
+        places = Places.of_app(app) if xlsx is not None else None
     if xlsx is not None:
         try:
-            write_ledger_xlsx(xlsx, problems, entries, day, division, Places.of_app(app))
+            write_ledger_xlsx(xlsx, problems, entries, day, division, places)
         except OSError as exc:
             err_console.print(f"[red]无法写入 {xlsx}: {exc}[/red]")
             raise typer.Exit(2) from None

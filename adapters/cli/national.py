@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, group, open_app, unreadable
+from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, group, importing
 
 #: rows of rejected lines shown in the human summary (all are in --json)
 SHOWN = 50
@@ -29,22 +29,21 @@ def national(
     json: JsonOption = False,
 ) -> None:
     """导入国家系统的监测对象历史 (imported facts, month precision, not re-judged)."""
-    from adapters.importers.national import Divisions, ExportUnreadable, exported_on_from_name, import_national
+    from adapters.importers.national import ExportUnreadable
+    from adapters.usecases import NATIONAL_READERS, import_national_file, national_exported_on
 
-    if reader not in ("auto", "calamine", "openpyxl", "csv"):
-        err_console.print(f"[red]--reader “{escape(reader)}” 无法识别 (可选 auto、calamine、openpyxl、csv)[/red]")
+    if reader not in NATIONAL_READERS:
+        err_console.print(f"[red]--reader “{escape(reader)}” 无法识别 (可选 {'、'.join(NATIONAL_READERS)})[/red]")
         raise typer.Exit(2)
     for p in (file, divisions):
         if not p.is_file():
             err_console.print(f"[red]文件不存在: {p}[/red]")
             raise typer.Exit(2)
     try:
-        when = date.fromisoformat(exported_on) if exported_on else (
-            exported_on_from_name(file) or date.fromtimestamp(file.stat().st_mtime))
+        when = national_exported_on(file, date.fromisoformat(exported_on) if exported_on else None)
     except ValueError:
         err_console.print(f"[red]--exported-on “{escape(exported_on)}” 不是日期 (应为 YYYY-MM-DD)[/red]")
         raise typer.Exit(2) from None
-    app = open_app(db, create=True)
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeRemainingColumn(), console=err_console, disable=json)
     tasks: dict[str, int] = {}
@@ -55,13 +54,11 @@ def national(
             tasks[phase] = progress.add_task(labels[phase], total=total or None)
         progress.update(tasks[phase], completed=done, total=max(total, done) or None)
 
-    try:
+    def work(app: Any) -> Any:
         with progress:
-            report = import_national(app, file, Divisions.load(divisions), when, progress=advance, reader=reader)
-    except ExportUnreadable as exc:
-        raise unreadable(exc, json) from None
-    finally:
-        app.close()
+            return import_national_file(app, file, divisions, when, reader=reader, progress=advance)
+
+    report = importing(db, json, ExportUnreadable, work)
     if json:
         print(dumps(report.as_dict()))
         return

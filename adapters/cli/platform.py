@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import sys
-from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -41,9 +40,8 @@ def export_roster(
     db: DbOption = None,
 ) -> None:
     """监测对象名单月度推送 (the monthly monitored-household list for the data-sharing platform)."""
-    from adapters.integration.exchange import push_rows, to_csv
-    from adapters.readside.readmodels import read_models
-    from projections.queries.monthly import month_end_roster
+    from adapters.integration.exchange import to_csv
+    from adapters.usecases import month_end_push
 
     if fmt not in ("json", "csv"):
         err_console.print(f"[red]--format 应为 json 或 csv: {escape(repr(fmt))}[/red]")
@@ -52,12 +50,7 @@ def export_roster(
     last_day = month_end(month)
     app = open_app(db)
     try:
-        with read_models(app) as rm:
-            rm.catch_up("roster")
-            rm.catch_up("timeline")
-            with rm.engine.connect() as conn:
-                rows = push_rows(month_end_roster(conn, month, last_day, division),
-                                 masked=not entitled or _mask)
+        rows = month_end_push(app, month, last_day, division, masked=not entitled or _mask)
     finally:
         app.close()
     text = to_csv(rows) if fmt == "csv" else dumps(rows) + "\n"
@@ -82,7 +75,8 @@ def import_measures(
     json: JsonOption = False,
 ) -> None:
     """导入部门反馈的帮扶措施 (plan and implement measures reported by departments; bad rows are listed)."""
-    from adapters.integration.exchange import BadRow, UnreadableFile, measure_commands, read_measure_rows
+    from adapters.integration.exchange import UnreadableFile, read_measure_rows
+    from adapters.usecases import import_measures as run_import
     from casecore.commands import Actor
 
     try:
@@ -91,33 +85,11 @@ def import_measures(
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     actor = Actor(id=actor_id, name=actor_name, role=role, unit=unit)
-    prepared = measure_commands(rows, actor)
     app = open_app(db, create=True)
     try:
-        outcomes = list(app.handle_many([cmd for _, cmd in prepared.commands], batch_size=500))
+        summary, report = run_import(app, rows, actor)
     finally:
         app.close()
-    bad: dict[int, BadRow] = {b.line: b for b in prepared.bad}
-    counts: Counter[str] = Counter()
-    for (line, cmd), outcome in zip(prepared.commands, outcomes, strict=True):
-        if not outcome.ok:
-            if line not in bad:  # a refused plan also refuses its implementation: report the first reason
-                err = outcome.error
-                bad[line] = BadRow(line, f"{err.code}: {err.message}", cmd.household_id,  # type: ignore[union-attr,attr-defined]
-                                   cmd.measure_id)  # type: ignore[attr-defined]
-        elif outcome.duplicate:
-            counts[f"{cmd.command}_duplicate"] += 1
-        else:
-            counts[cmd.command] += 1
-    report = sorted(bad.values(), key=lambda b: b.line)
-    summary = {
-        "rows": prepared.rows,
-        "bad_rows": len(report),
-        "planned": counts["plan_measure"],
-        "implemented": counts["implement_measure"],
-        "already_imported": counts["plan_measure_duplicate"] + counts["implement_measure_duplicate"],
-        "bad": [b.as_dict() for b in report],
-    }
     if json:
         print(dumps(summary))
     else:

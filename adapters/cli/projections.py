@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from adapters.cli._common import DbOption, JsonOption, console, dumps, err_console, open_app
-
-if TYPE_CHECKING:
-    from projections.runner import Projection
 
 ProjectionOption = Annotated[str | None, typer.Option("--projection", "-p", help="只处理这个投影 (默认: 全部)")]
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="每个事务折叠的事件数")]
@@ -21,17 +18,14 @@ projections_app = typer.Typer(name="projections", help="投影 (读模型): 重�
 
 
 def _open(db: str | None, projection: str | None, batch_size: int = 2000):
-    from adapters.readside.readmodels import read_models
-    from projections.registry import by_name
+    from adapters.usecases import open_read_models
 
     app = open_app(db)
     try:
-        chosen = None if projection is None else [by_name(projection)]
+        return open_read_models(app, projection, batch_size)
     except KeyError as exc:
         err_console.print(f"[red]{exc.args[0]}[/red]")
         raise typer.Exit(2) from None
-    try:
-        return read_models(app, chosen, batch_size=batch_size)
     except ValueError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -53,66 +47,46 @@ def rebuild(projection: ProjectionOption = None, restart: Annotated[bool, typer.
     projection is rebuilt from ONE read of the log (each batch decoded once for all of them); with --jobs N
     the projections are split into N groups, each rebuilt so by its own process. A second rebuild of a
     projection while one runs is refused (exit 2)."""
-    from projections.runner import RebuildRunning
+    from adapters.usecases import RebuildStopped, rebuild_projections
 
     with _open(db, projection, batch_size) as rm:
-        runner = rm.runner
         tasks: dict[str, TaskID] = {}
         with _progress() as bar:
-            for p in runner.projections:
-                at = runner.rebuild_position(p)
-                resumed = at is not None and at > 0 and not restart
-                label = f"重建 {p.name}" + (" (续)" if resumed else "")
-                tasks[p.name] = bar.add_task(label, total=max(1, runner.max_position()))
-                bar.update(tasks[p.name], completed=at if resumed and at is not None else 0)
 
-            def advance(p: Projection, position: int, head: int) -> None:
-                bar.update(tasks[p.name], completed=position, total=max(1, head))
+            def started(name: str, position: int, head: int, resumed: bool) -> None:
+                tasks[name] = bar.add_task(f"重建 {name}" + (" (续)" if resumed else ""), total=max(1, head))
+                bar.update(tasks[name], completed=position)
 
-            if jobs > 1 and len(runner.projections) > 1:
-                from adapters.readside.parallel import RebuildFailed
-                from adapters.readside.parallel import rebuild as rebuild_parallel
-                from adapters.readside.readmodels import store_of
+            def advanced(name: str, position: int, head: int) -> None:
+                bar.update(tasks[name], completed=position, total=max(1, head))
 
-                names = [p.name for p in runner.projections]
-                try:
-                    totals = rebuild_parallel(store_of(rm.app).url, names, jobs, batch_size, restart, progress=lambda n,
-                                              position, head: bar.update(tasks[n], completed=position,
-                                                                          total=max(1, head))).totals
-                except RebuildFailed as exc:
-                    err_console.print(f"[red]重建失败 (已提交的批次保留, 重新运行将从中断处继续): {exc}[/red]")
-                    raise typer.Exit(2 if "RebuildRunning" in str(exc) else 1) from None
-            else:
-                try:
-                    totals = runner.rebuild_many(progress=advance, restart=restart)
-                except RebuildRunning as exc:
-                    err_console.print(f"[red]{exc}[/red]")
-                    raise typer.Exit(2) from None
-            for p in runner.projections:
-                done_at = runner.position(p)
-                bar.update(tasks[p.name], completed=done_at, total=max(1, done_at))
-        for name, n in totals.items():
-            console.print(f"投影 {name}: 折叠 {n} 个事件, 已到位置 {runner.position(runner.get(name))}")
+            try:
+                totals = rebuild_projections(rm, started, advanced, restart=restart, jobs=jobs, batch_size=batch_size)
+            except RebuildStopped as exc:
+                err_console.print(f"[red]重建失败 (已提交的批次保留, 重新运行将从中断处继续): {exc.reason}[/red]"
+                                  if exc.kept else f"[red]{exc.reason}[/red]")
+                raise typer.Exit(2 if exc.running else 1) from None
+        for name, (n, at) in totals.items():
+            console.print(f"投影 {name}: 折叠 {n} 个事件, 已到位置 {at}")
 
 
 def catch_up(projection: ProjectionOption = None, db: DbOption = None, batch_size: BatchOption = 2000) -> None:
     """折叠新事件 (fold the events after each projection's position)."""
+    from adapters.usecases import catch_up_projections
+
     with _open(db, projection, batch_size) as rm:
-        runner = rm.runner
-        totals = {}
+        tasks: dict[str, TaskID] = {}
         with _progress() as bar:
-            for p in runner.projections:
-                task = bar.add_task(f"追赶 {p.name}", total=max(1, runner.max_position()),
-                                    completed=runner.position(p))
 
-                def advance(position: int, head: int, task: TaskID = task) -> None:
-                    bar.update(task, completed=position, total=max(1, head))
+            def started(name: str, position: int, head: int) -> None:
+                tasks[name] = bar.add_task(f"追赶 {name}", total=max(1, head), completed=position)
 
-                totals[p.name] = runner.catch_up(p, progress=advance)
-                done_at = runner.position(p)
-                bar.update(task, completed=done_at, total=max(1, done_at))
-        for name, n in totals.items():
-            console.print(f"投影 {name}: 新折叠 {n} 个事件, 已到位置 {runner.position(runner.get(name))}")
+            def advanced(name: str, position: int, head: int) -> None:
+                bar.update(tasks[name], completed=position, total=max(1, head))
+
+            totals = catch_up_projections(rm, started, advanced)
+        for name, (n, at) in totals.items():
+            console.print(f"投影 {name}: 新折叠 {n} 个事件, 已到位置 {at}")
 
 
 def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonOption = False) -> None:

@@ -14,7 +14,16 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from adapters.cli._common import DbOption, JsonOption, check_division, console, dumps, err_console, open_app
+from adapters.cli._common import (
+    DbOption,
+    DivisionOption,
+    JsonOption,
+    check_division,
+    console,
+    dumps,
+    err_console,
+    open_app,
+)
 from adapters.output.reports import COUNT_HEADERS, area_rows, key_rows, parse_month, read_monthly, write_monthly_xlsx
 from adapters.readside.places import Places
 
@@ -24,7 +33,7 @@ report_app = typer.Typer(help="调度通报 (reports)", no_args_is_help=True)
 @report_app.command()
 def monthly(
     month: Annotated[str, typer.Option("--month", help="月份 YYYY-MM")],
-    division: Annotated[str | None, typer.Option("--division", help="区划代码前缀 (如县 6 位、乡镇 9 位)")] = None,
+    division: DivisionOption = None,
     json: JsonOption = False,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="另存为 Excel 工作簿")] = None,
     db: DbOption = None,

@@ -13,6 +13,7 @@ import typer
 from adapters.cli._common import (
     CatchUpOption,
     DbOption,
+    DivisionOption,
     JsonOption,
     LimitOption,
     check_division,
@@ -23,13 +24,12 @@ from adapters.cli._common import (
     read_projection,
 )
 from adapters.output.workbooks import label_of, measures_text, risks_text, write_roster_xlsx
-from adapters.readside.places import Places
-from adapters.usecases import with_heads
+from adapters.usecases import read_roster, roster_rows
 from casecore.values import Category, Stage
 
 
 def roster(
-    division: Annotated[str | None, typer.Option("--division", help="区划代码前缀 (如县 6 位、乡镇 9 位)")] = None,
+    division: DivisionOption = None,
     all_stages: Annotated[bool, typer.Option("--all", help="列出所有户 (含未纳入、识别中、已消除风险)")] = False,
     json: JsonOption = False,
     xlsx: Annotated[Path | None, typer.Option("--xlsx", help="另存为 Excel 工作簿 (.xlsx)")] = None,
@@ -38,31 +38,17 @@ def roster(
     catch_up: CatchUpOption = True,
 ) -> None:
     """监测对象名单 (the monitored-household roster: 监测中 and 风险消除程序中 unless --all)."""
-    from adapters.readside.readmodels import read_models
-    from projections.registry import by_name
-    from projections.roster import monitored_roster
-
     check_division(division)
-
-    def read(conn: Any) -> tuple[list[dict[str, Any]], Places | None]:
-        rows = monitored_roster(conn, division, all_stages=all_stages)
-        if xlsx is None:
-            return rows, None
-        return with_heads(conn, rows), Places.load(conn)
-
     if not catch_up:
-        rows, places = read_projection(db, "名单", lambda conn, _: read(conn))
+        rows, places = read_projection(db, "名单", lambda conn, _: roster_rows(conn, division, all_stages,
+                                                                            xlsx is not None))
     else:
         app = open_app(db)
         try:
-            rm = read_models(app, [by_name("roster")])
+            rows, places = read_roster(app, division, all_stages, xlsx is not None)
         except ValueError as exc:
             err_console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
-        with rm:
-            rm.catch_up("roster")
-            with rm.engine.connect() as conn:
-                rows, places = read(conn)
     if xlsx is not None and places is not None:
         try:
             write_roster_xlsx(xlsx, rows, date.today(), division, places)

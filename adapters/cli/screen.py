@@ -16,8 +16,7 @@ from adapters.cli._common import (
     console,
     dumps,
     err_console,
-    open_app,
-    unreadable,
+    importing,
 )
 
 #: rows listed per section in the human output (all are in --json)
@@ -34,23 +33,18 @@ def screen(
     json: JsonOption = False,
 ) -> None:
     """部门筛查预警 (department screening: leads from a department's file)."""
-    from adapters.importers.screening import KINDS, ScreeningUnreadable
-    from adapters.importers.screening import screen as run_screen
+    from adapters.importers.screening import ScreeningUnreadable
+    from adapters.usecases import screen_file, screening_kinds
 
-    if kind not in KINDS:
-        err_console.print(f"[red]未知的筛查类型 {escape(repr(kind))}; 可选: {', '.join(KINDS)}[/red]")
+    kinds = screening_kinds()
+    if kind not in kinds:
+        err_console.print(f"[red]未知的筛查类型 {escape(repr(kind))}; 可选: {', '.join(kinds)}[/red]")
         raise typer.Exit(2)
     if not file.is_file():
         err_console.print(f"[red]文件不存在: {file}[/red]")
         raise typer.Exit(2)
     day = business_date(on, "--on")
-    app = open_app(db, create=True)
-    try:
-        report = run_screen(app, kind, file, day, unit)
-    except ScreeningUnreadable as exc:
-        raise unreadable(exc, json) from None
-    finally:
-        app.close()
+    report = importing(db, json, ScreeningUnreadable, lambda app: screen_file(app, kind, file, day, unit))
     if json:
         print(dumps(report.as_dict()))
         return
@@ -64,7 +58,7 @@ def screen(
             for n, text in rows[:SHOWN]:
                 t.add_row(str(n), escape(text))   # the file's own text
             console.print(t)
-    summary = Table(title=f"{KINDS[kind].label}筛查 {escape(file.name)} ({day})")
+    summary = Table(title=f"{kinds[kind].label}筛查 {escape(file.name)} ({day})")
     summary.add_column("项目")
     summary.add_column("数量", justify="right")
     for label, value in (("读取行数", report.rows), ("新登记线索", report.leads), ("已登记过", report.already),

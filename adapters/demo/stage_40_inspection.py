@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from adapters.demo import DemoContext
-from adapters.importers.national import Divisions, import_national
+from adapters.importers.national import Divisions
 from adapters.importers.national_writer import YEAR_2021_ALIASES, household_rows, write_divisions, write_export
-from adapters.importers.screening import screen
+from adapters.usecases import import_national_file, screen_file
 from casecore.events import recording_clock
 from casecore.household import Household
 from casecore.values import HouseholdType, Stage, add_months, make_person_id, month_window
@@ -273,7 +273,7 @@ def screening(ctx: DemoContext, out: Path, day: date, report: Counter[str]) -> s
                   for h in water_households])
 
     def run_file(kind: str, path: Path, on: date) -> None:
-        r = screen(ctx.app, kind, path, on)
+        r = screen_file(ctx.app, kind, path, on)
         report["部门线索"] += r.leads
         report["已登记过的线索"] += r.already
         report["查无此人"] += len(r.unknown_persons)
@@ -381,9 +381,9 @@ def run(ctx: DemoContext) -> dict[str, int]:
     exported_on = today
     divisions_csv, old, new, plan = write_exports(ctx, county, exported_on, out, max(40, ctx.households // 8))
     divisions = Divisions.load(divisions_csv)
-    first = import_national(ctx.app, old, divisions, OLD_EXPORT)
-    current = import_national(ctx.app, new, divisions, exported_on)
-    again = import_national(ctx.app, new, divisions, exported_on)
+    first = import_national_file(ctx.app, old, divisions, OLD_EXPORT)
+    current = import_national_file(ctx.app, new, divisions, exported_on)
+    again = import_national_file(ctx.app, new, divisions, exported_on)
     ctx.progress(first.people + current.people + again.people)
 
     screened: Counter[str] = Counter()

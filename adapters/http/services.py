@@ -260,11 +260,12 @@ class Services:
         run of that date when there is one (`computed_at` and the positions it saw say how current it is;
         pages by `limit` and `cursor`), else the rules run now. `count_cadre_unknown=False` leaves out the
         count of households whose cadre is unknown (0) for a reader that does not show it."""
+        from adapters.usecases import run_rules, unknown_rules
         from projections import findings_store
         from projections.queries.inspector import RULES, Inspector
 
         check_as_of(as_of)
-        unknown = [r for r in rules or [] if r not in RULES]
+        unknown = unknown_rules(rules)
         if unknown:
             raise ValidationFailed(f"未知规则 {', '.join(unknown)}; 可选: {', '.join(RULES)}")
         prefix = self.area(principal, division)
@@ -293,10 +294,9 @@ class Services:
             raise ValidationFailed("cursor 无效: 该日期没有保存的督查结果可分页; 请去掉 cursor")
         self.fresh("casefacts")
         with self.connect() as conn:
-            inspector = Inspector(conn, self.app.policies, as_of, prefix or None)
-            found = inspector.run(rules or None)
-            cadre_unknown = inspector.cadre_unknown()
-        rows = [dict(f.as_dict(), label=f.label, key=f.key, raised_problem=f.raised_problem) for f in found]
+            done = run_rules(conn, self.app.policies, as_of, rules, prefix or None)
+        cadre_unknown = done.cadre_unknown
+        rows = [dict(f.as_dict(), label=f.label, key=f.key, raised_problem=f.raised_problem) for f in done.findings]
         total = len(rows)
         if limit is not None:
             rows = rows[:limit]
