@@ -191,7 +191,7 @@ class CaseManagement(Application[str]):
     #: snapshot a case every this many events (`CASECORE_SNAPSHOT_INTERVAL`; 0 = no snapshots)
     snapshot_interval: int = DEFAULT_INTERVAL
     #: at most this many cases kept between the batches of one bulk call (`BulkCases`)
-    bulk_cases: int = 20_000
+    bulk_cases_maxsize: int = 20_000
 
     def __init__(self, env: dict[str, str] | None = None, policies: PolicyBook | None = None):
         super().__init__(env)
@@ -414,7 +414,7 @@ class CaseManagement(Application[str]):
         batch is decided again command by command. The cases are kept from one batch to the next
         (`BulkCases`) for this call only.
         """
-        kept = BulkCases(self.bulk_cases)
+        kept = BulkCases(self.bulk_cases_maxsize)
         batch: list[c.Command | CaseError] = []
         for item in cmds:
             batch.append(item)
