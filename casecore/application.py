@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Repository
-from eventsourcing.domain import BaseAggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError, StoredEvent, Transcoding
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.domain import BaseAggregate, DomainEventProtocol, MutableOrImmutableAggregate
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    PersistenceError,
+    Recording,
+    StoredEvent,
+    Transcoding,
+)
 from eventsourcing.utils import Environment, strtobool
 
 from casecore import commands as c
+from casecore.case import Case
 from casecore.errors import CaseError, Conflict, InvalidTransition, NotFound, ValidationFailed
 from casecore.events import CaseEvent, recording_clock
 from casecore.household import Household
@@ -101,6 +109,53 @@ class StreamsReader(Protocol):
     def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]: ...
 
 
+class BulkCases:
+    """The cases one bulk call (`CaseManagement.handle_many`) has loaded or decided, kept from one of its
+    batches to the next: made when the call starts, dropped when it ends, at most `maxsize` of them (the
+    least recently used go first). Nothing outside the call ever sees them.
+
+    Why not the library's repository cache (`AGGREGATE_CACHE_MAXSIZE`): on every hit that cache either reads
+    the stream's newer events first (fast-forward: one SELECT a case — the very cost `_prefetch`'s one query
+    a batch removes) or trusts its copy for good (fast-forward off, for `handle` and every reader too), and it
+    deep-copies the case on every hit. Here a copy is trusted only as far as it is safe: a command accepted
+    on a copy another writer has moved on fails the batch's optimistic-concurrency check and is decided again
+    by `handle`; a command refused on a copy from an earlier batch is decided again after the stream is read
+    (`CaseManagement._run_batch`). A copy is changed only by this call's own decisions, so none is copied.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._cases: OrderedDict[str, Case] = OrderedDict()
+
+    def __contains__(self, stream: str) -> bool:
+        return stream in self._cases
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    def __getitem__(self, stream: str) -> Case:
+        return self._cases[stream]
+
+    def missing(self, streams: Iterable[str]) -> set[str]:
+        """Those of `streams` that no copy is kept of."""
+        return set(streams) - self._cases.keys()
+
+    def keep(self, cases: Mapping[str, Case | None]) -> None:
+        """Keep the cases of a saved batch as the newest copies (a stream not stored, None, is not kept)."""
+        for stream, case in cases.items():
+            if case is not None:
+                self._cases[stream] = case
+                self._cases.move_to_end(stream)
+        while len(self._cases) > self.maxsize:
+            self._cases.popitem(last=False)
+
+    def forget(self, stream: str) -> None:
+        self._cases.pop(stream, None)
+
+    def clear(self) -> None:
+        self._cases.clear()
+
+
 @dataclass
 class Outcome:
     """What became of one command: the event types it stored, or the refusal."""
@@ -135,12 +190,12 @@ class CaseManagement(Application[str]):
     extra_transcodings: ClassVar[list[Transcoding]] = []
     #: snapshot a case every this many events (`CASECORE_SNAPSHOT_INTERVAL`; 0 = no snapshots)
     snapshot_interval: int = DEFAULT_INTERVAL
+    #: at most this many cases kept between the batches of one bulk call (`BulkCases`)
+    bulk_cases_maxsize: int = 20_000
 
     def __init__(self, env: dict[str, str] | None = None, policies: PolicyBook | None = None):
         super().__init__(env)
         self.policies = policies or default_policies()
-        self._cache: OrderedDict[str, Any] = OrderedDict()
-        self.cache_size = 20_000
         #: when set, `recorded_at` of a command's events is `recording_clock(cmd)` instead of the system clock
         #: (a simulated county, or paper records entered in order by a migration)
         self.recording_clock: Callable[[c.Command], datetime] | None = None
@@ -148,21 +203,32 @@ class CaseManagement(Application[str]):
         self.streams_reader: StreamsReader | None = (
             self.recorder if isinstance(self.recorder, StreamsReader) else None)
 
-    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
-        """The library's save, collecting our aggregates' pending events directly: its own collection checks
-        every object against two `typing.Protocol`s, about 15 µs an aggregate on the bulk path (hundreds of
-        aggregates a batch)."""
-        processing_event: ProcessingEvent[str] = ProcessingEvent()
+    def save(self, *objs: MutableOrImmutableAggregate[str] | DomainEventProtocol[str] | None,
+             **kwargs: Any) -> list[Recording[str]]:
+        """Store the pending events of the given cases in ONE transaction, then snapshot the cases whose
+        versions crossed the interval. Only the library's public parts are used: each case's
+        `collect_events()`, the event store's `put` (map every event, insert them all with the recorder) and
+        the repository cache's `put` (as the library keeps it when it does not fast-forward).
+
+        Not the library's own `save` (eventsourcing 9.5.6): its collection checks every object against two
+        runtime `typing.Protocol`s, about 15 µs a case on the bulk path (hundreds of cases a batch), and its
+        snapshots are taken by aggregate type from `snapshotting_intervals`, reloading the case, where here
+        they are the state just decided on (`_snapshot_saved`). Its notification hooks (`notify`, `_notify`)
+        do nothing unless overridden, and nothing here overrides them."""
+        cases: dict[str, BaseAggregate[str]] = {}
+        events: list[DomainEventProtocol[str]] = []
         for obj in objs:
             if isinstance(obj, BaseAggregate):
-                processing_event.events.extend(obj.collect_events())
-                processing_event.aggregates[obj.id] = obj
+                events.extend(obj.collect_events())
+                cases[obj.id] = obj
             elif obj is not None:
-                processing_event.collect_events(obj)
-        processing_event.saved_kwargs.update(kwargs)
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
-        self._notify(recordings)
+                raise TypeError(f"CaseManagement.save stores cases (households, problems), not {type(obj).__name__}")
+        recordings = self.events.put(events, **kwargs)
+        cache = self.repository.cache
+        if cache is not None and not self.repository.fastforward:
+            for stream, case in cases.items():
+                cache.put(stream, case)
+        self._snapshot_saved(cases, events)
         return recordings
 
     # ------------------------------------------------------------------ snapshots (casecore/snapshots.py)
@@ -181,18 +247,19 @@ class CaseManagement(Application[str]):
     def construct_snapshot_store(self) -> CurrentSnapshots:
         return CurrentSnapshots(mapper=self.mapper, recorder=self.factory.aggregate_recorder(purpose="snapshots"))
 
-    def _take_snapshots(self, processing_event: ProcessingEvent[str]) -> None:
-        """Snapshot, as it stands in memory, every aggregate whose saved versions crossed a multiple of the
+    def _snapshot_saved(self, cases: Mapping[str, BaseAggregate[str]],
+                        events: Sequence[DomainEventProtocol[str]]) -> None:
+        """Snapshot, as it stands in memory, every saved case whose versions crossed a multiple of the
         interval: the state just decided on. The events are committed already; a snapshot that cannot be
         written is only logged (the case then loads from its events)."""
         if self.snapshots is None:
             return
         first: dict[str, int] = {}
         last: dict[str, int] = {}
-        for e in processing_event.events:
+        for e in events:
             first.setdefault(e.originator_id, e.originator_version)
             last[e.originator_id] = e.originator_version
-        taken = [CaseSnapshot.take(a) for sid, a in processing_event.aggregates.items()
+        taken = [CaseSnapshot.take(a) for sid, a in cases.items()
                  if sid in first and a.version == last[sid] and crossed(first[sid], last[sid], self.snapshot_interval)]
         if not taken:
             return
@@ -231,10 +298,11 @@ class CaseManagement(Application[str]):
         except AggregateNotFoundError:
             raise problem_not_found(problem_id) from None
 
-    def _load(self, cmd: c.Command, cached: dict[str, Any] | None) -> Any:
+    def _load(self, cmd: c.Command, touched: Mapping[str, Case | None] | None) -> Any:
+        """The command's case: the batch's copy when it has one (None: known not to be stored), else read."""
         stream = self._stream(cmd)
-        if cached is not None and stream in cached:
-            return cached[stream]
+        if touched is not None and stream in touched:
+            return touched[stream]
         return self._stored(stream)
 
     def _stored(self, stream: str) -> Any:
@@ -269,8 +337,6 @@ class CaseManagement(Application[str]):
                     if attempt == 2:
                         raise Conflict("导入的户已被他人同时修改; 请稍后重新导入") from None
                     continue
-            for h in households:  # the bulk path's copies of these households are behind now
-                self._cache.pop(household_stream(h.household_id), None)
             return results
         raise AssertionError("unreachable")
 
@@ -345,25 +411,28 @@ class CaseManagement(Application[str]):
         Each command still stands on its own: a refused command adds nothing (it triggers its event only
         after every check), and the others in the batch go in. Items that are already errors (bad input
         lines) are passed through as refusals. If a batch's transaction conflicts with another writer, the
-        batch is decided again command by command.
+        batch is decided again command by command. The cases are kept from one batch to the next
+        (`BulkCases`) for this call only.
         """
+        kept = BulkCases(self.bulk_cases_maxsize)
         batch: list[c.Command | CaseError] = []
         for item in cmds:
             batch.append(item)
             if len(batch) >= batch_size:
-                yield from self._run_batch(batch)
+                yield from self._run_batch(batch, kept)
                 batch = []
         if batch:
-            yield from self._run_batch(batch)
+            yield from self._run_batch(batch, kept)
 
-    def _prefetch(self, batch: list[c.Command | CaseError], touched: dict[str, Any]) -> None:
+    def _prefetch(self, batch: list[c.Command | CaseError], kept: BulkCases,
+                  touched: dict[str, Case | None]) -> None:
         """Load the batch's streams that are not cached with ONE query, when the recorder can (one select a
         stream — most of them new households, not found — was a tenth of the bulk path). A stream not stored
         is noted as None: the command that creates it creates it, any other is refused as not found."""
         reader = self.streams_reader
         if reader is None:
             return
-        wanted = {self._stream(i) for i in batch if not isinstance(i, CaseError)} - self._cache.keys()
+        wanted = kept.missing(self._stream(i) for i in batch if not isinstance(i, CaseError))
         if not wanted:
             return
         stored = reader.select_streams(sorted(wanted))
@@ -372,9 +441,9 @@ class CaseManagement(Application[str]):
             events = stored.get(stream)
             touched[stream] = project(None, map(to_event, events)) if events else None
 
-    def _run_batch(self, batch: list[c.Command | CaseError]) -> list[Outcome]:
-        touched: dict[str, Any] = {}
-        self._prefetch(batch, touched)
+    def _run_batch(self, batch: list[c.Command | CaseError], kept: BulkCases) -> list[Outcome]:
+        touched: dict[str, Case | None] = {}
+        self._prefetch(batch, kept, touched)
         # Cached copies from earlier batches that another writer (or `handle`) may have moved on since. A
         # command accepted on a stale copy is caught by the optimistic-concurrency check when the batch is
         # saved; a command refused on one would be refused wrongly, so a refusal re-reads the stream first.
@@ -386,8 +455,8 @@ class CaseManagement(Application[str]):
                 continue
             started = time.perf_counter()
             stream = self._stream(item)
-            if stream not in touched and stream in self._cache:
-                touched[stream] = self._cache[stream]
+            if stream not in touched and stream in kept:
+                touched[stream] = kept[stream]
                 unverified.add(stream)
             try:
                 aggregate, outcome = self._decide(item, self._load(item, touched))
@@ -397,9 +466,10 @@ class CaseManagement(Application[str]):
                 if stream in unverified:
                     unverified.discard(stream)
                     copy = touched[stream]
+                    assert copy is not None   # a kept copy is a stored case
                     if not copy.pending_events and self.recorder.select_events(stream, gt=copy.version, limit=1):
                         del touched[stream]
-                        self._cache.pop(stream, None)
+                        kept.forget(stream)
                         try:
                             aggregate, outcome = self._decide(item, self._load(item, touched))
                             touched[stream] = aggregate
@@ -412,16 +482,11 @@ class CaseManagement(Application[str]):
             try:
                 self.save(*pending)
             except IntegrityError:
-                self._cache.clear()
+                kept.clear()
                 for a in pending:
                     a.collect_events()
                 return [o if isinstance(i, CaseError) else self.handle(i) for i, o in zip(batch, outcomes, strict=True)]
-        for stream, aggregate in touched.items():
-            if aggregate is not None:
-                self._cache[stream] = aggregate
-                self._cache.move_to_end(stream)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        kept.keep(touched)
         return outcomes
 
     @staticmethod

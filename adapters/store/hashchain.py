@@ -20,6 +20,19 @@ transaction — so an event without its hash, or a hash without its event, is ne
 On PostgreSQL the library has already taken its EXCLUSIVE lock on the events table by then, so reading the
 previous hash of a stream cannot race another writer. `adapters.store.audit` recomputes all of this from the
 stored rows.
+
+Where the recorders reach into the library (checked against eventsourcing 9.5.6; look again on an upgrade).
+The library has no public hook that runs inside its insert transaction, so the hash rows go in through the
+methods its own recorders use internally:
+
+- `SQLiteHashedRecorder._insert_events(cursor, stored_events)`: the library's insert step, run in the
+  transaction `insert_events` opens; replaced whole (one `executemany`, positions from `last_insert_rowid()`),
+  using the library's `insert_events_statement`.
+- `PostgresHashedRecorder._fetch_ids_after_insert_events(cursor, stored_events)`: called by the library after
+  its insert, with its EXCLUSIVE table lock held; extended (the library's ids, then the hash rows).
+- `_session_options` edits `datastore.pool.kwargs` before the pool opens its connections.
+
+The application itself (`casecore.application`) uses only the library's public API.
 """
 
 from __future__ import annotations
@@ -256,7 +269,7 @@ def chain(stored_events: Sequence[StoredEvent], positions: Sequence[int], previo
     for s, position in zip(stored_events, positions, strict=True):
         sid = _sid(s.originator_id)
         prev = last.get(sid, GENESIS)
-        recorded_at = getattr(s, "recorded_at", "") or now
+        recorded_at = (s.recorded_at if isinstance(s, RecordedEvent) else "") or now
         if key is None:
             h = event_hash(prev, sid, s.originator_version, position, recorded_at, s.topic, s.state)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 from datetime import date, timedelta
+from itertools import islice
 from pathlib import Path
 
 from adapters.integration.intake import parse_line
@@ -108,7 +109,7 @@ def test_a_household_changed_by_another_writer_between_batches_is_decided_on_its
     path = inclusion_path("H1", start=d)
     bulk, clerk = bootstrap(db_url), bootstrap(db_url)
     try:
-        assert all(o.ok for o in bulk.handle_many([register("H1"), path[0], path[1]]))   # bulk keeps H1 cached
+        assert all(o.ok for o in bulk.handle_many([register("H1"), path[0], path[1]]))   # a first call
         assert clerk.handle(path[2]).ok                                                    # someone else verifies
         [signed] = bulk.handle_many([path[3]])                                             # then the application
         assert signed.ok, signed.as_dict()
@@ -123,11 +124,46 @@ def test_a_command_accepted_on_a_copy_another_writer_moved_on_is_decided_again_o
     path = inclusion_path("H1", start=d)
     bulk, clerk = bootstrap(db_url), bootstrap(db_url)
     try:
-        assert all(o.ok for o in bulk.handle_many([register("H1"), *path[:3]]))          # visited; H1 cached
+        assert all(o.ok for o in bulk.handle_many([register("H1"), *path[:3]]))          # a first call
         assert clerk.handle(path[3]).ok                                                   # someone signs
         second = cmd("assess_income", d + timedelta(days=3), household_id="H1", period_start="2022-03-01",
                      period_end="2023-02-28", net_income="9000")
         [assessed, opened] = bulk.handle_many([second, path[4]])   # both fit the fresh state, not the cached copy
+        assert assessed.ok and opened.ok, (assessed.as_dict(), opened.as_dict())
+        h = clerk.get_household("H1")
+        assert (h.step, len(h.incomes)) == ("in_publicity", 2)
+    finally:
+        bulk.close()
+        clerk.close()
+
+
+def test_a_household_another_writer_moved_between_two_batches_of_one_call_is_decided_on_its_fresh_state(db_url):
+    d = date(2023, 3, 2)
+    path = inclusion_path("H1", start=d)
+    bulk, clerk = bootstrap(db_url), bootstrap(db_url)
+    try:
+        outcomes = bulk.handle_many([register("H1"), path[0], path[1], path[3]], batch_size=3)
+        assert all(o.ok for o in islice(outcomes, 3))     # the first batch is saved; its copy of H1 is kept
+        assert clerk.handle(path[2]).ok                   # someone else verifies before the second batch
+        [signed] = outcomes                               # refused on the kept copy, so decided again on the store
+        assert signed.ok, signed.as_dict()
+        assert clerk.get_household("H1").step == "applied"
+    finally:
+        bulk.close()
+        clerk.close()
+
+
+def test_a_command_accepted_on_a_kept_copy_another_writer_moved_on_is_decided_again_within_one_call(db_url):
+    d = date(2023, 3, 2)
+    path = inclusion_path("H1", start=d)
+    bulk, clerk = bootstrap(db_url), bootstrap(db_url)
+    try:
+        second = cmd("assess_income", d + timedelta(days=3), household_id="H1", period_start="2022-03-01",
+                     period_end="2023-02-28", net_income="9000")
+        outcomes = bulk.handle_many([register("H1"), *path[:3], second, path[4]], batch_size=4)
+        assert all(o.ok for o in islice(outcomes, 4))     # the first batch is saved; its copy of H1 is kept
+        assert clerk.handle(path[3]).ok                   # someone signs before the second batch
+        [assessed, opened] = outcomes                     # the batch conflicts and is decided again on the store
         assert assessed.ok and opened.ok, (assessed.as_dict(), opened.as_dict())
         h = clerk.get_household("H1")
         assert (h.step, len(h.incomes)) == ("in_publicity", 2)

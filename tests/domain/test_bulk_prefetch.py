@@ -13,12 +13,11 @@ from tests.builders import cmd, inclusion_path, register
 def test_a_batch_decides_on_stored_streams_loaded_together_and_refuses_unknown_and_repeated_ones(app):
     first = [register("H1"), *inclusion_path("H1"), register("H2")]
     assert all(o.ok for o in app.handle_many(first, batch_size=100))
-    app._cache.clear()   # a later run of `casecore apply`: nothing cached, everything from the store
     assign = cmd("assign_cadre", date(2023, 4, 20), household_id="H1",
                  cadre={"id": "c-1", "name": "帮扶干部", "unit": "522631101201"})
     batch = [register("H2"), assign, cmd("sign_application", date(2023, 4, 20), household_id="NOPE"),
              register("H3"), *inclusion_path("H3")]
-    outcomes = list(app.handle_many(batch, batch_size=100))
+    outcomes = list(app.handle_many(batch, batch_size=100))   # a new call keeps nothing: all from the store
     assert [o.ok for o in outcomes[:4]] == [False, True, False, True]
     assert outcomes[0].error.code == "invalid_transition"
     assert outcomes[1].events == ["cadre_assigned"]
