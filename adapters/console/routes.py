@@ -37,20 +37,13 @@ from adapters.usecases import (
 )
 from casecore import commands as c
 from casecore.errors import CaseError, NotAuthorised, NotFound, ValidationFailed
-from casecore.labels import MEASURE_STATUS, event_label
+from casecore.labels import event_label
 from casecore.values import (
-    Category,
-    HouseholdType,
-    Labour,
-    MeasureType,
-    ProblemKind,
-    RiskType,
     Role,
     Rule,
-    Stage,
 )
+from casecore.vocabulary import value_labels
 from projections.evidence import evidence_sentences
-from workflows.rectification import LABELS as RECTIFICATION_LABELS
 
 PREFIX = "/console"
 PAGE_SIZE = 50
@@ -92,20 +85,7 @@ class VerifyJob:
 
 
 def _labels() -> dict[str, Any]:
-    return {
-        "stage": {s.value: s.label for s in Stage},
-        "category": {s.value: s.label for s in Category},
-        "risk": {s.value: s.label for s in RiskType},
-        "role": {s.value: s.label for s in Role},
-        "rule": {s.value: s.label for s in Rule},
-        "kind": {s.value: s.label for s in ProblemKind},
-        "measure": {s.value: s.label for s in MeasureType},
-        "measure_status": MEASURE_STATUS,
-        "labour": {s.value: s.label for s in Labour},
-        "household_type": {s.value: s.label for s in HouseholdType},
-        "command": c.LABELS,
-        "status": {s.value: label for s, label in RECTIFICATION_LABELS.items()},
-    }
+    return value_labels()
 
 
 def _fmt_dt(value: Any) -> str:
