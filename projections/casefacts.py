@@ -69,6 +69,11 @@ def _key(*parts: Any) -> str:
     return "#".join(str(p) for p in parts)
 
 
+#: an assessment's `seq` is its business date's ordinal × this + the event's version (a household's stream stays
+#: below a million events): ordered by date then version, and `seq < (D + 1) × SEQ_PER_DAY` is "made by D", which
+#: the index on (household, seq) answers alone
+SEQ_PER_DAY = 1_000_000
+
 #: a key of a household's id and another id (a lead's, a measure's) joined by `_key`
 _PAIR_KEY = 2 * lim.ID_MAX + 12
 
@@ -292,6 +297,9 @@ signatures = sa.Table(
     sa.Column("on_ord", sa.Integer, nullable=False),
 )
 sa.Index("ix_cf_signatures_household", signatures.c.household_id, signatures.c.cycle)
+#: same_signer_two_levels finds the other levels of a signer in this index alone (no table reads)
+sa.Index("ix_cf_signatures_signer", signatures.c.household_id, signatures.c.cycle, signatures.c.procedure,
+         signatures.c.instance, signatures.c.actor_id, signatures.c.level, signatures.c.on_ord)
 
 problems = sa.Table(
     "cf_problems", metadata,
@@ -490,7 +498,7 @@ class CaseFactsProjection(Projection):
 
     def _assessment(self, hid: str, h: dict[str, Any], e: Any) -> dict[str, Any]:
         return {"key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"], "on": e.on,
-                "on_ord": e.on.toordinal(), "seq": e.on.toordinal() * 1_000_000 + e.originator_version,
+                "on_ord": e.on.toordinal(), "seq": e.on.toordinal() * SEQ_PER_DAY + e.originator_version,
                 "origin": e.origin}
 
     @on_household(Household.IncomeAssessed)

@@ -13,12 +13,14 @@ raising problems idempotent.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -92,21 +94,110 @@ RULES: dict[str, RuleInfo] = {r.rule: r for r in (
 assert set(RULES) == {r.value for r in Rule}, "every contract rule has an entry"
 
 
-@dataclass
-class Finding:
-    """One finding, shaped as CONTRACT.md "Findings" says (`as_dict`)."""
+#: a rule's sentence and evidence for one finding, written from the row(s) the rule selected
+Render = Callable[[], tuple[str, dict[str, Any]]]
 
-    rule: str
-    division_code: str
-    severity: str
-    detail: str
-    evidence: dict[str, Any]
-    household_id: str | None = None
-    cycle: int | None = None
-    problem_id: str | None = None
-    #: the problem this finding is about (rectification_overdue), not the one raised for it
-    subject_problem: str | None = None
-    raised_problem: str | None = None
+
+class _Later:
+    """An evidence item written when the evidence is first read (once, however many findings share it)."""
+
+    __slots__ = ("_make", "_value")
+
+    def __init__(self, make: Callable[[], Any]):
+        self._make: Callable[[], Any] | None = make
+        self._value: Any = None
+
+    def value(self) -> Any:
+        if self._make is not None:
+            self._value, self._make = self._make(), None
+        return self._value
+
+
+class Finding:
+    """One finding, shaped as CONTRACT.md "Findings" says (`as_dict`).
+
+    A rule decides which findings there are and their severity; the sentence (`detail`) and the evidence
+    are written from the rule's row on first use (`render`), so a run whose findings are counted, stored by
+    key or filtered never pays for sentences nobody reads. Evidence attached after the rule (the cycle's
+    measures, the problem's status) is kept aside until then and added after the rule's own evidence."""
+
+    __slots__ = (
+        "_detail",
+        "_evidence",
+        "_extra",
+        "_render",
+        "cycle",
+        "division_code",
+        "household_id",
+        "problem_id",
+        "raised_problem",
+        "rule",
+        "severity",
+        "subject_problem",
+    )
+
+    def __init__(self, rule: str, division_code: str, severity: str, render: Render | str,
+                 evidence: dict[str, Any] | None = None, household_id: str | None = None, cycle: int | None = None,
+                 problem_id: str | None = None, subject_problem: str | None = None,
+                 raised_problem: str | None = None):
+        self.rule = rule
+        self.division_code = division_code
+        self.severity = severity
+        self.household_id = household_id
+        self.cycle = cycle
+        self.problem_id = problem_id
+        #: the problem this finding is about (rectification_overdue), not the one raised for it
+        self.subject_problem = subject_problem
+        self.raised_problem = raised_problem
+        self._extra: dict[str, Any] | None = None
+        if isinstance(render, str):   # written already: a sentence and its evidence
+            self._render: Render | None = None
+            self._detail: str | None = render
+            self._evidence: dict[str, Any] | None = evidence if evidence is not None else {}
+        else:
+            self._render, self._detail, self._evidence = render, None, None
+
+    def _written(self) -> None:
+        if self._render is not None:
+            self._detail, self._evidence = self._render()
+            self._render = None   # the row is no longer needed
+            if self._extra:
+                for name, value in self._extra.items():
+                    self._evidence[name] = value.value() if isinstance(value, _Later) else value
+                self._extra = None
+
+    @property
+    def detail(self) -> str:
+        """One Chinese sentence with the dates and amounts."""
+        self._written()
+        return self._detail  # type: ignore[return-value]
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """The same facts as data."""
+        self._written()
+        return self._evidence  # type: ignore[return-value]
+
+    def attach(self, name: str, value: Any) -> None:
+        """Add `name` to the evidence (after the rule's own items), without writing the sentence."""
+        if self._evidence is not None:
+            self._evidence[name] = value.value() if isinstance(value, _Later) else value
+        else:
+            if self._extra is None:
+                self._extra = {}
+            self._extra[name] = value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Finding):
+            return NotImplemented
+        return (self.key, self.severity, self.division_code, self.problem_id, self.raised_problem,
+                self.detail, self.evidence) == (other.key, other.severity, other.division_code, other.problem_id,
+                                                other.raised_problem, other.detail, other.evidence)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Finding({self.key!r}, {self.severity!r})"
 
     @property
     def key(self) -> str:
@@ -218,8 +309,15 @@ class Inspector:
         """The income row `i` is below the line of a decision on `ordinal_col`, compared exactly as
         `PolicyBook.below_line` does (`casecore.policy.assessed_per_capita`): (net − rigid) ÷ size unrounded,
         i.e. net − rigid < line × size, in whole fen (exact on both stores), when the stored per-capita figure
-        is that quotient rounded; else the stated per-capita figure (an import's)."""
-        return self.per_capita_vs(i, self.line_on(ordinal_col), below=True)
+        is that quotient rounded; else the stated per-capita figure (an import's).
+
+        A cheap test comes first: a stated per-capita income of the highest line + 1 or more is below no line
+        (the exact test allows half a fen a head either way), so most rows skip the arithmetic; it passes every
+        row the exact test could find below, or leave undecided (NULL), so the result is the same."""
+        highest = max(p.income.monitoring_line for p in self.policies.policies)
+        could_be = sa.or_(i.c.per_capita_income.is_(None), i.c.household_size.is_(None),
+                          i.c.per_capita_income < _num(highest + 1))
+        return sa.and_(could_be, self.per_capita_vs(i, self.line_on(ordinal_col), below=True))
 
     def eliminated_standing(self, e: sa.Table) -> sa.ColumnElement[bool]:
         """An elimination (a `cf_eliminations` row) made by the as-of date and not rolled back by then."""
@@ -259,11 +357,20 @@ class Inspector:
             cut += timedelta(days=1)
         return cut.toordinal()
 
-    def latest(self, table: sa.Table, column: str = "seq") -> sa.Subquery:
-        """Per household, the newest assessment's `seq` (or `on_ord`) made on or before the as-of date."""
+    @staticmethod
+    def seq_from(ordinal: sa.ColumnElement[Any] | int) -> sa.ColumnElement[Any] | int:
+        """The first `seq` an assessment made on the day `ordinal` can have (`casefacts.SEQ_PER_DAY`): made by
+        day D is `seq < seq_from(D + 1)`, which the index on (household, seq) answers without reading rows."""
+        if isinstance(ordinal, int):
+            return ordinal * cf.SEQ_PER_DAY
+        return sa.cast(ordinal, sa.BigInteger) * cf.SEQ_PER_DAY
+
+    def latest(self, table: sa.Table) -> sa.Subquery:
+        """Per household, the newest assessment's `seq` made on or before the as-of date."""
         t = table.alias(f"{table.name}_latest")
-        return (sa.select(t.c.household_id, sa.func.max(t.c[column]).label("latest"))
-                .where(t.c.on_ord <= self.D).group_by(t.c.household_id).subquery(f"{table.name}_{column}_latest"))
+        return (sa.select(t.c.household_id, sa.func.max(t.c.seq).label("latest"))
+                .where(t.c.seq < self.seq_from(self.D + 1)).group_by(t.c.household_id)
+                .subquery(f"{table.name}_seq_latest"))
 
     def has_labour(self, household_id: sa.ColumnElement[Any], on_ord: Any) -> sa.ColumnElement[bool]:
         m = cf.members
@@ -284,12 +391,13 @@ class Inspector:
                        self.in_division(c.c.division_code))
 
     @staticmethod
-    def cols(c: sa.Table) -> list[sa.ColumnElement[Any]]:
-        """The cycle columns findings use (not the JSON ones: decoding them costs)."""
-        return [c.c[n] for n in CYCLE_COLUMNS]
+    def cols(c: sa.Table, *names: str) -> list[sa.ColumnElement[Any]]:
+        """The cycle columns findings use (not the JSON ones: decoding them costs): all of them, or the
+        household, cycle and division and the `names` a rule's sentence uses (each date costs a parse a row)."""
+        return [c.c[n] for n in (("household_id", "cycle", "division_code", *names) if names else CYCLE_COLUMNS)]
 
-    def rows(self, stmt: sa.Select) -> list[Any]:
-        return list(self.conn.execute(stmt))
+    def rows(self, stmt: sa.Select) -> Sequence[Any]:
+        return self.conn.execute(stmt).fetchall()
 
     @staticmethod
     def first_per_cycle(rows: Iterable[Any]) -> Iterator[Any]:
@@ -355,13 +463,21 @@ class Inspector:
         unknown = [r for r in wanted if r not in RULES]
         if unknown:
             raise ValueError(f"未知规则: {', '.join(unknown)}; 可选: {', '.join(RULES)}")
-        out: list[Finding] = []
-        for rule in wanted:
-            out.extend(getattr(self, rule)())
-        self._attach_measures(out)
-        self._attach_problems(out)
-        out.sort(key=lambda f: (f.division_code, f.household_id or "", f.rule, f.cycle or 0))
-        return out
+        # a run makes tens of thousands of small objects that all live until it returns, none in a cycle: the
+        # cyclic collector would walk them (and the rest of the heap) again and again while they pile up
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            out: list[Finding] = []
+            for rule in wanted:
+                out.extend(getattr(self, rule)())
+            self._attach_measures(out)
+            self._attach_problems(out)
+            out.sort(key=lambda f: (f.division_code, f.household_id or "", f.rule, f.cycle or 0))
+            return out
+        finally:
+            if collecting:
+                gc.enable()
 
     # ------------------------------------------------------------------ rules: assistance
 
@@ -378,35 +494,42 @@ class Inspector:
                 .where(c.c.eliminated_ord <= self.D, c.c.included_ord.is_not(None), sa.or_(severe, early),
                        self.in_division(c.c.division_code))
                 .order_by(c.c.household_id, c.c.cycle, c.c.n))
-        for r in self.first_per_cycle(self.rows(stmt)):
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
             mode = ExitMode(r.exit_mode).label if r.exit_mode else "风险消除"
             detail = (f"{cn_day(r.included_on, r.included_precision)}纳入监测, "
                       f"{cn_day(r.eliminated_on, r.eliminated_precision)}{mode}, 相隔{_span(r)}")
             detail += (f", 帮扶消除发生在纳入当月或其后{r.severe_k}个月内" if r.severe
                        else f", 不足{r.k}个月")
-            yield Finding("fast_in_fast_out", r.division_code, SEVERE if r.severe else WARNING, detail, {
+            return detail, {
                 "included_on": day(r.included_on, r.included_precision),
                 "eliminated_on": day(r.eliminated_on, r.eliminated_precision), "exit_mode": r.exit_mode,
                 "months": r.months, "min_assistance_months": int(r.k), "severe_within_months": int(r.severe_k),
-            }, r.household_id, r.cycle)
+            }
+
+        for r in self.first_per_cycle(self.rows(stmt)):
+            yield Finding("fast_in_fast_out", r.division_code, SEVERE if r.severe else WARNING, partial(render, r),
+                          None, r.household_id, r.cycle)
 
     def helped_not(self) -> Iterator[Finding]:
         c, m = cf.cycles.alias("c"), cf.measures.alias("m")
         planned = (sa.select(sa.func.count()).where(m.c.household_id == c.c.household_id, m.c.cycle == c.c.cycle,
                                                     m.c.planned_ord <= self.D).scalar_subquery())
-        stmt = (sa.select(*self.cols(c), planned.label("planned"))
+        stmt = (sa.select(*self.cols(c, "included_on", "included_precision"), planned.label("planned"))
                 .where(self.monitored(c), c.c.included_ord <= self.grace_cutoff(),
                        ~sa.exists().where(self.targeted(c, m)), self.in_division(c.c.division_code)))
         k = self.policy.procedure.helped_not_months
-        for r in self.rows(stmt):
+
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
             months = _months_between(r.included_on, self.as_of)
-            yield Finding("helped_not", r.division_code, SEVERE,
-                          f"{cn_day(r.included_on, r.included_precision)}纳入监测, 至 {self.as_of} 已{months}个月"
-                          f"没有落实的帮扶措施 (政策: 超过{k}个月即为应帮未帮)"
-                          + (f"; 已制定未落实 {r.planned} 项" if r.planned else ""), {
-                              "included_on": day(r.included_on, r.included_precision), "as_of": self.as_of.isoformat(),
-                              "months_monitored": months, "helped_not_months": k, "planned_not_implemented": r.planned,
-                          }, r.household_id, r.cycle)
+            return (f"{cn_day(r.included_on, r.included_precision)}纳入监测, 至 {self.as_of} 已{months}个月"
+                    f"没有落实的帮扶措施 (政策: 超过{k}个月即为应帮未帮)"
+                    + (f"; 已制定未落实 {r.planned} 项" if r.planned else ""), {
+                        "included_on": day(r.included_on, r.included_precision), "as_of": self.as_of.isoformat(),
+                        "months_monitored": months, "helped_not_months": k, "planned_not_implemented": r.planned,
+                    })
+
+        for r in self.rows(stmt):
+            yield Finding("helped_not", r.division_code, SEVERE, partial(render, r), None, r.household_id, r.cycle)
 
     def fits(self, need: sa.ColumnElement[Any], measure_type: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         """The fit table in force (缺什么补什么) as a condition on a need and a measure type."""
@@ -452,15 +575,17 @@ class Inspector:
         grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
         for r in self.rows(stmt):
             grouped[(r.household_id, r.cycle)].append(r)
-        for (hid, cycle), rs in grouped.items():
+        def render(rs: list[Any]) -> tuple[str, dict[str, Any]]:
             needs_ = [r.need for r in rs]
             fitting_ = {n: sorted(self.policy.fitting_measures(n)) for n in needs_}
             detail = "; ".join(
                 f"{_fit_label(n)}没有对应措施 (可选: {'、'.join(MeasureType(t).label for t in fitting_[n])})"
                 for n in needs_)
-            yield Finding("risk_without_fitting_measure", rs[0].division_code, WARNING, detail, {
-                "unmet_needs": needs_, "fitting_measure_types": fitting_,
-            }, hid, cycle)
+            return detail, {"unmet_needs": needs_, "fitting_measure_types": fitting_}
+
+        for (hid, cycle), rs in grouped.items():
+            yield Finding("risk_without_fitting_measure", rs[0].division_code, WARNING, partial(render, rs), None,
+                          hid, cycle)
 
     def floor_only_with_labour(self) -> Iterator[Finding]:
         c, m = cf.cycles.alias("c"), cf.measures.alias("m")
@@ -468,24 +593,29 @@ class Inspector:
                             sa.func.sum(sa.case((m.c.measure_type == MeasureType.SOCIAL_ASSISTANCE.value, 0),
                                                 else_=1)).label("others"))
                   .where(m.c.implemented_ord <= self.D).group_by(m.c.household_id, m.c.cycle).subquery("mc"))
-        stmt = (sa.select(*self.cols(c), counts.c.n).select_from(c)
+        stmt = (sa.select(*self.cols(c, "included_on", "included_precision"), counts.c.n).select_from(c)
                 .join(counts, sa.and_(counts.c.household_id == c.c.household_id, counts.c.cycle == c.c.cycle))
                 .where(self.assisted_cycles(c), counts.c.others == 0, self.has_labour(c.c.household_id, self.D)))
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
+            return (f"户有劳动能力, 本周期落实的 {r.n} 项措施均为综合保障 (兜底), 一兜了之",
+                    {"included_on": day(r.included_on, r.included_precision), "measures_implemented": r.n})
+
         for r in self.rows(stmt):
-            yield Finding("floor_only_with_labour", r.division_code, WARNING,
-                          f"户有劳动能力, 本周期落实的 {r.n} 项措施均为综合保障 (兜底), 一兜了之",
-                          {"included_on": day(r.included_on, r.included_precision), "measures_implemented": r.n},
+            yield Finding("floor_only_with_labour", r.division_code, WARNING, partial(render, r), None,
                           r.household_id, r.cycle)
 
     def no_developmental_measure(self) -> Iterator[Finding]:
         c, m = cf.cycles.alias("c"), cf.measures.alias("m")
-        stmt = (sa.select(*self.cols(c)).where(
+        stmt = (sa.select(*self.cols(c, "included_on", "included_precision")).where(
             self.assisted_cycles(c), self.has_labour(c.c.household_id, self.D),
             ~sa.exists().where(self.targeted(c, m), m.c.developmental.is_(True))))
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
+            return ("户有劳动能力, 本周期没有落实产业、就业、金融或公益岗位等开发式帮扶措施",
+                    {"included_on": day(r.included_on, r.included_precision)})
+
         for r in self.rows(stmt):
-            yield Finding("no_developmental_measure", r.division_code, WARNING,
-                          "户有劳动能力, 本周期没有落实产业、就业、金融或公益岗位等开发式帮扶措施",
-                          {"included_on": day(r.included_on, r.included_precision)}, r.household_id, r.cycle)
+            yield Finding("no_developmental_measure", r.division_code, WARNING, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     def measure_before_identification(self) -> Iterator[Finding]:
         c, m, own = cf.cycles.alias("c"), cf.measures.alias("m"), cf.cycles.alias("own")
@@ -502,16 +632,18 @@ class Inspector:
         grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
         for r in self.rows(stmt):
             grouped[(r.household_id, r.cycle)].append(r)
-        for (hid, cycle), rs in grouped.items():
+        def render(rs: list[Any]) -> tuple[str, dict[str, Any]]:
             first = rs[0]
             listed = [{"measure_id": r.measure_id, "measure_type": r.measure_type,
                        "dated": day(r.implemented_on or r.planned_on,
                                     "month" if r.origin else "day")} for r in rs]
             names = "、".join(f"{MeasureType(x['measure_type']).label} ({x['dated']})" for x in listed)
-            yield Finding("measure_before_identification", first.division_code, WARNING,
-                          f"{cn_day(first.included_on, first.included_precision)}纳入监测, 但计入本周期的措施"
-                          f"早于识别: {names}",
-                          {"included_on": day(first.included_on, first.included_precision), "measures": listed},
+            return (f"{cn_day(first.included_on, first.included_precision)}纳入监测, 但计入本周期的措施"
+                    f"早于识别: {names}",
+                    {"included_on": day(first.included_on, first.included_precision), "measures": listed})
+
+        for (hid, cycle), rs in grouped.items():
+            yield Finding("measure_before_identification", rs[0].division_code, WARNING, partial(render, rs), None,
                           hid, cycle)
 
     # ------------------------------------------------------------------ rules: elimination
@@ -519,7 +651,8 @@ class Inspector:
     def _basis(self, table: sa.Table, c: sa.Table, until: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
         """The newest assessment (seq) of the household made on or before `until`."""
         return (sa.select(sa.func.max(table.c.seq))
-                .where(table.c.household_id == c.c.household_id, table.c.on_ord <= until).scalar_subquery())
+                .where(table.c.household_id == c.c.household_id, table.c.seq < self.seq_from(until + 1))
+                .scalar_subquery())
 
     def _judged(self, table: sa.Table, c: sa.Table, a: sa.Table) -> sa.ColumnElement[bool]:
         """The assessments an elimination is judged on, each on its own date: the one it was based on (the
@@ -533,25 +666,29 @@ class Inspector:
         # the basis of the elimination against the line in force at the elimination; a later assessment (an
         # export's current-status columns) against the line in force on its own date
         judged_on = sa.case((i.c.on_ord > c.c.eliminated_ord, i.c.on_ord), else_=c.c.eliminated_ord)
-        stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.on_ord, i.c.per_capita_income,
+        stmt = (sa.select(*self.cols(c, "eliminated_on", "eliminated_ord", "eliminated_precision"),
+                          i.c.on.label("assessed_on"), i.c.on_ord, i.c.per_capita_income,
                           i.c.household_size, i.c.net_income, i.c.origin.label("income_origin"),
                           self.line_on(judged_on).label("line"))
                 .select_from(c).join(i, self._judged(cf.incomes, c, i))
                 .where(self.eliminated_standing(c), self.below_line(i, judged_on), self.in_division(c.c.division_code))
                 .order_by(*self.latest_first(c), i.c.seq))
-        for r in self.first_per_cycle(self.rows(stmt)):
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
             prec = "month" if r.income_origin else "day"
             later = r.on_ord > r.eliminated_ord
-            yield Finding("eliminated_below_line", r.division_code, SEVERE,
-                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, "
-                          f"{'但其后' if later else '依据的'}"
-                          f"{cn_day(r.assessed_on, prec)}收入核算人均纯收入 {money(r.per_capita_income)} 元, "
-                          f"低于监测标准 {money(r.line)} 元", {
-                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
-                              "income_assessed_on": day(r.assessed_on, prec),
-                              "per_capita_income": money(r.per_capita_income), "monitoring_line": money(r.line),
-                              "net_income": money(r.net_income), "household_size": r.household_size,
-                          }, r.household_id, r.cycle)
+            return (f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, "
+                    f"{'但其后' if later else '依据的'}"
+                    f"{cn_day(r.assessed_on, prec)}收入核算人均纯收入 {money(r.per_capita_income)} 元, "
+                    f"低于监测标准 {money(r.line)} 元", {
+                        "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
+                        "income_assessed_on": day(r.assessed_on, prec),
+                        "per_capita_income": money(r.per_capita_income), "monitoring_line": money(r.line),
+                        "net_income": money(r.net_income), "household_size": r.household_size,
+                    })
+
+        for r in self.first_per_cycle(self.rows(stmt)):
+            yield Finding("eliminated_below_line", r.division_code, SEVERE, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     def eliminated_with_open_guarantee(self) -> Iterator[Finding]:
         c, g = self.standing_eliminations(), cf.guarantees.alias("g")
@@ -561,7 +698,7 @@ class Inspector:
                 .select_from(c).join(g, self._judged(cf.guarantees, c, g))
                 .where(self.eliminated_standing(c), g.c.open_items > 0, self.in_division(c.c.division_code))
                 .order_by(*self.latest_first(c), g.c.seq))
-        for r in self.first_per_cycle(self.rows(stmt)):
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
             open_ = []
             if r.housing != Housing.SAFE.value:
                 open_.append(f"住房为{Housing(r.housing).label}")
@@ -572,55 +709,62 @@ class Inspector:
             if r.members_without_medical_insurance:
                 open_.append(f"{r.members_without_medical_insurance} 人未参加基本医疗保险")
             prec = "month" if r.g_origin else "day"
-            yield Finding("eliminated_with_open_guarantee", r.division_code, SEVERE,
-                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, 但"
-                          f"{'其后' if r.on_ord > r.eliminated_ord else ''}"
-                          f"{cn_day(r.assessed_on, prec)}的核查仍有: {'; '.join(open_)}", {
-                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
-                              "guarantees_assessed_on": day(r.assessed_on, prec), "housing": r.housing,
-                              "drinking_water_safe": r.drinking_water_safe,
-                              "children_out_of_school": r.children_out_of_school,
-                              "members_without_medical_insurance": r.members_without_medical_insurance,
-                          }, r.household_id, r.cycle)
+            return (f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, 但"
+                    f"{'其后' if r.on_ord > r.eliminated_ord else ''}"
+                    f"{cn_day(r.assessed_on, prec)}的核查仍有: {'; '.join(open_)}", {
+                        "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
+                        "guarantees_assessed_on": day(r.assessed_on, prec), "housing": r.housing,
+                        "drinking_water_safe": r.drinking_water_safe,
+                        "children_out_of_school": r.children_out_of_school,
+                        "members_without_medical_insurance": r.members_without_medical_insurance,
+                    })
+
+        for r in self.first_per_cycle(self.rows(stmt)):
+            yield Finding("eliminated_with_open_guarantee", r.division_code, SEVERE, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     def eliminated_without_reassessment(self) -> Iterator[Finding]:
         c = self.standing_eliminations()
         # after the nomination (native exit), or from the elimination's month (imported: no nomination)
         start = sa.case((c.c.nominated_ord.is_not(None), c.c.nominated_ord + 1), else_=c.c.eliminated_ord)
 
-        # the newest assessment on or before the as-of date is on or after the start iff there is one in between
-        li, lg = self.latest(cf.incomes, "on_ord"), self.latest(cf.guarantees, "on_ord")
-        has_income = sa.func.coalesce(li.c.latest, 0) >= start
-        has_guarantees = sa.func.coalesce(lg.c.latest, 0) >= start
+        # an assessment made from the start to the as-of date: one range of the index on (household, seq)
+        i, g = cf.incomes.alias("ri"), cf.guarantees.alias("rg")
+        has_income = sa.exists().where(i.c.household_id == c.c.household_id, i.c.seq >= self.seq_from(start),
+                                       i.c.seq < self.seq_from(self.D + 1))
+        has_guarantees = sa.exists().where(g.c.household_id == c.c.household_id, g.c.seq >= self.seq_from(start),
+                                           g.c.seq < self.seq_from(self.D + 1))
         stmt = (sa.select(*self.cols(c), has_income.label("has_income"), has_guarantees.label("has_guarantees"))
-                .select_from(c)
-                .outerjoin(li, li.c.household_id == c.c.household_id)
-                .outerjoin(lg, lg.c.household_id == c.c.household_id)
                 .where(self.eliminated_standing(c), self.in_division(c.c.division_code),
                        sa.or_(~has_income, ~has_guarantees))
                 .order_by(*self.latest_first(c)))
-        for r in self.first_per_cycle(self.rows(stmt)):
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
             missing = ([] if r.has_income else ["收入"]) + ([] if r.has_guarantees else ["三保障及饮水"])
             since = (f"提名 ({r.nominated_on})" if r.nominated_on
                      else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
-            yield Finding("eliminated_without_reassessment", r.division_code, WARNING,
-                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, {since} "
-                          f"之后没有{'和'.join(missing)}核查 (风险消除后信息)", {
-                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
-                              "nominated_on": day(r.nominated_on), "missing": missing,
-                          }, r.household_id, r.cycle)
+            return (f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, {since} "
+                    f"之后没有{'和'.join(missing)}核查 (风险消除后信息)", {
+                        "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
+                        "nominated_on": day(r.nominated_on), "missing": missing,
+                    })
+
+        for r in self.first_per_cycle(self.rows(stmt)):
+            yield Finding("eliminated_without_reassessment", r.division_code, WARNING, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     def labourless_eliminated(self) -> Iterator[Finding]:
         c = self.standing_eliminations()
         stmt = (sa.select(*self.cols(c)).where(self.eliminated_standing(c), self.in_division(c.c.division_code),
                                                ~self.has_labour(c.c.household_id, c.c.eliminated_ord))
                 .order_by(*self.latest_first(c)))
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
+            return (f"整户无劳动力, 却于{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除; "
+                    "应落实兜底保障后持续跟踪, 并回退风险消除", {
+                        "eliminated_on": day(r.eliminated_on, r.eliminated_precision), "exit_mode": r.exit_mode})
+
         for r in self.first_per_cycle(self.rows(stmt)):
-            yield Finding("labourless_eliminated", r.division_code, SEVERE,
-                          f"整户无劳动力, 却于{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除; "
-                          "应落实兜底保障后持续跟踪, 并回退风险消除", {
-                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
-                              "exit_mode": r.exit_mode}, r.household_id, r.cycle)
+            yield Finding("labourless_eliminated", r.division_code, SEVERE, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     # ------------------------------------------------------------------ rules: identification
 
@@ -661,13 +805,13 @@ class Inspector:
         after = sa.func.coalesce(le.c.ord, 0)
         li, lg = self.latest(cf.incomes), self.latest(cf.guarantees)
         line = self.line_on(i.c.on_ord)  # 应纳未纳: the line in force on the assessment's date
-        below = sa.and_(self.below_line(i, i.c.on_ord), i.c.on_ord > after)
+        below = sa.and_(i.c.on_ord > after, self.below_line(i, i.c.on_ord))
         open_g = sa.and_(g.c.open_items > 0, g.c.on_ord > after)
         # a warning is answered by the home visit that found the criteria not met, with an income on record
         # that is not below the line; one not answered is still a finding
         income_ok = sa.and_(i.c.seq.is_not(None), ~self.below_line(i, i.c.on_ord))
         unanswered = sa.func.coalesce(fw.c.n, 0) - sa.case((income_ok, sa.func.coalesce(fw.c.visited, 0)), else_=0)
-        warned = unanswered > 0
+        warned = sa.and_(fw.c.n.is_not(None), unanswered > 0)
         stmt = (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, i.c.on.label("income_on"),
                           i.c.per_capita_income, line.label("line"), below.label("below"),
                           g.c.on.label("guarantees_on"), g.c.open_items, open_g.label("open_g"),
@@ -680,8 +824,8 @@ class Inspector:
                 .outerjoin(lg, lg.c.household_id == h.c.household_id)
                 .outerjoin(g, sa.and_(g.c.household_id == h.c.household_id, g.c.seq == lg.c.latest))
                 .outerjoin(fw, fw.c.household_id == h.c.household_id)
-                .where(self.in_division(h.c.division_code), sa.or_(below, open_g, warned), self._not_monitored(h)))
-        for r in self.rows(stmt):
+                .where(self.in_division(h.c.division_code), sa.or_(open_g, warned, below), self._not_monitored(h)))
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
             why, evidence = [], {}
             if r.below:
                 prec = "month" if r.i_origin else "day"
@@ -696,8 +840,11 @@ class Inspector:
             if r.warnings:
                 why.append(f"部门预警 {r.warnings} 次未纳入 (最近 {r.last_on})")
                 evidence.update(department_warnings=r.warnings, last_warning_on=day(r.last_on))
+            return "; ".join(why) + "; 但未纳入监测", evidence
+
+        for r in self.rows(stmt):
             yield Finding("qualifying_not_monitored", r.division_code, SEVERE if (r.below or r.open_g) else WARNING,
-                          "; ".join(why) + "; 但未纳入监测", evidence, r.household_id, r.cycle)
+                          partial(render, r), None, r.household_id, r.cycle)
 
     def repeated_warnings_not_included(self) -> Iterator[Finding]:
         h, fw = cf.households.alias("h"), self._failed_warnings()
@@ -705,12 +852,15 @@ class Inspector:
         stmt = (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, fw.c.n, fw.c.first_on, fw.c.last_on)
                 .select_from(h).join(fw, fw.c.household_id == h.c.household_id)
                 .where(fw.c.n >= n, self.in_division(h.c.division_code), self._not_monitored(h)))
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
+            return (f"{r.first_on} 至 {r.last_on} 部门预警 {r.n} 次, 均未纳入监测 (政策: {n} 次及以上须核查)", {
+                "department_warnings": r.n, "first_warning_on": day(r.first_on),
+                "last_warning_on": day(r.last_on), "repeated_warnings": n,
+            })
+
         for r in self.rows(stmt):
-            yield Finding("repeated_warnings_not_included", r.division_code, WARNING,
-                          f"{r.first_on} 至 {r.last_on} 部门预警 {r.n} 次, 均未纳入监测 (政策: {n} 次及以上须核查)", {
-                              "department_warnings": r.n, "first_warning_on": day(r.first_on),
-                              "last_warning_on": day(r.last_on), "repeated_warnings": n,
-                          }, r.household_id, r.cycle)
+            yield Finding("repeated_warnings_not_included", r.division_code, WARNING, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     def slow_identification(self) -> Iterator[Finding]:
         c = cf.cycles.alias("c")
@@ -720,20 +870,25 @@ class Inspector:
         pending = sa.and_(sa.or_(c.c.included_ord.is_(None), c.c.included_ord > self.D),
                           sa.or_(c.c.closed_ord.is_(None), c.c.closed_ord > self.D),
                           c.c.first_lead_ord <= self.D, self.D - c.c.first_lead_ord > limit_now)
-        stmt = (sa.select(*self.cols(c), limit_incl.label("limit"), included.label("done"))
+        stmt = (sa.select(*self.cols(c, "first_lead_on", "first_lead_ord", "included_on", "included_ord"),
+                          limit_incl.label("limit"), included.label("done"))
                 .where(c.c.first_lead_ord.is_not(None), sa.or_(included, pending),
                        self.in_division(c.c.division_code)))
-        for r in self.rows(stmt):
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
             if r.done:
                 days, limit = r.included_ord - r.first_lead_ord, int(r.limit)
                 detail = f"{r.first_lead_on} 收到线索, {r.included_on} 纳入监测, 用时{days}天 (规定{limit}天)"
             else:
                 days, limit = self.D - r.first_lead_ord, limit_now
                 detail = f"{r.first_lead_on} 收到线索, 至 {self.as_of} 已{days}天仍未完成识别 (规定{limit}天)"
-            yield Finding("slow_identification", r.division_code, WARNING, detail, {
+            return detail, {
                 "first_lead_on": day(r.first_lead_on), "included_on": day(r.included_on) if r.done else None,
                 "days": days, "identification_days_limit": limit,
-            }, r.household_id, r.cycle)
+            }
+
+        for r in self.rows(stmt):
+            yield Finding("slow_identification", r.division_code, WARNING, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     def short_publicity(self) -> Iterator[Finding]:
         p = cf.publicity.alias("p")
@@ -747,12 +902,8 @@ class Inspector:
             if (r.household_id, r.cycle) in seen:  # one finding per cycle (the first short notice)
                 continue
             seen.add((r.household_id, r.cycle))
-            what = "识别" if r.procedure == "inclusion" else "风险消除"
-            yield Finding("short_publicity", r.division_code, WARNING,
-                          f"{what}公示 {r.opened_on} 开始, {r.closed_on} 结束, 仅{r.days}天 (规定{int(r.need)}天)", {
-                              "procedure": r.procedure, "opened_on": day(r.opened_on), "closed_on": day(r.closed_on),
-                              "days": r.days, "publicity_days": int(r.need),
-                          }, r.household_id, r.cycle)
+            yield Finding("short_publicity", r.division_code, WARNING, partial(_short_publicity, r), None,
+                          r.household_id, r.cycle)
 
     def _worst_per_cycle(self, b: sa.Table, allowed: sa.ColumnElement[Any], gap: sa.ColumnElement[Any],
                          seen: sa.ColumnElement[bool]) -> list[Any]:
@@ -773,26 +924,33 @@ class Inspector:
 
         b = cf.backdating.alias("b")
         allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.backdated_entry_days)
-        for r in self._worst_per_cycle(b, allowed, b.c.lag_days, b.c.on_ord <= self.D):
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
             label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
-            yield Finding("backdated_entry", r.division_code, WARNING,
-                          f"{r.n} 条记录在业务日期 {int(r.allowed)} 天之后才录入; 最久: “{label}”业务日期 {r.on}, "
-                          f"录入于 {r.recorded_on} (相隔{r.gap}天)", {
-                              "events": r.n, "worst_event": r.event_type, "worst_on": day(r.on),
-                              "worst_recorded_on": day(r.recorded_on), "worst_lag_days": r.gap,
-                              "backdated_entry_days": int(r.allowed), "actor_id": r.actor_id,
-                          }, r.household_id, r.cycle)
+            return (f"{r.n} 条记录在业务日期 {int(r.allowed)} 天之后才录入; 最久: “{label}”业务日期 {r.on}, "
+                    f"录入于 {r.recorded_on} (相隔{r.gap}天)", {
+                        "events": r.n, "worst_event": r.event_type, "worst_on": day(r.on),
+                        "worst_recorded_on": day(r.recorded_on), "worst_lag_days": r.gap,
+                        "backdated_entry_days": int(r.allowed), "actor_id": r.actor_id,
+                    })
+
+        for r in self._worst_per_cycle(b, allowed, b.c.lag_days, b.c.on_ord <= self.D):
+            yield Finding("backdated_entry", r.division_code, WARNING, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     def no_responsible_cadre(self) -> Iterator[Finding]:
         c, h = cf.cycles.alias("c"), cf.households.alias("h")
-        stmt = (sa.select(*self.cols(c)).select_from(c).join(h, h.c.household_id == c.c.household_id)
+        stmt = (sa.select(*self.cols(c, "included_on", "included_ord", "included_precision")).select_from(c)
+                .join(h, h.c.household_id == c.c.household_id)
                 .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
                        h.c.cadre_unknown.is_(False), self.in_division(c.c.division_code)))
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
+            return (f"{cn_day(r.included_on, r.included_precision)}纳入监测, 至 {self.as_of} 未明确帮扶责任人", {
+                "included_on": day(r.included_on, r.included_precision),
+                "days_without_cadre": self.D - r.included_ord})
+
         for r in self.rows(stmt):
-            yield Finding("no_responsible_cadre", r.division_code, WARNING,
-                          f"{cn_day(r.included_on, r.included_precision)}纳入监测, 至 {self.as_of} 未明确帮扶责任人", {
-                              "included_on": day(r.included_on, r.included_precision),
-                              "days_without_cadre": self.D - r.included_ord}, r.household_id, r.cycle)
+            yield Finding("no_responsible_cadre", r.division_code, WARNING, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     def cadre_unknown(self) -> int:
         """Households monitored on the as-of date whose responsible cadre is unknown (their history came from
@@ -809,34 +967,41 @@ class Inspector:
         stmt = (sa.select(p).where(p.c.deadline_ord < self.D, p.c.raised_ord <= self.D,
                                    sa.or_(p.c.closed_ord.is_(None), p.c.closed_ord > self.D),
                                    self.in_division(p.c.division_code)))
-        for r in self.rows(stmt):
-            days = self.D - r.deadline_ord
-            from casecore.values import ProblemKind
+        from casecore.values import ProblemKind
 
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
+            days = self.D - r.deadline_ord
             kind = ProblemKind(r.kind).label if r.kind in ProblemKind._value2member_map_ else r.kind
             resp, sup = r.responsible or {}, r.supervisor or {}
-            yield Finding("rectification_overdue", r.division_code, SEVERE,
-                          f"问题 {r.problem_id} ({kind}) 整改时限 {r.deadline}, 至 {self.as_of} 超期{days}天未销号; "
-                          f"责任方 {resp.get('unit', '—')} {resp.get('person', '')}, "
-                          f"监督方 {sup.get('unit', '—')} {sup.get('person', '')}", {
-                              "problem_id": r.problem_id, "kind": r.kind, "deadline": day(r.deadline),
-                              "overdue_days": days, "status": r.status, "responsible": resp, "supervisor": sup,
-                          }, r.household_id, None, problem_id=r.problem_id, subject_problem=r.problem_id)
+            return (f"问题 {r.problem_id} ({kind}) 整改时限 {r.deadline}, 至 {self.as_of} 超期{days}天未销号; "
+                    f"责任方 {resp.get('unit', '—')} {resp.get('person', '')}, "
+                    f"监督方 {sup.get('unit', '—')} {sup.get('person', '')}", {
+                        "problem_id": r.problem_id, "kind": r.kind, "deadline": day(r.deadline),
+                        "overdue_days": days, "status": r.status, "responsible": resp, "supervisor": sup,
+                    })
+
+        for r in self.rows(stmt):
+            yield Finding("rectification_overdue", r.division_code, SEVERE, partial(render, r), None,
+                          r.household_id, None, problem_id=r.problem_id, subject_problem=r.problem_id)
 
     # ------------------------------------------------------------------ rules: paperwork and dates
 
     def same_signer_two_levels(self) -> Iterator[Finding]:
         s, s2 = cf.signatures.alias("s"), cf.signatures.alias("s2")
+        # one probe of the index by signer a signature
         other_level = sa.exists().where(
             s2.c.household_id == s.c.household_id, s2.c.cycle == s.c.cycle, s2.c.procedure == s.c.procedure,
             s2.c.instance == s.c.instance, s2.c.actor_id == s.c.actor_id, s2.c.level != s.c.level,
             s2.c.on_ord <= self.D)
+        # signatures of one day by one signer: in the procedure's order
+        level_order = sa.case({level.value: n for n, level in enumerate(SignLevel)}, value=s.c.level)
         stmt = (sa.select(s).where(s.c.on_ord <= self.D, other_level, self.in_division(s.c.division_code))
-                .order_by(s.c.household_id, s.c.cycle, s.c.procedure, s.c.instance, s.c.actor_id, s.c.on_ord))
+                .order_by(s.c.household_id, s.c.cycle, s.c.procedure, s.c.instance, s.c.actor_id, s.c.on_ord,
+                          level_order))
         grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
         for r in self.rows(stmt):
             grouped[(r.household_id, r.cycle)].append(r)
-        for (hid, cycle), rs in grouped.items():
+        def render(rs: list[Any]) -> tuple[str, dict[str, Any]]:
             by_person: dict[tuple[str, str], list[Any]] = defaultdict(list)
             for r in rs:
                 by_person[(r.procedure, r.actor_id)].append(r)
@@ -848,23 +1013,28 @@ class Inspector:
                                         for x in levels))
                 signers.append({"procedure": procedure, "actor_id": actor, "levels": levels,
                                 "signed_on": [day(r.on) for r in signed]})
-            yield Finding("same_signer_two_levels", rs[0].division_code, SEVERE,
-                          "; ".join(parts) + " (同一人签署两级, 四眼原则)", {"signers": signers}, hid, cycle)
+            return "; ".join(parts) + " (同一人签署两级, 四眼原则)", {"signers": signers}
+
+        for (hid, cycle), rs in grouped.items():
+            yield Finding("same_signer_two_levels", rs[0].division_code, SEVERE, partial(render, rs), None, hid, cycle)
 
     def future_dated_act(self) -> Iterator[Finding]:
         from casecore.labels import EVENT_LABELS
 
         b = cf.backdating.alias("fb")
         allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.future_dated_days)
-        for r in self._worst_per_cycle(b, allowed, -b.c.lag_days, b.c.recorded_on <= self.as_of):
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
             label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
-            yield Finding("future_dated_act", r.division_code, WARNING,
-                          f"{r.n} 条记录的业务日期晚于录入日期 (超过{int(r.allowed)}天); 最超前: “{label}”业务日期 "
-                          f"{r.on}, 录入于 {r.recorded_on} (提前{r.gap}天)", {
-                              "events": r.n, "worst_event": r.event_type, "worst_on": day(r.on),
-                              "worst_recorded_on": day(r.recorded_on), "days_ahead": r.gap,
-                              "future_dated_days": int(r.allowed), "actor_id": r.actor_id,
-                          }, r.household_id, r.cycle)
+            return (f"{r.n} 条记录的业务日期晚于录入日期 (超过{int(r.allowed)}天); 最超前: “{label}”业务日期 "
+                    f"{r.on}, 录入于 {r.recorded_on} (提前{r.gap}天)", {
+                        "events": r.n, "worst_event": r.event_type, "worst_on": day(r.on),
+                        "worst_recorded_on": day(r.recorded_on), "days_ahead": r.gap,
+                        "future_dated_days": int(r.allowed), "actor_id": r.actor_id,
+                    })
+
+        for r in self._worst_per_cycle(b, allowed, -b.c.lag_days, b.c.recorded_on <= self.as_of):
+            yield Finding("future_dated_act", r.division_code, WARNING, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     # ------------------------------------------------------------------ rules: assistance before exit
 
@@ -873,12 +1043,28 @@ class Inspector:
         the policy's months before the nomination (an import's elimination: before the elimination) — the
         engine's `min_assistance_months` test, `casecore.values.in_place_for`, on each candidate."""
         e, m = self.standing_eliminations("e6"), cf.measures.alias("m6")
+        e2, m2 = self.standing_eliminations("e6n"), cf.measures.alias("m6n")
+
+        def judged(x: sa.Table) -> list[sa.ColumnElement[bool]]:
+            return [self.eliminated_standing(x), x.c.exit_mode == ExitMode.ASSISTED.value,
+                    x.c.included_ord.is_not(None), self.in_division(x.c.division_code)]
+
+        # only the newest elimination of a cycle the rule judges is judged
+        newer = sa.exists().where(e2.c.household_id == e.c.household_id, e2.c.cycle == e.c.cycle, e2.c.n > e.c.n,
+                                  *judged(e2))
+        # one measure in place alone for 31 days a month of the policy's months before `until` is enough (a month
+        # is never longer): those eliminations need no closer look; the others get the engine's exact test
+        until = sa.func.coalesce(e.c.nominated_ord, e.c.eliminated_ord)
+        months = self.by_policy(until, lambda p: p.exit.min_assistance_months)
+        end = sa.case((sa.or_(m2.c.ended_ord.is_(None), m2.c.ended_ord > until), until), else_=m2.c.ended_ord)
+        plainly_in_place = sa.exists().where(
+            m2.c.household_id == e.c.household_id, m2.c.cycle == e.c.cycle, m2.c.implemented_ord >= e.c.included_ord,
+            m2.c.implemented_ord < end, m2.c.implemented_ord + 31 * months <= end)
         stmt = (sa.select(*self.cols(e), e.c.n, e.c.nominated_ord, m.c.implemented_on, m.c.ended_on)
                 .select_from(e)
                 .outerjoin(m, sa.and_(m.c.household_id == e.c.household_id, m.c.cycle == e.c.cycle,
                                       m.c.implemented_ord >= e.c.included_ord))
-                .where(self.eliminated_standing(e), e.c.exit_mode == ExitMode.ASSISTED.value,
-                       e.c.included_ord.is_not(None), self.in_division(e.c.division_code))
+                .where(*judged(e), ~newer, ~plainly_in_place)
                 .order_by(*self.latest_first(e)))
         spans: dict[tuple[str, int, int], list[tuple[date, date | None]]] = defaultdict(list)
         first: dict[tuple[str, int, int], Any] = {}
@@ -896,19 +1082,8 @@ class Inspector:
             months = self.policies.on(until).exit.min_assistance_months
             if in_place_for(spans[k], until, months):
                 continue
-            runs = in_place_runs(spans[k], until)
-            longest = max(((b - a).days, a, b) for a, b in runs) if runs else None
-            ran = (f"最长持续落实 {longest[1]} 至 {longest[2] - timedelta(days=1)} ({longest[0]}天)" if longest
-                   else "没有落实的针对性帮扶措施")
-            what = (f"提名 ({r.nominated_on})" if r.nominated_on
-                    else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
             yield Finding("exit_without_six_months_measures", r.division_code, SEVERE,
-                          f"{cn_day(r.eliminated_on, r.eliminated_precision)}帮扶消除, 但{what}前帮扶措施未持续"
-                          f"落实满{months}个月: {ran}", {
-                              "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
-                              "nominated_on": day(r.nominated_on), "min_assistance_months": months,
-                              "longest_days_in_place": longest[0] if longest else 0,
-                          }, r.household_id, r.cycle)
+                          partial(_not_in_place, r, spans[k], until, months), None, r.household_id, r.cycle)
 
     def sudden_hardship_high_income(self) -> Iterator[Finding]:
         c, i = cf.cycles.alias("sh"), cf.incomes.alias("shi")
@@ -919,40 +1094,58 @@ class Inspector:
                                                 i.c.seq == self._basis(cf.incomes, c, c.c.included_ord)))
                 .where(c.c.category == Category.SUDDEN_HARDSHIP.value, c.c.included_ord <= self.D,
                        self.per_capita_vs(i, check, below=False), self.in_division(c.c.division_code)))
-        for r in self.rows(stmt):
+        def render(r: Any) -> tuple[str, dict[str, Any]]:
             prec = "month" if r.income_origin else "day"
-            yield Finding("sudden_hardship_high_income", r.division_code, WARNING,
-                          f"{cn_day(r.included_on, r.included_precision)}认定为突发严重困难户, 依据的"
-                          f"{cn_day(r.assessed_on, prec)}收入核算人均纯收入 {money(r.per_capita_income)} 元, "
-                          f"高于核查标准 {money(r.check)} 元, 请核实是否有大额刚性支出或收入骤减", {
-                              "included_on": day(r.included_on, r.included_precision),
-                              "income_assessed_on": day(r.assessed_on, prec),
-                              "per_capita_income": money(r.per_capita_income), "sudden_hardship_check": money(r.check),
-                          }, r.household_id, r.cycle)
+            return (f"{cn_day(r.included_on, r.included_precision)}认定为突发严重困难户, 依据的"
+                    f"{cn_day(r.assessed_on, prec)}收入核算人均纯收入 {money(r.per_capita_income)} 元, "
+                    f"高于核查标准 {money(r.check)} 元, 请核实是否有大额刚性支出或收入骤减", {
+                        "included_on": day(r.included_on, r.included_precision),
+                        "income_assessed_on": day(r.assessed_on, prec),
+                        "per_capita_income": money(r.per_capita_income), "sudden_hardship_check": money(r.check),
+                    })
+
+        for r in self.rows(stmt):
+            yield Finding("sudden_hardship_high_income", r.division_code, WARNING, partial(render, r), None,
+                          r.household_id, r.cycle)
 
     # ------------------------------------------------------------------ evidence and problems
 
     MEASURE_RULES = frozenset({"helped_not", "risk_without_fitting_measure", "floor_only_with_labour",
                                "no_developmental_measure"})
 
+    #: above this many households, `_attach_measures` reads every measure once instead of chunks of households
+    MEASURES_SCAN_FROM = 2000
+
     def _attach_measures(self, findings: list[Finding]) -> None:
-        """The measures of each finding's cycle, as evidence (one query per 500 households)."""
+        """The measures of each finding's cycle, as evidence: one query per 500 households, or one pass over
+        every measure when many households are wanted; the evidence items are written when first read."""
         wanted = [f for f in findings if f.rule in self.MEASURE_RULES and f.household_id is not None]
         hids = sorted({f.household_id for f in wanted if f.household_id})
         m = cf.measures
-        found: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+        found: dict[tuple[str, int], list[Any]] = defaultdict(list)
         columns = (m.c.household_id, m.c.cycle, m.c.measure_id, m.c.measure_type, m.c.status, m.c.planned_on,
                    m.c.implemented_on, m.c.ended_on, m.c.origin)
-        for i in range(0, len(hids), 500):
-            for r in self.conn.execute(sa.select(*columns).where(m.c.household_id.in_(hids[i : i + 500]))
-                                       .order_by(m.c.household_id, m.c.planned_ord, m.c.measure_id)):
-                prec = "month" if r.origin else "day"
-                found[(r.household_id, r.cycle)].append({
-                    "measure_id": r.measure_id, "measure_type": r.measure_type, "status": r.status,
-                    "planned_on": day(r.planned_on, prec), "implemented_on": day(r.implemented_on, prec),
-                    "ended_on": day(r.ended_on, prec)})
+        order = (m.c.household_id, m.c.planned_ord, m.c.measure_id)
+        if len(hids) > self.MEASURES_SCAN_FROM:
+            keep = set(hids)
+            stmt = sa.select(*columns).order_by(*order)
+            if self.households is not None:
+                stmt = stmt.where(m.c.household_id.in_(self.households))
+            for r in self.conn.execute(stmt):
+                if r.household_id in keep:
+                    found[(r.household_id, r.cycle)].append(r)
+        else:
+            for i in range(0, len(hids), 500):
+                for r in self.conn.execute(sa.select(*columns).where(m.c.household_id.in_(hids[i : i + 500]))
+                                           .order_by(*order)):
+                    found[(r.household_id, r.cycle)].append(r)
+        lists: dict[tuple[str, int], _Later] = {}
         for f in wanted:
-            f.evidence["measures"] = found.get((f.household_id, f.cycle), [])  # type: ignore[arg-type]
+            k = (f.household_id, f.cycle)
+            later = lists.get(k)  # type: ignore[arg-type]
+            if later is None:
+                later = lists[k] = _Later(partial(_measure_items, found.get(k, [])))  # type: ignore[arg-type]
+            f.attach("measures", later)
 
     def _attach_problems(self, findings: list[Finding]) -> None:
         """Findings already in the double ledger carry their problem's id."""
@@ -965,9 +1158,45 @@ class Inspector:
             f = keys.get(key)
             if f is not None:
                 f.raised_problem = pid
-                f.evidence["problem_status"] = status
+                f.attach("problem_status", status)
                 if f.problem_id is None:
                     f.problem_id = pid
+
+
+def _short_publicity(r: Any) -> tuple[str, dict[str, Any]]:
+    what = "识别" if r.procedure == "inclusion" else "风险消除"
+    return (f"{what}公示 {r.opened_on} 开始, {r.closed_on} 结束, 仅{r.days}天 (规定{int(r.need)}天)", {
+        "procedure": r.procedure, "opened_on": day(r.opened_on), "closed_on": day(r.closed_on),
+        "days": r.days, "publicity_days": int(r.need),
+    })
+
+
+def _measure_items(rows: list[Any]) -> list[dict[str, Any]]:
+    """The evidence of a cycle's measures."""
+    out = []
+    for r in rows:
+        prec = "month" if r.origin else "day"
+        out.append({"measure_id": r.measure_id, "measure_type": r.measure_type, "status": r.status,
+                    "planned_on": day(r.planned_on, prec), "implemented_on": day(r.implemented_on, prec),
+                    "ended_on": day(r.ended_on, prec)})
+    return out
+
+
+def _not_in_place(r: Any, spans: list[tuple[date, date | None]], until: date, months: int
+                  ) -> tuple[str, dict[str, Any]]:
+    """exit_without_six_months_measures: the longest run the cycle's measures were in place before `until`."""
+    runs = in_place_runs(spans, until)
+    longest = max(((b - a).days, a, b) for a, b in runs) if runs else None
+    ran = (f"最长持续落实 {longest[1]} 至 {longest[2] - timedelta(days=1)} ({longest[0]}天)" if longest
+           else "没有落实的针对性帮扶措施")
+    what = (f"提名 ({r.nominated_on})" if r.nominated_on
+            else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
+    return (f"{cn_day(r.eliminated_on, r.eliminated_precision)}帮扶消除, 但{what}前帮扶措施未持续"
+            f"落实满{months}个月: {ran}", {
+                "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
+                "nominated_on": day(r.nominated_on), "min_assistance_months": months,
+                "longest_days_in_place": longest[0] if longest else 0,
+            })
 
 
 def _span(r: Any) -> str:

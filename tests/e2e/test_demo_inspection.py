@@ -3,14 +3,16 @@ second import of the same export adds nothing, the findings workbook is written 
 
 from __future__ import annotations
 
+import gc
 import random
 
 import pytest
 from openpyxl import load_workbook
 
 from adapters.demo import DemoContext, stages
+from adapters.readside.readmodels import read_models
 from adapters.store.storage import bootstrap
-from projections.queries.inspector import RULES
+from projections.queries.inspector import RULES, Inspector
 from tests.workbooks import table
 
 
@@ -61,3 +63,62 @@ def test_the_problems_are_raised_once_and_the_workbook_is_written(demo):
             findings = Inspector(conn, app.policies, ctx.shared["today"]).run()
     again = [f for f in findings if f.rule != "backdated_entry"]
     assert problem_commands(again, ctx.shared["today"]) == []
+
+
+def run_inspection(app, as_of):
+    with read_models(app) as rm:
+        rm.catch_up()
+        with rm.engine.connect() as conn:
+            return Inspector(conn, app.policies, as_of).run()
+
+
+def test_each_finding_reads_the_same_sentence_and_evidence_late_as_when_its_rule_found_it(demo):
+    """A finding's sentence and evidence are written when first read: read after the run, its connection
+    closed, they are what each rule writes the moment it finds them, for every rule; the cycle's measures and
+    the problem's status are added after the rule's own evidence."""
+    app, ctx, _ = demo
+    today = ctx.shared["today"]
+    at_once = {}
+    with read_models(app) as rm:
+        rm.catch_up()
+        with rm.engine.connect() as conn:
+            inspector = Inspector(conn, app.policies, today)
+            for rule in RULES:
+                for f in getattr(inspector, rule)():
+                    at_once[f.key] = (f.severity, f.detail, dict(f.evidence))
+            late = Inspector(conn, app.policies, today).run()
+    assert {f.rule for f in late} == set(RULES) and len(late) == len(at_once)
+    for f in late:   # read only now
+        severity, detail, evidence = at_once[f.key]
+        assert (f.severity, f.detail) == (severity, detail) and detail
+        assert list(f.evidence)[: len(evidence)] == list(evidence)
+        assert {k: f.evidence[k] for k in evidence} == evidence
+        added = [k for k in f.evidence if k not in evidence]
+        expected = (["measures"] if f.rule in Inspector.MEASURE_RULES else []) + (
+            ["problem_status"] if f.raised_problem else [])
+        assert added == expected, f.key
+    assert any(f.evidence.get("measures") for f in late)
+    assert any(f.raised_problem for f in late)
+
+
+def test_the_measures_read_in_one_pass_are_those_read_household_by_household(demo, monkeypatch):
+    app, ctx, _ = demo
+    monkeypatch.setattr(Inspector, "MEASURES_SCAN_FROM", 10**9)
+    by_household = [f.as_dict() for f in run_inspection(app, ctx.shared["today"])]
+    monkeypatch.setattr(Inspector, "MEASURES_SCAN_FROM", 0)
+    one_pass = [f.as_dict() for f in run_inspection(app, ctx.shared["today"])]
+    assert one_pass == by_household
+    assert any(d["evidence"].get("measures") for d in one_pass)
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(demo):
+    app, ctx, _ = demo
+    assert gc.isenabled()
+    run_inspection(app, ctx.shared["today"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run_inspection(app, ctx.shared["today"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
