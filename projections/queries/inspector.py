@@ -1131,7 +1131,7 @@ class Inspector:
             stmt = sa.select(*columns).order_by(*order)
             if self.households is not None:
                 stmt = stmt.where(m.c.household_id.in_(self.households))
-            for r in self.conn.execute(stmt):
+            for r in self.conn.execute(stmt).fetchall():
                 if r.household_id in keep:
                     found[(r.household_id, r.cycle)].append(r)
         else:
