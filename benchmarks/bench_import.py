@@ -39,10 +39,12 @@ VILLAGE = ("522631101001", "黎平县", "德凤镇", "高近村")
 EXPORTED = date(2023, 6, 30)
 
 
-def generate(path: Path, rows: int, scattered: float = 0.05) -> None:
+def generate(path: Path, rows: int, scattered: float = 0.05, shared_strings: bool = False) -> None:
     """An export of `rows` person rows; `scattered` of the households have their rows spread over the file.
     The workbook is the one `national_writer.write_export` writes (inline text cells), its sheet streamed
-    straight to the archive: writing it cell by cell through openpyxl took longer than importing it."""
+    straight to the archive: writing it cell by cell through openpyxl took longer than importing it. With
+    `shared_strings` the data cells index a shared-strings table instead (every distinct text once), as
+    spreadsheet programs write: the table is what every reader holds whole."""
     import zipfile
     from xml.sax.saxutils import escape
 
@@ -93,17 +95,40 @@ def generate(path: Path, rows: int, scattered: float = 0.05) -> None:
         # the extent a writer declares (the national system's does): readers take the row total from it
         dimension = f'<dimension ref="A1:{letters[-1]}{rows + 3}"/>'
         head = head.replace("<sheetViews>", dimension + "<sheetViews>", 1) if "<dimension" not in head else head
+        strings: dict[str, int] = {}
+        sml = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+        relationships = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+        parts = {"[Content_Types].xml": ("</Types>", f'<Override PartName="/xl/sharedStrings.xml" '
+                                                     f'ContentType="{sml}.sharedStrings+xml"/></Types>'),
+                 "xl/_rels/workbook.xml.rels": ("</Relationships>", f'<Relationship Id="rIdShared" Type='
+                                                                    f'"{relationships}/sharedStrings" Target='
+                                                                    '"sharedStrings.xml"/></Relationships>')}
+
+        def cell(ref: str, text: str) -> str:
+            if shared_strings:
+                return f'<c r="{ref}" t="s"><v>{strings.setdefault(text, len(strings))}</v></c>'
+            return f'<c r="{ref}" t="inlineStr"><is><t>{escape(text)}</t></is></c>'
+
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
             for item in src.infolist():
                 if item.filename != "xl/worksheets/sheet1.xml":
-                    dst.writestr(item, src.read(item.filename))
+                    data = src.read(item.filename)
+                    if shared_strings and item.filename in parts:
+                        data = data.decode().replace(*parts[item.filename]).encode()
+                    dst.writestr(item, data)
             with dst.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as out:
                 out.write(head.encode())
                 for n, row in enumerate((r for _, r in zip(range(rows), all_rows(), strict=False)), start=4):
-                    cells = "".join(f'<c r="{letters[i]}{n}" t="inlineStr"><is><t>{escape(row[c])}</t></is></c>'
-                                    for i, c in enumerate(COLUMNS) if row.get(c))
+                    cells = "".join(cell(f"{letters[i]}{n}", row[c]) for i, c in enumerate(COLUMNS) if row.get(c))
                     out.write(f'<row r="{n}">{cells}</row>'.encode())
                 out.write(b"</sheetData></worksheet>")
+            if shared_strings:
+                with dst.open("xl/sharedStrings.xml", "w", force_zip64=True) as out:
+                    out.write(b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                              + f'uniqueCount="{len(strings)}">'.encode())
+                    for text in strings:  # in the order of their index
+                        out.write(f"<si><t>{escape(text)}</t></si>".encode())
+                    out.write(b"</sst>")
     template.unlink()
 
 
@@ -241,6 +266,8 @@ def main() -> None:
                    help="the readers whose floor and read phase are measured (comma-separated)")
     p.add_argument("--no-read-phase", action="store_true", help="floors without the read phase")
     p.add_argument("--every", type=int, default=60, help="seconds between the whole import's progress lines")
+    p.add_argument("--shared-strings", action="store_true",
+                   help="text through a shared-strings table (as spreadsheet programs write) instead of inline")
     a = p.parse_args()
     if a.floor:
         return floor(*a.floor)
@@ -251,11 +278,11 @@ def main() -> None:
 
     folder = a.keep or Path(tempfile.mkdtemp(prefix="bench-import-"))
     folder.mkdir(parents=True, exist_ok=True)
-    export = folder / f"national_{a.rows}.xlsx"
-    results: dict[str, object] = {"rows": a.rows}
+    export = folder / f"national_{a.rows}{'_shared' if a.shared_strings else ''}.xlsx"
+    results: dict[str, object] = {"rows": a.rows, "shared_strings": a.shared_strings}
     if not export.exists():
         start = time.perf_counter()
-        generate(export, a.rows)
+        generate(export, a.rows, shared_strings=a.shared_strings)
         results["generate_seconds"] = round(time.perf_counter() - start, 1)
     results["file_bytes"] = export.stat().st_size
     me = str(Path(__file__).resolve())
