@@ -169,6 +169,24 @@ def test_a_csv_export_imports_like_the_workbook(app, tmp_path, divisions):
     assert (report.households, report.people) == (2, 6)
 
 
+def test_numbers_written_as_number_cells_read_as_their_digits_through_the_streaming_reader(tmp_path):
+    """An ID number another program wrote as a number keeps all 18 digits (python-calamine reads numbers as
+    floats: 522631198001020001 came back as …032), a whole number has no decimal point, a month stays YYYYMM."""
+    from adapters.importers.national import _openpyxl_rows, _stream_rows, cell_text
+
+    sheet = ('<row r="1"><c r="A1"><v>522631198001020001</v></c><c r="B1"><v>13900000001</v></c>'
+             '<c r="C1"><v>5200.50</v></c><c r="D1"><v>1E+3</v></c><c r="E1"><v>0.1</v></c>'
+             '<c r="F1"><v>202203</v></c></row>')
+    path = _workbook_of_parts(tmp_path / "numbers.xlsx", sheet, "")
+    read = {}
+    for name, opener in (("stream", _stream_rows), ("openpyxl", _openpyxl_rows)):
+        values, _, close = opener(path)
+        read[name] = [cell_text(v) for v in next(values)]
+        close()
+    assert read["stream"] == read["openpyxl"] == ["522631198001020001", "13900000001", "5200.5", "1000", "0.1",
+                                                  "202203"]
+
+
 def peak_bytes(app, path, divisions, reader: str) -> int:
     tracemalloc.start()
     try:
