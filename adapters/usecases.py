@@ -643,8 +643,9 @@ def store_findings(app: CaseManagement, as_of: Callable[[], date], every: float 
 
 # ---------------------------------------------------------------------------------------------------- imports
 
-#: how a national export may be read: calamine first and openpyxl when calamine cannot, one of them, or CSV
-NATIONAL_READERS = ("auto", "calamine", "openpyxl", "csv")
+#: how a national export may be read: auto (the streaming reader, else calamine for a small file, else openpyxl),
+#: one of them, or CSV
+NATIONAL_READERS = ("auto", "stream", "calamine", "openpyxl", "csv")
 
 
 def national_exported_on(file: Path, given: date | None = None) -> date:

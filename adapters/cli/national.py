@@ -23,7 +23,8 @@ def national(
     exported_on: Annotated[str | None, typer.Option(
         "--exported-on", help="导出日期 YYYY-MM-DD (默认取文件名中的日期, 否则取文件修改日期)")] = None,
     reader: Annotated[str, typer.Option(
-        "--reader", help="读取方式: auto (先用 calamine, 读不了再用 openpyxl), calamine, openpyxl, csv",
+        "--reader", help="读取方式: auto (先用 stream 逐行读取, 读不了再用 calamine (16 MB 以内) 或 openpyxl), "
+                  "stream, calamine, openpyxl, csv",
     )] = "auto",
     db: DbOption = None,
     json: JsonOption = False,

@@ -16,6 +16,7 @@ import pickle
 import re
 import sqlite3
 import tempfile
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -159,33 +160,35 @@ class Sheet:
     rows: Iterator[tuple[int, dict[str, str]]]
     total_rows: int
     missing_optional: list[str]
-    #: the reader that reads it: "calamine", "openpyxl" or "csv"
+    #: the reader that reads it: "stream", "calamine", "openpyxl" or "csv"
     reader: str = "openpyxl"
 
 
-#: readers of a workbook, fastest first; "auto" takes the first that opens the file
-READERS = ("calamine", "openpyxl")
-#: python-calamine reads a whole sheet into memory (464 MB peak for a 15 MB, 100,000-row export: see
-#: docs/benchmarks.md, "Import"); "auto" gives it workbooks up to this size, larger ones stream through
-#: openpyxl in read-only mode (slower, in constant memory)
+#: readers of a workbook, fastest first; "auto" takes the first that opens the file. "stream" is
+#: python-calamine-plus streaming the sheet row by row (xlsx/xlsm only, memory flat whatever the file's size);
+#: "calamine" is python-calamine, which reads the whole sheet into memory (464 MB peak for a 15 MB,
+#: 100,000-row export: see docs/benchmarks.md, "Import"), so "auto" tries it only for workbooks up to
+#: CALAMINE_MAX_BYTES (an .xls or .ods the streaming reader cannot read); openpyxl in read-only mode (slower,
+#: in constant memory) reads what neither does
+READERS = ("stream", "calamine", "openpyxl")
 CALAMINE_MAX_BYTES = 16 * 2**20
 
 
 def open_export(path: Path, reader: str = "auto") -> Sheet:
     """Open the export (.xlsx, or .csv with the same header rows), find the header (third row), map the
     columns. Raises ExportUnreadable naming every required column that is missing. `reader`: "auto"
-    (python-calamine for a workbook up to CALAMINE_MAX_BYTES where it is installed and reads the file, else
-    openpyxl in read-only mode), "calamine", "openpyxl" or "csv"."""
+    (the streaming reader where it is installed and reads the file, else python-calamine for a workbook up
+    to CALAMINE_MAX_BYTES, else openpyxl in read-only mode), "stream", "calamine", "openpyxl" or "csv"."""
     if reader == "csv" or (reader == "auto" and path.suffix.lower() == ".csv"):
         return _sheet(path, "csv", *_csv_rows(path))
     failures = []
     readers: tuple[str, ...] = (reader,)
     if reader == "auto":
-        readers = READERS if _size(path) <= CALAMINE_MAX_BYTES else ("openpyxl",)
+        readers = tuple(r for r in READERS if r != "calamine" or _size(path) <= CALAMINE_MAX_BYTES)
     for name in readers:
         try:
-            opened = _calamine_rows(path) if name == "calamine" else _openpyxl_rows(path)
-        except ImportError as exc:  # python-calamine not installed: the next reader
+            opened = _OPENERS[name](path)
+        except ImportError as exc:  # an optional reader not installed: the next reader
             failures.append(f"{name}: {exc}")
             continue
         except Exception as exc:  # readers raise many kinds for a file that is not a workbook
@@ -256,6 +259,49 @@ def _openpyxl_rows(path: Path) -> tuple[Iterator[list[Any]], int, Callable[[], N
     return (list(r) for r in ws.iter_rows(values_only=True)), ws.max_row or 0, wb.close
 
 
+def _stream_rows(path: Path) -> tuple[Iterator[list[Any]], int, Callable[[], None]]:
+    """The first sheet's rows decoded from the archive as they are iterated (python-calamine-plus): from row 1
+    and column A, a missing cell as "", the shared-strings table the only part of the file held whole."""
+    from python_calamine_plus import CalamineWorkbook
+
+    wb = CalamineWorkbook.from_path(str(path))
+    try:
+        stream = wb.stream_sheet_by_index(0)
+        first = next(stream, None)  # a format it cannot stream fails here, so that the next reader is tried
+    except Exception:
+        wb.close()
+        raise
+
+    def rows() -> Iterator[list[Any]]:
+        if first is not None:
+            yield first
+            yield from stream
+
+    return rows(), _declared_rows(path), wb.close
+
+
+def _declared_rows(path: Path) -> int:
+    """The last row of the first sheet's declared <dimension> (0 when it declares none): the progress total."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            book = archive.read("xl/workbook.xml").decode("utf-8", "replace")
+            rels = archive.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
+            first = re.search(r'<(?:\w+:)?sheet\b[^>]*?\br:id="([^"]+)"', book)
+            target = None
+            for rel in re.findall(r"<(?:\w+:)?Relationship\b[^>]*>", rels):
+                found = re.search(r'\bTarget="([^"]+)"', rel)
+                if first and found and re.search(rf'\bId="{re.escape(first.group(1))}"', rel):
+                    target = found.group(1)
+            if target is None:
+                return 0
+            with archive.open(target.lstrip("/") if target.startswith("/") else f"xl/{target}") as sheet:
+                head = sheet.read(8192).decode("utf-8", "replace")
+        dimension = re.search(r'<(?:\w+:)?dimension\s+ref="[A-Z]*\d*:?[A-Z]*(\d+)"', head)
+        return int(dimension.group(1)) if dimension else 0
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return 0
+
+
 def _calamine_rows(path: Path) -> tuple[Iterator[list[Any]], int, Callable[[], None]]:
     from python_calamine import CalamineWorkbook
 
@@ -282,6 +328,10 @@ def _csv_rows(path: Path) -> tuple[Iterator[list[Any]], int, Callable[[], None]]
     return csv.reader(fh), 0, fh.close
 
 
+_OPENERS: dict[str, Callable[[Path], tuple[Iterator[list[Any]], int, Callable[[], None]]]] = {
+    "stream": _stream_rows, "calamine": _calamine_rows, "openpyxl": _openpyxl_rows}
+
+
 # ---------------------------------------------------------------------------------------------- importing
 
 
@@ -301,6 +351,8 @@ class Report:
     missing_optional: list[str] = field(default_factory=list)
     #: households whose responsible cadre this import recorded as unknown (the export has no 帮扶责任人 column)
     cadre_unknown: int = 0
+    #: the reader that read the file ("stream", "calamine", "openpyxl" or "csv")
+    reader: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -316,6 +368,7 @@ class Report:
             "notes": self.notes,
             "missing_optional_columns": self.missing_optional,
             "cadre_unknown": self.cadre_unknown,
+            "reader": self.reader,
         }
 
 
@@ -332,7 +385,7 @@ def import_national(app: CaseManagement, path: Path, divisions: Divisions, expor
 
     sheet = open_export(path, reader)
     places.remember(app, divisions.place_names())
-    report = Report(file=path.name, missing_optional=sheet.missing_optional)
+    report = Report(file=path.name, missing_optional=sheet.missing_optional, reader=sheet.reader)
     has_measures = all(c in sheet.columns.values() for c in rows_.MEASURE_COLUMNS)
     has_cadre = "帮扶责任人" in sheet.columns.values()
     rejected_by_household: Counter = Counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from openpyxl import load_workbook
 
 from adapters.importers.national import COLUMNS, Divisions, import_national, open_export
@@ -57,18 +58,23 @@ def people(seed: int) -> list[dict[str, str]]:
     return [head, spouse, child]
 
 
-def test_an_export_imported_and_written_back_loses_no_field(app, tmp_path):
+#: the workbook readers the import chooses between (auto: the streaming one)
+READERS = pytest.mark.parametrize("reader", ["stream", "openpyxl"])
+
+
+@READERS
+def test_an_export_imported_and_written_back_loses_no_field(app, tmp_path, reader):
     rows = [*household_rows(every_column("HH1", VILLAGES[0], eliminated=False), people(1)),
             *household_rows(every_column("HH2", VILLAGES[1], eliminated=True), people(11))]
     original = write_export(tmp_path / "export.xlsx", rows, columns=NATIONAL, extra_columns=())
     divisions = Divisions.load(write_divisions(tmp_path / "divisions.csv", VILLAGES))
-    report = import_national(app, original, divisions, EXPORTED)
-    assert report.rejected == [] and report.people == 6
+    report = import_national(app, original, divisions, EXPORTED, reader=reader)
+    assert report.rejected == [] and report.people == 6 and report.reader == reader
 
     back = export_store(app, tmp_path / "back.xlsx", ["HH1", "HH2"], divisions, columns=NATIONAL)
 
     def read(path):
-        return {(r["户编号"], r["证件号码"]): r for _, r in open_export(path).rows}
+        return {(r["户编号"], r["证件号码"]): r for _, r in open_export(path, reader).rows}
 
     before, after = read(original), read(back)
     assert sorted(after) == sorted(before)
@@ -81,7 +87,8 @@ def test_an_export_imported_and_written_back_loses_no_field(app, tmp_path):
     assert [c.value for c in load_workbook(back, read_only=True).worksheets[0][3]] == NATIONAL
 
 
-def test_a_kept_cell_with_a_line_break_goes_in_and_comes_back_as_written(app, tmp_path):
+@READERS
+def test_a_kept_cell_with_a_line_break_goes_in_and_comes_back_as_written(app, tmp_path, reader):
     """A column no other fact holds is kept as written: free text, so a line break in it does not reject the
     person's row (a tab or a line break is what a cell typed in a spreadsheet holds)."""
     family = people(21)
@@ -89,8 +96,8 @@ def test_a_kept_cell_with_a_line_break_goes_in_and_comes_back_as_written(app, tm
     rows = household_rows(every_column("HH1", VILLAGES[0], eliminated=False), family)
     original = write_export(tmp_path / "export.xlsx", rows, columns=NATIONAL, extra_columns=())
     divisions = Divisions.load(write_divisions(tmp_path / "divisions.csv", VILLAGES))
-    report = import_national(app, original, divisions, EXPORTED)
+    report = import_national(app, original, divisions, EXPORTED, reader=reader)
     assert report.rejected == [] and report.people == 3
     back = export_store(app, tmp_path / "back.xlsx", ["HH1"], divisions, columns=NATIONAL)
-    kept = {r["证件号码"]: r["民族"] for _, r in open_export(back).rows}
+    kept = {r["证件号码"]: r["民族"] for _, r in open_export(back, reader).rows}
     assert kept[family[0]["证件号码"]] == "侗族\n(户籍登记为苗族)"
