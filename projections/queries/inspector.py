@@ -740,8 +740,7 @@ class Inspector:
                 .order_by(*self.latest_first(c)))
         def render(r: Any) -> tuple[str, dict[str, Any]]:
             missing = ([] if r.has_income else ["收入"]) + ([] if r.has_guarantees else ["三保障及饮水"])
-            since = (f"提名 ({r.nominated_on})" if r.nominated_on
-                     else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
+            since = _nomination_or_elimination(r)
             return (f"{cn_day(r.eliminated_on, r.eliminated_precision)}标注风险消除, {since} "
                     f"之后没有{'和'.join(missing)}核查 (风险消除后信息)", {
                         "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
@@ -1189,14 +1188,20 @@ def _not_in_place(r: Any, spans: list[tuple[date, date | None]], until: date, mo
     longest = max(((b - a).days, a, b) for a, b in runs) if runs else None
     ran = (f"最长持续落实 {longest[1]} 至 {longest[2] - timedelta(days=1)} ({longest[0]}天)" if longest
            else "没有落实的针对性帮扶措施")
-    what = (f"提名 ({r.nominated_on})" if r.nominated_on
-            else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
+    what = _nomination_or_elimination(r)
     return (f"{cn_day(r.eliminated_on, r.eliminated_precision)}帮扶消除, 但{what}前帮扶措施未持续"
             f"落实满{months}个月: {ran}", {
                 "eliminated_on": day(r.eliminated_on, r.eliminated_precision),
                 "nominated_on": day(r.nominated_on), "min_assistance_months": months,
                 "longest_days_in_place": longest[0] if longest else 0,
             })
+
+
+def _nomination_or_elimination(r: Any) -> str:
+    """The act an exit's later facts are counted from, as the sentences name it: the nomination, else the
+    elimination (imported exits have no nomination)."""
+    return (f"提名 ({r.nominated_on})" if r.nominated_on
+            else f"消除 ({cn_day(r.eliminated_on, r.eliminated_precision)})")
 
 
 def _span(r: Any) -> str:
