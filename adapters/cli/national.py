@@ -91,7 +91,7 @@ def render(report, exported_on: date) -> None:
     if report.cadre_unknown:
         console.print(f"导出中没有“帮扶责任人”列: {report.cadre_unknown} 户监测对象的帮扶责任人记为未知 "
                       "(督查不按“未明确帮扶责任人”判定, 请补录)")
-    summary = Table(title=f"导入 {escape(report.file)} (导出日期 {exported_on})")
+    summary = Table(title=f"导入 {escape(report.file)} (导出日期 {exported_on}, 读取方式 {report.reader})")
     summary.add_column("项目")
     summary.add_column("数量", justify="right")
     for label, value in (("户", report.households), ("其中新建档", report.households_new),

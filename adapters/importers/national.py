@@ -188,14 +188,12 @@ def open_export(path: Path, reader: str = "auto") -> Sheet:
     for name in readers:
         try:
             opened = _OPENERS[name](path)
-        except ImportError as exc:  # an optional reader not installed: the next reader
-            failures.append(f"{name}: {exc}")
-            continue
-        except Exception as exc:  # readers raise many kinds for a file that is not a workbook
+        except Exception as exc:  # not installed (ImportError), or the many kinds a non-workbook raises
             failures.append(f"{name}: {exc}")
             continue
         return _sheet(path, name, *opened)
-    raise ExportUnreadable(f"无法打开工作簿 {path.name}: {'; '.join(failures)}")
+    raise ExportUnreadable(f"无法打开工作簿 {path.name}: {'; '.join(failures)}。请确认它是国家系统导出的"
+                           f" .xlsx 文件 (在表格软件中另存为 .xlsx), 或是表头相同的 .csv (--reader csv)")
 
 
 def _size(path: Path) -> int:

@@ -258,6 +258,7 @@ def test_a_file_no_reader_can_open_is_refused_with_each_readers_reason(tmp_path)
         open_export(path)
     assert "not-a-workbook.xlsx" in str(err.value)
     assert all(f"{reader}:" in str(err.value) for reader in ("stream", "calamine", "openpyxl"))
+    assert "另存为 .xlsx" in str(err.value) and "--reader csv" in str(err.value)   # and what to do about it
 
 
 def test_the_cli_shows_its_progress_on_stderr_and_its_summary_on_stdout(tmp_path):
@@ -272,6 +273,7 @@ def test_the_cli_shows_its_progress_on_stderr_and_its_summary_on_stdout(tmp_path
                            "--db", str(tmp_path / "s.db")], capture_output=True, text=True, timeout=120, check=True)
     assert "读取行" in done.stderr and "12/12" in done.stderr and "写入户" in done.stderr and "4/4" in done.stderr
     assert "读取行" not in done.stdout and "导入 e_20230630.xlsx" in done.stdout
+    assert "读取方式 stream" in done.stdout   # which reader read it, as --json says
 
 
 def test_a_workbook_too_large_for_calamines_whole_sheet_streams_through_openpyxl(tmp_path, monkeypatch):
