@@ -325,7 +325,7 @@ def _reads(app: Any, households: list[str]) -> dict[str, Any]:
     from casecore.streams import household_id_of
     from projections import findings_store
     from projections.roster import monitored_roster, roster
-    from projections.timeline import stream_events
+    from projections.timeline import stream_history
 
     out: dict[str, Any] = {}
     with read_models(app, []) as rm:
@@ -345,7 +345,7 @@ def _reads(app: Any, households: list[str]) -> dict[str, Any]:
                 "read_findings_county_page": ([counties[i % len(counties)] for i in range(READ_SAMPLES)],
                                               lambda c: findings_store.read(conn, INSPECT_AS_OF, c,
                                                                             limit=FINDINGS_PAGE)),
-                "read_timeline": (streams, lambda h: stream_events(conn, h)),
+                "read_timeline": (streams, lambda h: stream_history(app, h)),
             }
             for key, (args, read) in kinds.items():
                 for a in args[:10]:   # warm the code paths and the cache

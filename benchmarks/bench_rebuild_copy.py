@@ -4,8 +4,7 @@ switch).
 
     python -m benchmarks --households 20000 --keep --db /tmp/b20k.db --json
     python benchmarks/bench_rebuild_copy.py --db /tmp/b20k.db
-    python benchmarks/bench_rebuild_copy.py --db 'postgresql://postgres@127.0.0.1:5432/test?schema=bench_…' \\
-        --timeline-on-postgresql
+    python benchmarks/bench_rebuild_copy.py --db 'postgresql://postgres@127.0.0.1:5432/test?schema=bench_…'
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.readside.readmodels import read_models
 from adapters.store.storage import bootstrap
-from projections import in_database
 from projections.activity import ActivityProjection
 from projections.timeline import TimelineProjection
 
@@ -29,10 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", required=True, help="a store kept by benchmarks/__main__.py --keep")
     parser.add_argument("--modes", default="sql,python", help="in this order (sql, python)")
-    parser.add_argument("--timeline-on-postgresql", action="store_true",
-                        help="rebuild the timeline in SQL on PostgreSQL too (off by default)")
     args = parser.parse_args()
-    in_database.TIMELINE_ON_POSTGRESQL = args.timeline_on_postgresql
     app = bootstrap(args.db, create=False)
     out: dict[str, object] = {}
     try:

@@ -1,42 +1,34 @@
-"""Rebuilding copy-like read models inside the database: `INSERT … SELECT` over the stored events.
+"""Rebuilding read models inside the database: `INSERT … SELECT` over the stored events.
 
-The timeline is a copy of the log and the activity table a near-copy; folding them in Python decodes every
-event into an object and writes it back row by row. Where the stored state is plain JSON, the database can
-do the same work itself: SQLite's JSON functions and PostgreSQL's `json`/`jsonb` read the payload, and one
-statement per table fills a rebuild's shadow tables up to the head of the log. The runner then switches
-them in as after any rebuild (`projections/runner.py`).
+The timeline's stage index and the activity table are near-copies of the log: a few fields of some events;
+folding them in Python decodes every event into an object and writes it back row by row. Where the stored
+state is plain JSON, the database can do the same work itself: SQLite's JSON functions and PostgreSQL's
+`json`/`jsonb` read the fields, and one statement per table fills a rebuild's shadow tables up to the head
+of the log. The runner then switches them in as after any rebuild (`projections/runner.py`).
 
 When the database cannot do it, the rebuild folds in Python as before (`source_for` returns None):
 
 - the events are encrypted (`CASECORE_CIPHER_KEY`) or compressed: the state is not JSON to the database;
-- the read models are sealed (`projections/sealing.py`, the same key): the timeline's actor name, note,
-  evidence and payload are AES-GCM sealed values, which SQL does not compute;
+- the read models are sealed (`projections/sealing.py`, the same key): sealed columns are AES-GCM values,
+  which SQL does not compute;
 - a statement fails (an event type the code does not know, a stored value the rules below do not cover, a
   household registered twice): the statement's transaction is rolled back whole and Python folds.
 
 What the rows hold is exactly what the Python fold writes (a test compares the two, table by table, on a
-lived-through county on both stores). Typed values in the stored JSON are markers
-(`{"_type_":"date_iso","_data_":"2023-01-01"}`, the transcoder's); the timeline's payload writes them as their
-text, as the Python fold's JSON does: dates, datetimes and Decimals only — any other marker fails the
-statement (a NOT NULL payload), and Python folds.
+lived-through county on both stores).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from casecore.application import CaseManagement
-from casecore.events import _COMMON, EVENT_TYPES
+from casecore.events import EVENT_TYPES
 from projections.sealing import sealer_of
-
-#: transcodings whose `_data_` is the text the Python fold's JSON writes for the decoded value
-TEXT_MARKERS = ("date_iso", "datetime_iso", "decimal_str", "fake_date_iso", "fake_datetime_iso")
-_MARKER = '{"_type_":"'
-#: the event fields that are not the payload (the timeline's payload is the rest, in stored order)
-COMMON_KEYS = tuple(sorted(_COMMON | {"originator_id", "originator_version"}))
 
 
 class NotInDatabase(Exception):
@@ -55,16 +47,16 @@ class EventSource:
 
     def events(self, head: int, topics: tuple[str, ...] = ()) -> str:
         """A subquery of the events up to `head` (of `topics`): position, originator_id, version, topic and
-        the state as JSON text `s` (and parsed once as `j` on PostgreSQL)."""
+        the state: as JSON text `s` on SQLite, parsed once as `j` on PostgreSQL."""
         where = f"{self.position} <= {int(head)}"
         if topics:
             where += " AND topic IN (" + ", ".join(_literal(t) for t in topics) + ")"
         if self.dialect == "sqlite":
             return (f"SELECT {self.position} AS pos, originator_id AS oid, originator_version AS ver, topic, "
                     f"CAST(state AS TEXT) AS s FROM {self.table} WHERE {where}")
+        # OFFSET 0 keeps the subquery whole: the state is parsed once a row, not once for each field read
         return (f"SELECT {self.position} AS pos, originator_id::text AS oid, originator_version AS ver, topic, "
-                f"convert_from(state, 'UTF8') AS s, convert_from(state, 'UTF8')::jsonb AS j "
-                f"FROM {self.table} WHERE {where}")
+                f"convert_from(state, 'UTF8')::jsonb AS j FROM {self.table} WHERE {where} OFFSET 0")
 
     # expressions over one event row `e` of `events()`
 
@@ -124,38 +116,48 @@ def _same_sqlite_file(conn: Connection, theirs: str) -> bool:
 # ---------------------------------------------------------------------- the timeline
 
 
-def _topics_values(source: EventSource) -> str:
-    """(topic, aggregate, type, version) of every event class the code knows, as a VALUES list."""
-    rows = [f"({_literal(cls.TOPIC)}, {_literal(agg)}, {_literal(name)}, {int(cls.VERSION)})"
-            for agg, types in sorted(EVENT_TYPES.items()) for name, cls in sorted(types.items())]
-    return "VALUES " + ", ".join(rows)
+def _by_topic(topics: Sequence[str], column: str = "e.topic") -> tuple[str, str]:
+    """SQL expressions of the aggregate and the public type of the event classes the code knows for `topics`
+    (a CASE over the few topics a statement reads: cheaper per row than a join with a list of every class;
+    a topic the code does not know gives NULL, which the tables' NOT NULL columns refuse)."""
+    known = {cls.TOPIC: (agg, name) for agg, types in EVENT_TYPES.items()  # type: ignore[attr-defined]
+             for name, cls in types.items()}
+    wanted = sorted(t for t in topics if t in known)
+    if not wanted:
+        return "NULL", "NULL"
+    aggregate = " ".join(f"WHEN {_literal(t)} THEN {_literal(known[t][0])}" for t in wanted)
+    name = " ".join(f"WHEN {_literal(t)} THEN {_literal(known[t][1])}" for t in wanted)
+    return f"CASE {column} {aggregate} END", f"CASE {column} {name} END"
 
 
-#: PostgreSQL rebuilds the timeline in SQL too (off: measured slower there than the Python fold — the payload's
-#: text, which must stay the stored text in stored order, is re-assembled key by key with `json_each`, since
-#: `jsonb` would reorder the keys and re-space the text; the activity table is rebuilt in SQL on both)
-TIMELINE_ON_POSTGRESQL = False
-
-
-def rebuild_timeline(conn: Connection, source: EventSource, head: int) -> int | None:
-    """Fill the (empty) timeline table with every event up to `head`; returns the rows written (None: fold it
-    in Python)."""
+def rebuild_timeline(conn: Connection, source: EventSource, head: int, topics: Sequence[str]) -> int:
+    """Fill the (empty) timeline table with the events up to `head` it keeps — of `topics`, those that move
+    a case and each stream's first event — as `TimelineProjection.fold_at` would; returns the rows written."""
+    _, stream = _stream("e.oid", source.dialect)
+    events = source.events(head, tuple(topics))
     if source.dialect == "sqlite":
-        return _timeline_sqlite(conn, source, head)
-    return _timeline_postgresql(conn, source, head) if TIMELINE_ON_POSTGRESQL else None
+        # one parse of the state for its four fields (a JSON array of them, read back by index)
+        fields = "json_extract(e.s, '$.on._data_', '$.stage', '$.opens_procedure', '$.division_code')"
+        rows = f"SELECT e.pos, e.oid, e.ver, e.topic, {fields} AS a FROM ({events}) AS e LIMIT -1"
+        on, stage, opens, division = "(e.a ->> 0)", "(e.a ->> 1)", "COALESCE(e.a ->> 2, 0) = 0", "(e.a ->> 3)"
+    else:
+        rows = events
+        on, stage = f"({source.text('on', '_data_')})::date", source.text("stage")
+        opens, division = f"NOT {source.flag('opens_procedure')}", source.text("division_code")
+    aggregate, kind = _by_topic(topics)
+    moved = (f"CASE WHEN {kind} = 'registered' THEN 'not_monitored' "
+             f"WHEN {kind} = 'lead_recorded' AND {opens} THEN NULL ELSE {stage} END")
+    sql = (
+        f"INSERT INTO timeline_events ({_TIMELINE_COLUMNS}) "
+        f"SELECT * FROM (SELECT e.pos AS position, {aggregate} AS aggregate, {stream} AS stream_id, "
+        f"e.ver AS version, {kind} AS type, {on} AS on_, {moved} AS stage, "
+        f"CASE WHEN e.ver = 1 THEN NULLIF({division}, '') END AS division_code "
+        f"FROM ({rows}) AS e) AS k WHERE k.stage IS NOT NULL OR k.version = 1"
+    )
+    return int(conn.exec_driver_sql(sql).rowcount)
 
 
-_TIMELINE_COLUMNS = ('position, aggregate, stream_id, version, type, event_version, "on", recorded_at, actor_id, '
-                     'actor_name, actor_role, actor_unit, command_id, origin, date_precision, stage, note, '
-                     'evidence, payload')
-
-
-def _stage(source: EventSource) -> str:
-    opens = source.flag("opens_procedure")
-    falsy = f"NOT {opens}" if source.dialect == "postgresql" else f"{opens} = 0"
-    return (f"CASE WHEN m.type = 'registered' THEN 'not_monitored' "
-            f"WHEN m.type = 'lead_recorded' AND {falsy} THEN NULL "
-            f"ELSE {source.text('stage')} END")
+_TIMELINE_COLUMNS = 'position, aggregate, stream_id, version, type, "on", stage, division_code'
 
 
 def _stream(oid: str, dialect: str) -> tuple[str, str]:
@@ -169,116 +171,6 @@ def _stream(oid: str, dialect: str) -> tuple[str, str]:
         prefix = f"split_part({oid}, '/', 1)"
         rest = f"CASE WHEN strpos({oid}, '/') > 0 THEN substr({oid}, strpos({oid}, '/') + 1) ELSE '' END"
     return prefix, f"COALESCE(NULLIF({rest}, ''), {prefix})"
-
-
-#: (column, path) of the timeline's scalars, extracted in one pass over the state (SQLite)
-_SQLITE_FIELDS = (("on", "$.on._data_"), ("stamp", "$.timestamp._data_"), ("actor_id", "$.actor.id"),
-                  ("actor_name", "$.actor.name"), ("actor_role", "$.actor.role"), ("actor_unit", "$.actor.unit"),
-                  ("command_id", "$.command_id"), ("origin", "$.origin"), ("date_precision", "$.date_precision"),
-                  ("stage", "$.stage"), ("note", "$.note"), ("opens", "$.opens_procedure"),
-                  ("evidence", "$.evidence"))
-
-
-def _first_marker_as_text(payload: str) -> str:
-    """`payload` with its first marker of a known type written as its text (unchanged without one; NULL for a
-    marker of another type: the NOT NULL payload then fails the statement)."""
-    at = f"instr({payload}, '{_MARKER}')"
-    rest = f"substr({payload}, {at})"
-    data_at = f"instr({rest}, '\",\"_data_\":\"')"
-    end = f"instr({rest}, '\"}}')"
-    name = f"substr({rest}, 12, {data_at} - 12)"
-    known = ", ".join(_literal(n) for n in TEXT_MARKERS)
-    return (f"CASE WHEN {at} = 0 THEN {payload} WHEN {name} IN ({known}) AND {end} > {data_at} "
-            f"THEN substr({payload}, 1, {at} - 1) || '\"' || substr({rest}, {data_at} + 12, {end} - {data_at} - 12) "
-            f"|| '\"' || substr({rest}, {end} + 2) END")
-
-
-def _timeline_sqlite(conn: Connection, source: EventSource, head: int) -> int:
-    prefix, stream = _stream("e.oid", "sqlite")
-    # one parse of the state for every scalar: a JSON array of them, read back by index (a small parse each)
-    at = {name: i for i, (name, _) in enumerate(_SQLITE_FIELDS)}
-
-    def field(name: str) -> str:
-        return f"(e.a ->> {at[name]})"
-
-    stamp = field("stamp")
-    # SQLAlchemy stores a DATETIME on SQLite as 'YYYY-MM-DD HH:MM:SS.ffffff' (the zone dropped)
-    recorded = (f"substr({stamp}, 1, 10) || ' ' || substr({stamp}, 12, 8) || '.' || "
-                f"CASE WHEN substr({stamp}, 20, 1) = '.' THEN substr(substr({stamp}, 21, 6) || '000000', 1, 6) "
-                f"ELSE '000000' END")
-    removed = ", ".join(f"'$.{k}'" for k in COMMON_KEYS)
-    paths = ", ".join(_literal(path) for _, path in _SQLITE_FIELDS)
-    rows = (f"SELECT e.pos, e.oid, e.ver, e.topic, json_extract(e.s, {paths}) AS a, "
-            f"json_remove(e.s, {removed}) AS p FROM ({source.events(head)}) AS e LIMIT -1")
-    stage = (f"CASE WHEN m.type = 'registered' THEN 'not_monitored' "
-             f"WHEN m.type = 'lead_recorded' AND COALESCE({field('opens')}, 0) = 0 THEN NULL "
-             f"ELSE {field('stage')} END")
-    evidence = f"CASE WHEN json_type(e.a, '$[{at['evidence']}]') = 'array' THEN e.a -> {at['evidence']} ELSE '[]' END"
-    sql = (
-        f"INSERT INTO timeline_events ({_TIMELINE_COLUMNS}) "
-        f"WITH m(topic, aggregate, type, version) AS ({_topics_values(source)}) "
-        f"SELECT e.pos, COALESCE(m.aggregate, {prefix}), {stream}, e.ver, m.type, m.version, "
-        f"{field('on')}, {recorded}, {field('actor_id')}, {field('actor_name')}, {field('actor_role')}, "
-        f"{field('actor_unit')}, {field('command_id')}, {field('origin')}, "
-        f"COALESCE({field('date_precision')}, 'day'), {stage}, {field('note')}, {evidence}, e.p "
-        f"FROM ({rows}) AS e LEFT JOIN m ON m.topic = e.topic"
-    )
-    written = conn.exec_driver_sql(sql).rowcount
-    _unmark_sqlite(conn)
-    return written
-
-
-def _unmark_sqlite(conn: Connection) -> None:
-    """Write the typed values' markers in the payloads as their text (SQLite has no regular expressions): a
-    recursive query walks each payload that has any from marker to marker — `h` the text done, `r` the rest
-    from the next marker — and each such row is updated once. A marker of another type is left in place:
-    then Python folds."""
-    d = "instr(fix.r, '\",\"_data_\":\"')"
-    e = "instr(fix.r, '\"}')"
-    rest = f"substr(fix.r, {e} + 2)"
-    nxt = f"instr({rest}, '{_MARKER}')"
-    known = f"substr(fix.r, 12, {d} - 12) IN ({', '.join(_literal(n) for n in TEXT_MARKERS)}) AND {e} > {d}"
-    data = f"'\"' || substr(fix.r, {d} + 12, {e} - {d} - 12) || '\"'"
-    conn.exec_driver_sql(
-        f"WITH RECURSIVE fix(pos, h, r) AS ("
-        f"SELECT position, substr(payload, 1, instr(payload, '{_MARKER}') - 1), "
-        f"substr(payload, instr(payload, '{_MARKER}')) FROM timeline_events WHERE instr(payload, '{_MARKER}') > 0 "
-        f"UNION ALL SELECT fix.pos, "
-        f"CASE WHEN NOT ({known}) THEN NULL WHEN {nxt} > 0 THEN fix.h || {data} || substr({rest}, 1, {nxt} - 1) "
-        f"ELSE fix.h || {data} || {rest} END, "
-        f"CASE WHEN ({known}) AND {nxt} > 0 THEN substr({rest}, {nxt}) END "
-        f"FROM fix WHERE fix.r IS NOT NULL) "
-        f"UPDATE timeline_events SET payload = fix.h FROM fix "
-        f"WHERE fix.pos = timeline_events.position AND fix.r IS NULL AND fix.h IS NOT NULL")
-    left = conn.exec_driver_sql(f"SELECT count(*) FROM timeline_events WHERE instr(payload, '{_MARKER}') > 0")
-    if left.scalar():
-        raise NotInDatabase("a payload holds a typed value other than a date, a time or a decimal")
-
-
-def _timeline_postgresql(conn: Connection, source: EventSource, head: int) -> int:
-    prefix, stream = _stream("e.oid", "postgresql")
-    common = "ARRAY[" + ", ".join(_literal(k) for k in COMMON_KEYS) + "]"
-    names = "|".join(TEXT_MARKERS)
-    # the payload: the stored JSON's other keys in stored order, values as stored (json keeps the text)
-    payload = (f"(SELECT '{{' || COALESCE(string_agg(to_json(p.key)::text || ':' || p.value::text, ',' "
-               f"ORDER BY p.n), '') || '}}' FROM json_each(e.s::json) WITH ORDINALITY AS p(key, value, n) "
-               f"WHERE p.key <> ALL({common}))")
-    unmarked = (f"regexp_replace({payload}, '\\{{\"_type_\":\"(?:{names})\",\"_data_\":(\"[^\"]*\")\\}}', "
-                f"'\\1', 'g')")
-    sql = (
-        f"INSERT INTO timeline_events ({_TIMELINE_COLUMNS}) "
-        f"WITH m(topic, aggregate, type, version) AS ({_topics_values(source)}) "
-        f"SELECT e.pos, COALESCE(m.aggregate, {prefix}), {stream}, e.ver, m.type, m.version, "
-        f"({source.text('on', '_data_')})::date, ({source.text('timestamp', '_data_')})::timestamptz, "
-        f"{source.text('actor', 'id')}, {source.text('actor', 'name')}, {source.text('actor', 'role')}, "
-        f"{source.text('actor', 'unit')}, {source.text('command_id')}, {source.text('origin')}, "
-        f"COALESCE({source.text('date_precision')}, 'day'), {_stage(source)}, {source.text('note')}, "
-        f"CASE WHEN json_typeof(u.evidence) = 'array' THEN u.evidence::text ELSE '[]' END, "
-        f"CASE WHEN strpos(u.payload, '{_MARKER}') > 0 THEN NULL ELSE u.payload END "
-        f"FROM ({source.events(head)}) AS e LEFT JOIN m ON m.topic = e.topic "
-        f"CROSS JOIN LATERAL (SELECT {unmarked} AS payload, e.s::json -> 'evidence' AS evidence) AS u"
-    )
-    return conn.exec_driver_sql(sql).rowcount
 
 
 # ---------------------------------------------------------------------- the activity table
@@ -314,13 +206,14 @@ def rebuild_activity(conn: Connection, source: EventSource, head: int, topics: t
         temp = "CREATE TEMP TABLE {name} AS "
     for name in ("casecore_acts", "casecore_registered"):
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-    hid = f"substr(x.oid, {len('household/') + 1})"
-    pid = f"substr(x.oid, {len('problem/') + 1})"
+    hid = f"substr(y.oid, {len('household/') + 1})"
+    pid = f"substr(y.oid, {len('problem/') + 1})"
+    aggregate, kind = _by_topic(topics, "x.topic")
     on = "(x.acted)::date" if pg else "x.acted"
     conn.exec_driver_sql(
-        temp.format(name="casecore_acts") + f"WITH m(topic, aggregate, type, version) AS ({_topics_values(source)}) "
-        f"SELECT x.*, m.aggregate, m.type, CASE m.aggregate WHEN 'household' THEN {hid} ELSE {pid} END AS sid "
-        f"FROM ({extracted}) AS x JOIN m ON m.topic = x.topic")
+        temp.format(name="casecore_acts") + f"SELECT y.*, CASE y.aggregate WHEN 'household' THEN {hid} "
+        f"ELSE {pid} END AS sid FROM (SELECT x.*, {aggregate} AS aggregate, {kind} AS type "
+        f"FROM ({extracted}) AS x) AS y WHERE y.type IS NOT NULL")
     conn.exec_driver_sql(
         temp.format(name="casecore_registered") +
         "SELECT sid AS household_id, pos, division_code, substr(division_code, 1, 6) AS county_code, key_county, "

@@ -1,29 +1,37 @@
-"""Timeline (办理记录): one row per stored event — stream, version, global position, type, business date,
-recorded time, actor and payload — so that a household's history and as-of questions ("which households
-were monitored at the end of March?") are read from a table instead of replaying the log per request.
+"""Timeline (办理记录): a household's or a problem's whole history, and the stage index that as-of questions
+("which households were monitored at the end of March?") read.
 
-The rows are facts copied from the log; nothing is judged here. `stage` is the case stage the event
-led to, for the events that move a case (registration, a lead that opens an inclusion, procedure steps,
-exit nomination, rollback); it is empty for the others.
+The history is the stream itself, read from the log (`stream_history`): the event table is keyed by stream
+and version, so one indexed read gives every event of a case, decoded by the application's mapper, never
+behind the log and never a copy of it. Each event becomes the row `row_of` makes — stream, version, global
+position, type, business date, recorded time, actor and payload.
+
+The projection's table keeps only what questions across households need: the events that move a case
+(registration, a lead that opens an inclusion, procedure steps, exit nomination, rollback), with the stage
+each led to, and every stream's first event (a household's registration, a problem's raising), with the
+division it was registered in. Its rows are facts copied from the log; nothing is judged here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import orjson
 import sqlalchemy as sa
+from eventsourcing.persistence import StoredEvent
 from sqlalchemy.engine import Connection
 
 from casecore import limits as lim
-from casecore.events import CaseEvent
+from casecore.events import EVENT_TYPES, CaseCreated, CaseEvent
+from casecore.household import Household  # noqa: F401  (declares the household events read below)
 from casecore.labels import event_label
+from casecore.problem import Problem  # noqa: F401  (declares the problem events read below)
 from casecore.values import Stage
 from projections.in_database import EventSource, rebuild_timeline
 from projections.runner import Projection, insert_rows
-from projections.sealing import Sealed
 
 metadata = sa.MetaData()
 
@@ -35,24 +43,25 @@ timeline = sa.Table(
     sa.Column("stream_id", sa.String(lim.ID_MAX), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("type", sa.String(64), nullable=False),
-    sa.Column("event_version", sa.Integer, nullable=False),
     sa.Column("on", sa.Date, nullable=False),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("actor_id", sa.String(lim.ID_MAX)),
-    sa.Column("actor_name", Sealed("text", 128)),  # wider than `lim.NAME_MAX`: names stored before the limits,
-    sa.Column("actor_role", sa.String(16)),
-    sa.Column("actor_unit", sa.String(lim.UNIT_MAX)),
-    sa.Column("command_id", sa.String(lim.STORED_COMMAND_ID_MAX)),
-    sa.Column("origin", sa.String(lim.ORIGIN_MAX)),
-    sa.Column("date_precision", sa.String(8), nullable=False),
     sa.Column("stage", sa.String(24)),
-    sa.Column("note", Sealed()),
-    sa.Column("evidence", Sealed(), nullable=False),
-    sa.Column("payload", Sealed(), nullable=False),
-    sa.UniqueConstraint("aggregate", "stream_id", "version", name="uq_timeline_stream_version"),
+    #: the division a stream's first event registered it in (a household's registration, a problem's raising)
+    sa.Column("division_code", sa.String(12)),
+    #: what the table keeps: the events that move a case, and each stream's first event
+    sa.CheckConstraint("stage IS NOT NULL OR version = 1", name="ck_timeline_kept"),
 )
 sa.Index("ix_timeline_stream_on", timeline.c.stream_id, timeline.c.on)
-sa.Index("ix_timeline_stage_on", timeline.c.stage, timeline.c.on)
+
+
+def _carries_stage(cls: type[CaseEvent]) -> bool:
+    return issubclass(cls, CaseCreated) or any(f.name == "stage" for f in fields(cls))
+
+
+#: the topics of the events the table keeps rows of: a stream's first event, and every event that records a stage
+KEPT_TOPICS: tuple[str, ...] = tuple(sorted(
+    cls.TOPIC for types in EVENT_TYPES.values() for cls in types.values()  # type: ignore[attr-defined]
+    if _carries_stage(cls)))
+
 
 def _json(value: Any) -> str:
     return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
@@ -64,16 +73,20 @@ def _default(o: Any) -> Any:
     return str(o)  # Decimal keeps its exact digits as a string
 
 
+def _stage(event: CaseEvent, payload: dict[str, Any]) -> str | None:
+    """The stage the event led its case to, None for an event that does not move it."""
+    if type(event).TYPE == "registered":
+        return Stage.NOT_MONITORED.value
+    if type(event).TYPE == "lead_recorded" and not payload.get("opens_procedure"):
+        return None  # a lead on a case already under way records the stage it found, it does not move it
+    return payload.get("stage")
+
+
 def row_of(event: CaseEvent, position: int) -> dict[str, Any]:
-    """The timeline row of one stored event."""
+    """The history row of one stored event."""
     aggregate, _, stream_id = event.originator_id.partition("/")
     actor = event.actor or {}
     payload = event.payload()
-    stage = payload.get("stage")
-    if type(event).TYPE == "registered":
-        stage = Stage.NOT_MONITORED.value
-    elif type(event).TYPE == "lead_recorded" and not payload.get("opens_procedure"):
-        stage = None  # a lead on a case already under way records the stage it found, it does not move it
     return {
         "position": position,
         "aggregate": type(event).AGGREGATE or aggregate,
@@ -90,48 +103,79 @@ def row_of(event: CaseEvent, position: int) -> dict[str, Any]:
         "command_id": event.command_id,
         "origin": event.origin,
         "date_precision": event.date_precision,
-        "stage": stage,
+        "stage": _stage(event, payload),
         "note": event.note,
         "evidence": _json(list(event.evidence or ())),
         "payload": _json(payload),
     }
 
 
+def kept_row_of(event: CaseEvent, position: int) -> dict[str, Any] | None:
+    """The table's row of one stored event, None for an event the table does not keep."""
+    payload = event.payload()
+    stage = _stage(event, payload)
+    version = event.originator_version
+    if stage is None and version != 1:
+        return None
+    aggregate, _, stream_id = event.originator_id.partition("/")
+    division = payload.get("division_code") if version == 1 else None
+    return {
+        "position": position,
+        "aggregate": type(event).AGGREGATE or aggregate,
+        "stream_id": stream_id or aggregate,
+        "version": version,
+        "type": type(event).TYPE,
+        "on": event.on,
+        "stage": stage,
+        "division_code": division or None,
+    }
+
+
 class TimelineProjection(Projection):
-    """Every event, one row each, keyed by its global position."""
+    """The stage-moving events and each stream's first event, one row each, keyed by global position."""
 
     name: ClassVar[str] = "timeline"
     label: ClassVar[str] = "办理时间线"
     metadata: ClassVar[sa.MetaData] = metadata
-    deferred_indexes: ClassVar[tuple[str, ...]] = ("ix_timeline_stream_on", "ix_timeline_stage_on")
+    deferred_indexes: ClassVar[tuple[str, ...]] = ("ix_timeline_stream_on",)
+    topics: Sequence[str] = KEPT_TOPICS
 
     def fold(self, conn: Connection, events: list[CaseEvent]) -> None:  # pragma: no cover - needs positions
         raise TypeError("the timeline records global positions: fold it through the runner (fold_at)")
 
     def fold_at(self, conn: Connection, events: list[CaseEvent], positions: list[int]) -> None:
-        rows = [row_of(e, p) for e, p in zip(events, positions, strict=True)]
+        rows = [r for e, p in zip(events, positions, strict=True) if (r := kept_row_of(e, p)) is not None]
         if not rows:
             return
         # a rebuild starts from empty tables and positions only grow: plain inserts, no read-modify-write
         insert_rows(conn, timeline, rows)
 
     def rebuild_in_database(self, conn: Connection, source: EventSource, head: int) -> int | None:
-        return rebuild_timeline(conn, source, head)
+        return rebuild_timeline(conn, source, head, self.topics)
 
 
-# ---------------------------------------------------------------------- queries
+# ---------------------------------------------------------------------- a stream's history, from the log
 
 
-def stream_events(conn: Connection, stream_id: str, aggregate: str = "household") -> list[dict[str, Any]]:
-    """One stream's events in stream order, payloads decoded, with their Chinese labels."""
-    rows = conn.execute(
-        sa.select(timeline).where(timeline.c.aggregate == aggregate, timeline.c.stream_id == stream_id)
-        .order_by(timeline.c.version)
-    ).mappings()
-    return [_public(r) for r in rows]
+class PositionedStreams(Protocol):
+    """What the history asks of the event store: one stream's stored events in stream order, each with its
+    global position, in one indexed read (`adapters.store.hashchain`'s recorders offer it)."""
+
+    def select_stream_at(self, originator_id: str) -> list[tuple[int, StoredEvent]]: ...
 
 
-def _public(r: Any) -> dict[str, Any]:
+def stream_history(app: Any, stream_id: str, aggregate: str = "household") -> list[dict[str, Any]]:
+    """One stream's events in stream order, read from the log and decoded by `app`'s mapper (which opens
+    encrypted or compressed events), payloads as JSON values, with their Chinese labels; [] for a stream
+    that does not exist."""
+    recorder: PositionedStreams = app.recorder
+    to_event = app.mapper.to_domain_event
+    return [public_row(row_of(to_event(stored), position))
+            for position, stored in recorder.select_stream_at(f"{aggregate}/{stream_id}")]
+
+
+def public_row(r: dict[str, Any]) -> dict[str, Any]:
+    """A history row as readers get it: the actor as one object, evidence and payload as JSON values."""
     return {
         "position": r["position"],
         "stream_id": r["stream_id"],
@@ -185,11 +229,10 @@ def monitored_on(conn: Connection, day: date) -> list[str]:
 
 def household_division(conn: Connection, household_id: str) -> str | None:
     """A registered household's division code (from its registration row), None when it is unknown."""
-    payload = conn.execute(
-        sa.select(timeline.c.payload).where(timeline.c.aggregate == "household",
-                                            timeline.c.stream_id == household_id, timeline.c.type == "registered")
+    return conn.execute(
+        sa.select(timeline.c.division_code).where(timeline.c.aggregate == "household",
+                                                  timeline.c.stream_id == household_id, timeline.c.version == 1)
     ).scalar()
-    return None if payload is None else orjson.loads(payload).get("division_code")
 
 
 def divisions_of(conn: Connection, streams: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
@@ -201,12 +244,10 @@ def divisions_of(conn: Connection, streams: Iterable[tuple[str, str]]) -> dict[t
         chunk = set(wanted[i : i + 500])
         ids = list({s for _, s in chunk})
         rows = conn.execute(
-            sa.select(timeline.c.aggregate, timeline.c.stream_id, timeline.c.payload)
+            sa.select(timeline.c.aggregate, timeline.c.stream_id, timeline.c.division_code)
             .where(timeline.c.stream_id.in_(ids), timeline.c.version == 1)
         )
-        for aggregate, stream_id, payload in rows:
-            if (aggregate, stream_id) in chunk:
-                division = orjson.loads(payload).get("division_code")
-                if division:
-                    found[(aggregate, stream_id)] = division
+        for aggregate, stream_id, division in rows:
+            if (aggregate, stream_id) in chunk and division:
+                found[(aggregate, stream_id)] = division
     return found

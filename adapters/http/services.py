@@ -158,12 +158,12 @@ class Services:
         return self.shown(principal, state)
 
     def timeline(self, principal: Principal, household_id: str) -> list[dict[str, Any]]:
-        self.fresh(tl.TimelineProjection.name)
-        with self.connect() as conn:
-            division = tl.household_division(conn, household_id)
-            if division is None or not principal.reaches(division):
-                raise NotFound(f"户 {household_id} 不存在或不在您的查看范围内")
-            rows = tl.stream_events(conn, household_id)
+        """A household's whole history, read from the log itself (never behind it, whatever the projections'
+        positions), or NotFound when it does not exist or lies outside the caller's reach."""
+        rows = tl.stream_history(self.app, household_id)
+        division = rows[0]["payload"].get("division_code") if rows and rows[0]["type"] == "registered" else None
+        if division is None or not principal.reaches(division):
+            raise NotFound(f"户 {household_id} 不存在或不在您的查看范围内")
         return [self.shown(principal, r) for r in rows]
 
     # ------------------------------------------------------------------ listings (each within the caller's reach)
@@ -333,7 +333,7 @@ class Services:
         from projections.ledger import problem_ledger, problem_rows, rectification_rows
 
         check_as_of(as_of)
-        self.fresh("ledger", tl.TimelineProjection.name)
+        self.fresh("ledger")
         with self.connect() as conn:
             division = conn.execute(sa.select(problem_ledger.c.division_code)
                                     .where(problem_ledger.c.problem_id == problem_id)).scalar_one_or_none()
@@ -343,7 +343,7 @@ class Services:
             if row is None:
                 raise NotFound(f"问题 {problem_id} 在 {as_of} 尚未登记; 请换一个截至日期")
             acts = [a for a in rectification_rows(conn, as_of, division) if a["problem_id"] == problem_id]
-            history = tl.stream_events(conn, problem_id, aggregate="problem")
+        history = tl.stream_history(self.app, problem_id, aggregate="problem")
         return self.shown(principal, {"problem": row, "rectifications": acts, "history": history})
 
     def events(self, principal: Principal, after: int, limit: int) -> dict[str, Any]:

@@ -309,6 +309,11 @@ class HashedRecorder(StreamsReader):
     def stream_positions(self, originator_id: str) -> dict[int, int]:  # pragma: no cover - implemented below
         raise NotImplementedError
 
+    def select_stream_at(self, originator_id: str) -> list[tuple[int, StoredEvent]]:
+        """One stream's stored events in stream order, each with its global position: one read by the events
+        table's key (a household's history, `projections.timeline.stream_history`)."""
+        raise NotImplementedError  # pragma: no cover - implemented below
+
     def select_streams(self, originator_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         """Every stored event of several streams at once, in stream order (the bulk path loads a batch's
         streams with one query instead of one a stream)."""
@@ -420,6 +425,12 @@ class SQLiteHashedRecorder(SQLiteApplicationRecorder, HashedRecorder):
             c.execute(f"SELECT originator_version, rowid FROM {self.events_table_name} WHERE originator_id = ?",
                       (originator_id,))
             return {row[0]: row[1] for row in c.fetchall()}
+
+    def select_stream_at(self, originator_id: str) -> list[tuple[int, StoredEvent]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT rowid, originator_version, topic, state FROM {self.events_table_name} "
+                      "WHERE originator_id = ? ORDER BY originator_version", (originator_id,))
+            return [(row[0], StoredEvent(originator_id, row[1], row[2], row[3])) for row in c.fetchall()]
 
 
 #: the `hmac-sha256:<key id>` part of a stored hash in SQL ('' for a plain 64-digit hash)
@@ -607,6 +618,15 @@ class PostgresHashedRecorder(PostgresApplicationRecorder, HashedRecorder):
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, (originator_id,))
             return {r["originator_version"]: r["notification_id"] for r in curs.fetchall()}
+
+    def select_stream_at(self, originator_id: str) -> list[tuple[int, StoredEvent]]:
+        statement = SQL("SELECT notification_id, originator_version, topic, state FROM {schema}.{events} "
+                        "WHERE originator_id = %s ORDER BY originator_version"
+                        ).format(schema=Identifier(self.datastore.schema), events=Identifier(self.events_table_name))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, (originator_id,))
+            return [(r["notification_id"], StoredEvent(originator_id, r["originator_version"], r["topic"],
+                                                       bytes(r["state"]))) for r in curs.fetchall()]
 
 
 class PostgresReadingRecorder(PostgresHashedRecorder):

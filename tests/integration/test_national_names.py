@@ -17,7 +17,7 @@ from casecore import legacy
 from projections import casefacts as cf
 from projections.casefacts import CaseFactsProjection
 from projections.roster import RosterProjection, roster_members
-from projections.timeline import TimelineProjection, stream_events
+from projections.timeline import TimelineProjection, stream_history
 
 VILLAGE = ("522631101001", "黎平县", "德凤镇", "高近村")
 WHERE = {"县": "黎平县", "乡": "德凤镇", "村": "高近村"}
@@ -99,9 +99,8 @@ def test_every_read_model_that_shows_names_shows_the_repaired_ones(app, export):
                                        .where(roster_members.c.household_id == "HH1")).all())
             facts = dict(conn.execute(sa.select(cf.members.c.person_id, cf.members.c.name)
                                       .where(cf.members.c.household_id == "HH1")).all())
-            timeline = stream_events(conn, "HH1")
     assert sorted(roster.values()) == sorted(facts.values()) == ["张三", "李四"]
-    corrected = [e for e in timeline if e["type"] == "member_name_corrected"]
+    corrected = [e for e in stream_history(app, "HH1") if e["type"] == "member_name_corrected"]
     assert sorted(e["payload"]["name"] for e in corrected) == ["张三", "李四"]
     assert {e["label"] for e in corrected} == {"成员姓名更正"}
 

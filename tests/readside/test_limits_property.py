@@ -107,7 +107,7 @@ def commands(h: dict) -> list:
     ]
 
 
-def stored(conn: sa.Connection, h: dict) -> dict:
+def stored(app, conn: sa.Connection, h: dict) -> dict:
     hid, pid = h["hid"], h["pid"]
     r = roster.roster
     row = conn.execute(sa.select(r.c.resettlement_site, r.c.cadre_id, r.c.cadre_name, r.c.cadre_unit,
@@ -118,8 +118,11 @@ def stored(conn: sa.Connection, h: dict) -> dict:
     measure = conn.execute(sa.select(ms.c.measure_id, ms.c.department, ms.c.responsible)
                            .where(ms.c.household_id == hid)).one()
     t = timeline.timeline
-    first = conn.execute(sa.select(t.c.actor_id, t.c.actor_name, t.c.actor_unit, t.c.command_id, t.c.note)
-                         .where(t.c.stream_id == hid).order_by(t.c.position).limit(1)).one()
+    registered = conn.execute(sa.select(t.c.stream_id, t.c.type, t.c.division_code)
+                              .where(t.c.stream_id == hid).order_by(t.c.position).limit(1)).one()
+    history = timeline.stream_history(app, hid)
+    actor = history[0]["actor"]
+    first = (actor["id"], actor["name"], actor["unit"], history[0]["command_id"], history[0]["note"])
     lead = conn.execute(sa.select(casefacts.leads.c.lead_id, casefacts.leads.c.detail)
                         .where(casefacts.leads.c.household_id == hid,
                                casefacts.leads.c.lead_id == h["lead_id"])).one()
@@ -133,7 +136,7 @@ def stored(conn: sa.Connection, h: dict) -> dict:
     actions = conn.execute(sa.select(ledger.rectification_ledger.c.content)
                            .where(ledger.rectification_ledger.c.problem_id == pid)).scalars().all()
     return {"roster": tuple(row), "members": [tuple(x) for x in names], "measure": tuple(measure),
-            "first_event": tuple(first), "lead": tuple(lead), "income": tuple(income), "problem": tuple(problem),
+            "registered": tuple(registered), "first_event": first, "lead": tuple(lead), "income": tuple(income), "problem": tuple(problem),
             "actions": actions}
 
 
@@ -144,6 +147,7 @@ def expected(h: dict) -> dict:
         "members": sorted([(h["names"][0], h["relation"]), (h["names"][1], "配偶")],
                           key=lambda x: x != (h["names"][0], h["relation"])),
         "measure": (h["measure_id"], h["department"]["unit"], h["responsible"]),
+        "registered": (h["hid"], "registered", VILLAGE_CODE),
         "first_event": (h["actor"]["id"], h["actor"]["name"], h["actor"]["unit"], h["command_id"], h["note"]),
         "lead": (h["lead_id"], h["detail"]),
         "income": (h["net_income"], h["rigid"]),
@@ -160,11 +164,11 @@ def test_commands_at_the_limits_are_caught_up_and_rebuilt_by_every_projection_un
     with read_models(app) as rm:
         rm.catch_up()
         with rm.engine.connect() as conn:
-            caught_up = stored(conn, h)
+            caught_up = stored(app, conn, h)
         for projection in rm.runner.projections:
             rm.runner.rebuild(projection)
         with rm.engine.connect() as conn:
-            rebuilt = stored(conn, h)
+            rebuilt = stored(app, conn, h)
     want = expected(h)
     assert {k: v for k, v in caught_up.items() if k not in ("members", "actions")} == {
         k: v for k, v in want.items() if k != "members"}
