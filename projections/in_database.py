@@ -219,6 +219,8 @@ def rebuild_activity(conn: Connection, source: EventSource, head: int, topics: t
         "SELECT sid AS household_id, pos, division_code, substr(division_code, 1, 6) AS county_code, key_county, "
         "relocated, resettlement_site FROM casecore_acts WHERE aggregate = 'household' AND type = 'registered'")
     conn.exec_driver_sql("CREATE INDEX casecore_registered_household ON casecore_registered (household_id)")
+    if pg:   # temporary tables have no statistics until analysed: the joins below are planned on them
+        conn.exec_driver_sql("ANALYZE casecore_acts, casecore_registered")
     conn.exec_driver_sql(
         "INSERT INTO activity_households (household_id, division_code, county_code, key_county, relocated, "
         "resettlement_site) SELECT household_id, division_code, county_code, key_county, relocated, "
