@@ -176,11 +176,19 @@ def _stream(oid: str, dialect: str) -> tuple[str, str]:
 # ---------------------------------------------------------------------- the activity table
 
 
-#: (column, path) of what the activity table reads from its events
-_ACT_FIELDS = (("acted", ("on", "_data_")), ("division_code", ("division_code",)), ("key_county", ("key_county",)),
-               ("relocated", ("relocated",)), ("resettlement_site", ("resettlement_site",)),
-               ("household_id", ("household_id",)), ("source", ("source",)), ("mode", ("mode",)),
-               ("kind", ("kind",)), ("party", ("party",)), ("status", ("status",)))
+#: (column, path, the (aggregate, type) of the events whose rows read it: every event when empty) of what the
+#: activity table reads from its events — a field is read only from the events the statements below read it of
+_ACT_FIELDS = (("acted", ("on", "_data_"), ()),
+               ("division_code", ("division_code",), (("household", "registered"), ("problem", "raised"))),
+               ("key_county", ("key_county",), (("household", "registered"),)),
+               ("relocated", ("relocated",), (("household", "registered"),)),
+               ("resettlement_site", ("resettlement_site",), (("household", "registered"),)),
+               ("household_id", ("household_id",), (("problem", "raised"),)),
+               ("source", ("source",), (("household", "lead_recorded"),)),
+               ("mode", ("mode",), (("household", "risk_eliminated"),)),
+               ("kind", ("kind",), (("problem", "raised"),)),
+               ("party", ("party",), (("problem", "held_accountable"),)),
+               ("status", ("status",), (("problem", "signed_off"),)))
 _FLAGS = ("key_county", "relocated")
 
 
@@ -191,16 +199,23 @@ def rebuild_activity(conn: Connection, source: EventSource, head: int, topics: t
     county's key-county flag as registrations before it set it)."""
     pg = source.dialect == "postgresql"
     false = "false" if pg else "0"
+    def only(expression: str, of: tuple[tuple[str, str], ...]) -> str:
+        if not of:
+            return expression
+        wanted = ", ".join(_literal(EVENT_TYPES[agg][name].TOPIC) for agg, name in of  # type: ignore[attr-defined]
+                           if name in EVENT_TYPES.get(agg, {}))
+        return f"CASE WHEN e.topic IN ({wanted}) THEN {expression} END" if wanted else "NULL"
+
     if pg:
         fields = ", ".join(
-            (f"COALESCE((e.j #>> '{{{','.join(path)}}}')::boolean, false)" if name in _FLAGS
-             else f"(e.j #>> '{{{','.join(path)}}}')") + f" AS {name}" for name, path in _ACT_FIELDS)
+            only(f"COALESCE((e.j #>> '{{{','.join(path)}}}')::boolean, false)" if name in _FLAGS
+                 else f"(e.j #>> '{{{','.join(path)}}}')", of) + f" AS {name}" for name, path, of in _ACT_FIELDS)
         extracted = f"SELECT e.pos, e.oid, e.topic, {fields} FROM ({source.events(head, topics)}) AS e"
         temp = "CREATE TEMP TABLE {name} ON COMMIT DROP AS "
     else:
-        paths = ", ".join(_literal("$." + ".".join(path)) for _, path in _ACT_FIELDS)
-        fields = ", ".join((f"COALESCE(e.a ->> {i}, 0)" if name in _FLAGS else f"(e.a ->> {i})") + f" AS {name}"
-                           for i, (name, _) in enumerate(_ACT_FIELDS))
+        paths = ", ".join(_literal("$." + ".".join(path)) for _, path, _ in _ACT_FIELDS)
+        fields = ", ".join(only(f"COALESCE(e.a ->> {i}, 0)" if name in _FLAGS else f"(e.a ->> {i})", of)
+                           + f" AS {name}" for i, (name, _, of) in enumerate(_ACT_FIELDS))
         extracted = (f"SELECT e.pos, e.oid, e.topic, {fields} FROM (SELECT e.pos, e.oid, e.topic, "
                      f"json_extract(e.s, {paths}) AS a FROM ({source.events(head, topics)}) AS e LIMIT -1) AS e")
         temp = "CREATE TEMP TABLE {name} AS "
