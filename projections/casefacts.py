@@ -108,7 +108,9 @@ members = sa.Table(
     sa.Column("removed_on", sa.Date),
 )
 sa.Index("ix_cf_members_person", members.c.person_id)
-sa.Index("ix_cf_members_household", members.c.household_id, members.c.labour)
+#: covering the inspector's "labour on a date" probe (no table reads)
+sa.Index("ix_cf_members_household", members.c.household_id, members.c.labour, members.c.added_ord,
+         members.c.removed_ord)
 
 
 def _inclusion_and_exit() -> list[sa.Column[Any]]:
@@ -170,7 +172,9 @@ eliminations = sa.Table(
     sa.Column("first_lead_ord", sa.Integer),
     *_inclusion_and_exit(),
 )
-sa.Index("ix_cf_eliminations_cycle", eliminations.c.household_id, eliminations.c.cycle)
+#: covering the inspector's "a standing elimination of the cycle" probes (no table reads)
+sa.Index("ix_cf_eliminations_cycle", eliminations.c.household_id, eliminations.c.cycle, eliminations.c.eliminated_ord,
+         eliminations.c.rolled_back_ord)
 sa.Index("ix_cf_eliminations_eliminated", eliminations.c.eliminated_ord)
 sa.Index("ix_cf_cycles_included", cycles.c.included_ord)
 sa.Index("ix_cf_cycles_eliminated", cycles.c.eliminated_ord)
@@ -201,7 +205,9 @@ measures = sa.Table(
     sa.Column("ended_ord", sa.Integer),
     sa.Column("origin", sa.String(lim.ORIGIN_MAX)),
 )
-sa.Index("ix_cf_measures_cycle", measures.c.household_id, measures.c.cycle)
+#: covering the inspector's probes of a cycle's measures (targeted, developmental, fitting, planned: no table reads)
+sa.Index("ix_cf_measures_cycle", measures.c.household_id, measures.c.cycle, measures.c.implemented_ord,
+         measures.c.developmental, measures.c.measure_type, measures.c.planned_ord, measures.c.ended_ord)
 
 incomes = sa.Table(
     "cf_incomes", metadata,

@@ -540,14 +540,16 @@ class Inspector:
         c, rk, m = cf.cycles.alias("c"), cf.risks.alias("rk"), cf.measures.alias("m")
         # needs: the cycle's risks, and what the latest guarantee check (as of the date) of a monitored
         # household leaves open
-        latest = self.latest(cf.guarantees)
-        g2 = cf.guarantees.alias("g2")
+        g2, go = cf.guarantees.alias("g2"), cf.guarantees.alias("go")
+        # only households with a check that left an item open (few) need the cycle's state and their newest check
+        some_open = c.c.household_id.in_(sa.select(go.c.household_id).where(go.c.open_items > 0,
+                                                                            go.c.seq < self.seq_from(self.D + 1)))
         open_g = (sa.select(c.c.key, g2.c.housing, g2.c.drinking_water_safe, g2.c.children_out_of_school,
                             g2.c.members_without_medical_insurance)
-                  .select_from(latest)
-                  .join(g2, sa.and_(g2.c.household_id == latest.c.household_id, g2.c.seq == latest.c.latest))
-                  .join(c, c.c.household_id == latest.c.household_id)
-                  .where(g2.c.open_items > 0, self.assisted_cycles(c), self.monitored(c)).cte("og"))
+                  .select_from(c)
+                  .join(g2, sa.and_(g2.c.household_id == c.c.household_id,
+                                    g2.c.seq == self._basis(cf.guarantees, c, self.D)))
+                  .where(some_open, g2.c.open_items > 0, self.assisted_cycles(c), self.monitored(c)).cte("og"))
         risk_needs = (sa.select(c.c.key, c.c.household_id, c.c.cycle, rk.c.risk_type.label("need")).select_from(c)
                       .join(rk, sa.and_(rk.c.household_id == c.c.household_id, rk.c.cycle == c.c.cycle))
                       .where(self.assisted_cycles(c)))
@@ -800,9 +802,19 @@ class Inspector:
 
     def qualifying_not_monitored(self) -> Iterator[Finding]:
         h, i, g = cf.households.alias("h"), cf.incomes.alias("i"), cf.guarantees.alias("g")
-        le, fw = self._last_elimination(), self._failed_warnings()
-        after = sa.func.coalesce(le.c.ord, 0)
-        li, lg = self.latest(cf.incomes), self.latest(cf.guarantees)
+        fw = self._failed_warnings()
+        # first the households neither monitored nor in an inclusion, each with its newest income and guarantee
+        # check by the date and its last elimination (one index probe each, for those households only)
+        e = cf.eliminations.alias("qe")
+        last_elimination = (sa.select(sa.func.max(e.c.eliminated_ord))
+                            .where(e.c.household_id == h.c.household_id, e.c.eliminated_ord <= self.D)
+                            .scalar_subquery())
+        hs = (sa.select(h.c.household_id, h.c.division_code, h.c.cycle,
+                        self._basis(cf.incomes, h, self.D).label("li"),
+                        self._basis(cf.guarantees, h, self.D).label("lg"),
+                        sa.func.coalesce(last_elimination, 0).label("after"))
+              .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
+        after = hs.c.after
         line = self.line_on(i.c.on_ord)  # 应纳未纳: the line in force on the assessment's date
         below = sa.and_(i.c.on_ord > after, self.below_line(i, i.c.on_ord))
         open_g = sa.and_(g.c.open_items > 0, g.c.on_ord > after)
@@ -811,19 +823,16 @@ class Inspector:
         income_ok = sa.and_(i.c.seq.is_not(None), ~self.below_line(i, i.c.on_ord))
         unanswered = sa.func.coalesce(fw.c.n, 0) - sa.case((income_ok, sa.func.coalesce(fw.c.visited, 0)), else_=0)
         warned = sa.and_(fw.c.n.is_not(None), unanswered > 0)
-        stmt = (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, i.c.on.label("income_on"),
+        stmt = (sa.select(hs.c.household_id, hs.c.division_code, hs.c.cycle, i.c.on.label("income_on"),
                           i.c.per_capita_income, line.label("line"), below.label("below"),
                           g.c.on.label("guarantees_on"), g.c.open_items, open_g.label("open_g"),
                           unanswered.label("warnings"), fw.c.last_on,
                           i.c.origin.label("i_origin"), g.c.origin.label("g_origin"))
-                .select_from(h)
-                .outerjoin(le, le.c.household_id == h.c.household_id)
-                .outerjoin(li, li.c.household_id == h.c.household_id)
-                .outerjoin(i, sa.and_(i.c.household_id == h.c.household_id, i.c.seq == li.c.latest))
-                .outerjoin(lg, lg.c.household_id == h.c.household_id)
-                .outerjoin(g, sa.and_(g.c.household_id == h.c.household_id, g.c.seq == lg.c.latest))
-                .outerjoin(fw, fw.c.household_id == h.c.household_id)
-                .where(self.in_division(h.c.division_code), sa.or_(open_g, warned, below), self._not_monitored(h)))
+                .select_from(hs)
+                .outerjoin(i, sa.and_(i.c.household_id == hs.c.household_id, i.c.seq == hs.c.li))
+                .outerjoin(g, sa.and_(g.c.household_id == hs.c.household_id, g.c.seq == hs.c.lg))
+                .outerjoin(fw, fw.c.household_id == hs.c.household_id)
+                .where(sa.or_(open_g, warned, below)))
         def render(r: Any) -> tuple[str, dict[str, Any]]:
             why, evidence = [], {}
             if r.below:
