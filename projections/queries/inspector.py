@@ -372,13 +372,6 @@ class Inspector:
             return ordinal * cf.SEQ_PER_DAY
         return sa.cast(ordinal, sa.BigInteger) * cf.SEQ_PER_DAY
 
-    def latest(self, table: sa.Table) -> sa.Subquery:
-        """Per household, the newest assessment's `seq` made on or before the as-of date."""
-        t = table.alias(f"{table.name}_latest")
-        return (sa.select(t.c.household_id, sa.func.max(t.c.seq).label("latest"))
-                .where(t.c.seq < self.seq_from(self.D + 1)).group_by(t.c.household_id)
-                .subquery(f"{table.name}_seq_latest"))
-
     def has_labour(self, household_id: sa.ColumnElement[Any], on_ord: Any) -> sa.ColumnElement[bool]:
         m = cf.members
         return sa.exists().where(
@@ -552,20 +545,25 @@ class Inspector:
         return sa.or_(*[sa.and_(need == n, measure_type.in_(sorted(types)))
                         for n, types in sorted(self.policy.fit.items())])
 
+    def _open_checks(self) -> sa.CTE:
+        """The cycles the measure rules judge that are monitored on the as-of date and whose household's newest
+        guarantee check by then left an item open (`key` of the cycle, the check's items). Only households with
+        some check by then that left an item open (few) are looked at: the newest check is one of them."""
+        c, g2, go = cf.cycles.alias("oc"), cf.guarantees.alias("g2"), cf.guarantees.alias("go")
+        some_open = c.c.household_id.in_(sa.select(go.c.household_id).where(go.c.open_items > 0,
+                                                                            go.c.seq < self.seq_from(self.D + 1)))
+        return (sa.select(c.c.key, g2.c.housing, g2.c.drinking_water_safe, g2.c.children_out_of_school,
+                          g2.c.members_without_medical_insurance)
+                .select_from(c)
+                .join(g2, sa.and_(g2.c.household_id == c.c.household_id,
+                                  g2.c.seq == self._basis(cf.guarantees, c, self.D)))
+                .where(some_open, g2.c.open_items > 0, self.assisted_cycles(c), self.monitored(c)).cte("og"))
+
     def risk_without_fitting_measure(self) -> Iterator[Finding]:
         c, rk, m = cf.cycles.alias("c"), cf.risks.alias("rk"), cf.measures.alias("m")
         # needs: the cycle's risks, and what the latest guarantee check (as of the date) of a monitored
         # household leaves open
-        g2, go = cf.guarantees.alias("g2"), cf.guarantees.alias("go")
-        # only households with a check that left an item open (few) need the cycle's state and their newest check
-        some_open = c.c.household_id.in_(sa.select(go.c.household_id).where(go.c.open_items > 0,
-                                                                            go.c.seq < self.seq_from(self.D + 1)))
-        open_g = (sa.select(c.c.key, g2.c.housing, g2.c.drinking_water_safe, g2.c.children_out_of_school,
-                            g2.c.members_without_medical_insurance)
-                  .select_from(c)
-                  .join(g2, sa.and_(g2.c.household_id == c.c.household_id,
-                                    g2.c.seq == self._basis(cf.guarantees, c, self.D)))
-                  .where(some_open, g2.c.open_items > 0, self.assisted_cycles(c), self.monitored(c)).cte("og"))
+        open_g = self._open_checks()
         risk_needs = (sa.select(c.c.key, c.c.household_id, c.c.cycle, rk.c.risk_type.label("need")).select_from(c)
                       .join(rk, sa.and_(rk.c.household_id == c.c.household_id, rk.c.cycle == c.c.cycle))
                       .where(self.assisted_cycles(c)))
@@ -807,20 +805,23 @@ class Inspector:
         return ~sa.exists().where(c.c.household_id == h.c.household_id,
                                   sa.or_(self.monitored(c), self.open_inclusion(c)))
 
-    def qualifying_not_monitored(self) -> Iterator[Finding]:
-        h, i, g = cf.households.alias("h"), cf.incomes.alias("i"), cf.guarantees.alias("g")
-        fw = self._failed_warnings()
-        # first the households neither monitored nor in an inclusion, each with its newest income and guarantee
-        # check by the date and its last elimination (one index probe each, for those households only)
-        e = cf.eliminations.alias("qe")
+    def _outside(self) -> sa.Subquery:
+        """The households neither monitored nor in an inclusion on the as-of date, each with the `seq` of its
+        newest income (`li`) and guarantee check (`lg`) by then and the day of its last elimination by then
+        (`after`, 0 for none): an index probe each, for those households only."""
+        h, e = cf.households.alias("h"), cf.eliminations.alias("qe")
         last_elimination = (sa.select(sa.func.max(e.c.eliminated_ord))
                             .where(e.c.household_id == h.c.household_id, e.c.eliminated_ord <= self.D)
                             .scalar_subquery())
-        hs = (sa.select(h.c.household_id, h.c.division_code, h.c.cycle,
-                        self._basis(cf.incomes, h, self.D).label("li"),
-                        self._basis(cf.guarantees, h, self.D).label("lg"),
-                        sa.func.coalesce(last_elimination, 0).label("after"))
-              .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
+        return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle,
+                          self._basis(cf.incomes, h, self.D).label("li"),
+                          self._basis(cf.guarantees, h, self.D).label("lg"),
+                          sa.func.coalesce(last_elimination, 0).label("after"))
+                .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
+
+    def qualifying_not_monitored(self) -> Iterator[Finding]:
+        i, g = cf.incomes.alias("i"), cf.guarantees.alias("g")
+        fw, hs = self._failed_warnings(), self._outside()
         after = hs.c.after
         line = self.line_on(i.c.on_ord)  # 应纳未纳: the line in force on the assessment's date
         below = sa.and_(i.c.on_ord > after, self.below_line(i, i.c.on_ord))
