@@ -545,13 +545,21 @@ class Inspector:
         return sa.or_(*[sa.and_(need == n, measure_type.in_(sorted(types)))
                         for n, types in sorted(self.policy.fit.items())])
 
+    def some_open_check(self, household_id: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        """The household has a guarantee check made by the as-of date that left an item open: true of every
+        household whose check by then (its newest, or the one an elimination was based on) left one open, so
+        the rules about open checks look no further at the others. One pass over the checks, then a lookup in
+        its result a row."""
+        go = cf.guarantees.alias("go")
+        return household_id.in_(sa.select(go.c.household_id)
+                                .where(go.c.open_items > 0, go.c.seq < self.seq_from(self.D + 1)))
+
     def _open_checks(self) -> sa.CTE:
         """The cycles the measure rules judge that are monitored on the as-of date and whose household's newest
         guarantee check by then left an item open (`key` of the cycle, the check's items). Only households with
         some check by then that left an item open (few) are looked at: the newest check is one of them."""
-        c, g2, go = cf.cycles.alias("oc"), cf.guarantees.alias("g2"), cf.guarantees.alias("go")
-        some_open = c.c.household_id.in_(sa.select(go.c.household_id).where(go.c.open_items > 0,
-                                                                            go.c.seq < self.seq_from(self.D + 1)))
+        c, g2 = cf.cycles.alias("oc"), cf.guarantees.alias("g2")
+        some_open = self.some_open_check(c.c.household_id)
         return (sa.select(c.c.key, g2.c.housing, g2.c.drinking_water_safe, g2.c.children_out_of_school,
                           g2.c.members_without_medical_insurance)
                 .select_from(c)
@@ -707,7 +715,8 @@ class Inspector:
                           g.c.children_out_of_school, g.c.members_without_medical_insurance,
                           g.c.origin.label("g_origin"))
                 .select_from(c).join(g, self._judged(cf.guarantees, c, g))
-                .where(self.eliminated_standing(c), g.c.open_items > 0, self.in_division(c.c.division_code))
+                .where(self.eliminated_standing(c), self.some_open_check(c.c.household_id), g.c.open_items > 0,
+                       self.in_division(c.c.division_code))
                 .order_by(*self.latest_first(c), g.c.seq))
         def render(r: Any) -> tuple[str, dict[str, Any]]:
             open_ = []
@@ -880,7 +889,8 @@ class Inspector:
         c = cf.cycles.alias("c")
         limit_incl = self.by_policy(c.c.included_ord, lambda p: p.procedure.identification_days_limit)
         limit_now = self.policy.procedure.identification_days_limit
-        included = sa.and_(c.c.included_ord <= self.D, c.c.included_ord - c.c.first_lead_ord > limit_incl)
+        included = sa.and_(self.unindexed(c.c.included_ord) <= self.D,
+                           c.c.included_ord - c.c.first_lead_ord > limit_incl)
         pending = sa.and_(sa.or_(c.c.included_ord.is_(None), c.c.included_ord > self.D),
                           sa.or_(c.c.closed_ord.is_(None), c.c.closed_ord > self.D),
                           c.c.first_lead_ord <= self.D, self.D - c.c.first_lead_ord > limit_now)
