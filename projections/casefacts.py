@@ -223,7 +223,9 @@ incomes = sa.Table(
     sa.Column("per_capita_income", Money()),
     sa.Column("origin", sa.String(lim.ORIGIN_MAX)),
 )
-sa.Index("ix_cf_incomes_household", incomes.c.household_id, incomes.c.seq)
+#: the newest income by a date, and what the below-the-line test reads of it, from the index alone
+sa.Index("ix_cf_incomes_household", incomes.c.household_id, incomes.c.seq, incomes.c.on_ord,
+         incomes.c.per_capita_income, incomes.c.household_size, incomes.c.net_income, incomes.c.rigid_expenditure)
 
 guarantees = sa.Table(
     "cf_guarantees", metadata,
@@ -240,7 +242,9 @@ guarantees = sa.Table(
     sa.Column("open_items", sa.Integer, nullable=False),
     sa.Column("origin", sa.String(lim.ORIGIN_MAX)),
 )
-sa.Index("ix_cf_guarantees_household", guarantees.c.household_id, guarantees.c.seq)
+#: the newest guarantee check by a date, and whether it left an item open, from the index alone
+sa.Index("ix_cf_guarantees_household", guarantees.c.household_id, guarantees.c.seq, guarantees.c.open_items,
+         guarantees.c.on_ord)
 
 leads = sa.Table(
     "cf_leads", metadata,
