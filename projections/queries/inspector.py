@@ -817,8 +817,19 @@ class Inspector:
     def _outside(self) -> sa.Subquery:
         """The households neither monitored nor in an inclusion on the as-of date, each with the `seq` of its
         newest income (`li`) and guarantee check (`lg`) by then and the day of its last elimination by then
-        (`after`, 0 for none): an index probe each, for those households only."""
-        h, e = cf.households.alias("h"), cf.eliminations.alias("qe")
+        (`after`, 0 for none). SQLite probes its indexes for those households only (a join of the per-household
+        maxima over every row costs it more); PostgreSQL joins the maxima by hashing, which it does best."""
+        h = cf.households.alias("h")
+        if self.conn.dialect.name != "sqlite":
+            le, li, lg = self._last_elimination(), self._latest(cf.incomes), self._latest(cf.guarantees)
+            return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, li.c.latest.label("li"),
+                              lg.c.latest.label("lg"), sa.func.coalesce(le.c.ord, 0).label("after"))
+                    .select_from(h)
+                    .outerjoin(le, le.c.household_id == h.c.household_id)
+                    .outerjoin(li, li.c.household_id == h.c.household_id)
+                    .outerjoin(lg, lg.c.household_id == h.c.household_id)
+                    .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
+        e = cf.eliminations.alias("qe")
         last_elimination = (sa.select(sa.func.max(e.c.eliminated_ord))
                             .where(e.c.household_id == h.c.household_id, e.c.eliminated_ord <= self.D)
                             .scalar_subquery())
@@ -827,6 +838,13 @@ class Inspector:
                           self._basis(cf.guarantees, h, self.D).label("lg"),
                           sa.func.coalesce(last_elimination, 0).label("after"))
                 .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
+
+    def _latest(self, table: sa.Table) -> sa.Subquery:
+        """Per household, the newest assessment's `seq` made on or before the as-of date."""
+        t = table.alias(f"{table.name}_latest")
+        return (sa.select(t.c.household_id, sa.func.max(t.c.seq).label("latest"))
+                .where(t.c.seq < self.seq_from(self.D + 1)).group_by(t.c.household_id)
+                .subquery(f"{table.name}_seq_latest"))
 
     def qualifying_not_monitored(self) -> Iterator[Finding]:
         i, g = cf.incomes.alias("i"), cf.guarantees.alias("g")

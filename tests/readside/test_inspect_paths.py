@@ -3,9 +3,9 @@ every pattern the rules look for, `benchmarks/bench_inspect.py`), as of dates ac
 whole province or one division, a run of every rule equals, finding by finding (key, severity, sentence,
 evidence, problem ids) and in order, the run of a reference inspector that derives the same things the plain
 way: the households outside monitoring with their newest checks and last elimination joined from per-household
-maxima over all rows (not probed for those households only), the cycles and eliminations with an open guarantee
-check without first narrowing to households with some open check, and "included by the date" answered through
-its index. On SQLite and PostgreSQL."""
+maxima over all rows (SQLite probes them for those households only; PostgreSQL joins the maxima too), the
+cycles and eliminations with an open guarantee check without first narrowing to households with some open
+check, and "included by the date" answered through its index. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -35,12 +35,6 @@ class Reference(Inspector):
 
     def some_open_check(self, household_id: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         return sa.true()
-
-    def _latest(self, table: sa.Table) -> sa.Subquery:
-        t = table.alias(f"{table.name}_latest")
-        return (sa.select(t.c.household_id, sa.func.max(t.c.seq).label("latest"))
-                .where(t.c.seq < self.seq_from(self.D + 1)).group_by(t.c.household_id)
-                .subquery(f"{table.name}_seq_latest"))
 
     def _outside(self) -> sa.Subquery:
         h, le = cf.households.alias("h"), self._last_elimination()
