@@ -386,8 +386,8 @@ class Inspector:
 
     def assisted_cycles(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """Cycles the measure rules judge: monitored longer than the grace months, or eliminated."""
-        return sa.and_(self.unindexed(c.c.included_ord) <= self.D, sa.or_(c.c.included_ord <= self.grace_cutoff(),
-                                                          self.ever_eliminated(c)),
+        return sa.and_(self.unindexed(c.c.included_ord) <= self.D,
+                       sa.or_(c.c.included_ord <= self.grace_cutoff(), self.ever_eliminated(c)),
                        self.in_division(c.c.division_code))
 
     @staticmethod
