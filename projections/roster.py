@@ -198,12 +198,11 @@ def _member_row(household_id: str, m: dict[str, Any], added_on: date | None, rea
 class _Batch:
     """The rows one batch touches, loaded once and changed in memory."""
 
-    def __init__(self, conn: Connection, events: list[CaseEvent]):
-        ids = [e.originator_id.removeprefix(HOUSEHOLD_PREFIX) for e in events]
-        self.rows = rows_by_key(conn, roster, "household_id", ids)
+    def __init__(self, conn: Connection, mine: list[tuple[str, CaseEvent]]):
+        self.rows = rows_by_key(conn, roster, "household_id", [hid for hid, _ in mine])
         self.existing_rows = set(self.rows)
-        member_ids = {i for i, e in zip(ids, events) if type(e) in _MEMBER_EVENTS}
-        measure_ids = {i for i, e in zip(ids, events) if type(e) in _MEASURE_EVENTS}
+        member_ids = {hid for hid, e in mine if type(e) in _MEMBER_EVENTS}
+        measure_ids = {hid for hid, e in mine if type(e) in _MEASURE_EVENTS}
         self.members = _load_all(conn, roster_members, MEMBER_KEY, member_ids)
         self.existing_members = set(self.members)
         self.measures = _load_all(conn, roster_measures, MEASURE_KEY, measure_ids)
@@ -252,8 +251,11 @@ def _load_all(conn: Connection, table: sa.Table, key: tuple[str, str], household
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
-        for r in conn.execute(sa.select(table).where(table.c.household_id.in_(chunk))).mappings():
-            out[(r[key[0]], r[key[1]])] = dict(r)
+        result = conn.execute(sa.select(table).where(table.c.household_id.in_(chunk)))
+        names = list(result.keys())
+        first, second = names.index(key[0]), names.index(key[1])
+        for r in result.all():   # one fetchall, plain tuples (iterating mappings fetched row by row)
+            out[(r[first], r[second])] = dict(zip(names, r, strict=True))
     return out
 
 
@@ -438,14 +440,18 @@ class RosterProjection(Projection):
         self.topics = tuple(sorted(cls.TOPIC for cls in EVENT_TYPES.get("household", {}).values()))  # type: ignore[attr-defined]
 
     def fold(self, conn: Connection, events: list[CaseEvent]) -> None:
-        mine = [e for e in events if e.originator_id.startswith(HOUSEHOLD_PREFIX)]
+        cut = len(HOUSEHOLD_PREFIX)
+        mine = [(e.originator_id[cut:], e) for e in events if e.originator_id.startswith(HOUSEHOLD_PREFIX)]
         if not mine:
             return
         batch = _Batch(conn, mine)
-        for e in mine:
-            hid = e.originator_id.removeprefix(HOUSEHOLD_PREFIX)
-            row = batch.row(hid)
-            handler = handles.get(e)
+        rows = batch.rows
+        table = handles.table
+        for hid, e in mine:
+            row = rows.get(hid)
+            if row is None:
+                row = batch.row(hid)
+            handler = table.get(type(e))
             if handler is not None:
                 handler(batch, hid, row, e)
             row["version"] = e.originator_version

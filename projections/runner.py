@@ -40,10 +40,12 @@ PostgreSQL advisory lock, or an OS lock on a file beside the SQLite database, bo
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
-import operator
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -630,6 +632,12 @@ class ProjectionRunner:
         """The batch loop: read and decode each batch of the log once, fold it into every projection behind
         it, each in its own transaction after the compare-and-set of its position; until all have reached the
         head (or `stop_after_batches` batches). Returns the events each projection folded."""
+        with _fewer_collections():
+            return self._fold_batches_loop(chosen, progress, stop_after_batches)
+
+    def _fold_batches_loop(self, chosen: list[Projection],
+                           progress: Callable[[Projection, int, int], None] | None,
+                           stop_after_batches: int | None) -> dict[str, int]:
         done = {p.name: 0 for p in chosen}
         batches: dict[str, int] = {}
         rounds = 0
@@ -711,6 +719,37 @@ class ProjectionRunner:
                 time.sleep(poll_seconds)
 
 
+#: the collector's thresholds while batches are folded (those of a `--jobs` rebuild's processes)
+FOLD_GC_THRESHOLDS = (50_000, 20, 100)
+_gc_lock = threading.Lock()
+_gc_folding = 0
+_gc_before: tuple[int, int, int] = (700, 10, 10)
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Fold with CPython's cyclic garbage collector run less often. A batch decodes and folds tens of thousands
+    of events into rows that live until the batch is written; at the default thresholds every 700 new objects
+    start a collection and every hundredth of them walks everything alive again: a fifth of a rebuild's CPU
+    time at 20,000 households (docs/benchmarks.md). Events and rows hold no reference cycles, so reference
+    counting frees them as before; cycles elsewhere are collected, less often. The thresholds are the
+    process's: the previous ones come back when the last fold loop of any thread ends."""
+    global _gc_folding, _gc_before
+    with _gc_lock:
+        if _gc_folding == 0:
+            _gc_before = gc.get_threshold()
+            if _gc_before[0]:   # (0: automatic collection is off, and stays off)
+                gc.set_threshold(*(max(a, b) for a, b in zip(_gc_before, FOLD_GC_THRESHOLDS, strict=True)))
+        _gc_folding += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_folding -= 1
+            if _gc_folding == 0:
+                gc.set_threshold(*_gc_before)
+
+
 # ---------------------------------------------------------------------- helpers for set-based folds
 
 Key = str | tuple[str, ...]
@@ -779,50 +818,63 @@ def _driver_executemany(conn: Connection, table: sa.Table, rows: Sequence[dict[s
     """One INSERT (`where` None) or UPDATE … WHERE <where columns> of every row, straight to the driver's
     executemany: each value goes through its column type's own bind processor, as SQLAlchemy would convert
     it, but without building and processing a parameter dict per row (a third of a projection's rebuild).
-    Returns False when the rows do not all have the same columns of the table (the caller then lets
-    SQLAlchemy do it)."""
+    An UPDATE sets the other columns only: setting a key column, even to its own value, makes SQLite rewrite
+    the key's index entry. Returns False when the rows do not all have the same columns of the table (the
+    caller then lets SQLAlchemy do it)."""
     dialect = conn.dialect
     mark = _PLACEHOLDER.get(dialect.paramstyle)
     names = list(rows[0])
     if mark is None or any(n not in table.c for n in names) or any(r.keys() != rows[0].keys() for r in rows):
         return False
-    columns = [table.c[n] for n in names]
-    processors = [_bind_processor(c, dialect) for c in columns]
     quote = dialect.identifier_preparer
     target = quote.format_table(table)
     if where is None:
-        sql = (f"INSERT INTO {target} ({', '.join(quote.format_column(c) for c in columns)}) "
-               f"VALUES ({', '.join(mark for _ in columns)})")
-        keys: list[int] = []
+        order = names
+        sql = (f"INSERT INTO {target} ({', '.join(quote.format_column(table.c[n]) for n in order)}) "
+               f"VALUES ({', '.join(mark for _ in order)})")
     else:
-        sql = (f"UPDATE {target} SET {', '.join(f'{quote.format_column(c)} = {mark}' for c in columns)} WHERE "
-               + " AND ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in where))
-        keys = [names.index(n) for n in where]
-    get = operator.itemgetter(*names) if len(names) > 1 else (lambda r: (r[names[0]],))
-    convert = [(i, p) for i, p in enumerate(processors) if p is not None]
-    params = []
-    for r in rows:
-        values = list(get(r))
-        for i, p in convert:
-            values[i] = p(values[i])
-        if keys:
-            values += [values[i] for i in keys]
-        params.append(tuple(values))
-    conn.exec_driver_sql(sql, params)
+        order = [n for n in names if n not in where] + list(where)
+        if len(order) == len(where):   # nothing but the key: nothing to change
+            return True
+        sql = (f"UPDATE {target} SET "
+               + ", ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in order[: len(order) - len(where)])
+               + " WHERE " + " AND ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in where))
+    convert = _row_converter(table, tuple(order), dialect)
+    conn.exec_driver_sql(sql, [convert(r) for r in rows])
     return True
 
 
-def _iso_date(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def process(value: Any) -> Any:
-        # SQLite's DATE text is the ISO date; a C method instead of SQLAlchemy's format string (millions of calls)
-        return value.isoformat() if type(value) is date else original(value)
-
-    return process
+#: row converters by dialect (each engine has its own, and its types' processors: `projections.sealing`)
+_CONVERTERS: weakref.WeakKeyDictionary[sa.Dialect, dict[tuple[sa.Table, tuple[str, ...]],
+                                                        Callable[[dict[str, Any]], tuple[Any, ...]]]] = (
+    weakref.WeakKeyDictionary())
 
 
-def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
-    """The column type's bind processor, as SQLAlchemy applies it."""
-    processor = column.type._cached_bind_processor(dialect)
-    if processor is not None and dialect.name == "sqlite" and type(column.type) is sa.Date:
-        return _iso_date(processor)
-    return processor
+def _row_converter(table: sa.Table, order: tuple[str, ...], dialect: sa.Dialect
+                   ) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function of a row (dict) giving its values in `order`, each through its column type's bind processor
+    as SQLAlchemy applies it: compiled once per table, columns and dialect, one expression per column and no loop
+    per value (it runs for every row a projection writes)."""
+    known = _CONVERTERS.setdefault(dialect, {})
+    found = known.get((table, order))
+    if found is not None:
+        return found
+    scope: dict[str, Any] = {"_date": date}
+    parts = []
+    for i, name in enumerate(order):
+        column = table.c[name]
+        value = f"r[{name!r}]"
+        processor = column.type._cached_bind_processor(dialect)
+        if processor is None:
+            parts.append(value)
+        elif dialect.name == "sqlite" and type(column.type) is sa.Date:
+            # SQLite's DATE text is the ISO date: a C method instead of SQLAlchemy's format string
+            scope[f"_p{i}"] = processor
+            parts.append(f"(v.isoformat() if (v := {value}).__class__ is _date else _p{i}(v))")
+        else:
+            scope[f"_p{i}"] = processor
+            parts.append(f"_p{i}({value})")
+    source = f"def convert(r):\n    return ({', '.join(parts)},)\n"
+    exec(compile(source, f"<{table.name} row converter>", "exec"), scope)  # noqa: S102 - names are our columns'
+    known[(table, order)] = converter = scope["convert"]
+    return converter
