@@ -870,7 +870,12 @@ def _row_converter(table: sa.Table, order: tuple[str, ...], dialect: sa.Dialect
         elif dialect.name == "sqlite" and type(column.type) is sa.Date:
             # SQLite's DATE text is the ISO date: a C method instead of SQLAlchemy's format string
             scope[f"_p{i}"] = processor
-            parts.append(f"(v.isoformat() if (v := {value}).__class__ is _date else _p{i}(v))")
+            parts.append(f"(None if (v := {value}) is None else v.isoformat() if v.__class__ is _date else _p{i}(v))")
+        elif type(column.type) is sa.Boolean:
+            # the processor's own answers for True and False, looked up (it is called for anything else)
+            scope[f"_p{i}"] = processor
+            scope[f"_b{i}"] = {True: processor(True), False: processor(False)}
+            parts.append(f"(_b{i}[v] if (v := {value}).__class__ is bool else _p{i}(v))")
         else:
             scope[f"_p{i}"] = processor
             parts.append(f"_p{i}({value})")
