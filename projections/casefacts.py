@@ -51,6 +51,8 @@ from projections.sealing import Sealed
 HOUSEHOLD = HOUSEHOLD_PREFIX
 PROBLEM = PROBLEM_PREFIX
 _DEVELOPMENTAL = frozenset(m.value for m in DEVELOPMENTAL_MEASURES)
+_EXIT, _INCLUSION = Procedure.EXIT.value, Procedure.INCLUSION.value
+_MONITORED = (Stage.MONITORED.value, Stage.IN_EXIT.value)
 #: the events that sign a level of a procedure
 SIGNING: dict[type, str] = {
     Household.LeadVerified: SignLevel.VERIFY.value, Household.ExitVerified: SignLevel.VERIFY.value,
@@ -523,28 +525,32 @@ class CaseFactsProjection(Projection):
         if m is not None:
             m["name"] = e.name
 
-    def _assessment(self, hid: str, h: dict[str, Any], e: Any) -> dict[str, Any]:
-        return {"key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"], "on": e.on,
-                "on_ord": e.on.toordinal(), "seq": e.on.toordinal() * SEQ_PER_DAY + e.originator_version,
-                "origin": e.origin}
+    @staticmethod
+    def _assessment(hid: str, h: dict[str, Any], e: Any) -> dict[str, Any]:
+        version = e.originator_version
+        day = e.on.toordinal()
+        return {"key": f"{hid}#{version}", "household_id": hid, "cycle": h["cycle"], "on": e.on, "on_ord": day,
+                "seq": day * SEQ_PER_DAY + version, "origin": e.origin}
 
     @on_household(Household.IncomeAssessed)
     def _on_income_assessed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
-        b.appended[incomes].append(self._assessment(hid, h, e) | {
-            "net_income": e.net_income, "rigid_expenditure": e.rigid_expenditure,
-            "household_size": e.household_size, "per_capita_income": e.per_capita_income})
+        row = self._assessment(hid, h, e)
+        row.update(net_income=e.net_income, rigid_expenditure=e.rigid_expenditure,
+                   household_size=e.household_size, per_capita_income=e.per_capita_income)
+        b.appended[incomes].append(row)
 
     @on_household(Household.GuaranteesAssessed)
     def _on_guarantees_assessed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
-        b.appended[guarantees].append(self._assessment(hid, h, e) | {
-            "housing": e.housing, "drinking_water_safe": e.drinking_water_safe,
-            "children_out_of_school": len(e.children_out_of_school),
-            "members_without_medical_insurance": len(e.members_without_medical_insurance),
-            "open_items": open_items(e)})
+        row = self._assessment(hid, h, e)
+        row.update(housing=e.housing, drinking_water_safe=e.drinking_water_safe,
+                   children_out_of_school=len(e.children_out_of_school),
+                   members_without_medical_insurance=len(e.members_without_medical_insurance),
+                   open_items=open_items(e))
+        b.appended[guarantees].append(row)
 
     @on_household(Household.LeadRecorded)
     def _on_lead_recorded(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
-        monitored = h["stage"] in (Stage.MONITORED.value, Stage.IN_EXIT.value)
+        monitored = h["stage"] in _MONITORED
         if e.opens_procedure:
             c = b.new_cycle(hid, e.origin)
             c.update(first_lead_on=e.on, first_lead_ord=e.on.toordinal())
@@ -570,10 +576,9 @@ class CaseFactsProjection(Projection):
         actor = (e.actor or {}).get("id")
         if not actor:
             return
-        c = b.cycle(hid)
-        instance = (c or {}).get("nominated_ord") or 0 if e.procedure == Procedure.EXIT.value else 0
+        instance = ((b.cycle(hid) or {}).get("nominated_ord") or 0) if e.procedure == _EXIT else 0
         b.appended[signatures].append({
-            "key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"],
+            "key": f"{hid}#{e.originator_version}", "household_id": hid, "cycle": h["cycle"],
             "division_code": h["division_code"], "procedure": e.procedure, "instance": instance, "level": level,
             "actor_id": actor, "on": e.on, "on_ord": e.on.toordinal()})
 
@@ -584,22 +589,22 @@ class CaseFactsProjection(Projection):
         c = b.cycle(hid)
         if c is None:
             return
-        if e.procedure == Procedure.INCLUSION.value and c["status"] == "in_inclusion":
+        if e.procedure == _INCLUSION and c["status"] == "in_inclusion":
             c.update(status="closed", closed_on=e.on, closed_ord=e.on.toordinal())
-        elif e.procedure == Procedure.EXIT.value and c["status"] == "in_exit":
+        elif e.procedure == _EXIT and c["status"] == "in_exit":
             c["status"] = "monitored"
         h["cycle_status"] = c["status"]
 
     @on_household(Household.PublicityOpened)
     def _on_publicity_opened(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
-        if c is not None and e.procedure == Procedure.INCLUSION.value:
+        if c is not None and e.procedure == _INCLUSION:
             c["publicity_opened_on"] = e.on
 
     @on_household(Household.PublicityClosed)
     def _on_publicity_closed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
-        if c is not None and e.procedure == Procedure.INCLUSION.value:
+        if c is not None and e.procedure == _INCLUSION:
             c["publicity_closed_on"] = e.on
         b.appended[publicity].append({
             "key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"],
@@ -623,7 +628,7 @@ class CaseFactsProjection(Projection):
 
     @on_household(Household.CountyDecided)
     def _on_county_decided(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
-        if e.procedure != Procedure.INCLUSION.value:
+        if e.procedure != _INCLUSION:
             self._closed(b, hid, h, e)
             return
         if e.step == "closed":
