@@ -40,10 +40,8 @@ PostgreSQL advisory lock, or an OS lock on a file beside the SQLite database, bo
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import re
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -632,12 +630,6 @@ class ProjectionRunner:
         """The batch loop: read and decode each batch of the log once, fold it into every projection behind
         it, each in its own transaction after the compare-and-set of its position; until all have reached the
         head (or `stop_after_batches` batches). Returns the events each projection folded."""
-        with _fewer_collections():
-            return self._fold_batches_loop(chosen, progress, stop_after_batches)
-
-    def _fold_batches_loop(self, chosen: list[Projection],
-                           progress: Callable[[Projection, int, int], None] | None,
-                           stop_after_batches: int | None) -> dict[str, int]:
         done = {p.name: 0 for p in chosen}
         batches: dict[str, int] = {}
         rounds = 0
@@ -717,37 +709,6 @@ class ProjectionRunner:
                 on_batch(n)
             if n == 0:
                 time.sleep(poll_seconds)
-
-
-#: the collector's thresholds while batches are folded (those of a `--jobs` rebuild's processes)
-FOLD_GC_THRESHOLDS = (50_000, 20, 100)
-_gc_lock = threading.Lock()
-_gc_folding = 0
-_gc_before: tuple[int, int, int] = (700, 10, 10)
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Fold with CPython's cyclic garbage collector run less often. A batch decodes and folds tens of thousands
-    of events into rows that live until the batch is written; at the default thresholds every 700 new objects
-    start a collection and every hundredth of them walks everything alive again: a fifth of a rebuild's CPU
-    time at 20,000 households (docs/benchmarks.md). Events and rows hold no reference cycles, so reference
-    counting frees them as before; cycles elsewhere are collected, less often. The thresholds are the
-    process's: the previous ones come back when the last fold loop of any thread ends."""
-    global _gc_folding, _gc_before
-    with _gc_lock:
-        if _gc_folding == 0:
-            _gc_before = gc.get_threshold()
-            if _gc_before[0]:   # (0: automatic collection is off, and stays off)
-                gc.set_threshold(*(max(a, b) for a, b in zip(_gc_before, FOLD_GC_THRESHOLDS, strict=True)))
-        _gc_folding += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_folding -= 1
-            if _gc_folding == 0:
-                gc.set_threshold(*_gc_before)
 
 
 # ---------------------------------------------------------------------- helpers for set-based folds
@@ -880,6 +841,6 @@ def _row_converter(table: sa.Table, order: tuple[str, ...], dialect: sa.Dialect
             scope[f"_p{i}"] = processor
             parts.append(f"_p{i}({value})")
     source = f"def convert(r):\n    return ({', '.join(parts)},)\n"
-    exec(compile(source, f"<{table.name} row converter>", "exec"), scope)  # noqa: S102 - names are our columns'
+    exec(compile(source, f"<{table.name} row converter>", "exec"), scope)   # the names are our columns'
     known[(table, order)] = converter = scope["convert"]
     return converter

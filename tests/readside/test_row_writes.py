@@ -1,23 +1,19 @@
 """A projection's rows written by the runner's driver-level helpers (`insert_rows`, `upsert`) are stored exactly
-as SQLAlchemy's own INSERT and UPDATE store them, value for value, on SQLite and on PostgreSQL; and folding
-leaves the process's garbage-collector settings as it found them."""
+as SQLAlchemy's own INSERT and UPDATE store them, value for value, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import gc
 from datetime import date
-from decimal import Decimal
 
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.readside.readmodels import engine_for, store_of
+from adapters.readside.readmodels import engine_for
 from adapters.store.storage import resolve_store
 from projections.roster import Money
-from projections.runner import Projection, ProjectionRunner, insert_rows, upsert
+from projections.runner import insert_rows, upsert
 from projections.sealing import Sealed
-from tests.builders import register, run
 
 metadata = sa.MetaData()
 
@@ -88,40 +84,4 @@ def test_rows_inserted_and_updated_by_the_driver_are_stored_as_sqlalchemy_stores
             assert _stored(conn, by_driver) == _stored(conn, by_sqlalchemy)
     finally:
         metadata.drop_all(engine)
-        engine.dispose()
-
-
-class Watching(Projection):
-    """Records the collector's thresholds while it folds."""
-
-    name = "test_gc_watch"
-    metadata = sa.MetaData()
-    sa.Table("test_gc_watch", metadata, sa.Column("n", sa.Integer, primary_key=True))
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[int, int, int]] = []
-
-    def fold(self, conn, events):
-        self.seen.append(gc.get_threshold())
-
-
-def test_folding_collects_garbage_less_often_and_restores_the_process_settings_after(sqlite_app):
-    run(sqlite_app, [register("H1"), register("H2")])
-    engine = engine_for(store_of(sqlite_app))
-    before = gc.get_threshold()
-    try:
-        gc.set_threshold(900, 11, 12)
-        runner = ProjectionRunner(sqlite_app, engine, [Watching()], batch_size=1)
-        watching = runner.projections[0]
-        runner.rebuild(watching)
-        assert watching.seen and all(t[0] >= 50_000 for t in watching.seen)
-        assert gc.get_threshold() == (900, 11, 12)
-
-        gc.set_threshold(0)   # automatic collection off: folding leaves it off
-        run(sqlite_app, [register("H3")])
-        runner.catch_up(watching)
-        assert watching.seen[-1][0] == 0
-        assert gc.get_threshold()[0] == 0
-    finally:
-        gc.set_threshold(*before)
         engine.dispose()
