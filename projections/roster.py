@@ -315,17 +315,20 @@ def _member_name_corrected(b: _Batch, hid: str, row: dict[str, Any], e: Househol
 @handles(Household.IncomeAssessed)
 def _income(b: _Batch, hid: str, row: dict[str, Any], e: Household.IncomeAssessed) -> None:
     if row["income_assessed_on"] is None or e.on >= row["income_assessed_on"]:
-        row.update(per_capita_income=e.per_capita_income, income_assessed_on=e.on,
-                   income_period_start=e.period_start, income_period_end=e.period_end)
+        row["per_capita_income"] = e.per_capita_income
+        row["income_assessed_on"] = e.on
+        row["income_period_start"] = e.period_start
+        row["income_period_end"] = e.period_end
 
 
 @handles(Household.GuaranteesAssessed)
 def _guarantees(b: _Batch, hid: str, row: dict[str, Any], e: Household.GuaranteesAssessed) -> None:
     # the aggregate's "latest" guarantee check is the last one recorded (guarantees[-1])
-    row.update(housing=e.housing, drinking_water_safe=e.drinking_water_safe,
-               children_out_of_school=len(e.children_out_of_school),
-               members_without_medical_insurance=len(e.members_without_medical_insurance),
-               guarantees_assessed_on=e.on)
+    row["housing"] = e.housing
+    row["drinking_water_safe"] = e.drinking_water_safe
+    row["children_out_of_school"] = len(e.children_out_of_school)
+    row["members_without_medical_insurance"] = len(e.members_without_medical_insurance)
+    row["guarantees_assessed_on"] = e.on
 
 
 @handles(Household.LeadRecorded)
@@ -396,9 +399,11 @@ def _rolled_back(b: _Batch, hid: str, row: dict[str, Any], e: Household.Eliminat
 
 def _step(b: _Batch, hid: str, row: dict[str, Any], e: Household.Step) -> None:
     """Every procedure step moves the case; a few also record something (their handlers below)."""
-    row.update(procedure_step=e.step, stage=e.stage)
-    if is_settled(e.stage):  # the aggregate's Step mutator clears procedure and step then
-        row.update(open_procedure=None, procedure_step=None)
+    stage = row["stage"] = e.stage
+    if is_settled(stage):  # the aggregate's Step mutator clears procedure and step then
+        row["open_procedure"] = row["procedure_step"] = None
+    else:
+        row["procedure_step"] = e.step
 
 
 @handles(Household.CountyDecided)
