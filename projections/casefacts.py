@@ -51,6 +51,8 @@ from projections.sealing import Sealed
 HOUSEHOLD = HOUSEHOLD_PREFIX
 PROBLEM = PROBLEM_PREFIX
 _DEVELOPMENTAL = frozenset(m.value for m in DEVELOPMENTAL_MEASURES)
+_EXIT, _INCLUSION = Procedure.EXIT.value, Procedure.INCLUSION.value
+_MONITORED = (Stage.MONITORED.value, Stage.IN_EXIT.value)
 #: the events that sign a level of a procedure
 SIGNING: dict[type, str] = {
     Household.LeadVerified: SignLevel.VERIFY.value, Household.ExitVerified: SignLevel.VERIFY.value,
@@ -66,7 +68,7 @@ metadata = sa.MetaData()
 
 
 def _key(*parts: Any) -> str:
-    return "#".join(str(p) for p in parts)
+    return "#".join(map(str, parts))
 
 
 #: an assessment's `seq` is its business date's ordinal × this + the event's version (a household's stream stays
@@ -348,38 +350,59 @@ def open_items(e: Any) -> int:
 
 _NAMED_BY_PERSON = (Household.MemberRemoved, Household.MemberNameCorrected)
 _MEMBER_CHANGES = (Household.MemberRemoved, Household.MemberAdded, Household.MemberNameCorrected)
+_MEASURE_CHANGES = (Household.MeasureImplemented, Household.MeasureEnded)
 
 
 def _person_of(e: Any) -> str:
     return e.person_id if type(e) in _NAMED_BY_PERSON else e.member["person_id"]
 
 
+def _changed(rows: dict[str, dict[str, Any]], read: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The rows that are new or differ from what was read."""
+    return {k: r for k, r in rows.items() if read.get(k) != r}
+
+
 class _Batch:
     """The rows one batch touches: loaded once, changed in memory in log order, written back."""
 
     def __init__(self, conn: Connection, events: list[CaseEvent]):
-        hids = {e.originator_id.removeprefix(HOUSEHOLD) for e in events if e.originator_id.startswith(HOUSEHOLD)}
+        hids: dict[str, None] = {}
+        pids: dict[str, None] = {}
+        measure_keys, lead_keys, member_keys = [], [], []
+        cut = len(HOUSEHOLD)
+        for e in events:   # one pass: what each event needs read
+            oid = e.originator_id
+            if oid.startswith(HOUSEHOLD):
+                hid = oid[cut:]
+                hids[hid] = None
+                kind = type(e)
+                if kind in _MEASURE_CHANGES:
+                    measure_keys.append(_key(hid, e.measure_id))
+                elif kind is Household.LeadVerified:
+                    lead_keys.append(_key(hid, e.lead_id))
+                elif kind in _MEMBER_CHANGES:
+                    member_keys.append(_key(hid, _person_of(e)))
+            elif oid.startswith(PROBLEM):
+                pids[oid.removeprefix(PROBLEM)] = None
         self.households = rows_by_key(conn, households, "household_id", hids)
         self.households_existing = set(self.households)
         self.cycles = rows_by_key(conn, cycles, "key", [_key(h, r["cycle"]) for h, r in self.households.items()])
         self.cycles_existing = set(self.cycles)
+        # every household and current cycle of the batch is read, many are left as they were (an assessment,
+        # a signature): those are not written back (shallow copies: the handlers replace a row's lists, they
+        # never change one in place)
+        self.households_read = {k: r.copy() for k, r in self.households.items()}
+        self.cycles_read = {k: r.copy() for k, r in self.cycles.items()}
         self.eliminations = rows_by_key(conn, eliminations, "key", [
             _key(k, c["eliminations"]) for k, c in self.cycles.items() if c["eliminations"]])
         self.eliminations_existing = set(self.eliminations)
         self.risks_changed: set[str] = set()
-        self.measures = rows_by_key(conn, measures, "key", [
-            _key(e.originator_id.removeprefix(HOUSEHOLD), e.measure_id) for e in events
-            if type(e) in (Household.MeasureImplemented, Household.MeasureEnded)])
+        self.measures = rows_by_key(conn, measures, "key", measure_keys)
         self.measures_existing = set(self.measures)
-        self.leads = rows_by_key(conn, leads, "key", [
-            _key(e.originator_id.removeprefix(HOUSEHOLD), e.lead_id) for e in events
-            if type(e) is Household.LeadVerified])
+        self.leads = rows_by_key(conn, leads, "key", lead_keys)
         self.leads_existing = set(self.leads)
-        self.members = rows_by_key(conn, members, "key", [
-            _key(e.originator_id.removeprefix(HOUSEHOLD), _person_of(e)) for e in events
-            if type(e) in _MEMBER_CHANGES])
+        self.members = rows_by_key(conn, members, "key", member_keys)
         self.members_existing = set(self.members)
-        pids = {e.originator_id.removeprefix(PROBLEM) for e in events if e.originator_id.startswith(PROBLEM)}
         self.problems = rows_by_key(conn, problems, "problem_id", pids)
         self.problems_existing = set(self.problems)
         self.appended: dict[sa.Table, list[dict[str, Any]]] = {incomes: [], guarantees: [], publicity: [],
@@ -387,7 +410,7 @@ class _Batch:
 
     def cycle(self, hid: str) -> dict[str, Any] | None:
         h = self.households[hid]
-        return self.cycles.get(_key(hid, h["cycle"])) if h["cycle"] else None
+        return self.cycles.get(f"{hid}#{h['cycle']}") if h["cycle"] else None
 
     def new_cycle(self, hid: str, origin: str | None) -> dict[str, Any]:
         h = self.households[hid]
@@ -400,8 +423,9 @@ class _Batch:
         return row
 
     def write(self, conn: Connection) -> None:
-        upsert(conn, households, "household_id", self.households, self.households_existing)
-        upsert(conn, cycles, "key", self.cycles, self.cycles_existing)
+        upsert(conn, households, "household_id", _changed(self.households, self.households_read),
+               self.households_existing)
+        upsert(conn, cycles, "key", _changed(self.cycles, self.cycles_read), self.cycles_existing)
         upsert(conn, eliminations, "key", self.eliminations, self.eliminations_existing)
         upsert(conn, measures, "key", self.measures, self.measures_existing)
         upsert(conn, leads, "key", self.leads, self.leads_existing)
@@ -435,11 +459,14 @@ class CaseFactsProjection(Projection):
         if not events:
             return
         b = _Batch(conn, events)
+        cut = len(HOUSEHOLD)
+        household, problem = self._household, self._problem
         for e in events:
-            if e.originator_id.startswith(HOUSEHOLD):
-                self._household(b, e.originator_id.removeprefix(HOUSEHOLD), e)
-            elif e.originator_id.startswith(PROBLEM):
-                self._problem(b, e.originator_id.removeprefix(PROBLEM), e)
+            oid = e.originator_id
+            if oid.startswith(HOUSEHOLD):
+                household(b, oid[cut:], e)
+            elif oid.startswith(PROBLEM):
+                problem(b, oid.removeprefix(PROBLEM), e)
         b.write(conn)
 
     # ------------------------------------------------------------------ households
@@ -458,10 +485,13 @@ class CaseFactsProjection(Projection):
         h = b.households.get(hid)
         if h is None:  # a stream without its registration: nothing to hang facts on
             return
-        if e.origin is not None:
+        imported = e.origin is not None
+        if imported:
             h["imported"] = True
-        self._timing(b, hid, h, e, imported=e.origin is not None)
-        handler = on_household.get(e)
+        recorded = e.timestamp.date()
+        if recorded != e.on:
+            self._timing(b, hid, h, e, recorded, imported)
+        handler = on_household.table.get(kind)
         if handler is not None:
             handler(self, b, hid, h, e)
         level = SIGNING.get(kind)
@@ -471,10 +501,9 @@ class CaseFactsProjection(Projection):
         if isinstance(stage, str):
             h["stage"] = stage
 
-    def _timing(self, b: _Batch, hid: str, h: dict[str, Any], e: Any, imported: bool) -> None:
+    def _timing(self, b: _Batch, hid: str, h: dict[str, Any], e: Any, recorded: date, imported: bool) -> None:
         """An act recorded a day or more after its business date (native only: an import is always late), or
         dated after the day it was recorded (a negative lag: native or imported)."""
-        recorded = e.timestamp.date()
         lag = (recorded - e.on).days
         if lag <= -1 or (lag >= 1 and not imported):
             b.appended[backdating].append({
@@ -506,28 +535,32 @@ class CaseFactsProjection(Projection):
         if m is not None:
             m["name"] = e.name
 
-    def _assessment(self, hid: str, h: dict[str, Any], e: Any) -> dict[str, Any]:
-        return {"key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"], "on": e.on,
-                "on_ord": e.on.toordinal(), "seq": e.on.toordinal() * SEQ_PER_DAY + e.originator_version,
-                "origin": e.origin}
+    @staticmethod
+    def _assessment(hid: str, h: dict[str, Any], e: Any) -> dict[str, Any]:
+        version = e.originator_version
+        day = e.on.toordinal()
+        return {"key": f"{hid}#{version}", "household_id": hid, "cycle": h["cycle"], "on": e.on, "on_ord": day,
+                "seq": day * SEQ_PER_DAY + version, "origin": e.origin}
 
     @on_household(Household.IncomeAssessed)
     def _on_income_assessed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
-        b.appended[incomes].append(self._assessment(hid, h, e) | {
-            "net_income": e.net_income, "rigid_expenditure": e.rigid_expenditure,
-            "household_size": e.household_size, "per_capita_income": e.per_capita_income})
+        row = self._assessment(hid, h, e)
+        row.update(net_income=e.net_income, rigid_expenditure=e.rigid_expenditure,
+                   household_size=e.household_size, per_capita_income=e.per_capita_income)
+        b.appended[incomes].append(row)
 
     @on_household(Household.GuaranteesAssessed)
     def _on_guarantees_assessed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
-        b.appended[guarantees].append(self._assessment(hid, h, e) | {
-            "housing": e.housing, "drinking_water_safe": e.drinking_water_safe,
-            "children_out_of_school": len(e.children_out_of_school),
-            "members_without_medical_insurance": len(e.members_without_medical_insurance),
-            "open_items": open_items(e)})
+        row = self._assessment(hid, h, e)
+        row.update(housing=e.housing, drinking_water_safe=e.drinking_water_safe,
+                   children_out_of_school=len(e.children_out_of_school),
+                   members_without_medical_insurance=len(e.members_without_medical_insurance),
+                   open_items=open_items(e))
+        b.appended[guarantees].append(row)
 
     @on_household(Household.LeadRecorded)
     def _on_lead_recorded(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
-        monitored = h["stage"] in (Stage.MONITORED.value, Stage.IN_EXIT.value)
+        monitored = h["stage"] in _MONITORED
         if e.opens_procedure:
             c = b.new_cycle(hid, e.origin)
             c.update(first_lead_on=e.on, first_lead_ord=e.on.toordinal())
@@ -553,10 +586,9 @@ class CaseFactsProjection(Projection):
         actor = (e.actor or {}).get("id")
         if not actor:
             return
-        c = b.cycle(hid)
-        instance = (c or {}).get("nominated_ord") or 0 if e.procedure == Procedure.EXIT.value else 0
+        instance = ((b.cycle(hid) or {}).get("nominated_ord") or 0) if e.procedure == _EXIT else 0
         b.appended[signatures].append({
-            "key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"],
+            "key": f"{hid}#{e.originator_version}", "household_id": hid, "cycle": h["cycle"],
             "division_code": h["division_code"], "procedure": e.procedure, "instance": instance, "level": level,
             "actor_id": actor, "on": e.on, "on_ord": e.on.toordinal()})
 
@@ -567,22 +599,22 @@ class CaseFactsProjection(Projection):
         c = b.cycle(hid)
         if c is None:
             return
-        if e.procedure == Procedure.INCLUSION.value and c["status"] == "in_inclusion":
+        if e.procedure == _INCLUSION and c["status"] == "in_inclusion":
             c.update(status="closed", closed_on=e.on, closed_ord=e.on.toordinal())
-        elif e.procedure == Procedure.EXIT.value and c["status"] == "in_exit":
+        elif e.procedure == _EXIT and c["status"] == "in_exit":
             c["status"] = "monitored"
         h["cycle_status"] = c["status"]
 
     @on_household(Household.PublicityOpened)
     def _on_publicity_opened(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
-        if c is not None and e.procedure == Procedure.INCLUSION.value:
+        if c is not None and e.procedure == _INCLUSION:
             c["publicity_opened_on"] = e.on
 
     @on_household(Household.PublicityClosed)
     def _on_publicity_closed(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
         c = b.cycle(hid)
-        if c is not None and e.procedure == Procedure.INCLUSION.value:
+        if c is not None and e.procedure == _INCLUSION:
             c["publicity_closed_on"] = e.on
         b.appended[publicity].append({
             "key": _key(hid, e.originator_version), "household_id": hid, "cycle": h["cycle"],
@@ -606,7 +638,7 @@ class CaseFactsProjection(Projection):
 
     @on_household(Household.CountyDecided)
     def _on_county_decided(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
-        if e.procedure != Procedure.INCLUSION.value:
+        if e.procedure != _INCLUSION:
             self._closed(b, hid, h, e)
             return
         if e.step == "closed":

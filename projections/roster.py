@@ -198,12 +198,11 @@ def _member_row(household_id: str, m: dict[str, Any], added_on: date | None, rea
 class _Batch:
     """The rows one batch touches, loaded once and changed in memory."""
 
-    def __init__(self, conn: Connection, events: list[CaseEvent]):
-        ids = [e.originator_id.removeprefix(HOUSEHOLD_PREFIX) for e in events]
-        self.rows = rows_by_key(conn, roster, "household_id", ids)
+    def __init__(self, conn: Connection, mine: list[tuple[str, CaseEvent]]):
+        self.rows = rows_by_key(conn, roster, "household_id", [hid for hid, _ in mine])
         self.existing_rows = set(self.rows)
-        member_ids = {i for i, e in zip(ids, events) if type(e) in _MEMBER_EVENTS}
-        measure_ids = {i for i, e in zip(ids, events) if type(e) in _MEASURE_EVENTS}
+        member_ids = {hid for hid, e in mine if type(e) in _MEMBER_EVENTS}
+        measure_ids = {hid for hid, e in mine if type(e) in _MEASURE_EVENTS}
         self.members = _load_all(conn, roster_members, MEMBER_KEY, member_ids)
         self.existing_members = set(self.members)
         self.measures = _load_all(conn, roster_measures, MEASURE_KEY, measure_ids)
@@ -252,8 +251,11 @@ def _load_all(conn: Connection, table: sa.Table, key: tuple[str, str], household
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for i in range(0, len(wanted), 500):
         chunk = wanted[i : i + 500]
-        for r in conn.execute(sa.select(table).where(table.c.household_id.in_(chunk))).mappings():
-            out[(r[key[0]], r[key[1]])] = dict(r)
+        result = conn.execute(sa.select(table).where(table.c.household_id.in_(chunk)))
+        names = list(result.keys())
+        first, second = names.index(key[0]), names.index(key[1])
+        for r in result.all():   # one fetchall, plain tuples (iterating mappings fetched row by row)
+            out[(r[first], r[second])] = dict(zip(names, r, strict=True))
     return out
 
 
@@ -313,17 +315,20 @@ def _member_name_corrected(b: _Batch, hid: str, row: dict[str, Any], e: Househol
 @handles(Household.IncomeAssessed)
 def _income(b: _Batch, hid: str, row: dict[str, Any], e: Household.IncomeAssessed) -> None:
     if row["income_assessed_on"] is None or e.on >= row["income_assessed_on"]:
-        row.update(per_capita_income=e.per_capita_income, income_assessed_on=e.on,
-                   income_period_start=e.period_start, income_period_end=e.period_end)
+        row["per_capita_income"] = e.per_capita_income
+        row["income_assessed_on"] = e.on
+        row["income_period_start"] = e.period_start
+        row["income_period_end"] = e.period_end
 
 
 @handles(Household.GuaranteesAssessed)
 def _guarantees(b: _Batch, hid: str, row: dict[str, Any], e: Household.GuaranteesAssessed) -> None:
     # the aggregate's "latest" guarantee check is the last one recorded (guarantees[-1])
-    row.update(housing=e.housing, drinking_water_safe=e.drinking_water_safe,
-               children_out_of_school=len(e.children_out_of_school),
-               members_without_medical_insurance=len(e.members_without_medical_insurance),
-               guarantees_assessed_on=e.on)
+    row["housing"] = e.housing
+    row["drinking_water_safe"] = e.drinking_water_safe
+    row["children_out_of_school"] = len(e.children_out_of_school)
+    row["members_without_medical_insurance"] = len(e.members_without_medical_insurance)
+    row["guarantees_assessed_on"] = e.on
 
 
 @handles(Household.LeadRecorded)
@@ -394,9 +399,11 @@ def _rolled_back(b: _Batch, hid: str, row: dict[str, Any], e: Household.Eliminat
 
 def _step(b: _Batch, hid: str, row: dict[str, Any], e: Household.Step) -> None:
     """Every procedure step moves the case; a few also record something (their handlers below)."""
-    row.update(procedure_step=e.step, stage=e.stage)
-    if is_settled(e.stage):  # the aggregate's Step mutator clears procedure and step then
-        row.update(open_procedure=None, procedure_step=None)
+    stage = row["stage"] = e.stage
+    if is_settled(stage):  # the aggregate's Step mutator clears procedure and step then
+        row["open_procedure"] = row["procedure_step"] = None
+    else:
+        row["procedure_step"] = e.step
 
 
 @handles(Household.CountyDecided)
@@ -438,14 +445,18 @@ class RosterProjection(Projection):
         self.topics = tuple(sorted(cls.TOPIC for cls in EVENT_TYPES.get("household", {}).values()))  # type: ignore[attr-defined]
 
     def fold(self, conn: Connection, events: list[CaseEvent]) -> None:
-        mine = [e for e in events if e.originator_id.startswith(HOUSEHOLD_PREFIX)]
+        cut = len(HOUSEHOLD_PREFIX)
+        mine = [(e.originator_id[cut:], e) for e in events if e.originator_id.startswith(HOUSEHOLD_PREFIX)]
         if not mine:
             return
         batch = _Batch(conn, mine)
-        for e in mine:
-            hid = e.originator_id.removeprefix(HOUSEHOLD_PREFIX)
-            row = batch.row(hid)
-            handler = handles.get(e)
+        rows = batch.rows
+        table = handles.table
+        for hid, e in mine:
+            row = rows.get(hid)
+            if row is None:
+                row = batch.row(hid)
+            handler = table.get(type(e))
             if handler is not None:
                 handler(batch, hid, row, e)
             row["version"] = e.originator_version

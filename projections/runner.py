@@ -41,9 +41,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import operator
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -779,50 +779,68 @@ def _driver_executemany(conn: Connection, table: sa.Table, rows: Sequence[dict[s
     """One INSERT (`where` None) or UPDATE … WHERE <where columns> of every row, straight to the driver's
     executemany: each value goes through its column type's own bind processor, as SQLAlchemy would convert
     it, but without building and processing a parameter dict per row (a third of a projection's rebuild).
-    Returns False when the rows do not all have the same columns of the table (the caller then lets
-    SQLAlchemy do it)."""
+    An UPDATE sets the other columns only: setting a key column, even to its own value, makes SQLite rewrite
+    the key's index entry. Returns False when the rows do not all have the same columns of the table (the
+    caller then lets SQLAlchemy do it)."""
     dialect = conn.dialect
     mark = _PLACEHOLDER.get(dialect.paramstyle)
     names = list(rows[0])
     if mark is None or any(n not in table.c for n in names) or any(r.keys() != rows[0].keys() for r in rows):
         return False
-    columns = [table.c[n] for n in names]
-    processors = [_bind_processor(c, dialect) for c in columns]
     quote = dialect.identifier_preparer
     target = quote.format_table(table)
     if where is None:
-        sql = (f"INSERT INTO {target} ({', '.join(quote.format_column(c) for c in columns)}) "
-               f"VALUES ({', '.join(mark for _ in columns)})")
-        keys: list[int] = []
+        order = names
+        sql = (f"INSERT INTO {target} ({', '.join(quote.format_column(table.c[n]) for n in order)}) "
+               f"VALUES ({', '.join(mark for _ in order)})")
     else:
-        sql = (f"UPDATE {target} SET {', '.join(f'{quote.format_column(c)} = {mark}' for c in columns)} WHERE "
-               + " AND ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in where))
-        keys = [names.index(n) for n in where]
-    get = operator.itemgetter(*names) if len(names) > 1 else (lambda r: (r[names[0]],))
-    convert = [(i, p) for i, p in enumerate(processors) if p is not None]
-    params = []
-    for r in rows:
-        values = list(get(r))
-        for i, p in convert:
-            values[i] = p(values[i])
-        if keys:
-            values += [values[i] for i in keys]
-        params.append(tuple(values))
-    conn.exec_driver_sql(sql, params)
+        order = [n for n in names if n not in where] + list(where)
+        if len(order) == len(where):   # nothing but the key: nothing to change
+            return True
+        sql = (f"UPDATE {target} SET "
+               + ", ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in order[: len(order) - len(where)])
+               + " WHERE " + " AND ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in where))
+    convert = _row_converter(table, tuple(order), dialect)
+    conn.exec_driver_sql(sql, [convert(r) for r in rows])
     return True
 
 
-def _iso_date(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def process(value: Any) -> Any:
-        # SQLite's DATE text is the ISO date; a C method instead of SQLAlchemy's format string (millions of calls)
-        return value.isoformat() if type(value) is date else original(value)
-
-    return process
+#: row converters by dialect (each engine has its own, and its types' processors: `projections.sealing`)
+_CONVERTERS: weakref.WeakKeyDictionary[sa.Dialect, dict[tuple[sa.Table, tuple[str, ...]],
+                                                        Callable[[dict[str, Any]], tuple[Any, ...]]]] = (
+    weakref.WeakKeyDictionary())
 
 
-def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
-    """The column type's bind processor, as SQLAlchemy applies it."""
-    processor = column.type._cached_bind_processor(dialect)
-    if processor is not None and dialect.name == "sqlite" and type(column.type) is sa.Date:
-        return _iso_date(processor)
-    return processor
+def _row_converter(table: sa.Table, order: tuple[str, ...], dialect: sa.Dialect
+                   ) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function of a row (dict) giving its values in `order`, each through its column type's bind processor
+    as SQLAlchemy applies it: compiled once per table, columns and dialect, one expression per column and no loop
+    per value (it runs for every row a projection writes)."""
+    known = _CONVERTERS.setdefault(dialect, {})
+    found = known.get((table, order))
+    if found is not None:
+        return found
+    scope: dict[str, Any] = {"_date": date}
+    parts = []
+    for i, name in enumerate(order):
+        column = table.c[name]
+        value = f"r[{name!r}]"
+        processor = column.type._cached_bind_processor(dialect)
+        if processor is None:
+            parts.append(value)
+        elif dialect.name == "sqlite" and type(column.type) is sa.Date:
+            # SQLite's DATE text is the ISO date: a C method instead of SQLAlchemy's format string
+            scope[f"_p{i}"] = processor
+            parts.append(f"(None if (v := {value}) is None else v.isoformat() if v.__class__ is _date else _p{i}(v))")
+        elif type(column.type) is sa.Boolean:
+            # the processor's own answers for True and False, looked up (it is called for anything else)
+            scope[f"_p{i}"] = processor
+            scope[f"_b{i}"] = {True: processor(True), False: processor(False)}
+            parts.append(f"(_b{i}[v] if (v := {value}).__class__ is bool else _p{i}(v))")
+        else:
+            scope[f"_p{i}"] = processor
+            parts.append(f"_p{i}({value})")
+    source = f"def convert(r):\n    return ({', '.join(parts)},)\n"
+    exec(compile(source, f"<{table.name} row converter>", "exec"), scope)   # the names are our columns'
+    known[(table, order)] = converter = scope["convert"]
+    return converter

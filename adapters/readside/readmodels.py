@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import TracebackType
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -52,15 +53,18 @@ def engine_for(store: Store, cipher_key: str | None = None) -> Engine:
 
 
 def _engine(store: Store) -> Engine:
+    # JSON columns are read with orjson: the same values as the json module gives, in a fraction of the time
+    # (a rebuild reads back the rows its batches touch); they are still written by SQLAlchemy's json.dumps
     if store.kind == "sqlite":
         path = store.env["SQLITE_DBNAME"]
         if path == ":memory:" or "mode=memory" in path:
             raise ValueError("投影表须与事件库在同一数据库; 内存事件库 (:memory:) 不能建投影, 请使用数据库文件")
         engine = sa.create_engine(store.sqlalchemy_url, connect_args={"timeout": SQLITE_LOCK_SECONDS},
-                                  hide_parameters=True)
+                                  hide_parameters=True, json_deserializer=orjson.loads)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(store.sqlalchemy_url, pool_size=2, max_overflow=2, hide_parameters=True)
+    return sa.create_engine(store.sqlalchemy_url, pool_size=2, max_overflow=2, hide_parameters=True,
+                            json_deserializer=orjson.loads)
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
