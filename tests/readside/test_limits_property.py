@@ -136,7 +136,8 @@ def stored(app, conn: sa.Connection, h: dict) -> dict:
     actions = conn.execute(sa.select(ledger.rectification_ledger.c.content)
                            .where(ledger.rectification_ledger.c.problem_id == pid)).scalars().all()
     return {"roster": tuple(row), "members": [tuple(x) for x in names], "measure": tuple(measure),
-            "registered": tuple(registered), "first_event": first, "lead": tuple(lead), "income": tuple(income), "problem": tuple(problem),
+            "registered": tuple(registered), "first_event": first, "lead": tuple(lead), "income": tuple(income),
+            "problem": tuple(problem),
             "actions": actions}
 
 
