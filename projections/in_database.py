@@ -145,14 +145,19 @@ def rebuild_timeline(conn: Connection, source: EventSource, head: int, topics: S
         on, stage = f"({source.text('on', '_data_')})::date", source.text("stage")
         opens, division = f"NOT {source.flag('opens_procedure')}", source.text("division_code")
     aggregate, kind = _by_topic(topics)
-    moved = (f"CASE WHEN {kind} = 'registered' THEN 'not_monitored' "
-             f"WHEN {kind} = 'lead_recorded' AND {opens} THEN NULL ELSE {stage} END")
+    registered = _literal(EVENT_TYPES["household"]["registered"].TOPIC)  # type: ignore[attr-defined]
+    lead = _literal(EVENT_TYPES["household"]["lead_recorded"].TOPIC)  # type: ignore[attr-defined]
+    moved = (f"CASE WHEN e.topic = {registered} THEN 'not_monitored' "
+             f"WHEN e.topic = {lead} AND {opens} THEN NULL ELSE {stage} END")
+    # the rows are made once (the subquery kept whole: LIMIT -1 on SQLite, OFFSET 0 on PostgreSQL), then the
+    # ones the table keeps are chosen
+    whole = "LIMIT -1" if source.dialect == "sqlite" else "OFFSET 0"
     sql = (
         f"INSERT INTO timeline_events ({_TIMELINE_COLUMNS}) "
         f"SELECT * FROM (SELECT e.pos AS position, {aggregate} AS aggregate, {stream} AS stream_id, "
         f"e.ver AS version, {kind} AS type, {on} AS on_, {moved} AS stage, "
         f"CASE WHEN e.ver = 1 THEN NULLIF({division}, '') END AS division_code "
-        f"FROM ({rows}) AS e) AS k WHERE k.stage IS NOT NULL OR k.version = 1"
+        f"FROM ({rows}) AS e {whole}) AS k WHERE k.stage IS NOT NULL OR k.version = 1"
     )
     return int(conn.exec_driver_sql(sql).rowcount)
 
