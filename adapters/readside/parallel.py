@@ -22,8 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: relative cost of each projection's fold (fold seconds of a SQLite rebuild at 200,000 households)
-WEIGHTS = {"casefacts": 86, "timeline": 79, "roster": 64, "activity": 19, "ledger": 3}
+#: relative cost of each projection's rebuild (tenths of the fold seconds of a SQLite rebuild at 20,000
+#: households, `docs/benchmarks.md`; the timeline and the activity table are filled in SQL)
+WEIGHTS = {"casefacts": 84, "roster": 56, "timeline": 11, "activity": 8, "ledger": 3}
 DEFAULT_WEIGHT = 40
 
 Progress = Callable[[str, int, int], None]

@@ -32,8 +32,9 @@ def test_the_plan_balances_fold_cost_and_covers_every_projection():
         groups = plan(every, jobs)
         assert sorted(n for g in groups for n in g) == sorted(every)
         assert len(groups) == min(jobs, len(every))
+    # the case facts alone against the other four (84 against 78 by their weights)
     assert plan(["casefacts", "timeline", "roster", "activity", "ledger"], 2) == [
-        ["casefacts", "activity", "ledger"], ["timeline", "roster"]]
+        ["casefacts"], ["roster", "timeline", "activity", "ledger"]]
 
 
 def test_a_parallel_rebuild_ends_as_a_rebuild_in_one_process(app):
