@@ -814,21 +814,26 @@ class Inspector:
         return ~sa.exists().where(c.c.household_id == h.c.household_id,
                                   sa.or_(self.monitored(c), self.open_inclusion(c)))
 
+    def _outside_by_joins(self) -> sa.Subquery:
+        """`_outside` as joins of the per-household maxima (PostgreSQL's plan, and the plain form)."""
+        h = cf.households.alias("h")
+        le, li, lg = self._last_elimination(), self._latest(cf.incomes), self._latest(cf.guarantees)
+        return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, li.c.latest.label("li"),
+                          lg.c.latest.label("lg"), sa.func.coalesce(le.c.ord, 0).label("after"))
+                .select_from(h)
+                .outerjoin(le, le.c.household_id == h.c.household_id)
+                .outerjoin(li, li.c.household_id == h.c.household_id)
+                .outerjoin(lg, lg.c.household_id == h.c.household_id)
+                .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
+
     def _outside(self) -> sa.Subquery:
         """The households neither monitored nor in an inclusion on the as-of date, each with the `seq` of its
         newest income (`li`) and guarantee check (`lg`) by then and the day of its last elimination by then
         (`after`, 0 for none). SQLite probes its indexes for those households only (a join of the per-household
         maxima over every row costs it more); PostgreSQL joins the maxima by hashing, which it does best."""
-        h = cf.households.alias("h")
         if self.conn.dialect.name != "sqlite":
-            le, li, lg = self._last_elimination(), self._latest(cf.incomes), self._latest(cf.guarantees)
-            return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, li.c.latest.label("li"),
-                              lg.c.latest.label("lg"), sa.func.coalesce(le.c.ord, 0).label("after"))
-                    .select_from(h)
-                    .outerjoin(le, le.c.household_id == h.c.household_id)
-                    .outerjoin(li, li.c.household_id == h.c.household_id)
-                    .outerjoin(lg, lg.c.household_id == h.c.household_id)
-                    .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
+            return self._outside_by_joins()
+        h = cf.households.alias("h")
         e = cf.eliminations.alias("qe")
         last_elimination = (sa.select(sa.func.max(e.c.eliminated_ord))
                             .where(e.c.household_id == h.c.household_id, e.c.eliminated_ord <= self.D)
