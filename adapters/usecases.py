@@ -643,9 +643,12 @@ def store_findings(app: CaseManagement, as_of: Callable[[], date], every: float 
 
 # ---------------------------------------------------------------------------------------------------- imports
 
-#: how a national export may be read: auto (the streaming reader, else calamine for a small file, else openpyxl),
-#: one of them, or CSV
-NATIONAL_READERS = ("auto", "stream", "calamine", "openpyxl", "csv")
+def national_readers() -> tuple[str, ...]:
+    """How a national export may be read: auto (the streaming reader, else calamine for a small file, else
+    openpyxl), one of the importer's workbook readers, or CSV."""
+    from adapters.importers.national import READERS
+
+    return ("auto", *READERS, "csv")
 
 
 def national_exported_on(file: Path, given: date | None = None) -> date:

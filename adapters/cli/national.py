@@ -31,10 +31,11 @@ def national(
 ) -> None:
     """导入国家系统的监测对象历史 (imported facts, month precision, not re-judged)."""
     from adapters.importers.national import ExportUnreadable
-    from adapters.usecases import NATIONAL_READERS, import_national_file, national_exported_on
+    from adapters.usecases import import_national_file, national_exported_on, national_readers
 
-    if reader not in NATIONAL_READERS:
-        err_console.print(f"[red]--reader “{escape(reader)}” 无法识别 (可选 {'、'.join(NATIONAL_READERS)})[/red]")
+    readers = national_readers()
+    if reader not in readers:
+        err_console.print(f"[red]--reader “{escape(reader)}” 无法识别 (可选 {'、'.join(readers)})[/red]")
         raise typer.Exit(2)
     for p in (file, divisions):
         if not p.is_file():

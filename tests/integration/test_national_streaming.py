@@ -299,3 +299,18 @@ def test_a_large_workbook_streams_through_the_streaming_reader(tmp_path, monkeyp
     monkeypatch.setattr(national, "CALAMINE_MAX_BYTES", 0)
     sheet = open_export(path)
     assert sheet.reader == "stream" and [n for n, _ in sheet.rows] == list(range(4, 13))
+
+
+def test_an_unknown_reader_is_refused_naming_every_reader_the_import_has(tmp_path):
+    from typer.testing import CliRunner
+
+    from adapters.cli import app as cli
+    from adapters.importers.national import READERS
+
+    path = write_export(tmp_path / "e.xlsx", [r for i in range(1) for r in family(i)])
+    divisions = write_divisions(tmp_path / "d.csv", [VILLAGE])
+    done = CliRunner().invoke(cli, ["import", "national", str(path), "--divisions", str(divisions),
+                                    "--reader", "excel", "--db", str(tmp_path / "s.db")])
+    assert done.exit_code == 2
+    assert "无法识别" in done.output and all(r in done.output for r in ("auto", *READERS, "csv"))
+    assert not (tmp_path / "s.db").exists()
