@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection
 from casecore import limits as lim
 from casecore.events import CaseEvent
 from casecore.household import Household
+from casecore.household.state import ASSISTED_STAGES
 from casecore.household.state import WITH_LABOUR as WITH_LABOUR  # the inspector reads it here
 from casecore.problem import Problem
 from casecore.streams import HOUSEHOLD_PREFIX, PROBLEM_PREFIX
@@ -52,7 +53,6 @@ HOUSEHOLD = HOUSEHOLD_PREFIX
 PROBLEM = PROBLEM_PREFIX
 _DEVELOPMENTAL = frozenset(m.value for m in DEVELOPMENTAL_MEASURES)
 _EXIT, _INCLUSION = Procedure.EXIT.value, Procedure.INCLUSION.value
-_MONITORED = (Stage.MONITORED.value, Stage.IN_EXIT.value)
 #: the events that sign a level of a procedure
 SIGNING: dict[type, str] = {
     Household.LeadVerified: SignLevel.VERIFY.value, Household.ExitVerified: SignLevel.VERIFY.value,
@@ -560,7 +560,7 @@ class CaseFactsProjection(Projection):
 
     @on_household(Household.LeadRecorded)
     def _on_lead_recorded(self, b: _Batch, hid: str, h: dict[str, Any], e: Any) -> None:
-        monitored = h["stage"] in _MONITORED
+        monitored = h["stage"] in ASSISTED_STAGES
         if e.opens_procedure:
             c = b.new_cycle(hid, e.origin)
             c.update(first_lead_on=e.on, first_lead_ord=e.on.toordinal())

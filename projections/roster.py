@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from casecore import limits as lim
 from casecore.events import EVENT_TYPES, CaseEvent
 from casecore.household import Household, has_labour, is_settled
+from casecore.household.state import ASSISTED_STAGES
 from casecore.streams import HOUSEHOLD_PREFIX
 from casecore.values import CENT, Procedure, Stage, county_of, township_of
 from projections.dispatch import Handlers
@@ -36,7 +37,7 @@ from projections.sealing import Sealed
 from workflows.inclusion import Inclusion
 
 #: the stages of a household on the roster proper (监测对象: 监测中, 风险消除程序中)
-MONITORED_STAGES = (Stage.MONITORED.value, Stage.IN_EXIT.value)
+MONITORED_STAGES = ASSISTED_STAGES
 
 
 class Money(sa.types.TypeDecorator):

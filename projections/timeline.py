@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from casecore import limits as lim
 from casecore.events import EVENT_TYPES, CaseCreated, CaseEvent
 from casecore.household import Household  # noqa: F401  (declares the household events read below)
+from casecore.household.state import ASSISTED_STAGES
 from casecore.labels import event_label
 from casecore.problem import Problem  # noqa: F401  (declares the problem events read below)
 from casecore.values import Stage
@@ -203,7 +204,7 @@ def _utc(moment: datetime) -> datetime:
 
 
 #: stages in which a household counts as monitored (监测对象): included, including an exit under way
-MONITORED_STAGES = (Stage.MONITORED.value, Stage.IN_EXIT.value)
+MONITORED_STAGES = ASSISTED_STAGES
 
 
 def stages_on(conn: Connection, day: date, stream_ids: Iterable[str] | None = None) -> dict[str, str]:
