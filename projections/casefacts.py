@@ -454,6 +454,8 @@ class CaseFactsProjection(Projection):
     #: every index but the one the fold deletes risks by
     deferred_indexes = tuple(ix.name for t in metadata.sorted_tables for ix in t.indexes
                              if ix.name != "ix_cf_risks_cycle")
+    #: every row comes from one stream alone: a household's, or a problem's (which names its household itself)
+    stream_local = True
 
     def fold(self, conn: Connection, events: list[CaseEvent]) -> None:
         if not events:

@@ -440,6 +440,8 @@ class RosterProjection(Projection):
     label = "监测对象名单"
     metadata = metadata
     deferred_indexes = ("ix_roster_division", "ix_roster_stage_county")
+    #: a row, its members and its measures come from one household's stream alone
+    stream_local = True
 
     def __init__(self) -> None:
         # every household event type known when the projection is made (problem events are not read)

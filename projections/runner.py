@@ -65,6 +65,16 @@ positions = sa.Table(
     sa.Column("rebuilding", sa.Boolean, nullable=False, default=False),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
 )
+#: a rebuild filling a stream-local projection's shadow stream by stream (`ProjectionRunner._fill_by_stream`):
+#: the head of the log it fills up to and the last stream it has folded whole; the row goes when the fill is
+#: done and the shadow's position moves to that head
+fills = sa.Table(
+    "projection_fills",
+    positions_metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("head", sa.BigInteger, nullable=False),
+    sa.Column("after_stream", sa.Text, nullable=False),
+)
 #: the shape of each projection's tables when they were (re)built: a projection whose tables changed in code
 #: is rebuilt by its next catch-up instead of folding into tables of the old shape
 schemas = sa.Table(
@@ -103,6 +113,10 @@ class Projection:
     #: names of indexes no fold reads (only queries do): a rebuild builds them once, when it completes —
     #: building an index once is cheaper than keeping it up to date row by row
     deferred_indexes: ClassVar[tuple[str, ...]] = ()
+    #: each row comes from the events of one stream alone, and how the streams' events interleave changes no
+    #: row (the roster, the case facts): a rebuild then folds the log stream by stream, each stream's events
+    #: in one batch, so a row is written once instead of once a batch (`ProjectionRunner._fill_by_stream`)
+    stream_local: ClassVar[bool] = False
 
     def deferred(self) -> list[sa.Index]:
         return [ix for t in self.metadata.sorted_tables for ix in t.indexes if ix.name in self.deferred_indexes]
@@ -140,6 +154,7 @@ class Shadow(Projection):
         self.metadata = live.metadata  # type: ignore[misc]
         self.topics = live.topics
         self.deferred_indexes = live.deferred_indexes  # type: ignore[misc]
+        self.stream_local = live.stream_local  # type: ignore[misc]
 
     def fold(self, conn: Connection, events: list[CaseEvent]) -> None:
         self.live.fold(conn, events)
@@ -213,6 +228,8 @@ class ProjectionRunner:
 
     #: a rebuild fills the tables of copy-like projections in SQL where it can (False: always fold in Python)
     in_database = True
+    #: a rebuild folds stream-local projections stream by stream (False: in log order, as a catch-up does)
+    by_stream = True
 
     def __init__(self, app: CaseManagement, engine: Engine, projections: Iterable[Projection],
                  batch_size: int = 2000):
@@ -364,6 +381,14 @@ class ProjectionRunner:
             if shadow is None:
                 return 0
             done = self._fill_in_database(shadow)
+            each = None
+            if progress is not None:
+                def each(p: Projection, position: int, head: int) -> None:
+                    progress(position, head)
+            filled, complete = self._fill_by_stream([shadow], each, stop_after_batches)
+            done += filled[shadow.name]
+            if not complete:   # stopped part way: the next rebuild goes on from the last stream filled
+                return done
             done += self.catch_up(shadow, progress, stop_after_batches)
             with self.engine.connect() as conn:
                 _, rebuilding = self._position(conn, shadow)
@@ -452,6 +477,7 @@ class ProjectionRunner:
             else:
                 conn.execute(positions.update().where(positions.c.name == shadow.name)
                              .values(position=0, rebuilding=True, updated_at=now))
+            conn.execute(fills.delete().where(fills.c.name == shadow.name))   # an earlier fill's cursor
             quote = conn.dialect.identifier_preparer
             from sqlalchemy.schema import CreateIndex, CreateTable
 
@@ -490,6 +516,88 @@ class ProjectionRunner:
             self.not_in_database[shadow.live.name] = repr(exc)[:500]
             return 0
         return written
+
+    def _fill_by_stream(self, shadows: Sequence[Shadow],
+                        progress: Callable[[Projection, int, int], None] | None = None,
+                        stop_after_batches: int | None = None) -> tuple[dict[str, int], bool]:
+        """Fill the fresh (or part-filled) shadows of stream-local projections up to the head of the log in
+        stream order: pages of whole streams (`select_by_stream`), each read and decoded once for all of them
+        and folded into each in its own transaction with the compare-and-set of its fill row (the last stream
+        folded), so an interrupted fill goes on after that stream. When every stream is folded, the shadow's
+        position moves to the head the fill read up to, and the rebuild goes on as any other: the log gained
+        since is folded in log order, then the deferred indexes and the switch. Returns the events folded per
+        shadow and whether every fill is done (False: stopped after `stop_after_batches` pages)."""
+        done = {s.name: 0 for s in shadows}
+        reader = getattr(self.app.recorder, "select_by_stream", None)
+        if not self.by_stream or reader is None:
+            return done, True
+        groups: dict[tuple[int, str] | None, list[Shadow]] = {}
+        with self.engine.connect() as conn:
+            for s in shadows:
+                if not s.stream_local or self._position(conn, s) != (0, True):
+                    continue
+                row = conn.execute(sa.select(fills.c.head, fills.c.after_stream).where(fills.c.name == s.name)).first()
+                groups.setdefault((int(row[0]), row[1]) if row is not None else None, []).append(s)
+        pages = 0
+        for started, group in groups.items():
+            head, after = started if started is not None else (self.max_position(), "")
+            begun = started is not None
+            topics = sorted({t for s in group for t in s.topics}) if all(s.topics for s in group) else []
+            while True:
+                page = self._streams_page(reader, after, head, topics)
+                if not page:
+                    break
+                events = [self.app.mapper.to_domain_event(n) for n in page]
+                last = page[-1].originator_id
+                for s in group:
+                    wanted = set(s.topics)
+                    mine = [(e, n.id) for e, n in zip(events, page, strict=True) if not wanted or n.topic in wanted]
+                    with self._engine_of(s).begin() as conn:
+                        self._move_fill(conn, s, head, after if begun else None, last)
+                        if mine:
+                            s.fold_at(conn, [e for e, _ in mine], [i for _, i in mine])
+                    done[s.name] += len(mine)
+                    if progress is not None:
+                        progress(s, min(page[-1].id, head), head)
+                begun, after = True, last
+                pages += 1
+                for s in group:
+                    self._refresh_statistics(s, pages, done=False)
+                if stop_after_batches is not None and pages >= stop_after_batches:
+                    return done, False
+            for s in group:   # filled: the shadow stands at the head it read up to
+                with self._engine_of(s).begin() as conn:
+                    self._advance(conn, s, 0, head, True)
+                    conn.execute(fills.delete().where(fills.c.name == s.name))
+        return done, True
+
+    def _streams_page(self, reader: Callable[..., list[Any]], after: str, head: int, topics: Sequence[str]
+                      ) -> list[Any]:
+        """The next page of whole streams after `after` (at most the batch size of events, unless one stream
+        alone is longer: then that stream whole)."""
+        limit = self.batch_size
+        while True:
+            page = reader(after, head, limit, topics)
+            if len(page) < limit:
+                return page
+            last = page[-1].originator_id
+            whole = [n for n in page if n.originator_id != last]
+            if whole:
+                return whole
+            limit *= 2
+
+    @staticmethod
+    def _move_fill(conn: Connection, shadow: Shadow, head: int, expected: str | None, after: str) -> None:
+        """Compare-and-set of a fill's last stream (None: the fill's first page inserts its row), or
+        PositionMoved."""
+        if expected is None:
+            conn.execute(fills.delete().where(fills.c.name == shadow.name))
+            conn.execute(fills.insert().values(name=shadow.name, head=head, after_stream=after))
+            return
+        moved = conn.execute(fills.update().where(fills.c.name == shadow.name, fills.c.head == head,
+                                                  fills.c.after_stream == expected).values(after_stream=after))
+        if moved.rowcount != 1:
+            raise PositionMoved(shadow.name)
 
     def _switch(self, projection: Projection) -> int:
         """In one transaction: take the live position's lock, fold into the caught-up shadow what the log
@@ -596,6 +704,8 @@ class ProjectionRunner:
             if progress is not None:
                 def each(p: Projection, position: int, head: int) -> None:
                     progress(p.live if isinstance(p, Shadow) else p, position, head)
+            by_stream, _ = self._fill_by_stream(shadows, each)
+            filled = {name: n + by_stream.get(name, 0) for name, n in filled.items()}
             folded = self.catch_up_many(shadows, each)
             done = {p.name: 0 for p in chosen}
             for s in shadows:
@@ -641,11 +751,16 @@ class ProjectionRunner:
             if not active:
                 return done
             start = min(at[p.name][0] for p in active)
+            # the events are read for the projections behind the head: one at the head (a rebuild filled in
+            # SQL or stream by stream) only waits for its deferred indexes, and widens no batch's topics
+            behind = [p for p in active if at[p.name][0] < head]
             topics: list[str] = []
-            if all(p.topics for p in active):
-                topics = sorted({t for p in active for t in p.topics})
-            notifications = self.app.recorder.select_notifications(
-                start=start, limit=self.batch_size, stop=head, topics=topics, inclusive_of_start=False)
+            if all(p.topics for p in behind):
+                topics = sorted({t for p in behind for t in p.topics})
+            notifications = []
+            if behind:
+                notifications = self.app.recorder.select_notifications(
+                    start=start, limit=self.batch_size, stop=head, topics=topics, inclusive_of_start=False)
             reached = max(notifications[-1].id if len(notifications) >= self.batch_size else head, start)
             events = [self.app.mapper.to_domain_event(n) for n in notifications]
             folded_one = False
@@ -783,26 +898,46 @@ def _driver_executemany(conn: Connection, table: sa.Table, rows: Sequence[dict[s
     the key's index entry. Returns False when the rows do not all have the same columns of the table (the
     caller then lets SQLAlchemy do it)."""
     dialect = conn.dialect
-    mark = _PLACEHOLDER.get(dialect.paramstyle)
-    names = list(rows[0])
-    if mark is None or any(n not in table.c for n in names) or any(r.keys() != rows[0].keys() for r in rows):
+    first = rows[0].keys()
+    if any(r.keys() != first for r in rows):
         return False
+    known = _STATEMENTS.setdefault(dialect, {})
+    shape = (table, tuple(first), where)
+    if shape not in known:
+        known[shape] = _statement(table, shape[1], where, dialect)
+    found = known[shape]
+    if found is None:
+        return False
+    sql, order = found
+    if sql:   # (an UPDATE of nothing but the key changes nothing)
+        conn.exec_driver_sql(sql, list(map(_row_converter(table, order, dialect), rows)))
+    return True
+
+
+#: the driver's statement and its columns' order, by dialect, table, the rows' columns and the key of an UPDATE
+_STATEMENTS: weakref.WeakKeyDictionary[sa.Dialect, dict[tuple[sa.Table, tuple[str, ...], tuple[str, ...] | None],
+                                                        tuple[str, tuple[str, ...]] | None]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _statement(table: sa.Table, names: tuple[str, ...], where: tuple[str, ...] | None, dialect: sa.Dialect
+               ) -> tuple[str, tuple[str, ...]] | None:
+    """The INSERT or UPDATE `_driver_executemany` sends, with the order its values go in; None when the
+    driver's paramstyle is not one it writes or a name is not a column of the table."""
+    mark = _PLACEHOLDER.get(dialect.paramstyle)
+    if mark is None or any(n not in table.c for n in names):
+        return None
     quote = dialect.identifier_preparer
     target = quote.format_table(table)
     if where is None:
-        order = names
-        sql = (f"INSERT INTO {target} ({', '.join(quote.format_column(table.c[n]) for n in order)}) "
-               f"VALUES ({', '.join(mark for _ in order)})")
-    else:
-        order = [n for n in names if n not in where] + list(where)
-        if len(order) == len(where):   # nothing but the key: nothing to change
-            return True
-        sql = (f"UPDATE {target} SET "
-               + ", ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in order[: len(order) - len(where)])
-               + " WHERE " + " AND ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in where))
-    convert = _row_converter(table, tuple(order), dialect)
-    conn.exec_driver_sql(sql, [convert(r) for r in rows])
-    return True
+        return (f"INSERT INTO {target} ({', '.join(quote.format_column(table.c[n]) for n in names)}) "
+                f"VALUES ({', '.join(mark for _ in names)})"), names
+    order = tuple(n for n in names if n not in where) + where
+    if len(order) == len(where):
+        return "", order
+    return (f"UPDATE {target} SET "
+            + ", ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in order[: len(order) - len(where)])
+            + " WHERE " + " AND ".join(f"{quote.format_column(table.c[n])} = {mark}" for n in where)), order
 
 
 #: row converters by dialect (each engine has its own, and its types' processors: `projections.sealing`)
