@@ -768,10 +768,10 @@ def rebuild_projections(rm: ReadModels, started: Callable[[str, int, int, bool],
     from projections.runner import RebuildRunning
 
     runner = rm.runner
-    for p in runner.projections:
-        at = runner.rebuild_position(p)
-        resumed = at is not None and at > 0 and not restart
-        started(p.name, at if resumed and at is not None else 0, runner.max_position(), resumed)
+    for s in runner.status():
+        # an interrupted rebuild goes on: from its shadow's position, or from the last stream of a fill
+        resumed = not restart and ((s.rebuild_position or 0) > 0 or s.filled_through is not None)
+        started(s.name, (s.rebuild_position or 0) if resumed else 0, s.head, resumed)
     if jobs > 1 and len(runner.projections) > 1:
         from adapters.readside.parallel import RebuildFailed
         from adapters.readside.parallel import rebuild as rebuild_parallel

@@ -216,6 +216,8 @@ class Status:
     stale: bool = False
     #: how far the shadow tables of a rebuild under way (or interrupted) have got; None: no rebuild
     rebuild_position: int | None = None
+    #: a rebuild filling its shadow stream by stream (at position 0 until done): the last stream it folded
+    filled_through: str | None = None
 
     @property
     def behind(self) -> int:
@@ -341,6 +343,7 @@ class ProjectionRunner:
         head = self.max_position()
         with self.engine.connect() as conn:
             rows = {r.name: r for r in conn.execute(sa.select(positions))}
+            filling = {r.name: r.after_stream for r in conn.execute(sa.select(fills))}
         out = []
         for p in self.projections:
             r = rows.get(p.name)
@@ -348,7 +351,8 @@ class ProjectionRunner:
             out.append(Status(p.name, int(r.position) if r else 0, head,
                               (bool(r.rebuilding) if r else False) or shadow is not None,
                               r.updated_at if r else None, p.name in self.stale,
-                              int(shadow.position) if shadow is not None else None))
+                              int(shadow.position) if shadow is not None else None,
+                              filling.get(p.name + SHADOW)))
         return out
 
     # ------------------------------------------------------------------ running
@@ -542,6 +546,7 @@ class ProjectionRunner:
         for started, group in groups.items():
             head, after = started if started is not None else (self.max_position(), "")
             begun = started is not None
+            read = 0   # (progress: the events read so far, against the head; positions come in no order here)
             topics = sorted({t for s in group for t in s.topics}) if all(s.topics for s in group) else []
             while True:
                 page = self._streams_page(reader, after, head, topics)
@@ -549,6 +554,7 @@ class ProjectionRunner:
                     break
                 events = [self.app.mapper.to_domain_event(n) for n in page]
                 last = page[-1].originator_id
+                read += len(page)
                 for s in group:
                     wanted = set(s.topics)
                     mine = [(e, n.id) for e, n in zip(events, page, strict=True) if not wanted or n.topic in wanted]
@@ -558,7 +564,7 @@ class ProjectionRunner:
                             s.fold_at(conn, [e for e, _ in mine], [i for _, i in mine])
                     done[s.name] += len(mine)
                     if progress is not None:
-                        progress(s, min(page[-1].id, head), head)
+                        progress(s, min(read, head), head)
                 begun, after = True, last
                 pages += 1
                 for s in group:

@@ -96,9 +96,11 @@ def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonO
     if json:
         for s in rows:
             print(dumps({"projection": s.name, "position": s.position, "head": s.head, "behind": s.behind,
-                         "rebuilding": s.rebuilding, "rebuild_position": s.rebuild_position, "stale": s.stale,
-                         "updated_at": s.updated_at}))
+                         "rebuilding": s.rebuilding, "rebuild_position": s.rebuild_position,
+                         "filled_through": s.filled_through, "stale": s.stale, "updated_at": s.updated_at}))
         return
+    from rich.markup import escape
+
     from adapters.cli._common import Col, Listing, emit, styled
     from projections.registry import by_name
 
@@ -106,6 +108,9 @@ def status(projection: ProjectionOption = None, db: DbOption = None, json: JsonO
                                  Col("未折叠", "num"), Col("状态"), Col("更新时间 (UTC)", "date")])
     for s in rows:
         state = styled("[red]表结构已变, 追赶时将重建[/red]" if s.stale else
+                       f"[yellow]重建中或中断可续 (新表逐户填充, 已到 {escape(s.filled_through)}; "
+                       "读者仍读旧表)[/yellow]"
+                       if s.filled_through is not None else
                        f"[yellow]重建中或中断可续 (新表已到位置 {s.rebuild_position}; 读者仍读旧表)[/yellow]"
                        if s.rebuild_position is not None else
                        "[yellow]重建中断, 可续[/yellow]" if s.rebuilding else

@@ -90,7 +90,9 @@ def test_a_restart_forgets_an_interrupted_fill(app):
         current = tables(rm.engine, (RosterProjection,))
         roster = rm.projection("roster")
         rm.runner.rebuild(roster, restart=True, stop_after_batches=1)
-        assert len(fill_rows(rm.engine)) == 1
+        [(_, _, after)] = fill_rows(rm.engine)
+        [status] = rm.runner.status()   # what `casecore projections status` shows of the fill
+        assert status.rebuilding and status.rebuild_position == 0 and status.filled_through == after
         assert rm.runner.rebuild(roster, restart=True) == rm.runner.max_position()   # every event again
         assert fill_rows(rm.engine) == []
         assert tables(rm.engine, (RosterProjection,)) == current
