@@ -129,6 +129,8 @@ class LedgerProjection(Projection):
     name = "ledger"
     label = "双台账"
     metadata = metadata
+    #: both ledgers' rows come from one problem's stream alone (an act's row is keyed by its version)
+    stream_local = True
 
     def __init__(self) -> None:
         self.topics = tuple(sorted(cls.TOPIC for cls in EVENT_TYPES.get("problem", {}).values()))

@@ -1,4 +1,4 @@
-"""A rebuild of the stream-local read models (the roster, the case facts) fills its shadow tables stream by
+"""A rebuild of the stream-local read models (the roster, the case facts, the ledgers) fills its shadow tables stream by
 stream: every household's and problem's events in one batch, the rows written once. The tables it leaves are
 the ones the log-order fold leaves, on both stores, for a lived-through county and for a fill that was
 interrupted while the log grew; a restart forgets an interrupted fill's cursor."""
@@ -11,15 +11,18 @@ import sqlalchemy as sa
 
 from adapters.readside.readmodels import read_models
 from projections.casefacts import CaseFactsProjection
+from projections.ledger import LedgerProjection
 from projections.roster import RosterProjection
 from projections.runner import fills
 from tests.builders import cmd, inclusion_path, measure, register, run
 from tests.readside.test_sql_rebuild import live_county
 
+LOCAL = (RosterProjection, CaseFactsProjection, LedgerProjection)
 
-def tables(engine: sa.Engine, projections: tuple = (RosterProjection, CaseFactsProjection)
-           ) -> dict[str, list[tuple]]:
-    """Every row of the projections' tables (the roster's and the case facts'), in a fixed order."""
+
+def tables(engine: sa.Engine, projections: tuple = LOCAL) -> dict[str, list[tuple]]:
+    """Every row of the projections' tables (the stream-local ones: roster, case facts, ledgers), in a fixed
+    order."""
     out = {}
     with engine.connect() as conn:
         for p in projections:
@@ -35,7 +38,7 @@ def fill_rows(engine: sa.Engine) -> list[tuple]:
 
 def test_a_rebuild_stream_by_stream_leaves_the_tables_the_log_order_fold_leaves(app, tmp_path):
     live_county(app, tmp_path / "out")
-    with read_models(app, [RosterProjection(), CaseFactsProjection()], batch_size=7) as rm:
+    with read_models(app, [p() for p in LOCAL], batch_size=7) as rm:
         rm.runner.by_stream = False
         in_log_order = rm.runner.rebuild_many()
         expected = tables(rm.engine)
@@ -45,10 +48,11 @@ def test_a_rebuild_stream_by_stream_leaves_the_tables_the_log_order_fold_leaves(
         got = tables(rm.engine)
         head = rm.runner.max_position()
         assert {s.name: (s.position, s.rebuilding) for s in rm.runner.status()} == {
-            "roster": (head, False), "casefacts": (head, False)}
+            "roster": (head, False), "casefacts": (head, False), "ledger": (head, False)}
         assert fill_rows(rm.engine) == []
     assert by_stream == in_log_order   # every event each reads, once
     assert expected["roster"] and expected["cf_cycles"] and expected["cf_problems"] and expected["cf_signatures"]
+    assert expected["problem_ledger"] and expected["rectification_ledger"]
     for name, rows in expected.items():
         assert got[name] == rows, name
 
@@ -74,11 +78,11 @@ def test_an_interrupted_fill_goes_on_from_its_last_stream_and_the_log_gained_mea
                   *measure("H7", "H7-M2", date(2023, 6, 2)),
                   *household("H8", date(2023, 6, 3))])
         rm.runner.catch_up_many()   # the live tables follow the log meanwhile
-        current = tables(rm.engine)
+        current = tables(rm.engine, (RosterProjection, CaseFactsProjection))
         assert rm.runner.is_rebuilding(roster) and rm.runner.is_rebuilding(casefacts)
         left = {p.name: rm.runner.rebuild(p) for p in (roster, casefacts)}
         assert fill_rows(rm.engine) == []
-        assert tables(rm.engine) == current
+        assert tables(rm.engine, (RosterProjection, CaseFactsProjection)) == current
         assert all(s.position == rm.runner.max_position() and not s.rebuilding for s in rm.runner.status())
         assert 0 < left["roster"] < rm.runner.max_position()   # went on, did not start again
 
