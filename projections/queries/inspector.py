@@ -567,6 +567,13 @@ class Inspector:
                                   g2.c.seq == self._basis(cf.guarantees, c, self.D)))
                 .where(some_open, g2.c.open_items > 0, self.assisted_cycles(c), self.monitored(c)).cte("og"))
 
+    @staticmethod
+    def _all_needs(*needs: sa.Select) -> sa.Subquery:
+        """The needs of `risk_without_fitting_measure`, all of them, not their union: a risk and an open check that
+        name one need (housing, drinking water) are kept once when read, where they come one after the other,
+        instead of every need being sorted against all the others."""
+        return sa.union_all(*needs).subquery("n")
+
     def risk_without_fitting_measure(self) -> Iterator[Finding]:
         c, rk, m = cf.cycles.alias("c"), cf.risks.alias("rk"), cf.measures.alias("m")
         # needs: the cycle's risks, and what the latest guarantee check (as of the date) of a monitored
@@ -581,13 +588,13 @@ class Inspector:
             return (sa.select(open_g.c.key, c3.c.household_id, c3.c.cycle, sa.literal_column(f"'{need}'").label("need"))
                     .select_from(open_g).join(c3, c3.c.key == open_g.c.key).where(cond))
 
-        needs = sa.union(
+        needs = self._all_needs(
             risk_needs,
             guarantee_need("housing", open_g.c.housing != Housing.SAFE.value),
             guarantee_need("drinking_water", open_g.c.drinking_water_safe.is_(False)),
             guarantee_need("child_out_of_school", open_g.c.children_out_of_school > 0),
             guarantee_need("no_medical_insurance", open_g.c.members_without_medical_insurance > 0),
-        ).subquery("n")
+        )
         c2 = cf.cycles.alias("c2")
         met = sa.exists().where(
             m.c.household_id == needs.c.household_id, m.c.cycle == needs.c.cycle, m.c.planned_ord <= self.D,
@@ -598,7 +605,9 @@ class Inspector:
                 .order_by(c2.c.household_id, needs.c.need))
         grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
         for r in self.rows(stmt):
-            grouped[(r.household_id, r.cycle)].append(r)
+            unmet = grouped[(r.household_id, r.cycle)]
+            if not unmet or unmet[-1].need != r.need:
+                unmet.append(r)
         def render(rs: list[Any]) -> tuple[str, dict[str, Any]]:
             needs_ = [r.need for r in rs]
             fitting_ = {n: sorted(self.policy.fitting_measures(n)) for n in needs_}

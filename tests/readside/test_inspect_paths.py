@@ -7,7 +7,8 @@ maxima over all rows (SQLite probes them for those households only; PostgreSQL j
 cycles and eliminations with an open guarantee check without first narrowing to households with some open
 check, "included by the date" answered through its index, and the signers of two levels of one procedure
 grouped by signer (the inspector has each signature that is not a verification look for its signer's other
-levels); signatures of the inclusions, a few by one signer on two levels, are added to the generated facts here.
+levels), and the needs without a fitting measure as a union (the inspector keeps a need named twice once when
+it reads them); signatures of the inclusions, a few by one signer on two levels, are added to the generated facts here.
 On SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ class Reference(Inspector):
 
     def _outside(self) -> sa.Subquery:   # on SQLite the inspector probes instead
         return self._outside_by_joins()
+
+    @staticmethod
+    def _all_needs(*needs: sa.Select) -> sa.Subquery:
+        return sa.union(*needs).subquery("n")
 
     def _two_level_signers(self) -> sa.Select:
         s = cf.signatures.alias("ts")
@@ -128,5 +133,5 @@ def test_the_faster_paths_find_what_the_plain_definitions_find(facts, seed, hous
 
 def test_the_reference_is_not_the_inspector():
     """The comparison above compares two derivations, not one with itself."""
-    for name in ("unindexed", "some_open_check", "_outside", "_open_checks", "_two_level_signers"):
+    for name in ("unindexed", "some_open_check", "_outside", "_open_checks", "_two_level_signers", "_all_needs"):
         assert getattr(Reference, name) is not getattr(Inspector, name)
