@@ -1202,9 +1202,15 @@ class Inspector:
         columns = (m.c.household_id, m.c.cycle, m.c.measure_id, m.c.measure_type, m.c.status, m.c.planned_on,
                    m.c.implemented_on, m.c.ended_on, m.c.origin)
         order = (m.c.household_id, m.c.planned_ord, m.c.measure_id)
+        items: Callable[[list[Any]], list[dict[str, Any]]] = _measure_items
         if len(hids) > self.MEASURES_SCAN_FROM:
             keys = {(f.household_id, f.cycle) for f in wanted}
-            stmt = sa.select(*columns).order_by(*order)
+            if self.conn.dialect.name == "sqlite":
+                # SQLite reads the measures as stored (in the order of `order` it reads each row through its index
+                # and sorts them all) and a cycle's few are put in that order when its evidence is written
+                stmt, items = sa.select(*columns, m.c.planned_ord), _measure_items_in_order
+            else:
+                stmt = sa.select(*columns).order_by(*order)
             if self.households is not None:
                 stmt = stmt.where(m.c.household_id.in_(self.households))
             for r in self.conn.execute(stmt).fetchall():
@@ -1221,17 +1227,20 @@ class Inspector:
             k = (f.household_id, f.cycle)
             later = lists.get(k)  # type: ignore[arg-type]
             if later is None:
-                later = lists[k] = _Later(partial(_measure_items, found.get(k, [])))  # type: ignore[arg-type]
+                later = lists[k] = _Later(partial(items, found.get(k, [])))  # type: ignore[arg-type]
             f.attach("measures", later)
 
     def _attach_problems(self, findings: list[Finding]) -> None:
         """Findings already in the double ledger carry their problem's id."""
         p = cf.problems
-        keys = {f.key: f for f in findings}
-        if not keys:
+        if not findings:
             return
-        for (key, pid, status) in self.conn.execute(
-                sa.select(p.c.finding_key, p.c.problem_id, p.c.status).where(p.c.finding_key.is_not(None))):
+        raised = self.conn.execute(sa.select(p.c.finding_key, p.c.problem_id, p.c.status)
+                                   .where(p.c.finding_key.is_not(None))).fetchall()
+        if not raised:   # no problem raised for a finding yet: the findings' keys are not needed
+            return
+        keys = {f.key: f for f in findings}
+        for (key, pid, status) in raised:
             f = keys.get(key)
             if f is not None:
                 f.raised_problem = pid
@@ -1257,6 +1266,12 @@ def _measure_items(rows: list[Any]) -> list[dict[str, Any]]:
                     "planned_on": day(r.planned_on, prec), "implemented_on": day(r.implemented_on, prec),
                     "ended_on": day(r.ended_on, prec)})
     return out
+
+
+def _measure_items_in_order(rows: list[Any]) -> list[dict[str, Any]]:
+    """`_measure_items` of a cycle's measures read in no order: by planned day, then id, as SQLite sorts them
+    (a day missing first, ids by code point)."""
+    return _measure_items(sorted(rows, key=lambda r: (r.planned_ord is not None, r.planned_ord or 0, r.measure_id)))
 
 
 def _not_in_place(r: Any, spans: list[tuple[date, date | None]], until: date, months: int
