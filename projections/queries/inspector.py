@@ -248,6 +248,12 @@ def _num(value: int | Decimal) -> sa.ColumnElement[Any]:
     return sa.literal_column(str(value))
 
 
+def exists(*criteria: sa.ColumnElement[bool]) -> sa.Exists:
+    """`EXISTS (SELECT 1 …)`: SQLite answers a probe whose rows are `SELECT *` through an index only by reading
+    each row the index finds as well, even where the index holds every column the probe compares."""
+    return sa.exists(sa.literal_column("1")).where(*criteria)
+
+
 def _fit_label(need: str) -> str:
     extra = {"child_out_of_school": "义务教育阶段失学辍学", "no_medical_insurance": "未参加基本医疗保险"}
     return extra.get(need) or RiskType(need).label
@@ -327,13 +333,13 @@ class Inspector:
     def eliminated_cycle(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """The cycle `c` stands eliminated on the as-of date (one of its eliminations does)."""
         e = cf.eliminations.alias(f"{c.name}_el")
-        return sa.exists().where(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
+        return exists(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
                                  self.eliminated_standing(e))
 
     def ever_eliminated(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """The cycle `c` was eliminated on or before the as-of date (rolled back since or not)."""
         e = cf.eliminations.alias(f"{c.name}_ev")
-        return sa.exists().where(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
+        return exists(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
                                  e.c.eliminated_ord <= self.D)
 
     def monitored(self, c: sa.Table) -> sa.ColumnElement[bool]:
@@ -374,7 +380,7 @@ class Inspector:
 
     def has_labour(self, household_id: sa.ColumnElement[Any], on_ord: Any) -> sa.ColumnElement[bool]:
         m = cf.members
-        return sa.exists().where(
+        return exists(
             m.c.household_id == household_id, m.c.labour.in_(cf.WITH_LABOUR),
             sa.or_(m.c.added_ord.is_(None), m.c.added_ord <= on_ord),
             sa.or_(m.c.removed_ord.is_(None), m.c.removed_ord > on_ord))
@@ -437,9 +443,9 @@ class Inspector:
         h, c, inc, e = (cf.households.alias("h"), cf.cycles.alias("sc"), cf.cycles.alias("si"),
                         cf.eliminations.alias("se"))
         c2, c3 = cf.cycles.alias("sc2"), cf.cycles.alias("sc3")
-        open_inclusion = sa.exists().where(c.c.household_id == h.c.household_id, self.open_inclusion(c))
-        monitored = sa.exists().where(c2.c.household_id == h.c.household_id, self.monitored(c2))
-        eliminated = sa.exists().where(c3.c.household_id == h.c.household_id, self.eliminated_cycle(c3))
+        open_inclusion = exists(c.c.household_id == h.c.household_id, self.open_inclusion(c))
+        monitored = exists(c2.c.household_id == h.c.household_id, self.monitored(c2))
+        eliminated = exists(c3.c.household_id == h.c.household_id, self.eliminated_cycle(c3))
         def latest_cycle(of: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
             """The household's latest cycle included by D, correlated to the enclosing row `of` (a subquery
             two levels down does not correlate to the outermost table by itself)."""
@@ -526,7 +532,7 @@ class Inspector:
                                                     m.c.planned_ord <= self.D).scalar_subquery())
         stmt = (sa.select(*self.cols(c, "included_on", "included_precision"), planned.label("planned"))
                 .where(self.monitored(c), self.unindexed(c.c.included_ord) <= self.grace_cutoff(),
-                       ~sa.exists().where(self.targeted(c, m)), self.in_division(c.c.division_code)))
+                       ~exists(self.targeted(c, m)), self.in_division(c.c.division_code)))
         k = self.policy.procedure.helped_not_months
 
         def render(r: Any) -> tuple[str, dict[str, Any]]:
@@ -596,7 +602,7 @@ class Inspector:
             guarantee_need("no_medical_insurance", open_g.c.members_without_medical_insurance > 0),
         )
         c2 = cf.cycles.alias("c2")
-        met = sa.exists().where(
+        met = exists(
             m.c.household_id == needs.c.household_id, m.c.cycle == needs.c.cycle, m.c.planned_ord <= self.D,
             sa.or_(m.c.ended_ord.is_(None), m.c.ended_ord > self.D, m.c.implemented_ord.is_not(None)),
             self.fits(needs.c.need, m.c.measure_type))
@@ -639,7 +645,7 @@ class Inspector:
         c, m = cf.cycles.alias("c"), cf.measures.alias("m")
         stmt = (sa.select(*self.cols(c, "included_on", "included_precision")).where(
             self.assisted_cycles(c), self.has_labour(c.c.household_id, self.D),
-            ~sa.exists().where(self.targeted(c, m), m.c.developmental.is_(True))))
+            ~exists(self.targeted(c, m), m.c.developmental.is_(True))))
         def render(r: Any) -> tuple[str, dict[str, Any]]:
             return ("户有劳动能力, 本周期没有落实产业、就业、金融或公益岗位等开发式帮扶措施",
                     {"included_on": day(r.included_on, r.included_precision)})
@@ -758,9 +764,9 @@ class Inspector:
 
         # an assessment made from the start to the as-of date: one range of the index on (household, seq)
         i, g = cf.incomes.alias("ri"), cf.guarantees.alias("rg")
-        has_income = sa.exists().where(i.c.household_id == c.c.household_id, i.c.seq >= self.seq_from(start),
+        has_income = exists(i.c.household_id == c.c.household_id, i.c.seq >= self.seq_from(start),
                                        i.c.seq < self.seq_from(self.D + 1))
-        has_guarantees = sa.exists().where(g.c.household_id == c.c.household_id, g.c.seq >= self.seq_from(start),
+        has_guarantees = exists(g.c.household_id == c.c.household_id, g.c.seq >= self.seq_from(start),
                                            g.c.seq < self.seq_from(self.D + 1))
         stmt = (sa.select(*self.cols(c), has_income.label("has_income"), has_guarantees.label("has_guarantees"))
                 .where(self.eliminated_standing(c), self.in_division(c.c.division_code),
@@ -803,7 +809,7 @@ class Inspector:
         ld, lc, lv = cf.leads.alias("ld"), cf.cycles.alias("lc"), cf.leads.alias("lv")
         since = self.policy.screening.warnings_since.toordinal()
         # the warning's cycle was closed by a home visit that found the criteria not met
-        visited = sa.exists().where(lv.c.household_id == ld.c.household_id, lv.c.cycle == ld.c.cycle,
+        visited = exists(lv.c.household_id == ld.c.household_id, lv.c.cycle == ld.c.cycle,
                                     lv.c.status == "not_meets")
         stmt = sa.select(sa.func.count().label("n"), sa.func.min(ld.c.on).label("first_on"),
                          sa.func.max(ld.c.on).label("last_on"),
@@ -832,7 +838,7 @@ class Inspector:
     def _not_monitored(self, h: sa.Table) -> sa.ColumnElement[bool]:
         """Neither monitored on the as-of date nor in an inclusion procedure then."""
         c = cf.cycles.alias("nm")
-        return ~sa.exists().where(c.c.household_id == h.c.household_id,
+        return ~exists(c.c.household_id == h.c.household_id,
                                   sa.or_(self.monitored(c), self.open_inclusion(c)))
 
     def _outside_by_joins(self) -> sa.Subquery:
@@ -851,7 +857,9 @@ class Inspector:
         """The households neither monitored nor in an inclusion on the as-of date, each with the `seq` of its
         newest income (`li`) and guarantee check (`lg`) by then and the day of its last elimination by then
         (`after`, 0 for none). SQLite probes its indexes for those households only (a join of the per-household
-        maxima over every row costs it more); PostgreSQL joins the maxima by hashing, which it does best."""
+        maxima over every row costs it more), and the newest check only of a household with some check by then
+        that left an item open (`some_open_check`; the rule reads the check of no other); PostgreSQL joins the maxima
+        by hashing, which it does best."""
         if self.conn.dialect.name != "sqlite":
             return self._outside_by_joins()
         h = cf.households.alias("h")
@@ -861,7 +869,8 @@ class Inspector:
                             .scalar_subquery())
         return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle,
                           self._basis(cf.incomes, h, self.D).label("li"),
-                          self._basis(cf.guarantees, h, self.D).label("lg"),
+                          sa.case((self.some_open_check(h.c.household_id), self._basis(cf.guarantees, h, self.D)))
+                          .label("lg"),
                           sa.func.coalesce(last_elimination, 0).label("after"))
                 .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
 
@@ -1128,14 +1137,14 @@ class Inspector:
                     x.c.included_ord.is_not(None), self.in_division(x.c.division_code)]
 
         # only the newest elimination of a cycle the rule judges is judged
-        newer = sa.exists().where(e2.c.household_id == e.c.household_id, e2.c.cycle == e.c.cycle, e2.c.n > e.c.n,
+        newer = exists(e2.c.household_id == e.c.household_id, e2.c.cycle == e.c.cycle, e2.c.n > e.c.n,
                                   *judged(e2))
         # one measure in place alone for 31 days a month of the policy's months before `until` is enough (a month
         # is never longer): those eliminations need no closer look; the others get the engine's exact test
         until = sa.func.coalesce(e.c.nominated_ord, e.c.eliminated_ord)
         months = self.by_policy(until, lambda p: p.exit.min_assistance_months)
         end = sa.case((sa.or_(m2.c.ended_ord.is_(None), m2.c.ended_ord > until), until), else_=m2.c.ended_ord)
-        plainly_in_place = sa.exists().where(
+        plainly_in_place = exists(
             m2.c.household_id == e.c.household_id, m2.c.cycle == e.c.cycle, m2.c.implemented_ord >= e.c.included_ord,
             m2.c.implemented_ord < end, m2.c.implemented_ord + 31 * months <= end)
         stmt = (sa.select(*self.cols(e), e.c.n, e.c.nominated_ord, m.c.implemented_on, m.c.ended_on)
