@@ -13,6 +13,7 @@ raising problems idempotent.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 from collections import defaultdict
@@ -248,6 +249,12 @@ def _num(value: int | Decimal) -> sa.ColumnElement[Any]:
     return sa.literal_column(str(value))
 
 
+@functools.cache
+def named(table: sa.Table, name: str) -> sa.Alias:
+    """`table` under `name`, made once: an alias copies every column of its table, and a run names some sixty."""
+    return table.alias(name)
+
+
 def exists(*criteria: sa.ColumnElement[bool]) -> sa.Exists:
     """`EXISTS (SELECT 1 …)`: SQLite answers a probe whose rows are `SELECT *` through an index only by reading
     each row the index finds as well, even where the index holds every column the probe compares."""
@@ -332,13 +339,13 @@ class Inspector:
 
     def eliminated_cycle(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """The cycle `c` stands eliminated on the as-of date (one of its eliminations does)."""
-        e = cf.eliminations.alias(f"{c.name}_el")
+        e = named(cf.eliminations, f"{c.name}_el")
         return exists(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
                                  self.eliminated_standing(e))
 
     def ever_eliminated(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """The cycle `c` was eliminated on or before the as-of date (rolled back since or not)."""
-        e = cf.eliminations.alias(f"{c.name}_ev")
+        e = named(cf.eliminations, f"{c.name}_ev")
         return exists(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
                                  e.c.eliminated_ord <= self.D)
 
@@ -427,7 +434,7 @@ class Inspector:
     def standing_eliminations(self, alias: str = "c") -> sa.Table:
         """`cf_eliminations` rows as `alias`; select from it with `eliminated_standing` and order by
         `latest_first` so `first_per_cycle` keeps the elimination the cycle stands on."""
-        return cf.eliminations.alias(alias)
+        return named(cf.eliminations, alias)
 
     @staticmethod
     def latest_first(e: sa.Table) -> tuple[sa.ColumnElement[Any], ...]:
@@ -440,9 +447,9 @@ class Inspector:
         (`in_inclusion`, `monitored` — which includes an open exit —, `risk_eliminated` or `not_monitored`),
         `included_on` of its latest inclusion by then and `eliminated_on` of the elimination it stands on.
         It must equal the auditor's replay as of the same date (tested)."""
-        h, c, inc, e = (cf.households.alias("h"), cf.cycles.alias("sc"), cf.cycles.alias("si"),
-                        cf.eliminations.alias("se"))
-        c2, c3 = cf.cycles.alias("sc2"), cf.cycles.alias("sc3")
+        h, c, inc, e = (named(cf.households, "h"), named(cf.cycles, "sc"), named(cf.cycles, "si"),
+                        named(cf.eliminations, "se"))
+        c2, c3 = named(cf.cycles, "sc2"), named(cf.cycles, "sc3")
         open_inclusion = exists(c.c.household_id == h.c.household_id, self.open_inclusion(c))
         monitored = exists(c2.c.household_id == h.c.household_id, self.monitored(c2))
         eliminated = exists(c3.c.household_id == h.c.household_id, self.eliminated_cycle(c3))
@@ -452,7 +459,7 @@ class Inspector:
             return (sa.select(sa.func.max(inc.c.cycle))
                     .where(inc.c.household_id == of, inc.c.included_ord <= self.D).scalar_subquery())
 
-        i2 = cf.cycles.alias("si2")
+        i2 = named(cf.cycles, "si2")
         included_on = (sa.select(i2.c.included_on)
                        .where(i2.c.household_id == h.c.household_id, i2.c.cycle == latest_cycle(i2.c.household_id))
                        .scalar_subquery())
@@ -498,7 +505,7 @@ class Inspector:
     # ------------------------------------------------------------------ rules: assistance
 
     def fast_in_fast_out(self) -> Iterator[Finding]:
-        c = cf.eliminations.alias("c")
+        c = named(cf.eliminations, "c")
         months = c.c.eliminated_month - c.c.included_month
         k = self.by_policy(c.c.eliminated_ord, lambda p: p.exit.min_assistance_months)
         severe_k = self.by_policy(c.c.eliminated_ord, lambda p: p.exit.fast_exit_severe_months)
@@ -527,7 +534,7 @@ class Inspector:
                           None, r.household_id, r.cycle)
 
     def helped_not(self) -> Iterator[Finding]:
-        c, m = cf.cycles.alias("c"), cf.measures.alias("m")
+        c, m = named(cf.cycles, "c"), named(cf.measures, "m")
         planned = (sa.select(sa.func.count()).where(m.c.household_id == c.c.household_id, m.c.cycle == c.c.cycle,
                                                     m.c.planned_ord <= self.D).scalar_subquery())
         stmt = (sa.select(*self.cols(c, "included_on", "included_precision"), planned.label("planned"))
@@ -556,7 +563,7 @@ class Inspector:
         household whose check by then (its newest, or the one an elimination was based on) left one open, so
         the rules about open checks look no further at the others. One pass over the checks, then a lookup in
         its result a row."""
-        go = cf.guarantees.alias("go")
+        go = named(cf.guarantees, "go")
         return household_id.in_(sa.select(go.c.household_id)
                                 .where(go.c.open_items > 0, go.c.seq < self.seq_from(self.D + 1)))
 
@@ -564,7 +571,7 @@ class Inspector:
         """The cycles the measure rules judge that are monitored on the as-of date and whose household's newest
         guarantee check by then left an item open (`key` of the cycle, the check's items). Only households with
         some check by then that left an item open (few) are looked at: the newest check is one of them."""
-        c, g2 = cf.cycles.alias("oc"), cf.guarantees.alias("g2")
+        c, g2 = named(cf.cycles, "oc"), named(cf.guarantees, "g2")
         some_open = self.some_open_check(c.c.household_id)
         return (sa.select(c.c.key, g2.c.housing, g2.c.drinking_water_safe, g2.c.children_out_of_school,
                           g2.c.members_without_medical_insurance)
@@ -581,14 +588,14 @@ class Inspector:
         return sa.union_all(*needs).subquery("n")
 
     def risk_without_fitting_measure(self) -> Iterator[Finding]:
-        c, rk, m = cf.cycles.alias("c"), cf.risks.alias("rk"), cf.measures.alias("m")
+        c, rk, m = named(cf.cycles, "c"), named(cf.risks, "rk"), named(cf.measures, "m")
         # needs: the cycle's risks, and what the latest guarantee check (as of the date) of a monitored
         # household leaves open
         open_g = self._open_checks()
         risk_needs = (sa.select(c.c.key, c.c.household_id, c.c.cycle, rk.c.risk_type.label("need")).select_from(c)
                       .join(rk, sa.and_(rk.c.household_id == c.c.household_id, rk.c.cycle == c.c.cycle))
                       .where(self.assisted_cycles(c)))
-        c3 = cf.cycles.alias("c3")
+        c3 = named(cf.cycles, "c3")
 
         def guarantee_need(need: str, cond: sa.ColumnElement[bool]) -> sa.Select:
             return (sa.select(open_g.c.key, c3.c.household_id, c3.c.cycle, sa.literal_column(f"'{need}'").label("need"))
@@ -601,7 +608,7 @@ class Inspector:
             guarantee_need("child_out_of_school", open_g.c.children_out_of_school > 0),
             guarantee_need("no_medical_insurance", open_g.c.members_without_medical_insurance > 0),
         )
-        c2 = cf.cycles.alias("c2")
+        c2 = named(cf.cycles, "c2")
         met = exists(
             m.c.household_id == needs.c.household_id, m.c.cycle == needs.c.cycle, m.c.planned_ord <= self.D,
             sa.or_(m.c.ended_ord.is_(None), m.c.ended_ord > self.D, m.c.implemented_ord.is_not(None)),
@@ -627,7 +634,7 @@ class Inspector:
                           hid, cycle)
 
     def floor_only_with_labour(self) -> Iterator[Finding]:
-        c, m = cf.cycles.alias("c"), cf.measures.alias("m")
+        c, m = named(cf.cycles, "c"), named(cf.measures, "m")
         counts = (sa.select(m.c.household_id, m.c.cycle, sa.func.count().label("n"),
                             sa.func.sum(sa.case((m.c.measure_type == MeasureType.SOCIAL_ASSISTANCE.value, 0),
                                                 else_=1)).label("others"))
@@ -642,7 +649,7 @@ class Inspector:
         yield from self.each("floor_only_with_labour", WARNING, render, self.rows(stmt))
 
     def no_developmental_measure(self) -> Iterator[Finding]:
-        c, m = cf.cycles.alias("c"), cf.measures.alias("m")
+        c, m = named(cf.cycles, "c"), named(cf.measures, "m")
         stmt = (sa.select(*self.cols(c, "included_on", "included_precision")).where(
             self.assisted_cycles(c), self.has_labour(c.c.household_id, self.D),
             ~exists(self.targeted(c, m), m.c.developmental.is_(True))))
@@ -653,7 +660,7 @@ class Inspector:
         yield from self.each("no_developmental_measure", WARNING, render, self.rows(stmt))
 
     def measure_before_identification(self) -> Iterator[Finding]:
-        c, m, own = cf.cycles.alias("c"), cf.measures.alias("m"), cf.cycles.alias("own")
+        c, m, own = named(cf.cycles, "c"), named(cf.measures, "m"), named(cf.cycles, "own")
         dated = sa.func.coalesce(m.c.implemented_ord, m.c.planned_ord)
         stmt = (sa.select(c.c.household_id, c.c.cycle, c.c.division_code, c.c.included_on, c.c.included_precision,
                           m.c.measure_id, m.c.measure_type, m.c.planned_on, m.c.implemented_on, m.c.origin)
@@ -698,7 +705,7 @@ class Inspector:
                        a.c.seq.in_([self._basis(table, c, c.c.eliminated_ord), self._basis(table, c, self.D)]))
 
     def eliminated_below_line(self) -> Iterator[Finding]:
-        c, i = self.standing_eliminations(), cf.incomes.alias("i")
+        c, i = self.standing_eliminations(), named(cf.incomes, "i")
         # the basis of the elimination against the line in force at the elimination; a later assessment (an
         # export's current-status columns) against the line in force on its own date
         judged_on = sa.case((i.c.on_ord > c.c.eliminated_ord, i.c.on_ord), else_=c.c.eliminated_ord)
@@ -725,7 +732,7 @@ class Inspector:
         yield from self.each("eliminated_below_line", SEVERE, render, self.first_per_cycle(self.rows(stmt)))
 
     def eliminated_with_open_guarantee(self) -> Iterator[Finding]:
-        c, g = self.standing_eliminations(), cf.guarantees.alias("g")
+        c, g = self.standing_eliminations(), named(cf.guarantees, "g")
         stmt = (sa.select(*self.cols(c), g.c.on.label("assessed_on"), g.c.on_ord, g.c.housing, g.c.drinking_water_safe,
                           g.c.children_out_of_school, g.c.members_without_medical_insurance,
                           g.c.origin.label("g_origin"))
@@ -763,7 +770,7 @@ class Inspector:
         start = sa.case((c.c.nominated_ord.is_not(None), c.c.nominated_ord + 1), else_=c.c.eliminated_ord)
 
         # an assessment made from the start to the as-of date: one range of the index on (household, seq)
-        i, g = cf.incomes.alias("ri"), cf.guarantees.alias("rg")
+        i, g = named(cf.incomes, "ri"), named(cf.guarantees, "rg")
         has_income = exists(i.c.household_id == c.c.household_id, i.c.seq >= self.seq_from(start),
                                        i.c.seq < self.seq_from(self.D + 1))
         has_guarantees = exists(g.c.household_id == c.c.household_id, g.c.seq >= self.seq_from(start),
@@ -799,14 +806,14 @@ class Inspector:
     # ------------------------------------------------------------------ rules: identification
 
     def _last_elimination(self) -> sa.Subquery:
-        c = cf.eliminations.alias("le_c")
+        c = named(cf.eliminations, "le_c")
         return (sa.select(c.c.household_id, sa.func.max(c.c.eliminated_ord).label("ord"))
                 .where(c.c.eliminated_ord <= self.D).group_by(c.c.household_id).subquery("le"))
 
     def _failed_warnings(self) -> sa.Subquery:
         """Department warnings (since the policy's date, after the household's last elimination) whose cycle
         ended without inclusion, by household."""
-        ld, lc, lv = cf.leads.alias("ld"), cf.cycles.alias("lc"), cf.leads.alias("lv")
+        ld, lc, lv = named(cf.leads, "ld"), named(cf.cycles, "lc"), named(cf.leads, "lv")
         since = self.policy.screening.warnings_since.toordinal()
         # the warning's cycle was closed by a home visit that found the criteria not met
         visited = exists(lv.c.household_id == ld.c.household_id, lv.c.cycle == ld.c.cycle,
@@ -819,7 +826,7 @@ class Inspector:
             # household's), and groups by a copy of the household id (the same value) it cannot read from the leads
             # index: walking every lead in that index's order costs a table lookup each, where starting from the
             # cycles not included by the date costs a probe of their household's warnings
-            e = cf.eliminations.alias("le_c")
+            e = named(cf.eliminations, "fw_le")
             after = (sa.select(sa.func.max(e.c.eliminated_ord))
                      .where(e.c.household_id == ld.c.household_id, e.c.eliminated_ord <= self.D).scalar_subquery())
             household = sa.cast(ld.c.household_id.concat(""), ld.c.household_id.type)
@@ -837,13 +844,13 @@ class Inspector:
 
     def _not_monitored(self, h: sa.Table) -> sa.ColumnElement[bool]:
         """Neither monitored on the as-of date nor in an inclusion procedure then."""
-        c = cf.cycles.alias("nm")
+        c = named(cf.cycles, "nm")
         return ~exists(c.c.household_id == h.c.household_id,
                                   sa.or_(self.monitored(c), self.open_inclusion(c)))
 
     def _outside_by_joins(self) -> sa.Subquery:
         """`_outside` as joins of the per-household maxima (PostgreSQL's plan, and the plain form)."""
-        h = cf.households.alias("h")
+        h = named(cf.households, "h")
         le, li, lg = self._last_elimination(), self._latest(cf.incomes), self._latest(cf.guarantees)
         return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, li.c.latest.label("li"),
                           lg.c.latest.label("lg"), sa.func.coalesce(le.c.ord, 0).label("after"))
@@ -862,8 +869,8 @@ class Inspector:
         by hashing, which it does best."""
         if self.conn.dialect.name != "sqlite":
             return self._outside_by_joins()
-        h = cf.households.alias("h")
-        e = cf.eliminations.alias("qe")
+        h = named(cf.households, "h")
+        e = named(cf.eliminations, "qe")
         last_elimination = (sa.select(sa.func.max(e.c.eliminated_ord))
                             .where(e.c.household_id == h.c.household_id, e.c.eliminated_ord <= self.D)
                             .scalar_subquery())
@@ -876,13 +883,13 @@ class Inspector:
 
     def _latest(self, table: sa.Table) -> sa.Subquery:
         """Per household, the newest assessment's `seq` made on or before the as-of date."""
-        t = table.alias(f"{table.name}_latest")
+        t = named(table, f"{table.name}_latest")
         return (sa.select(t.c.household_id, sa.func.max(t.c.seq).label("latest"))
                 .where(t.c.seq < self.seq_from(self.D + 1)).group_by(t.c.household_id)
                 .subquery(f"{table.name}_seq_latest"))
 
     def qualifying_not_monitored(self) -> Iterator[Finding]:
-        i, g = cf.incomes.alias("i"), cf.guarantees.alias("g")
+        i, g = named(cf.incomes, "i"), named(cf.guarantees, "g")
         fw, hs = self._failed_warnings(), self._outside()
         after = hs.c.after
         line = self.line_on(i.c.on_ord)  # 应纳未纳: the line in force on the assessment's date
@@ -926,7 +933,7 @@ class Inspector:
                           partial(render, r), None, r.household_id, r.cycle)
 
     def repeated_warnings_not_included(self) -> Iterator[Finding]:
-        h, fw = cf.households.alias("h"), self._failed_warnings()
+        h, fw = named(cf.households, "h"), self._failed_warnings()
         n = self.policy.screening.repeated_warnings
         stmt = (sa.select(h.c.household_id, h.c.cycle, h.c.division_code, fw.c.n, fw.c.first_on, fw.c.last_on)
                 .select_from(h).join(fw, fw.c.household_id == h.c.household_id)
@@ -940,7 +947,7 @@ class Inspector:
         yield from self.each("repeated_warnings_not_included", WARNING, render, self.rows(stmt))
 
     def slow_identification(self) -> Iterator[Finding]:
-        c = cf.cycles.alias("c")
+        c = named(cf.cycles, "c")
         limit_incl = self.by_policy(c.c.included_ord, lambda p: p.procedure.identification_days_limit)
         limit_now = self.policy.procedure.identification_days_limit
         included = sa.and_(self.unindexed(c.c.included_ord) <= self.D,
@@ -967,7 +974,7 @@ class Inspector:
         yield from self.each("slow_identification", WARNING, render, self.rows(stmt))
 
     def short_publicity(self) -> Iterator[Finding]:
-        p = cf.publicity.alias("p")
+        p = named(cf.publicity, "p")
         need = self.by_policy(p.c.closed_ord, lambda x: x.procedure.publicity_days)
         stmt = (sa.select(p, (p.c.closed_ord - p.c.opened_ord).label("days"), need.label("need"))
                 .where(p.c.closed_ord <= self.D, p.c.opened_ord.is_not(None),
@@ -998,7 +1005,7 @@ class Inspector:
     def backdated_entry(self) -> Iterator[Finding]:
         from casecore.labels import EVENT_LABELS
 
-        b = cf.backdating.alias("b")
+        b = named(cf.backdating, "b")
         allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.backdated_entry_days)
         def render(r: Any) -> tuple[str, dict[str, Any]]:
             label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
@@ -1014,7 +1021,7 @@ class Inspector:
                           r.household_id, r.cycle)
 
     def no_responsible_cadre(self) -> Iterator[Finding]:
-        c, h = cf.cycles.alias("c"), cf.households.alias("h")
+        c, h = named(cf.cycles, "c"), named(cf.households, "h")
         stmt = (sa.select(*self.cols(c, "included_on", "included_ord", "included_precision")).select_from(c)
                 .join(h, h.c.household_id == c.c.household_id)
                 .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
@@ -1029,7 +1036,7 @@ class Inspector:
     def cadre_unknown(self) -> int:
         """Households monitored on the as-of date whose responsible cadre is unknown (their history came from
         an export without a 帮扶责任人 column): `no_responsible_cadre` does not judge them."""
-        c, h = cf.cycles.alias("c"), cf.households.alias("h")
+        c, h = named(cf.cycles, "c"), named(cf.households, "h")
         stmt = (sa.select(sa.func.count(sa.distinct(c.c.household_id))).select_from(c)
                 .join(h, h.c.household_id == c.c.household_id)
                 .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
@@ -1037,7 +1044,7 @@ class Inspector:
         return int(self.conn.execute(stmt).scalar_one())
 
     def rectification_overdue(self) -> Iterator[Finding]:
-        p = cf.problems.alias("p")
+        p = named(cf.problems, "p")
         stmt = (sa.select(p).where(p.c.deadline_ord < self.D, p.c.raised_ord <= self.D,
                                    sa.or_(p.c.closed_ord.is_(None), p.c.closed_ord > self.D),
                                    self.in_division(p.c.division_code)))
@@ -1068,7 +1075,7 @@ class Inspector:
         a procedure is verified, sometimes once a lead): only the signatures of the other levels look for another
         level of their signer, one probe of the signer index each; the signatures of the few signers found are
         then read through the same index."""
-        s, s2 = cf.signatures.alias("ts"), cf.signatures.alias("ts2")
+        s, s2 = named(cf.signatures, "ts"), named(cf.signatures, "ts2")
         stmt = (sa.select(*(s.c[n] for n in self.SIGNER))
                 .join(s2, sa.and_(*(s2.c[n] == s.c[n] for n in self.SIGNER), s2.c.level != s.c.level,
                                   s2.c.on_ord <= self.D))
@@ -1078,7 +1085,7 @@ class Inspector:
         return stmt
 
     def same_signer_two_levels(self) -> Iterator[Finding]:
-        s, two = cf.signatures.alias("s"), self._two_level_signers()
+        s, two = named(cf.signatures, "s"), self._two_level_signers()
         # signatures of one day by one signer: in the procedure's order
         level_order = sa.case({level.value: n for n, level in enumerate(SignLevel)}, value=s.c.level)
         stmt = (sa.select(s).where(sa.tuple_(*(s.c[n] for n in self.SIGNER)).in_(two), s.c.on_ord <= self.D,
@@ -1108,7 +1115,7 @@ class Inspector:
     def future_dated_act(self) -> Iterator[Finding]:
         from casecore.labels import EVENT_LABELS
 
-        b = cf.backdating.alias("fb")
+        b = named(cf.backdating, "fb")
         allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.future_dated_days)
         def render(r: Any) -> tuple[str, dict[str, Any]]:
             label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
@@ -1129,8 +1136,8 @@ class Inspector:
         """Assisted eliminations whose measures were not in place (implemented, not ended) without a gap for
         the policy's months before the nomination (an import's elimination: before the elimination) — the
         engine's `min_assistance_months` test, `casecore.values.in_place_for`, on each candidate."""
-        e, m = self.standing_eliminations("e6"), cf.measures.alias("m6")
-        e2, m2 = self.standing_eliminations("e6n"), cf.measures.alias("m6n")
+        e, m = self.standing_eliminations("e6"), named(cf.measures, "m6")
+        e2, m2 = self.standing_eliminations("e6n"), named(cf.measures, "m6n")
 
         def judged(x: sa.Table) -> list[sa.ColumnElement[bool]]:
             return [self.eliminated_standing(x), x.c.exit_mode == ExitMode.ASSISTED.value,
@@ -1173,7 +1180,7 @@ class Inspector:
                           partial(_not_in_place, r, spans[k], until, months), None, r.household_id, r.cycle)
 
     def sudden_hardship_high_income(self) -> Iterator[Finding]:
-        c, i = cf.cycles.alias("sh"), cf.incomes.alias("shi")
+        c, i = named(cf.cycles, "sh"), named(cf.incomes, "shi")
         check = self.by_policy(c.c.included_ord, lambda p: p.income.sudden_hardship_check)
         stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.per_capita_income,
                           i.c.origin.label("income_origin"), check.label("check"))
