@@ -1069,27 +1069,32 @@ class Inspector:
 
     SIGNER = ("household_id", "cycle", "procedure", "instance", "actor_id")
 
-    def _two_level_signers(self) -> sa.Select:
-        """The signers (household, cycle, procedure, run, actor) who signed two levels of one run of a procedure
-        by the as-of date. Of two different levels one is not the verification, the commonest level (every run of
-        a procedure is verified, sometimes once a lead): only the signatures of the other levels look for another
-        level of their signer, one probe of the signer index each; the signatures of the few signers found are
-        then read through the same index."""
-        s, s2 = named(cf.signatures, "ts"), named(cf.signatures, "ts2")
-        stmt = (sa.select(*(s.c[n] for n in self.SIGNER))
-                .join(s2, sa.and_(*(s2.c[n] == s.c[n] for n in self.SIGNER), s2.c.level != s.c.level,
-                                  s2.c.on_ord <= self.D))
-                .where(s.c.on_ord <= self.D, s.c.level != SignLevel.VERIFY.value))
+    def signed_two_levels(self, s: sa.Table) -> sa.ColumnElement[bool]:
+        """The signature `s` is by a signer (household, cycle, procedure, run, actor) who signed two levels of that
+        run of the procedure by the as-of date.
+
+        PostgreSQL hashes the signatures by signer once and matches each signature against them. SQLite would probe
+        its signer index once a signature; instead it finds the signers first, with fewer probes: of two different
+        levels one is not the verification, the commonest level (every run of a procedure is verified, sometimes
+        once a lead), so only the signatures of the other levels look for another level of their signer; the
+        signatures of the few signers found are then read through the same index."""
+        if self.conn.dialect.name != "sqlite":
+            s2 = named(cf.signatures, "s2")
+            return exists(*(s2.c[n] == s.c[n] for n in self.SIGNER), s2.c.level != s.c.level, s2.c.on_ord <= self.D)
+        t, t2 = named(cf.signatures, "ts"), named(cf.signatures, "ts2")
+        signers = (sa.select(*(t.c[n] for n in self.SIGNER))
+                   .join(t2, sa.and_(*(t2.c[n] == t.c[n] for n in self.SIGNER), t2.c.level != t.c.level,
+                                     t2.c.on_ord <= self.D))
+                   .where(t.c.on_ord <= self.D, t.c.level != SignLevel.VERIFY.value))
         if self.households is not None:
-            stmt = stmt.where(s.c.household_id.in_(self.households))
-        return stmt
+            signers = signers.where(t.c.household_id.in_(self.households))
+        return sa.tuple_(*(s.c[n] for n in self.SIGNER)).in_(signers)
 
     def same_signer_two_levels(self) -> Iterator[Finding]:
-        s, two = named(cf.signatures, "s"), self._two_level_signers()
+        s = named(cf.signatures, "s")
         # signatures of one day by one signer: in the procedure's order
         level_order = sa.case({level.value: n for n, level in enumerate(SignLevel)}, value=s.c.level)
-        stmt = (sa.select(s).where(sa.tuple_(*(s.c[n] for n in self.SIGNER)).in_(two), s.c.on_ord <= self.D,
-                                   self.in_division(s.c.division_code))
+        stmt = (sa.select(s).where(s.c.on_ord <= self.D, self.signed_two_levels(s), self.in_division(s.c.division_code))
                 .order_by(s.c.household_id, s.c.cycle, s.c.procedure, s.c.instance, s.c.actor_id, s.c.on_ord,
                           level_order))
         grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)

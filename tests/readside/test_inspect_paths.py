@@ -5,11 +5,11 @@ evidence, problem ids) and in order, the run of a reference inspector that deriv
 way: the households outside monitoring with their newest checks and last elimination joined from per-household
 maxima over all rows (SQLite probes them for those households only; PostgreSQL joins the maxima too), the
 cycles and eliminations with an open guarantee check without first narrowing to households with some open
-check, "included by the date" answered through its index, and the signers of two levels of one procedure
-grouped by signer (the inspector has each signature that is not a verification look for its signer's other
-levels), and the needs without a fitting measure as a union (the inspector keeps a need named twice once when
-it reads them); signatures of the inclusions, a few by one signer on two levels, are added to the generated facts here.
-On SQLite and PostgreSQL."""
+check, "included by the date" answered through its index, the signers of two levels of one procedure grouped
+by signer (the inspector on SQLite has each signature that is not a verification look for its signer's other
+levels, on PostgreSQL each signature for another level of its signer), and the needs without a fitting measure
+as a union (the inspector keeps a need named twice once as it reads them). Signatures of the inclusions, a few
+by one signer on two levels, are added to the generated facts here. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -49,11 +49,12 @@ class Reference(Inspector):
     def _all_needs(*needs: sa.Select) -> sa.Subquery:
         return sa.union(*needs).subquery("n")
 
-    def _two_level_signers(self) -> sa.Select:
-        s = cf.signatures.alias("ts")
-        signer = [s.c[n] for n in self.SIGNER]
-        return (sa.select(*signer).where(s.c.on_ord <= self.D).group_by(*signer)
-                .having(sa.func.count(sa.distinct(s.c.level)) > 1))
+    def signed_two_levels(self, s: sa.Table) -> sa.ColumnElement[bool]:
+        t = cf.signatures.alias("ts")
+        signer = [t.c[n] for n in self.SIGNER]
+        return sa.tuple_(*(s.c[n] for n in self.SIGNER)).in_(
+            sa.select(*signer).where(t.c.on_ord <= self.D).group_by(*signer)
+            .having(sa.func.count(sa.distinct(t.c.level)) > 1))
 
     def _open_checks(self) -> sa.CTE:
         c, g2 = cf.cycles.alias("oc"), cf.guarantees.alias("g2")
@@ -133,5 +134,5 @@ def test_the_faster_paths_find_what_the_plain_definitions_find(facts, seed, hous
 
 def test_the_reference_is_not_the_inspector():
     """The comparison above compares two derivations, not one with itself."""
-    for name in ("unindexed", "some_open_check", "_outside", "_open_checks", "_two_level_signers", "_all_needs"):
+    for name in ("unindexed", "some_open_check", "_outside", "_open_checks", "signed_two_levels", "_all_needs"):
         assert getattr(Reference, name) is not getattr(Inspector, name)
