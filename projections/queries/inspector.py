@@ -13,6 +13,7 @@ raising problems idempotent.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 from collections import defaultdict
@@ -248,6 +249,18 @@ def _num(value: int | Decimal) -> sa.ColumnElement[Any]:
     return sa.literal_column(str(value))
 
 
+@functools.cache
+def named(table: sa.Table, name: str) -> sa.Alias:
+    """`table` under `name`, made once: an alias copies every column of its table, and a run names some sixty."""
+    return table.alias(name)
+
+
+def exists(*criteria: sa.ColumnElement[bool]) -> sa.Exists:
+    """`EXISTS (SELECT 1 …)`: SQLite answers a probe whose rows are `SELECT *` through an index only by reading
+    each row the index finds as well, even where the index holds every column the probe compares."""
+    return sa.exists(sa.literal_column("1")).where(*criteria)
+
+
 def _fit_label(need: str) -> str:
     extra = {"child_out_of_school": "义务教育阶段失学辍学", "no_medical_insurance": "未参加基本医疗保险"}
     return extra.get(need) or RiskType(need).label
@@ -326,14 +339,14 @@ class Inspector:
 
     def eliminated_cycle(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """The cycle `c` stands eliminated on the as-of date (one of its eliminations does)."""
-        e = cf.eliminations.alias(f"{c.name}_el")
-        return sa.exists().where(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
+        e = named(cf.eliminations, f"{c.name}_el")
+        return exists(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
                                  self.eliminated_standing(e))
 
     def ever_eliminated(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """The cycle `c` was eliminated on or before the as-of date (rolled back since or not)."""
-        e = cf.eliminations.alias(f"{c.name}_ev")
-        return sa.exists().where(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
+        e = named(cf.eliminations, f"{c.name}_ev")
+        return exists(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
                                  e.c.eliminated_ord <= self.D)
 
     def monitored(self, c: sa.Table) -> sa.ColumnElement[bool]:
@@ -374,7 +387,7 @@ class Inspector:
 
     def has_labour(self, household_id: sa.ColumnElement[Any], on_ord: Any) -> sa.ColumnElement[bool]:
         m = cf.members
-        return sa.exists().where(
+        return exists(
             m.c.household_id == household_id, m.c.labour.in_(cf.WITH_LABOUR),
             sa.or_(m.c.added_ord.is_(None), m.c.added_ord <= on_ord),
             sa.or_(m.c.removed_ord.is_(None), m.c.removed_ord > on_ord))
@@ -421,7 +434,7 @@ class Inspector:
     def standing_eliminations(self, alias: str = "c") -> sa.Table:
         """`cf_eliminations` rows as `alias`; select from it with `eliminated_standing` and order by
         `latest_first` so `first_per_cycle` keeps the elimination the cycle stands on."""
-        return cf.eliminations.alias(alias)
+        return named(cf.eliminations, alias)
 
     @staticmethod
     def latest_first(e: sa.Table) -> tuple[sa.ColumnElement[Any], ...]:
@@ -434,19 +447,19 @@ class Inspector:
         (`in_inclusion`, `monitored` — which includes an open exit —, `risk_eliminated` or `not_monitored`),
         `included_on` of its latest inclusion by then and `eliminated_on` of the elimination it stands on.
         It must equal the auditor's replay as of the same date (tested)."""
-        h, c, inc, e = (cf.households.alias("h"), cf.cycles.alias("sc"), cf.cycles.alias("si"),
-                        cf.eliminations.alias("se"))
-        c2, c3 = cf.cycles.alias("sc2"), cf.cycles.alias("sc3")
-        open_inclusion = sa.exists().where(c.c.household_id == h.c.household_id, self.open_inclusion(c))
-        monitored = sa.exists().where(c2.c.household_id == h.c.household_id, self.monitored(c2))
-        eliminated = sa.exists().where(c3.c.household_id == h.c.household_id, self.eliminated_cycle(c3))
+        h, c, inc, e = (named(cf.households, "h"), named(cf.cycles, "sc"), named(cf.cycles, "si"),
+                        named(cf.eliminations, "se"))
+        c2, c3 = named(cf.cycles, "sc2"), named(cf.cycles, "sc3")
+        open_inclusion = exists(c.c.household_id == h.c.household_id, self.open_inclusion(c))
+        monitored = exists(c2.c.household_id == h.c.household_id, self.monitored(c2))
+        eliminated = exists(c3.c.household_id == h.c.household_id, self.eliminated_cycle(c3))
         def latest_cycle(of: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
             """The household's latest cycle included by D, correlated to the enclosing row `of` (a subquery
             two levels down does not correlate to the outermost table by itself)."""
             return (sa.select(sa.func.max(inc.c.cycle))
                     .where(inc.c.household_id == of, inc.c.included_ord <= self.D).scalar_subquery())
 
-        i2 = cf.cycles.alias("si2")
+        i2 = named(cf.cycles, "si2")
         included_on = (sa.select(i2.c.included_on)
                        .where(i2.c.household_id == h.c.household_id, i2.c.cycle == latest_cycle(i2.c.household_id))
                        .scalar_subquery())
@@ -492,7 +505,7 @@ class Inspector:
     # ------------------------------------------------------------------ rules: assistance
 
     def fast_in_fast_out(self) -> Iterator[Finding]:
-        c = cf.eliminations.alias("c")
+        c = named(cf.eliminations, "c")
         months = c.c.eliminated_month - c.c.included_month
         k = self.by_policy(c.c.eliminated_ord, lambda p: p.exit.min_assistance_months)
         severe_k = self.by_policy(c.c.eliminated_ord, lambda p: p.exit.fast_exit_severe_months)
@@ -521,12 +534,12 @@ class Inspector:
                           None, r.household_id, r.cycle)
 
     def helped_not(self) -> Iterator[Finding]:
-        c, m = cf.cycles.alias("c"), cf.measures.alias("m")
+        c, m = named(cf.cycles, "c"), named(cf.measures, "m")
         planned = (sa.select(sa.func.count()).where(m.c.household_id == c.c.household_id, m.c.cycle == c.c.cycle,
                                                     m.c.planned_ord <= self.D).scalar_subquery())
         stmt = (sa.select(*self.cols(c, "included_on", "included_precision"), planned.label("planned"))
                 .where(self.monitored(c), self.unindexed(c.c.included_ord) <= self.grace_cutoff(),
-                       ~sa.exists().where(self.targeted(c, m)), self.in_division(c.c.division_code)))
+                       ~exists(self.targeted(c, m)), self.in_division(c.c.division_code)))
         k = self.policy.procedure.helped_not_months
 
         def render(r: Any) -> tuple[str, dict[str, Any]]:
@@ -550,7 +563,7 @@ class Inspector:
         household whose check by then (its newest, or the one an elimination was based on) left one open, so
         the rules about open checks look no further at the others. One pass over the checks, then a lookup in
         its result a row."""
-        go = cf.guarantees.alias("go")
+        go = named(cf.guarantees, "go")
         return household_id.in_(sa.select(go.c.household_id)
                                 .where(go.c.open_items > 0, go.c.seq < self.seq_from(self.D + 1)))
 
@@ -558,7 +571,7 @@ class Inspector:
         """The cycles the measure rules judge that are monitored on the as-of date and whose household's newest
         guarantee check by then left an item open (`key` of the cycle, the check's items). Only households with
         some check by then that left an item open (few) are looked at: the newest check is one of them."""
-        c, g2 = cf.cycles.alias("oc"), cf.guarantees.alias("g2")
+        c, g2 = named(cf.cycles, "oc"), named(cf.guarantees, "g2")
         some_open = self.some_open_check(c.c.household_id)
         return (sa.select(c.c.key, g2.c.housing, g2.c.drinking_water_safe, g2.c.children_out_of_school,
                           g2.c.members_without_medical_insurance)
@@ -567,29 +580,36 @@ class Inspector:
                                   g2.c.seq == self._basis(cf.guarantees, c, self.D)))
                 .where(some_open, g2.c.open_items > 0, self.assisted_cycles(c), self.monitored(c)).cte("og"))
 
+    @staticmethod
+    def _all_needs(*needs: sa.Select) -> sa.Subquery:
+        """The needs of `risk_without_fitting_measure`, all of them, not their union: a risk and an open check that
+        name one need (housing, drinking water) are kept once when read, where they come one after the other,
+        instead of every need being sorted against all the others."""
+        return sa.union_all(*needs).subquery("n")
+
     def risk_without_fitting_measure(self) -> Iterator[Finding]:
-        c, rk, m = cf.cycles.alias("c"), cf.risks.alias("rk"), cf.measures.alias("m")
+        c, rk, m = named(cf.cycles, "c"), named(cf.risks, "rk"), named(cf.measures, "m")
         # needs: the cycle's risks, and what the latest guarantee check (as of the date) of a monitored
         # household leaves open
         open_g = self._open_checks()
         risk_needs = (sa.select(c.c.key, c.c.household_id, c.c.cycle, rk.c.risk_type.label("need")).select_from(c)
                       .join(rk, sa.and_(rk.c.household_id == c.c.household_id, rk.c.cycle == c.c.cycle))
                       .where(self.assisted_cycles(c)))
-        c3 = cf.cycles.alias("c3")
+        c3 = named(cf.cycles, "c3")
 
         def guarantee_need(need: str, cond: sa.ColumnElement[bool]) -> sa.Select:
             return (sa.select(open_g.c.key, c3.c.household_id, c3.c.cycle, sa.literal_column(f"'{need}'").label("need"))
                     .select_from(open_g).join(c3, c3.c.key == open_g.c.key).where(cond))
 
-        needs = sa.union(
+        needs = self._all_needs(
             risk_needs,
             guarantee_need("housing", open_g.c.housing != Housing.SAFE.value),
             guarantee_need("drinking_water", open_g.c.drinking_water_safe.is_(False)),
             guarantee_need("child_out_of_school", open_g.c.children_out_of_school > 0),
             guarantee_need("no_medical_insurance", open_g.c.members_without_medical_insurance > 0),
-        ).subquery("n")
-        c2 = cf.cycles.alias("c2")
-        met = sa.exists().where(
+        )
+        c2 = named(cf.cycles, "c2")
+        met = exists(
             m.c.household_id == needs.c.household_id, m.c.cycle == needs.c.cycle, m.c.planned_ord <= self.D,
             sa.or_(m.c.ended_ord.is_(None), m.c.ended_ord > self.D, m.c.implemented_ord.is_not(None)),
             self.fits(needs.c.need, m.c.measure_type))
@@ -598,7 +618,9 @@ class Inspector:
                 .order_by(c2.c.household_id, needs.c.need))
         grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
         for r in self.rows(stmt):
-            grouped[(r.household_id, r.cycle)].append(r)
+            unmet = grouped[(r.household_id, r.cycle)]
+            if not unmet or unmet[-1].need != r.need:
+                unmet.append(r)
         def render(rs: list[Any]) -> tuple[str, dict[str, Any]]:
             needs_ = [r.need for r in rs]
             fitting_ = {n: sorted(self.policy.fitting_measures(n)) for n in needs_}
@@ -612,7 +634,7 @@ class Inspector:
                           hid, cycle)
 
     def floor_only_with_labour(self) -> Iterator[Finding]:
-        c, m = cf.cycles.alias("c"), cf.measures.alias("m")
+        c, m = named(cf.cycles, "c"), named(cf.measures, "m")
         counts = (sa.select(m.c.household_id, m.c.cycle, sa.func.count().label("n"),
                             sa.func.sum(sa.case((m.c.measure_type == MeasureType.SOCIAL_ASSISTANCE.value, 0),
                                                 else_=1)).label("others"))
@@ -627,10 +649,10 @@ class Inspector:
         yield from self.each("floor_only_with_labour", WARNING, render, self.rows(stmt))
 
     def no_developmental_measure(self) -> Iterator[Finding]:
-        c, m = cf.cycles.alias("c"), cf.measures.alias("m")
+        c, m = named(cf.cycles, "c"), named(cf.measures, "m")
         stmt = (sa.select(*self.cols(c, "included_on", "included_precision")).where(
             self.assisted_cycles(c), self.has_labour(c.c.household_id, self.D),
-            ~sa.exists().where(self.targeted(c, m), m.c.developmental.is_(True))))
+            ~exists(self.targeted(c, m), m.c.developmental.is_(True))))
         def render(r: Any) -> tuple[str, dict[str, Any]]:
             return ("户有劳动能力, 本周期没有落实产业、就业、金融或公益岗位等开发式帮扶措施",
                     {"included_on": day(r.included_on, r.included_precision)})
@@ -638,7 +660,7 @@ class Inspector:
         yield from self.each("no_developmental_measure", WARNING, render, self.rows(stmt))
 
     def measure_before_identification(self) -> Iterator[Finding]:
-        c, m, own = cf.cycles.alias("c"), cf.measures.alias("m"), cf.cycles.alias("own")
+        c, m, own = named(cf.cycles, "c"), named(cf.measures, "m"), named(cf.cycles, "own")
         dated = sa.func.coalesce(m.c.implemented_ord, m.c.planned_ord)
         stmt = (sa.select(c.c.household_id, c.c.cycle, c.c.division_code, c.c.included_on, c.c.included_precision,
                           m.c.measure_id, m.c.measure_type, m.c.planned_on, m.c.implemented_on, m.c.origin)
@@ -683,7 +705,7 @@ class Inspector:
                        a.c.seq.in_([self._basis(table, c, c.c.eliminated_ord), self._basis(table, c, self.D)]))
 
     def eliminated_below_line(self) -> Iterator[Finding]:
-        c, i = self.standing_eliminations(), cf.incomes.alias("i")
+        c, i = self.standing_eliminations(), named(cf.incomes, "i")
         # the basis of the elimination against the line in force at the elimination; a later assessment (an
         # export's current-status columns) against the line in force on its own date
         judged_on = sa.case((i.c.on_ord > c.c.eliminated_ord, i.c.on_ord), else_=c.c.eliminated_ord)
@@ -710,7 +732,7 @@ class Inspector:
         yield from self.each("eliminated_below_line", SEVERE, render, self.first_per_cycle(self.rows(stmt)))
 
     def eliminated_with_open_guarantee(self) -> Iterator[Finding]:
-        c, g = self.standing_eliminations(), cf.guarantees.alias("g")
+        c, g = self.standing_eliminations(), named(cf.guarantees, "g")
         stmt = (sa.select(*self.cols(c), g.c.on.label("assessed_on"), g.c.on_ord, g.c.housing, g.c.drinking_water_safe,
                           g.c.children_out_of_school, g.c.members_without_medical_insurance,
                           g.c.origin.label("g_origin"))
@@ -748,10 +770,10 @@ class Inspector:
         start = sa.case((c.c.nominated_ord.is_not(None), c.c.nominated_ord + 1), else_=c.c.eliminated_ord)
 
         # an assessment made from the start to the as-of date: one range of the index on (household, seq)
-        i, g = cf.incomes.alias("ri"), cf.guarantees.alias("rg")
-        has_income = sa.exists().where(i.c.household_id == c.c.household_id, i.c.seq >= self.seq_from(start),
+        i, g = named(cf.incomes, "ri"), named(cf.guarantees, "rg")
+        has_income = exists(i.c.household_id == c.c.household_id, i.c.seq >= self.seq_from(start),
                                        i.c.seq < self.seq_from(self.D + 1))
-        has_guarantees = sa.exists().where(g.c.household_id == c.c.household_id, g.c.seq >= self.seq_from(start),
+        has_guarantees = exists(g.c.household_id == c.c.household_id, g.c.seq >= self.seq_from(start),
                                            g.c.seq < self.seq_from(self.D + 1))
         stmt = (sa.select(*self.cols(c), has_income.label("has_income"), has_guarantees.label("has_guarantees"))
                 .where(self.eliminated_standing(c), self.in_division(c.c.division_code),
@@ -784,39 +806,51 @@ class Inspector:
     # ------------------------------------------------------------------ rules: identification
 
     def _last_elimination(self) -> sa.Subquery:
-        c = cf.eliminations.alias("le_c")
+        c = named(cf.eliminations, "le_c")
         return (sa.select(c.c.household_id, sa.func.max(c.c.eliminated_ord).label("ord"))
                 .where(c.c.eliminated_ord <= self.D).group_by(c.c.household_id).subquery("le"))
 
     def _failed_warnings(self) -> sa.Subquery:
         """Department warnings (since the policy's date, after the household's last elimination) whose cycle
         ended without inclusion, by household."""
-        ld, lc, lv = cf.leads.alias("ld"), cf.cycles.alias("lc"), cf.leads.alias("lv")
-        le = self._last_elimination()
+        ld, lc, lv = named(cf.leads, "ld"), named(cf.cycles, "lc"), named(cf.leads, "lv")
         since = self.policy.screening.warnings_since.toordinal()
         # the warning's cycle was closed by a home visit that found the criteria not met
-        visited = sa.exists().where(lv.c.household_id == ld.c.household_id, lv.c.cycle == ld.c.cycle,
+        visited = exists(lv.c.household_id == ld.c.household_id, lv.c.cycle == ld.c.cycle,
                                     lv.c.status == "not_meets")
-        return (sa.select(ld.c.household_id, sa.func.count().label("n"), sa.func.min(ld.c.on).label("first_on"),
-                          sa.func.max(ld.c.on).label("last_on"),
-                          sa.func.sum(sa.case((visited, 1), else_=0)).label("visited"))
-                .select_from(ld).join(lc, sa.and_(lc.c.household_id == ld.c.household_id, lc.c.cycle == ld.c.cycle))
-                .outerjoin(le, le.c.household_id == ld.c.household_id)
+        stmt = sa.select(sa.func.count().label("n"), sa.func.min(ld.c.on).label("first_on"),
+                         sa.func.max(ld.c.on).label("last_on"),
+                         sa.func.sum(sa.case((visited, 1), else_=0)).label("visited")).select_from(ld)
+        if self.conn.dialect.name == "sqlite":
+            # SQLite probes the household's last elimination for the few warnings left (not a join of every
+            # household's), and groups by a copy of the household id (the same value) it cannot read from the leads
+            # index: walking every lead in that index's order costs a table lookup each, where starting from the
+            # cycles not included by the date costs a probe of their household's warnings
+            e = named(cf.eliminations, "fw_le")
+            after = (sa.select(sa.func.max(e.c.eliminated_ord))
+                     .where(e.c.household_id == ld.c.household_id, e.c.eliminated_ord <= self.D).scalar_subquery())
+            household = sa.cast(ld.c.household_id.concat(""), ld.c.household_id.type)
+        else:
+            le = self._last_elimination()
+            stmt = stmt.outerjoin(le, le.c.household_id == ld.c.household_id)
+            after, household = le.c.ord, ld.c.household_id
+        return (stmt.add_columns(household.label("household_id"))
+                .join(lc, sa.and_(lc.c.household_id == ld.c.household_id, lc.c.cycle == ld.c.cycle))
                 .where(ld.c.source == "department_warning", ld.c.on_ord >= since, ld.c.on_ord <= self.D,
-                       ld.c.monitored_at.is_(False), ld.c.on_ord > sa.func.coalesce(le.c.ord, 0),
+                       ld.c.monitored_at.is_(False), ld.c.on_ord > sa.func.coalesce(after, 0),
                        sa.or_(lc.c.included_ord.is_(None), lc.c.included_ord > self.D),
                        lc.c.closed_ord <= self.D)
-                .group_by(ld.c.household_id).subquery("fw"))
+                .group_by(household).subquery("fw"))
 
     def _not_monitored(self, h: sa.Table) -> sa.ColumnElement[bool]:
         """Neither monitored on the as-of date nor in an inclusion procedure then."""
-        c = cf.cycles.alias("nm")
-        return ~sa.exists().where(c.c.household_id == h.c.household_id,
+        c = named(cf.cycles, "nm")
+        return ~exists(c.c.household_id == h.c.household_id,
                                   sa.or_(self.monitored(c), self.open_inclusion(c)))
 
     def _outside_by_joins(self) -> sa.Subquery:
         """`_outside` as joins of the per-household maxima (PostgreSQL's plan, and the plain form)."""
-        h = cf.households.alias("h")
+        h = named(cf.households, "h")
         le, li, lg = self._last_elimination(), self._latest(cf.incomes), self._latest(cf.guarantees)
         return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, li.c.latest.label("li"),
                           lg.c.latest.label("lg"), sa.func.coalesce(le.c.ord, 0).label("after"))
@@ -830,33 +864,37 @@ class Inspector:
         """The households neither monitored nor in an inclusion on the as-of date, each with the `seq` of its
         newest income (`li`) and guarantee check (`lg`) by then and the day of its last elimination by then
         (`after`, 0 for none). SQLite probes its indexes for those households only (a join of the per-household
-        maxima over every row costs it more); PostgreSQL joins the maxima by hashing, which it does best."""
+        maxima over every row costs it more), and the newest check only of a household with some check by then
+        that left an item open (`some_open_check`; the rule reads the check of no other); PostgreSQL joins the maxima
+        by hashing, which it does best."""
         if self.conn.dialect.name != "sqlite":
             return self._outside_by_joins()
-        h = cf.households.alias("h")
-        e = cf.eliminations.alias("qe")
+        h = named(cf.households, "h")
+        e = named(cf.eliminations, "qe")
         last_elimination = (sa.select(sa.func.max(e.c.eliminated_ord))
                             .where(e.c.household_id == h.c.household_id, e.c.eliminated_ord <= self.D)
                             .scalar_subquery())
         return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle,
                           self._basis(cf.incomes, h, self.D).label("li"),
-                          self._basis(cf.guarantees, h, self.D).label("lg"),
+                          sa.case((self.some_open_check(h.c.household_id), self._basis(cf.guarantees, h, self.D)))
+                          .label("lg"),
                           sa.func.coalesce(last_elimination, 0).label("after"))
                 .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
 
     def _latest(self, table: sa.Table) -> sa.Subquery:
         """Per household, the newest assessment's `seq` made on or before the as-of date."""
-        t = table.alias(f"{table.name}_latest")
+        t = named(table, f"{table.name}_latest")
         return (sa.select(t.c.household_id, sa.func.max(t.c.seq).label("latest"))
                 .where(t.c.seq < self.seq_from(self.D + 1)).group_by(t.c.household_id)
                 .subquery(f"{table.name}_seq_latest"))
 
     def qualifying_not_monitored(self) -> Iterator[Finding]:
-        i, g = cf.incomes.alias("i"), cf.guarantees.alias("g")
+        i, g = named(cf.incomes, "i"), named(cf.guarantees, "g")
         fw, hs = self._failed_warnings(), self._outside()
         after = hs.c.after
         line = self.line_on(i.c.on_ord)  # 应纳未纳: the line in force on the assessment's date
-        below = sa.and_(i.c.on_ord > after, self.below_line(i, i.c.on_ord))
+        # the line first: the last elimination (`after`, a probe a reference on SQLite) only for incomes below one
+        below = sa.and_(self.below_line(i, i.c.on_ord), i.c.on_ord > after)
         open_g = sa.and_(g.c.open_items > 0, g.c.on_ord > after)
         # a warning is answered by the home visit that found the criteria not met, with an income on record
         # that is not below the line; one not answered is still a finding
@@ -895,7 +933,7 @@ class Inspector:
                           partial(render, r), None, r.household_id, r.cycle)
 
     def repeated_warnings_not_included(self) -> Iterator[Finding]:
-        h, fw = cf.households.alias("h"), self._failed_warnings()
+        h, fw = named(cf.households, "h"), self._failed_warnings()
         n = self.policy.screening.repeated_warnings
         stmt = (sa.select(h.c.household_id, h.c.cycle, h.c.division_code, fw.c.n, fw.c.first_on, fw.c.last_on)
                 .select_from(h).join(fw, fw.c.household_id == h.c.household_id)
@@ -909,7 +947,7 @@ class Inspector:
         yield from self.each("repeated_warnings_not_included", WARNING, render, self.rows(stmt))
 
     def slow_identification(self) -> Iterator[Finding]:
-        c = cf.cycles.alias("c")
+        c = named(cf.cycles, "c")
         limit_incl = self.by_policy(c.c.included_ord, lambda p: p.procedure.identification_days_limit)
         limit_now = self.policy.procedure.identification_days_limit
         included = sa.and_(self.unindexed(c.c.included_ord) <= self.D,
@@ -936,7 +974,7 @@ class Inspector:
         yield from self.each("slow_identification", WARNING, render, self.rows(stmt))
 
     def short_publicity(self) -> Iterator[Finding]:
-        p = cf.publicity.alias("p")
+        p = named(cf.publicity, "p")
         need = self.by_policy(p.c.closed_ord, lambda x: x.procedure.publicity_days)
         stmt = (sa.select(p, (p.c.closed_ord - p.c.opened_ord).label("days"), need.label("need"))
                 .where(p.c.closed_ord <= self.D, p.c.opened_ord.is_not(None),
@@ -967,7 +1005,7 @@ class Inspector:
     def backdated_entry(self) -> Iterator[Finding]:
         from casecore.labels import EVENT_LABELS
 
-        b = cf.backdating.alias("b")
+        b = named(cf.backdating, "b")
         allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.backdated_entry_days)
         def render(r: Any) -> tuple[str, dict[str, Any]]:
             label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
@@ -983,7 +1021,7 @@ class Inspector:
                           r.household_id, r.cycle)
 
     def no_responsible_cadre(self) -> Iterator[Finding]:
-        c, h = cf.cycles.alias("c"), cf.households.alias("h")
+        c, h = named(cf.cycles, "c"), named(cf.households, "h")
         stmt = (sa.select(*self.cols(c, "included_on", "included_ord", "included_precision")).select_from(c)
                 .join(h, h.c.household_id == c.c.household_id)
                 .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
@@ -998,7 +1036,7 @@ class Inspector:
     def cadre_unknown(self) -> int:
         """Households monitored on the as-of date whose responsible cadre is unknown (their history came from
         an export without a 帮扶责任人 column): `no_responsible_cadre` does not judge them."""
-        c, h = cf.cycles.alias("c"), cf.households.alias("h")
+        c, h = named(cf.cycles, "c"), named(cf.households, "h")
         stmt = (sa.select(sa.func.count(sa.distinct(c.c.household_id))).select_from(c)
                 .join(h, h.c.household_id == c.c.household_id)
                 .where(self.monitored(c), sa.or_(h.c.cadre_ord.is_(None), h.c.cadre_ord > self.D),
@@ -1006,7 +1044,7 @@ class Inspector:
         return int(self.conn.execute(stmt).scalar_one())
 
     def rectification_overdue(self) -> Iterator[Finding]:
-        p = cf.problems.alias("p")
+        p = named(cf.problems, "p")
         stmt = (sa.select(p).where(p.c.deadline_ord < self.D, p.c.raised_ord <= self.D,
                                    sa.or_(p.c.closed_ord.is_(None), p.c.closed_ord > self.D),
                                    self.in_division(p.c.division_code)))
@@ -1029,16 +1067,34 @@ class Inspector:
 
     # ------------------------------------------------------------------ rules: paperwork and dates
 
+    SIGNER = ("household_id", "cycle", "procedure", "instance", "actor_id")
+
+    def signed_two_levels(self, s: sa.Table) -> sa.ColumnElement[bool]:
+        """The signature `s` is by a signer (household, cycle, procedure, run, actor) who signed two levels of that
+        run of the procedure by the as-of date.
+
+        PostgreSQL hashes the signatures by signer once and matches each signature against them. SQLite would probe
+        its signer index once a signature; instead it finds the signers first, with fewer probes: of two different
+        levels one is not the verification, the commonest level (every run of a procedure is verified, sometimes
+        once a lead), so only the signatures of the other levels look for another level of their signer; the
+        signatures of the few signers found are then read through the same index."""
+        if self.conn.dialect.name != "sqlite":
+            s2 = named(cf.signatures, "s2")
+            return exists(*(s2.c[n] == s.c[n] for n in self.SIGNER), s2.c.level != s.c.level, s2.c.on_ord <= self.D)
+        t, t2 = named(cf.signatures, "ts"), named(cf.signatures, "ts2")
+        signers = (sa.select(*(t.c[n] for n in self.SIGNER))
+                   .join(t2, sa.and_(*(t2.c[n] == t.c[n] for n in self.SIGNER), t2.c.level != t.c.level,
+                                     t2.c.on_ord <= self.D))
+                   .where(t.c.on_ord <= self.D, t.c.level != SignLevel.VERIFY.value))
+        if self.households is not None:
+            signers = signers.where(t.c.household_id.in_(self.households))
+        return sa.tuple_(*(s.c[n] for n in self.SIGNER)).in_(signers)
+
     def same_signer_two_levels(self) -> Iterator[Finding]:
-        s, s2 = cf.signatures.alias("s"), cf.signatures.alias("s2")
-        # one probe of the index by signer a signature
-        other_level = sa.exists().where(
-            s2.c.household_id == s.c.household_id, s2.c.cycle == s.c.cycle, s2.c.procedure == s.c.procedure,
-            s2.c.instance == s.c.instance, s2.c.actor_id == s.c.actor_id, s2.c.level != s.c.level,
-            s2.c.on_ord <= self.D)
+        s = named(cf.signatures, "s")
         # signatures of one day by one signer: in the procedure's order
         level_order = sa.case({level.value: n for n, level in enumerate(SignLevel)}, value=s.c.level)
-        stmt = (sa.select(s).where(s.c.on_ord <= self.D, other_level, self.in_division(s.c.division_code))
+        stmt = (sa.select(s).where(s.c.on_ord <= self.D, self.signed_two_levels(s), self.in_division(s.c.division_code))
                 .order_by(s.c.household_id, s.c.cycle, s.c.procedure, s.c.instance, s.c.actor_id, s.c.on_ord,
                           level_order))
         grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
@@ -1064,7 +1120,7 @@ class Inspector:
     def future_dated_act(self) -> Iterator[Finding]:
         from casecore.labels import EVENT_LABELS
 
-        b = cf.backdating.alias("fb")
+        b = named(cf.backdating, "fb")
         allowed = self.by_policy(b.c.on_ord, lambda p: p.procedure.future_dated_days)
         def render(r: Any) -> tuple[str, dict[str, Any]]:
             label = EVENT_LABELS.get(f"household.{r.event_type}", r.event_type)
@@ -1085,22 +1141,22 @@ class Inspector:
         """Assisted eliminations whose measures were not in place (implemented, not ended) without a gap for
         the policy's months before the nomination (an import's elimination: before the elimination) — the
         engine's `min_assistance_months` test, `casecore.values.in_place_for`, on each candidate."""
-        e, m = self.standing_eliminations("e6"), cf.measures.alias("m6")
-        e2, m2 = self.standing_eliminations("e6n"), cf.measures.alias("m6n")
+        e, m = self.standing_eliminations("e6"), named(cf.measures, "m6")
+        e2, m2 = self.standing_eliminations("e6n"), named(cf.measures, "m6n")
 
         def judged(x: sa.Table) -> list[sa.ColumnElement[bool]]:
             return [self.eliminated_standing(x), x.c.exit_mode == ExitMode.ASSISTED.value,
                     x.c.included_ord.is_not(None), self.in_division(x.c.division_code)]
 
         # only the newest elimination of a cycle the rule judges is judged
-        newer = sa.exists().where(e2.c.household_id == e.c.household_id, e2.c.cycle == e.c.cycle, e2.c.n > e.c.n,
+        newer = exists(e2.c.household_id == e.c.household_id, e2.c.cycle == e.c.cycle, e2.c.n > e.c.n,
                                   *judged(e2))
         # one measure in place alone for 31 days a month of the policy's months before `until` is enough (a month
         # is never longer): those eliminations need no closer look; the others get the engine's exact test
         until = sa.func.coalesce(e.c.nominated_ord, e.c.eliminated_ord)
         months = self.by_policy(until, lambda p: p.exit.min_assistance_months)
         end = sa.case((sa.or_(m2.c.ended_ord.is_(None), m2.c.ended_ord > until), until), else_=m2.c.ended_ord)
-        plainly_in_place = sa.exists().where(
+        plainly_in_place = exists(
             m2.c.household_id == e.c.household_id, m2.c.cycle == e.c.cycle, m2.c.implemented_ord >= e.c.included_ord,
             m2.c.implemented_ord < end, m2.c.implemented_ord + 31 * months <= end)
         stmt = (sa.select(*self.cols(e), e.c.n, e.c.nominated_ord, m.c.implemented_on, m.c.ended_on)
@@ -1129,7 +1185,7 @@ class Inspector:
                           partial(_not_in_place, r, spans[k], until, months), None, r.household_id, r.cycle)
 
     def sudden_hardship_high_income(self) -> Iterator[Finding]:
-        c, i = cf.cycles.alias("sh"), cf.incomes.alias("shi")
+        c, i = named(cf.cycles, "sh"), named(cf.incomes, "shi")
         check = self.by_policy(c.c.included_ord, lambda p: p.income.sudden_hardship_check)
         stmt = (sa.select(*self.cols(c), i.c.on.label("assessed_on"), i.c.per_capita_income,
                           i.c.origin.label("income_origin"), check.label("check"))
@@ -1167,9 +1223,15 @@ class Inspector:
         columns = (m.c.household_id, m.c.cycle, m.c.measure_id, m.c.measure_type, m.c.status, m.c.planned_on,
                    m.c.implemented_on, m.c.ended_on, m.c.origin)
         order = (m.c.household_id, m.c.planned_ord, m.c.measure_id)
+        items: Callable[[list[Any]], list[dict[str, Any]]] = _measure_items
         if len(hids) > self.MEASURES_SCAN_FROM:
             keys = {(f.household_id, f.cycle) for f in wanted}
-            stmt = sa.select(*columns).order_by(*order)
+            if self.conn.dialect.name == "sqlite":
+                # SQLite reads the measures as stored (in the order of `order` it reads each row through its index
+                # and sorts them all) and a cycle's few are put in that order when its evidence is written
+                stmt, items = sa.select(*columns, m.c.planned_ord), _measure_items_in_order
+            else:
+                stmt = sa.select(*columns).order_by(*order)
             if self.households is not None:
                 stmt = stmt.where(m.c.household_id.in_(self.households))
             for r in self.conn.execute(stmt).fetchall():
@@ -1186,17 +1248,20 @@ class Inspector:
             k = (f.household_id, f.cycle)
             later = lists.get(k)  # type: ignore[arg-type]
             if later is None:
-                later = lists[k] = _Later(partial(_measure_items, found.get(k, [])))  # type: ignore[arg-type]
+                later = lists[k] = _Later(partial(items, found.get(k, [])))  # type: ignore[arg-type]
             f.attach("measures", later)
 
     def _attach_problems(self, findings: list[Finding]) -> None:
         """Findings already in the double ledger carry their problem's id."""
         p = cf.problems
-        keys = {f.key: f for f in findings}
-        if not keys:
+        if not findings:
             return
-        for (key, pid, status) in self.conn.execute(
-                sa.select(p.c.finding_key, p.c.problem_id, p.c.status).where(p.c.finding_key.is_not(None))):
+        raised = self.conn.execute(sa.select(p.c.finding_key, p.c.problem_id, p.c.status)
+                                   .where(p.c.finding_key.is_not(None))).fetchall()
+        if not raised:   # no problem raised for a finding yet: the findings' keys are not needed
+            return
+        keys = {f.key: f for f in findings}
+        for (key, pid, status) in raised:
             f = keys.get(key)
             if f is not None:
                 f.raised_problem = pid
@@ -1222,6 +1287,12 @@ def _measure_items(rows: list[Any]) -> list[dict[str, Any]]:
                     "planned_on": day(r.planned_on, prec), "implemented_on": day(r.implemented_on, prec),
                     "ended_on": day(r.ended_on, prec)})
     return out
+
+
+def _measure_items_in_order(rows: list[Any]) -> list[dict[str, Any]]:
+    """`_measure_items` of a cycle's measures read in no order: by planned day, then id, as SQLite sorts them
+    (a day missing first, ids by code point)."""
+    return _measure_items(sorted(rows, key=lambda r: (r.planned_ord is not None, r.planned_ord or 0, r.measure_id)))
 
 
 def _not_in_place(r: Any, spans: list[tuple[date, date | None]], until: date, months: int

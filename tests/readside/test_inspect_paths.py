@@ -5,12 +5,17 @@ evidence, problem ids) and in order, the run of a reference inspector that deriv
 way: the households outside monitoring with their newest checks and last elimination joined from per-household
 maxima over all rows (SQLite probes them for those households only; PostgreSQL joins the maxima too), the
 cycles and eliminations with an open guarantee check without first narrowing to households with some open
-check, and "included by the date" answered through its index. On SQLite and PostgreSQL."""
+check, "included by the date" answered through its index, the signers of two levels of one procedure grouped
+by signer (the inspector on SQLite has each signature that is not a verification look for its signer's other
+levels, on PostgreSQL each signature for another level of its signer), and the needs without a fitting measure
+as a union (the inspector keeps a need named twice once as it reads them). Signatures of the inclusions, a few
+by one signer on two levels, are added to the generated facts here. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -20,6 +25,7 @@ from hypothesis import strategies as st
 
 from benchmarks.bench_inspect import generate
 from casecore.policy import default_policies
+from casecore.values import SignLevel
 from projections import casefacts as cf
 from projections.queries.inspector import Inspector
 
@@ -38,6 +44,17 @@ class Reference(Inspector):
 
     def _outside(self) -> sa.Subquery:   # on SQLite the inspector probes instead
         return self._outside_by_joins()
+
+    @staticmethod
+    def _all_needs(*needs: sa.Select) -> sa.Subquery:
+        return sa.union(*needs).subquery("n")
+
+    def signed_two_levels(self, s: sa.Table) -> sa.ColumnElement[bool]:
+        t = cf.signatures.alias("ts")
+        signer = [t.c[n] for n in self.SIGNER]
+        return sa.tuple_(*(s.c[n] for n in self.SIGNER)).in_(
+            sa.select(*signer).where(t.c.on_ord <= self.D).group_by(*signer)
+            .having(sa.func.count(sa.distinct(t.c.level)) > 1))
 
     def _open_checks(self) -> sa.CTE:
         c, g2 = cf.cycles.alias("oc"), cf.guarantees.alias("g2")
@@ -68,6 +85,29 @@ def facts(request) -> Iterator[sa.Engine]:
         engine.dispose()
 
 
+def signatures(cycles: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:
+    """The three levels' signatures of each inclusion, a few by one signer on two levels, some repeated."""
+    rng = random.Random(seed)
+    out = []
+    for c in cycles:
+        if c["included_on"] is None:
+            continue
+        signers = [f"V{rng.randrange(40)}", f"T{rng.randrange(7)}", f"C{rng.randrange(3)}"]
+        if rng.random() < 0.1:
+            j, k = rng.sample(range(3), 2)
+            signers[k] = signers[j]
+        levels = [(level, actor, c["included_on"] - timedelta(days=rng.randint(0, 20)))
+                  for level, actor in zip(SignLevel, signers, strict=True)]
+        if rng.random() < 0.1:   # a level signed again, by its signer or another
+            level, actor, on = rng.choice(levels)
+            levels.append((level, rng.choice([actor, *signers]), on + timedelta(days=rng.randint(1, 60))))
+        for n, (level, actor, on) in enumerate(levels):
+            out.append({"key": f"{c['key']}#S{n}", "household_id": c["household_id"], "cycle": c["cycle"],
+                        "division_code": c["division_code"], "procedure": "inclusion", "instance": 0,
+                        "level": level.value, "actor_id": actor, "on": on, "on_ord": on.toordinal()})
+    return out
+
+
 def seen(findings: list[Any]) -> list[tuple[Any, ...]]:
     return [(f.key, f.severity, f.division_code, f.problem_id, f.raised_problem, f.detail, f.evidence)
             for f in findings]
@@ -79,6 +119,7 @@ def seen(findings: list[Any]) -> list[tuple[Any, ...]]:
        as_of=st.dates(date(2021, 9, 1), date(2024, 6, 30)), division=st.sampled_from([None, "5226", "522603"]))
 def test_the_faster_paths_find_what_the_plain_definitions_find(facts, seed, households, as_of, division):
     rows = generate(households, seed)
+    rows[cf.signatures] = signatures(rows[cf.cycles], seed)
     with facts.begin() as conn:
         for table in reversed(cf.metadata.sorted_tables):
             conn.execute(table.delete())
@@ -93,5 +134,5 @@ def test_the_faster_paths_find_what_the_plain_definitions_find(facts, seed, hous
 
 def test_the_reference_is_not_the_inspector():
     """The comparison above compares two derivations, not one with itself."""
-    for name in ("unindexed", "some_open_check", "_outside", "_open_checks"):
+    for name in ("unindexed", "some_open_check", "_outside", "_open_checks", "signed_two_levels", "_all_needs"):
         assert getattr(Reference, name) is not getattr(Inspector, name)
