@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: relative cost of each projection's rebuild (tenths of the fold seconds of a SQLite rebuild at 20,000
-#: households, `docs/benchmarks.md`; the timeline and the activity table are filled in SQL)
-WEIGHTS = {"casefacts": 84, "roster": 56, "timeline": 11, "activity": 8, "ledger": 3}
+#: households, `docs/benchmarks.md`; the timeline and the activity table are filled in SQL, the others stream by
+#: stream)
+WEIGHTS = {"casefacts": 47, "roster": 24, "timeline": 10, "activity": 7, "ledger": 3}
 DEFAULT_WEIGHT = 40
 
 Progress = Callable[[str, int, int], None]
