@@ -85,6 +85,13 @@ schemas = sa.Table(
 )
 
 
+def _filling(shape: str) -> str:
+    """The fingerprint a shadow carries while it is filled stream by stream: not its tables' shape, so a runner
+    of a version without these fills (which would resume it in log order, from position 0, and fold its filled
+    streams a second time) starts that rebuild again instead; this version knows it and goes on."""
+    return "filling:" + shape[: 64 - len("filling:")]
+
+
 def fingerprint(projection: Projection, dialect: sa.Dialect) -> str:
     """A digest of the projection's tables and indexes as this dialect would create them."""
     from sqlalchemy.schema import CreateIndex, CreateTable
@@ -352,7 +359,7 @@ class ProjectionRunner:
                               (bool(r.rebuilding) if r else False) or shadow is not None,
                               r.updated_at if r else None, p.name in self.stale,
                               int(shadow.position) if shadow is not None else None,
-                              filling.get(p.name + SHADOW)))
+                              filling.get(p.name + SHADOW) if shadow is not None and shadow.position == 0 else None))
         return out
 
     # ------------------------------------------------------------------ running
@@ -472,7 +479,8 @@ class ProjectionRunner:
                 self.stale.discard(projection.name)
                 return None
             found = self._read(conn, shadow)
-            if found is not None and not restart and self._fingerprint(conn, shadow) == self.fingerprints[shadow.name]:
+            shape = self.fingerprints[shadow.name]
+            if found is not None and not restart and self._fingerprint(conn, shadow) in (shape, _filling(shape)):
                 return shadow   # an interrupted rebuild continues
             # the row first: on SQLite it opens the write transaction the DDL below runs in
             now = datetime.now(UTC)
@@ -533,7 +541,7 @@ class ProjectionRunner:
         shadow and whether every fill is done (False: stopped after `stop_after_batches` pages)."""
         done = {s.name: 0 for s in shadows}
         reader = getattr(self.app.recorder, "select_by_stream", None)
-        if not self.by_stream or reader is None:
+        if reader is None:
             return done, True
         groups: dict[tuple[int, str] | None, list[Shadow]] = {}
         with self.engine.connect() as conn:
@@ -541,6 +549,8 @@ class ProjectionRunner:
                 if not s.stream_local or self._position(conn, s) != (0, True):
                     continue
                 row = conn.execute(sa.select(fills.c.head, fills.c.after_stream).where(fills.c.name == s.name)).first()
+                if row is None and not self.by_stream:
+                    continue   # a fresh shadow, folded in log order; a fill under way goes on by stream whatever
                 groups.setdefault((int(row[0]), row[1]) if row is not None else None, []).append(s)
         pages = 0
         for started, group in groups.items():
@@ -560,6 +570,9 @@ class ProjectionRunner:
                     mine = [(e, n.id) for e, n in zip(events, page, strict=True) if not wanted or n.topic in wanted]
                     with self._engine_of(s).begin() as conn:
                         self._move_fill(conn, s, head, after if begun else None, last)
+                        if not begun:
+                            conn.execute(schemas.update().where(schemas.c.name == s.name)
+                                         .values(fingerprint=_filling(self.fingerprints[s.name])))
                         if mine:
                             s.fold_at(conn, [e for e, _ in mine], [i for _, i in mine])
                     done[s.name] += len(mine)
@@ -571,10 +584,11 @@ class ProjectionRunner:
                     self._refresh_statistics(s, pages, done=False)
                 if stop_after_batches is not None and pages >= stop_after_batches:
                     return done, False
-            for s in group:   # filled: the shadow stands at the head it read up to
+            for s in group:   # filled: the shadow stands at the head it read up to, with its tables' shape
                 with self._engine_of(s).begin() as conn:
                     self._advance(conn, s, 0, head, True)
                     conn.execute(fills.delete().where(fills.c.name == s.name))
+                    self._set_fingerprint(conn, s)
         return done, True
 
     def _streams_page(self, reader: Callable[..., list[Any]], after: str, head: int, topics: Sequence[str]
