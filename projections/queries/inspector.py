@@ -341,13 +341,13 @@ class Inspector:
         """The cycle `c` stands eliminated on the as-of date (one of its eliminations does)."""
         e = named(cf.eliminations, f"{c.name}_el")
         return exists(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
-                                 self.eliminated_standing(e))
+                      self.eliminated_standing(e))
 
     def ever_eliminated(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """The cycle `c` was eliminated on or before the as-of date (rolled back since or not)."""
         e = named(cf.eliminations, f"{c.name}_ev")
         return exists(e.c.household_id == c.c.household_id, e.c.cycle == c.c.cycle,
-                                 e.c.eliminated_ord <= self.D)
+                      e.c.eliminated_ord <= self.D)
 
     def monitored(self, c: sa.Table) -> sa.ColumnElement[bool]:
         """Monitored on the as-of date: included, and no elimination of the cycle standing then."""
@@ -791,9 +791,9 @@ class Inspector:
         # an assessment made from the start to the as-of date: one range of the index on (household, seq)
         i, g = named(cf.incomes, "ri"), named(cf.guarantees, "rg")
         has_income = exists(i.c.household_id == c.c.household_id, i.c.seq >= self.seq_from(start),
-                                       i.c.seq < self.seq_from(self.D + 1))
+                            i.c.seq < self.seq_from(self.D + 1))
         has_guarantees = exists(g.c.household_id == c.c.household_id, g.c.seq >= self.seq_from(start),
-                                           g.c.seq < self.seq_from(self.D + 1))
+                                g.c.seq < self.seq_from(self.D + 1))
         stmt = (sa.select(*self.cols(c), has_income.label("has_income"), has_guarantees.label("has_guarantees"))
                 .where(self.eliminated_standing(c), self.in_division(c.c.division_code),
                        sa.or_(~has_income, ~has_guarantees))
@@ -836,7 +836,7 @@ class Inspector:
         since = self.policy.screening.warnings_since.toordinal()
         # the warning's cycle was closed by a home visit that found the criteria not met
         visited = exists(lv.c.household_id == ld.c.household_id, lv.c.cycle == ld.c.cycle,
-                                    lv.c.status == "not_meets")
+                         lv.c.status == "not_meets")
         stmt = sa.select(sa.func.count().label("n"), sa.func.min(ld.c.on).label("first_on"),
                          sa.func.max(ld.c.on).label("last_on"),
                          sa.func.sum(sa.case((visited, 1), else_=0)).label("visited")).select_from(ld)
@@ -865,7 +865,7 @@ class Inspector:
         """Neither monitored on the as-of date nor in an inclusion procedure then."""
         c = named(cf.cycles, "nm")
         return ~exists(c.c.household_id == h.c.household_id,
-                                  sa.or_(self.monitored(c), self.open_inclusion(c)))
+                       sa.or_(self.monitored(c), self.open_inclusion(c)))
 
     def _outside_by_joins(self) -> sa.Subquery:
         """`_outside` as joins of the per-household maxima (PostgreSQL's plan, and the plain form)."""
@@ -1169,7 +1169,7 @@ class Inspector:
 
         # only the newest elimination of a cycle the rule judges is judged
         newer = exists(e2.c.household_id == e.c.household_id, e2.c.cycle == e.c.cycle, e2.c.n > e.c.n,
-                                  *judged(e2))
+                       *judged(e2))
         # one measure in place alone for 31 days a month of the policy's months before `until` is enough (a month
         # is never longer): those eliminations need no closer look; the others get the engine's exact test
         until = sa.func.coalesce(e.c.nominated_ord, e.c.eliminated_ord)
