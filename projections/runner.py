@@ -232,6 +232,17 @@ class Status:
         return max(0, self.head - self.position)
 
 
+def _for_one(progress: ProgressFn | None) -> Callable[[Projection, int, int], None] | None:
+    """A one-projection progress (position, head) as the batch loops call progress (projection, position,
+    head)."""
+    if progress is None:
+        return None
+
+    def each(p: Projection, position: int, head: int) -> None:
+        progress(position, head)
+    return each
+
+
 class ProjectionRunner:
     """Runs projections against one application's event log and one SQLAlchemy engine."""
 
@@ -374,11 +385,7 @@ class ProjectionRunner:
                 return self.rebuild(projection, progress, stop_after_batches=stop_after_batches, reshape=True)
             except RebuildRunning:   # another process rebuilds it: the live tables are read meanwhile
                 return 0
-        each = None
-        if progress is not None:
-            def each(p: Projection, position: int, head: int) -> None:
-                progress(position, head)
-        return self._fold_batches([projection], each, stop_after_batches)[projection.name]
+        return self._fold_batches([projection], _for_one(progress), stop_after_batches)[projection.name]
 
     def rebuild(self, projection: Projection, progress: ProgressFn | None = None, restart: bool = False,
                 stop_after_batches: int | None = None, reshape: bool = False) -> int:
@@ -392,11 +399,7 @@ class ProjectionRunner:
             if shadow is None:
                 return 0
             done = self._fill_in_database(shadow)
-            each = None
-            if progress is not None:
-                def each(p: Projection, position: int, head: int) -> None:
-                    progress(position, head)
-            filled, complete = self._fill_by_stream([shadow], each, stop_after_batches)
+            filled, complete = self._fill_by_stream([shadow], _for_one(progress), stop_after_batches)
             done += filled[shadow.name]
             if not complete:   # stopped part way: the next rebuild goes on from the last stream filled
                 return done
