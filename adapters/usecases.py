@@ -599,12 +599,22 @@ def unknown_rules(rules: Iterable[str] | None) -> list[str]:
 
 
 def run_rules(conn: Connection, policies: PolicyBook, day: date, rules: list[str] | None = None,
-              division: str | None = None) -> Inspection:
-    """The inspector's rules (all, or `rules`; under `division`) as of `day` over the case facts as they stand."""
+              division: str | None = None, jobs: int | None = None) -> Inspection:
+    """The inspector's rules (all, or `rules`; under `division`) as of `day` over the case facts as they stand.
+
+    A county or more is shared out among `jobs` connections on `conn`'s engine that read one snapshot
+    (`adapters.readside.snapshot`; by default one per core, `CASECORE_INSPECT_JOBS`), a township or a village
+    read through `conn` alone."""
+    from adapters.readside.snapshot import jobs_for, snapshot
     from projections.queries.inspector import Inspector
 
-    inspector = Inspector(conn, policies, day, division)
-    return Inspection(inspector.run(rules or None), inspector.cadre_unknown())
+    count = jobs_for(division, jobs)
+    if count == 1:
+        inspector = Inspector(conn, policies, day, division)
+        return Inspection(inspector.run(rules or None), inspector.cadre_unknown())
+    with snapshot(conn.engine, count) as seen:
+        inspector = Inspector(seen.main, policies, day, division)
+        return Inspection(inspector.run(rules or None, seen.workers), inspector.cadre_unknown())
 
 
 def store_findings(app: CaseManagement, as_of: Callable[[], date], every: float | None = None,
@@ -617,6 +627,7 @@ def store_findings(app: CaseManagement, as_of: Callable[[], date], every: float 
     import time
 
     from adapters.readside.readmodels import read_models
+    from adapters.readside.snapshot import inspection_jobs, snapshot
     from projections import findings_store
     from projections.casefacts import CaseFactsProjection
 
@@ -624,13 +635,16 @@ def store_findings(app: CaseManagement, as_of: Callable[[], date], every: float 
         while True:
             rm.catch_up()
             day = as_of()
-            projection = rm.runner.get("casefacts")
-            with rm.engine.begin() as conn:
+            head = rm.runner.max_position()
+            # the rules read one snapshot on every job's connection, and the run says which position of the
+            # case facts that snapshot held
+            with snapshot(rm.engine, inspection_jobs()) as seen, rm.engine.begin() as conn:
                 findings_store.create(conn)
                 run = findings_store.refresh(
-                    conn, app.policies, day, rm.runner.position(projection), rm.runner.max_position(),
+                    conn, app.policies, day, seen.positions["casefacts"], head,
                     lambda after, up_to: findings_store.streams_between(app.recorder.select_notifications,
-                                                                        after, up_to))
+                                                                        after, up_to),
+                    readers=seen.connections)
             if run is not None:
                 if stored is not None:
                     stored(run)

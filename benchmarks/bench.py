@@ -15,7 +15,8 @@ into a table of the same shape with the raw driver; then the log is read raw, ev
 | `rebuild_copy_eps` | events per second of a rebuild of the copy-like projections alone (timeline, activity: |
 |                    | in SQL where the store allows, `rebuild_in_database` names them) |
 | `replay_p50_ms`, `replay_p99_ms` | loading one household of about 50 events |
-| `inspect_households_per_s` | a full inspection, all rules |
+| `inspect_households_per_s` | a full inspection, all rules, shared out among one snapshot's connections (one a |
+|                            | core, at most four: `inspect_jobs`) as `casecore inspect` runs it |
 | `peak_rss_mb` | peak resident memory of the process |
 
 plus `households`, `events`, `store`, `ingest_ratio` (ingest / floor write), `rebuild_ratio` (rebuild /
@@ -52,6 +53,8 @@ import sqlalchemy as sa
 
 from adapters.readside.parallel import rebuild as rebuild_parallel
 from adapters.readside.parallel import timed_fold
+from adapters.readside.snapshot import inspection_jobs
+from adapters.readside.snapshot import snapshot as shared_snapshot
 from adapters.store.storage import Store, bootstrap, resolve_store
 from projections.runner import Projection
 
@@ -329,10 +332,11 @@ def _reads(app: Any, households: list[str]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     with read_models(app, []) as rm:
-        with rm.engine.begin() as conn:
+        with shared_snapshot(rm.engine, inspection_jobs()) as seen, rm.engine.begin() as conn:
             findings_store.create(conn)
             started = time.perf_counter()
-            findings_store.store_run(conn, app.policies, INSPECT_AS_OF, 0, rm.runner.max_position())
+            findings_store.store_run(conn, app.policies, INSPECT_AS_OF, 0, rm.runner.max_position(),
+                                     seen.connections)
             out["findings_store_seconds"] = round(time.perf_counter() - started, 3)
         with rm.engine.connect() as conn:
             villages = sorted(set(conn.execute(sa.select(roster.c.division_code).distinct()).scalars()))
@@ -492,9 +496,12 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
         timings.sort()
 
         # ------------------------------------------------------------ inspect, every rule
-        with phases.phase("inspect"), read_models(app, []) as rm, rm.engine.connect() as conn:
+        # as `casecore inspect` runs it: shared out among one snapshot's connections, one per core
+        with phases.phase("inspect"), read_models(app, []) as rm:
             started = time.perf_counter()
-            findings = Inspector(conn, app.policies, INSPECT_AS_OF).run()
+            with shared_snapshot(rm.engine, inspection_jobs()) as seen:
+                findings = Inspector(seen.main, app.policies, INSPECT_AS_OF).run(None, seen.workers)
+                inspect_jobs = len(seen.connections)
             inspect_seconds = time.perf_counter() - started
         found = len(findings)
         del findings
@@ -525,6 +532,7 @@ def run(households: int, db: str | None = None, seed: int = 7, batch_size: int =
             "replay_p50_ms": round(statistics.median(timings), 3) if timings else None,
             "replay_p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))], 3) if timings else None,
             "inspect_households_per_s": round(households / inspect_seconds) if inspect_seconds else 0,
+            "inspect_jobs": inspect_jobs,
             **reads,
             # each phase resets the kernel's high-water mark, so the process peak is the highest phase peak
             "peak_rss_mb": max([*phases.rss_mb.values(),

@@ -11,7 +11,8 @@ wall-clock time of each rule and of the whole inspection is printed.
 
 With `--store`, the rules run over a store that exists — a kept `python -m benchmarks --keep` store (SQLite
 file or PostgreSQL URL with `?schema=`), its case facts folded from events — as `benchmarks/bench.py` times
-them (`Inspector(conn, app.policies, INSPECT_AS_OF).run()`), `--repeat` times, then each rule alone:
+them (shared out among one snapshot's connections, `--jobs`, by default one per core), `--repeat` times, then
+each rule alone on one connection:
 
     python benchmarks/bench_inspect.py --store /tmp/copy-of-kept.db --repeat 5
 """
@@ -184,9 +185,11 @@ def generate(n: int, seed: int) -> dict[sa.Table, list[dict[str, Any]]]:
     return rows
 
 
-def time_store(url: str, repeat: int) -> dict[str, Any]:
-    """Full inspections and each rule alone over an existing store, as `benchmarks/bench.py` runs them."""
+def time_store(url: str, repeat: int, jobs: int) -> dict[str, Any]:
+    """Full inspections (shared out among `jobs` connections on one snapshot) and each rule alone (on one
+    connection) over an existing store, as `benchmarks/bench.py` runs them."""
     from adapters.readside.readmodels import read_models
+    from adapters.readside.snapshot import snapshot
     from adapters.store.storage import bootstrap
     from benchmarks.bench import INSPECT_AS_OF
 
@@ -197,7 +200,8 @@ def time_store(url: str, repeat: int) -> dict[str, Any]:
             seconds, total = [], 0
             for _ in range(repeat):
                 started = time.perf_counter()
-                total = len(Inspector(conn, app.policies, INSPECT_AS_OF).run())
+                with snapshot(rm.engine, jobs) as seen:
+                    total = len(Inspector(seen.main, app.policies, INSPECT_AS_OF).run(None, seen.workers))
                 seconds.append(round(time.perf_counter() - started, 3))
             timings, counts = {}, {}
             for rule in RULES:   # the best of two, each alone
@@ -213,7 +217,7 @@ def time_store(url: str, repeat: int) -> dict[str, Any]:
         app.close()
     median = sorted(seconds)[len(seconds) // 2]
     return {"households": households, "store": store, "findings": total, "as_of": INSPECT_AS_OF.isoformat(),
-            "inspect_seconds": seconds, "median_seconds": median,
+            "jobs": jobs, "inspect_seconds": seconds, "median_seconds": median,
             "inspect_households_per_s": round(households / median) if median else 0,
             "rule_seconds": timings, "rule_findings": counts}
 
@@ -226,13 +230,18 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--store", help="time the rules over this existing store instead (read only)")
     parser.add_argument("--repeat", type=int, default=3, help="with --store: full runs to time")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="with --store: connections a full run is shared out among (default: as casecore inspect)")
     args = parser.parse_args()
     if args.store:
-        result = time_store(args.store, args.repeat)
+        from adapters.readside.snapshot import inspection_jobs
+
+        result = time_store(args.store, args.repeat, args.jobs or inspection_jobs())
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
         else:
-            print(f"{result['households']} households on {result['store']}: {result['findings']} findings; full runs "
+            print(f"{result['households']} households on {result['store']}: {result['findings']} findings; "
+                  f"full runs on {result['jobs']} connections "
                   f"{result['inspect_seconds']} s (median {result['median_seconds']} s, "
                   f"{result['inspect_households_per_s']} households/s)")
             for rule in RULES:

@@ -21,7 +21,7 @@ fact's date with the as-of date) change with time alone — when the policy file
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -95,21 +95,23 @@ def policy_digest(policies: PolicyBook) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def store_run(conn: Connection, policies: PolicyBook, as_of: date, casefacts_position: int, head: int) -> Run:
+def store_run(conn: Connection, policies: PolicyBook, as_of: date, casefacts_position: int, head: int,
+              readers: Sequence[Connection] = ()) -> Run:
     """Run every rule over every division as of `as_of` and keep the findings (replacing that date's run), in
-    the caller's transaction."""
-    findings = Inspector(conn, policies, as_of, None).run(None)
+    the caller's transaction. The rules read through `readers` (connections on one snapshot, the rules shared
+    out among them; `conn` when none)."""
+    findings = _inspector(conn, readers, policies, as_of).run(None, readers[1:])
     conn.execute(stored.delete().where(stored.c.as_of == as_of))
     _insert(conn, as_of, findings, 0)
     return _record(conn, policies, as_of, casefacts_position, head, len(findings))
 
 
 def store_changed(conn: Connection, policies: PolicyBook, as_of: date, households: Iterable[str],
-                  casefacts_position: int, head: int) -> Run:
+                  casefacts_position: int, head: int, readers: Sequence[Connection] = ()) -> Run:
     """Recompute the stored run as of `as_of` for `households` (and the findings of no household) only: their
     rows are replaced, the others kept, and the run renumbered in the order a full run stores it."""
     wanted = sorted(set(households))
-    findings = Inspector(conn, policies, as_of, None, households=wanted).run(None)
+    findings = _inspector(conn, readers, policies, as_of, wanted).run(None, readers[1:])
     conn.execute(stored.delete().where(stored.c.as_of == as_of, stored.c.household_id.is_(None)))
     for i in range(0, len(wanted), 500):
         conn.execute(stored.delete().where(stored.c.as_of == as_of,
@@ -120,6 +122,11 @@ def store_changed(conn: Connection, policies: PolicyBook, as_of: date, household
     count = int(conn.execute(sa.select(sa.func.count()).select_from(stored).where(stored.c.as_of == as_of))
                 .scalar() or 0)
     return _record(conn, policies, as_of, casefacts_position, head, count)
+
+
+def _inspector(conn: Connection, readers: Sequence[Connection], policies: PolicyBook, as_of: date,
+               households: list[str] | None = None) -> Inspector:
+    return Inspector(readers[0] if readers else conn, policies, as_of, None, households=households)
 
 
 def _insert(conn: Connection, as_of: date, findings: list[Finding], first: int) -> None:
@@ -172,21 +179,22 @@ Changed = Callable[[int, int], tuple[set[str], set[str]]]
 
 
 def refresh(conn: Connection, policies: PolicyBook, as_of: date, casefacts_position: int, head: int,
-            changed: Changed | None = None) -> Run | None:
+            changed: Changed | None = None, readers: Sequence[Connection] = ()) -> Run | None:
     """Store the run as of `as_of` again if the case facts have moved past what the stored one saw (or there is
     none); None when it is current. With `changed`, only the households whose events arrived since are
-    recomputed (`store_changed`), unless the whole run must be (see the module's docstring)."""
+    recomputed (`store_changed`), unless the whole run must be (see the module's docstring). The rules read
+    through `readers` when given (`store_run`)."""
     current = run_of(conn, as_of)
     if current is not None and current.casefacts_position >= casefacts_position:
         return None
     if current is None or changed is None or conn.execute(
             sa.select(basis.c.policy_digest).where(basis.c.as_of == as_of)).scalar() != policy_digest(policies):
-        return store_run(conn, policies, as_of, casefacts_position, head)
+        return store_run(conn, policies, as_of, casefacts_position, head, readers)
     households, problems = changed(current.casefacts_position, casefacts_position)
     households |= _households_of_problems(conn, problems)
     if len(households) > INCREMENTAL_MAX_HOUSEHOLDS:
-        return store_run(conn, policies, as_of, casefacts_position, head)
-    return store_changed(conn, policies, as_of, households, casefacts_position, head)
+        return store_run(conn, policies, as_of, casefacts_position, head, readers)
+    return store_changed(conn, policies, as_of, households, casefacts_position, head, readers)
 
 
 def _households_of_problems(conn: Connection, problems: set[str]) -> set[str]:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from adapters.bootstrap import Wiring
+from adapters.readside.snapshot import MOST_JOBS_TOLD
 from adapters.store.storage import Store, resolve_store
 from casecore.application import CaseManagement
 from projections.registry import all_projections
@@ -63,7 +64,9 @@ def _engine(store: Store) -> Engine:
                                   hide_parameters=True, json_deserializer=orjson.loads)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(store.sqlalchemy_url, pool_size=2, max_overflow=2, hide_parameters=True,
+    # beyond the two kept open, room for an inspection shared out among the most connections it may be told
+    # (`adapters.readside.snapshot`) beside a writing one
+    return sa.create_engine(store.sqlalchemy_url, pool_size=2, max_overflow=MOST_JOBS_TOLD, hide_parameters=True,
                             json_deserializer=orjson.loads)
 
 

@@ -138,7 +138,10 @@ def read_only_engine(store: Store):
 
     if store.kind == "sqlite":
         uri = _read_only_env(store).get("SQLITE_DBNAME", store.env["SQLITE_DBNAME"])
-        return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False))
+        # a connection of its own each time it is asked (the default pool for this URL hands one thread the same one,
+        # and an inspection opens several on one snapshot)
+        return sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+                                poolclass=sa.pool.NullPool)
     options = "-c default_transaction_read_only=on"
     if store.env.get("POSTGRES_SCHEMA"):
         options = f"-csearch_path={store.env['POSTGRES_SCHEMA']} {options}"
