@@ -182,6 +182,9 @@ def generate(n: int, seed: int) -> dict[sa.Table, list[dict[str, Any]]]:
                 "deadline_ord": deadline.toordinal(), "responsible": {"unit": "乡", "person": "甲"},
                 "supervisor": {"unit": "县", "person": "乙"}, "closed_on": closed_p,
                 "closed_ord": closed_p.toordinal() if closed_p else None})
+    for row in rows[cf.incomes]:
+        row["exact_fen"] = cf.exact_fen(row["net_income"], row["rigid_expenditure"], row["household_size"],
+                                        row["per_capita_income"])
     return rows
 
 

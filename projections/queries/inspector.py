@@ -28,6 +28,7 @@ from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.engine import Connection
 
 from casecore.policy import Policy, PolicyBook
@@ -322,17 +323,12 @@ class Inspector:
 
     def per_capita_vs(self, i: sa.Table, figure: sa.ColumnElement[Any], below: bool) -> sa.ColumnElement[bool]:
         """The income row `i`'s exact per-capita income (`casecore.policy.assessed_per_capita`) is below
-        `figure` (or, with `below` False, above it), compared in whole fen: exact on both stores."""
-        fen = sa.literal_column("100")
-        net = sa.func.round(i.c.net_income * fen)
-        rigid = sa.func.round(sa.func.coalesce(i.c.rigid_expenditure, 0) * fen)
-        stated = sa.func.round(i.c.per_capita_income * fen)
-        exact = sa.and_(i.c.net_income.is_not(None), i.c.household_size > 0, sa.or_(
-            i.c.per_capita_income.is_(None),
-            sa.func.abs(net - rigid - stated * i.c.household_size) * 2 <= i.c.household_size))
-        total, limit = net - rigid, figure * fen * i.c.household_size
-        return sa.or_(sa.and_(exact, total < limit if below else total > limit),
-                      sa.and_(~exact, i.c.per_capita_income < figure if below else i.c.per_capita_income > figure))
+        `figure` (or, with `below` False, above it): (net − rigid) against figure × size in whole fen, integers on
+        both stores, where the row has that exact total (`casefacts.exact_fen`); else its stated figure."""
+        exact, limit = i.c.exact_fen, figure * sa.literal_column("100") * i.c.household_size
+        stated = i.c.per_capita_income
+        return sa.or_(sa.and_(exact.is_not(None), exact < limit if below else exact > limit),
+                      sa.and_(exact.is_(None), stated < figure if below else stated > figure))
 
     def below_line(self, i: sa.Table, ordinal_col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         """The income row `i` is below the line of a decision on `ordinal_col`, compared exactly as
@@ -341,7 +337,7 @@ class Inspector:
         is that quotient rounded; else the stated per-capita figure (an import's).
 
         A cheap test comes first: a stated per-capita income of the highest line + 1 or more is below no line
-        (the exact test allows half a fen a head either way), so most rows skip the arithmetic; it passes every
+        (the exact test allows half a fen a head either way), so most rows skip the rest; it passes every
         row the exact test could find below, or leave undecided (NULL), so the result is the same."""
         highest = max(p.income.monitoring_line for p in self.policies.policies)
         could_be = sa.or_(i.c.per_capita_income.is_(None), i.c.household_size.is_(None),
@@ -425,8 +421,20 @@ class Inspector:
         household, cycle and division and the `names` a rule's sentence uses (each date costs a parse a row)."""
         return [c.c[n] for n in (("household_id", "cycle", "division_code", *names) if names else CYCLE_COLUMNS)]
 
-    def rows(self, stmt: sa.Select) -> Sequence[Any]:
-        return self.conn.execute(stmt).fetchall()
+    def rows(self, stmt: sa.Select, hashed: bool = False) -> Sequence[Any]:
+        """The statement's rows. `hashed`: PostgreSQL plans it without nested loops, for this statement alone.
+        Its estimates of the rules' correlated conditions (a cycle assisted or eliminated by the date, a measure
+        targeted at it) are far too low, so it probes an index once for each of thousands of rows where hashing
+        both sides costs a third to a half less; the rules that join so (`hashed=True`) were measured both ways
+        (docs/benchmarks.md)."""
+        if not hashed or self.conn.dialect.name != "postgresql":
+            return self.conn.execute(stmt).fetchall()
+        was = self.conn.exec_driver_sql("SHOW enable_nestloop").scalar_one()
+        self.conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
+        try:
+            return self.conn.execute(stmt).fetchall()
+        finally:
+            self.conn.exec_driver_sql(f"SET LOCAL enable_nestloop = {'on' if was == 'on' else 'off'}")
 
     @staticmethod
     def first_per_cycle(rows: Iterable[Any]) -> Iterator[Any]:
@@ -513,7 +521,7 @@ class Inspector:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            measures: list[Any] | None = None
+            measures: dict[tuple[str, int], list[Any]] | None = None
             if workers:
                 # every measure is read beside the rules when the run covers the whole store (the attach step
                 # would read them all anyway)
@@ -684,7 +692,7 @@ class Inspector:
                 .select_from(needs).join(c2, c2.c.key == needs.c.key).where(~met)
                 .order_by(c2.c.household_id, needs.c.need))
         grouped: dict[tuple[str, int], list[Any]] = defaultdict(list)
-        for r in self.rows(stmt):
+        for r in self.rows(stmt, hashed=True):
             unmet = grouped[(r.household_id, r.cycle)]
             if not unmet or unmet[-1].need != r.need:
                 unmet.append(r)
@@ -724,7 +732,7 @@ class Inspector:
             return ("户有劳动能力, 本周期没有落实产业、就业、金融或公益岗位等开发式帮扶措施",
                     {"included_on": day(r.included_on, r.included_precision)})
 
-        yield from self.each("no_developmental_measure", WARNING, render, self.rows(stmt))
+        yield from self.each("no_developmental_measure", WARNING, render, self.rows(stmt, hashed=True))
 
     def measure_before_identification(self) -> Iterator[Finding]:
         c, m, own = named(cf.cycles, "c"), named(cf.measures, "m"), named(cf.cycles, "own")
@@ -935,7 +943,7 @@ class Inspector:
                        sa.or_(self.monitored(c), self.open_inclusion(c)))
 
     def _outside_by_joins(self) -> sa.Subquery:
-        """`_outside` as joins of the per-household maxima (PostgreSQL's plan, and the plain form)."""
+        """`_outside` as joins of the per-household maxima (the plain form)."""
         h = named(cf.households, "h")
         le, li, lg = self._last_elimination(), self._latest(cf.incomes), self._latest(cf.guarantees)
         return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, li.c.latest.label("li"),
@@ -946,15 +954,24 @@ class Inspector:
                 .outerjoin(lg, lg.c.household_id == h.c.household_id)
                 .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
 
+    def _outside_newest(self) -> sa.Subquery:
+        """`_outside` without the newest checks' `seq`: PostgreSQL reads the newest rows themselves (`_newest`)."""
+        h = named(cf.households, "h")
+        le = self._last_elimination()
+        return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle,
+                          sa.func.coalesce(le.c.ord, 0).label("after"))
+                .select_from(h).outerjoin(le, le.c.household_id == h.c.household_id)
+                .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
+
     def _outside(self) -> sa.Subquery:
         """The households neither monitored nor in an inclusion on the as-of date, each with the `seq` of its
         newest income (`li`) and guarantee check (`lg`) by then and the day of its last elimination by then
         (`after`, 0 for none). SQLite probes its indexes for those households only (a join of the per-household
         maxima over every row costs it more), and the newest check only of a household with some check by then
-        that left an item open (`some_open_check`; the rule reads the check of no other); PostgreSQL joins the maxima
-        by hashing, which it does best."""
+        that left an item open (`some_open_check`; the rule reads the check of no other). PostgreSQL leaves out
+        the `seq`s and reads the newest rows in one pass each (`_newest`)."""
         if self.conn.dialect.name != "sqlite":
-            return self._outside_by_joins()
+            return self._outside_newest()
         h = named(cf.households, "h")
         e = named(cf.eliminations, "qe")
         last_elimination = (sa.select(sa.func.max(e.c.eliminated_ord))
@@ -974,9 +991,27 @@ class Inspector:
                 .where(t.c.seq < self.seq_from(self.D + 1)).group_by(t.c.household_id)
                 .subquery(f"{table.name}_seq_latest"))
 
+    def _newest(self, table: sa.Table, hs: sa.Subquery, seq: str, name: str, columns: Sequence[str]
+                ) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
+        """The newest row of `table` made by the as-of date of each household of `hs`, as `name` (with at least
+        `columns`), and the condition that joins it to `hs`: by the `seq` that `hs` carries in column `seq`, or,
+        when it carries none (`_outside_newest`), the first row of each household in the index on (household,
+        seq) read backwards — one pass that yields the rows themselves, where the maxima and the join back read
+        the table twice."""
+        if seq in hs.c:
+            t = named(table, name)
+            return t, sa.and_(t.c.household_id == hs.c.household_id, t.c.seq == hs.c[seq])
+        t = named(table, f"{name}_all")
+        newest = (sa.select(t.c.household_id, t.c.seq, *(t.c[n] for n in columns))
+                  .where(t.c.seq < self.seq_from(self.D + 1)).ext(distinct_on(t.c.household_id))
+                  .order_by(t.c.household_id.desc(), t.c.seq.desc()).subquery(name))
+        return newest, newest.c.household_id == hs.c.household_id
+
     def qualifying_not_monitored(self) -> Iterator[Finding]:
-        i, g = named(cf.incomes, "i"), named(cf.guarantees, "g")
         fw, hs = self._failed_warnings(), self._outside()
+        i, on_i = self._newest(cf.incomes, hs, "li", "i",
+                               ("on", "on_ord", "per_capita_income", "household_size", "exact_fen", "origin"))
+        g, on_g = self._newest(cf.guarantees, hs, "lg", "g", ("on", "on_ord", "open_items", "origin"))
         after = hs.c.after
         line = self.line_on(i.c.on_ord)  # 应纳未纳: the line in force on the assessment's date
         # the line first: the last elimination (`after`, a probe a reference on SQLite) only for incomes below one
@@ -993,8 +1028,8 @@ class Inspector:
                           unanswered.label("warnings"), fw.c.last_on,
                           i.c.origin.label("i_origin"), g.c.origin.label("g_origin"))
                 .select_from(hs)
-                .outerjoin(i, sa.and_(i.c.household_id == hs.c.household_id, i.c.seq == hs.c.li))
-                .outerjoin(g, sa.and_(g.c.household_id == hs.c.household_id, g.c.seq == hs.c.lg))
+                .outerjoin(i, on_i)
+                .outerjoin(g, on_g)
                 .outerjoin(fw, fw.c.household_id == hs.c.household_id)
                 .where(sa.or_(open_g, warned, below)))
         def render(r: Any) -> tuple[str, dict[str, Any]]:
@@ -1014,7 +1049,7 @@ class Inspector:
                 evidence.update(department_warnings=r.warnings, last_warning_on=day(r.last_on))
             return "; ".join(why) + "; 但未纳入监测", evidence
 
-        for r in self.rows(stmt):
+        for r in self.rows(stmt, hashed=True):
             yield Finding("qualifying_not_monitored", r.division_code, SEVERE if (r.below or r.open_g) else WARNING,
                           partial(render, r), None, r.household_id, r.cycle)
 
@@ -1159,14 +1194,11 @@ class Inspector:
         """The signature `s` is by a signer (household, cycle, procedure, run, actor) who signed two levels of that
         run of the procedure by the as-of date.
 
-        PostgreSQL hashes the signatures by signer once and matches each signature against them. SQLite would probe
-        its signer index once a signature; instead it finds the signers first, with fewer probes: of two different
-        levels one is not the verification, the commonest level (every run of a procedure is verified, sometimes
-        once a lead), so only the signatures of the other levels look for another level of their signer; the
-        signatures of the few signers found are then read through the same index."""
-        if self.conn.dialect.name != "sqlite":
-            s2 = named(cf.signatures, "s2")
-            return exists(*(s2.c[n] == s.c[n] for n in self.SIGNER), s2.c.level != s.c.level, s2.c.on_ord <= self.D)
+        Probing the signer index once a signature costs more than finding the signers first, with fewer probes:
+        of two different levels one is not the verification, the commonest level (every run of a procedure is
+        verified, sometimes once a lead), so only the signatures of the other levels look for another level of
+        their signer; the signatures of the few signers found are then read through the same index. (On
+        PostgreSQL a merge of every signature with every signature through that index costs a third more.)"""
         t, t2 = named(cf.signatures, "ts"), named(cf.signatures, "ts2")
         signers = (sa.select(*(t.c[n] for n in self.SIGNER))
                    .join(t2, sa.and_(*(t2.c[n] == t.c[n] for n in self.SIGNER), t2.c.level != t.c.level,
@@ -1299,29 +1331,30 @@ class Inspector:
     #: above this many households, `_attach_measures` reads every measure once instead of chunks of households
     MEASURES_SCAN_FROM = 2000
 
-    def _attach_measures(self, findings: list[Finding], scanned: list[Any] | None = None) -> None:
+    def _attach_measures(self, findings: list[Finding],
+                         scanned: dict[tuple[str, int], list[Any]] | None = None) -> None:
         """The measures of each finding's cycle, as evidence: one query per 500 households, or one pass over
-        every measure when many households are wanted (or the rows of that pass read already, `scanned`); the
-        evidence items are written when first read."""
+        every measure when many households are wanted (or that pass's measures by cycle, `scanned`, read
+        beside the rules); the evidence items are written when first read."""
         wanted = [f for f in findings if f.rule in self.MEASURE_RULES and f.household_id is not None]
-        hids = sorted({f.household_id for f in wanted if f.household_id})
         m = cf.measures
-        found: dict[tuple[str, int], list[Any]] = defaultdict(list)
         items: Callable[[list[Any]], list[dict[str, Any]]] = _measure_items
-        if scanned is not None or len(hids) > self.MEASURES_SCAN_FROM:
-            keys = {(f.household_id, f.cycle) for f in wanted}
+        found: dict[tuple[str, int], list[Any]]
+        if scanned is None:
+            hids = sorted({f.household_id for f in wanted if f.household_id})
+            if len(hids) > self.MEASURES_SCAN_FROM:
+                scanned = self._measure_scan()
+            else:
+                found = defaultdict(list)
+                for i in range(0, len(hids), 500):
+                    stmt = (sa.select(*self._measure_columns()).where(m.c.household_id.in_(hids[i : i + 500]))
+                            .order_by(*self._measure_order()))
+                    for r in self.conn.execute(stmt):
+                        found[(r[0], r[1])].append(r)
+        if scanned is not None:
+            found = scanned
             if self.conn.dialect.name == "sqlite":
                 items = _measure_items_in_order
-            for r in self._measure_scan() if scanned is None else scanned:
-                k = (r[0], r[1])   # household, cycle: by position (a read by name costs ten times more)
-                if k in keys:
-                    found[k].append(r)
-        else:
-            for i in range(0, len(hids), 500):
-                stmt = (sa.select(*self._measure_columns()).where(m.c.household_id.in_(hids[i : i + 500]))
-                        .order_by(*self._measure_order()))
-                for r in self.conn.execute(stmt):
-                    found[(r[0], r[1])].append(r)
         lists: dict[tuple[str, int], _Later] = {}
         for f in wanted:
             k = (f.household_id, f.cycle)
@@ -1341,8 +1374,9 @@ class Inspector:
         m = cf.measures
         return (m.c.household_id, m.c.planned_ord, m.c.measure_id)
 
-    def _measure_scan(self) -> list[Any]:
-        """Every measure (of `households`, if given) in one pass, for `_attach_measures`."""
+    def _measure_scan(self) -> dict[tuple[str, int], list[Any]]:
+        """Every measure (of `households`, if given) in one pass, by household and cycle, for
+        `_attach_measures`."""
         m = cf.measures
         if self.conn.dialect.name == "sqlite":
             # SQLite reads the measures as stored (in the order of `_measure_order` it reads each row through its
@@ -1352,7 +1386,10 @@ class Inspector:
             stmt = sa.select(*self._measure_columns()).order_by(*self._measure_order())
         if self.households is not None:
             stmt = stmt.where(m.c.household_id.in_(self.households))
-        return list(self.conn.execute(stmt).fetchall())
+        found: dict[tuple[str, int], list[Any]] = defaultdict(list)
+        for r in self.conn.execute(stmt).fetchall():
+            found[(r[0], r[1])].append(r)   # household, cycle: by position (a read by name costs ten times more)
+        return found
 
     def _attach_problems(self, findings: list[Finding]) -> None:
         """Findings already in the double ledger carry their problem's id."""

@@ -6,10 +6,10 @@ way: the households outside monitoring with their newest checks and last elimina
 maxima over all rows (SQLite probes them for those households only; PostgreSQL joins the maxima too), the
 cycles and eliminations with an open guarantee check without first narrowing to households with some open
 check, "included by the date" answered through its index, the signers of two levels of one procedure grouped
-by signer (the inspector on SQLite has each signature that is not a verification look for its signer's other
-levels, on PostgreSQL each signature for another level of its signer), and the needs without a fitting measure
-as a union (the inspector keeps a need named twice once as it reads them). Signatures of the inclusions, a few
-by one signer on two levels, are added to the generated facts here. On SQLite and PostgreSQL."""
+by signer (the inspector has each signature that is not a verification look for its signer's other levels),
+and the needs without a fitting measure as a union (the inspector keeps a need named twice once as it reads
+them). Signatures of the inclusions, a few by one signer on two levels, are added to the generated facts here.
+On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
