@@ -37,10 +37,12 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from adapters.readside.snapshot import inspection_jobs, snapshot  # noqa: E402
 from casecore.policy import default_policies  # noqa: E402
 from casecore.values import make_person_id  # noqa: E402
 from projections import casefacts as cf  # noqa: E402
 from projections.queries.inspector import RULES, Inspector  # noqa: E402
+from projections.runner import positions, positions_metadata  # noqa: E402
 
 AS_OF = date(2023, 9, 30)
 RISKS = ["illness", "disability", "schooling", "disaster", "accident", "industry_failure", "unstable_employment",
@@ -192,7 +194,6 @@ def time_store(url: str, repeat: int, jobs: int) -> dict[str, Any]:
     """Full inspections (shared out among `jobs` connections on one snapshot) and each rule alone (on one
     connection) over an existing store, as `benchmarks/bench.py` runs them."""
     from adapters.readside.readmodels import read_models
-    from adapters.readside.snapshot import snapshot
     from adapters.store.storage import bootstrap
     from benchmarks.bench import INSPECT_AS_OF
 
@@ -234,11 +235,9 @@ def main() -> None:
     parser.add_argument("--store", help="time the rules over this existing store instead (read only)")
     parser.add_argument("--repeat", type=int, default=3, help="with --store: full runs to time")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="with --store: connections a full run is shared out among (default: as casecore inspect)")
+                        help="connections a full run is shared out among (default: as casecore inspect)")
     args = parser.parse_args()
     if args.store:
-        from adapters.readside.snapshot import inspection_jobs
-
         result = time_store(args.store, args.repeat, args.jobs or inspection_jobs())
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
@@ -270,6 +269,8 @@ def main() -> None:
         t0 = time.perf_counter()
         with engine.begin() as conn:
             cf.metadata.create_all(conn)
+            positions_metadata.create_all(conn)   # where the connections of a shared run see one snapshot
+            conn.execute(positions.insert().values(name="casefacts", position=1, rebuilding=False))
             for table in cf.metadata.sorted_tables:
                 data = rows[table]
                 for k in range(0, len(data), 20_000):
@@ -281,12 +282,15 @@ def main() -> None:
         policies = default_policies()
         timings: dict[str, float] = {}
         counts: dict[str, int] = {}
+        # the whole inspection, as `casecore inspect` runs it: every rule, evidence and problem ids attached,
+        # shared out among one snapshot's connections
+        jobs = args.jobs or inspection_jobs()
+        started = time.perf_counter()
+        with snapshot(engine, jobs) as seen:
+            findings = Inspector(seen.main, policies, AS_OF).run(None, seen.workers)
+        elapsed = time.perf_counter() - started
+        total = len(findings)
         with engine.connect() as conn:
-            # the whole inspection, as `casecore inspect` runs it: every rule, evidence and problem ids attached
-            started = time.perf_counter()
-            findings = Inspector(conn, policies, AS_OF).run()
-            elapsed = time.perf_counter() - started
-            total = len(findings)
             # then each rule on its own, for the breakdown
             for rule in RULES:
                 t = time.perf_counter()
@@ -294,14 +298,15 @@ def main() -> None:
                 timings[rule] = round(time.perf_counter() - t, 3)
         result = {
             "households": args.households, "store": engine.dialect.name, "rows": sum(len(v) for v in rows.values()),
-            "findings": total, "inspect_seconds": round(elapsed, 2), "as_of": AS_OF.isoformat(),
+            "findings": total, "jobs": jobs, "inspect_seconds": round(elapsed, 2), "as_of": AS_OF.isoformat(),
             "inspect_households_per_s": round(args.households / elapsed), "generate_seconds": round(generated, 1),
             "load_seconds": round(loaded, 1), "rule_seconds": timings, "rule_findings": counts,
         }
         if args.json:
             print(json.dumps(result, ensure_ascii=False))
         else:
-            print(f"{args.households} households on {result['store']}: {total} findings in {elapsed:.2f} s "
+            print(f"{args.households} households on {result['store']}: {total} findings in {elapsed:.2f} s on {jobs} "
+                  "connections "
                   f"({result['inspect_households_per_s']} households/s)")
             for rule in RULES:
                 print(f"  {rule:34s} {counts[rule]:7d} findings  {timings[rule]:6.2f} s (alone)")

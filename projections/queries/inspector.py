@@ -27,6 +27,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.engine import Connection
@@ -521,7 +522,7 @@ class Inspector:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            measures: dict[tuple[str, int], list[Any]] | None = None
+            measures: dict[tuple[str, int], str] | None = None
             if workers:
                 # every measure is read beside the rules when the run covers the whole store (the attach step
                 # would read them all anyway)
@@ -1331,65 +1332,48 @@ class Inspector:
     #: above this many households, `_attach_measures` reads every measure once instead of chunks of households
     MEASURES_SCAN_FROM = 2000
 
-    def _attach_measures(self, findings: list[Finding],
-                         scanned: dict[tuple[str, int], list[Any]] | None = None) -> None:
-        """The measures of each finding's cycle, as evidence: one query per 500 households, or one pass over
-        every measure when many households are wanted (or that pass's measures by cycle, `scanned`, read
-        beside the rules); the evidence items are written when first read."""
+    def _attach_measures(self, findings: list[Finding], scanned: dict[tuple[str, int], str] | None = None) -> None:
+        """The measures of each finding's cycle, as evidence: those of every cycle read in one pass when many
+        households are wanted (or that pass's, `scanned`, read beside the rules), else those of the wanted
+        households, 500 at a time (`_measures_by_cycle`); the evidence items are written when first read."""
         wanted = [f for f in findings if f.rule in self.MEASURE_RULES and f.household_id is not None]
-        m = cf.measures
-        items: Callable[[list[Any]], list[dict[str, Any]]] = _measure_items
-        found: dict[tuple[str, int], list[Any]]
         if scanned is None:
             hids = sorted({f.household_id for f in wanted if f.household_id})
             if len(hids) > self.MEASURES_SCAN_FROM:
-                scanned = self._measure_scan()
+                scanned = self._measures_by_cycle(self.households)
             else:
-                found = defaultdict(list)
+                scanned = {}
                 for i in range(0, len(hids), 500):
-                    stmt = (sa.select(*self._measure_columns()).where(m.c.household_id.in_(hids[i : i + 500]))
-                            .order_by(*self._measure_order()))
-                    for r in self.conn.execute(stmt):
-                        found[(r[0], r[1])].append(r)
-        if scanned is not None:
-            found = scanned
-            if self.conn.dialect.name == "sqlite":
-                items = _measure_items_in_order
+                    scanned.update(self._measures_by_cycle(hids[i : i + 500]))
         lists: dict[tuple[str, int], _Later] = {}
         for f in wanted:
             k = (f.household_id, f.cycle)
             later = lists.get(k)  # type: ignore[arg-type]
             if later is None:
-                later = lists[k] = _Later(partial(items, found.get(k, [])))  # type: ignore[arg-type]
+                later = lists[k] = _Later(partial(_measure_items, scanned.get(k)))  # type: ignore[arg-type]
             f.attach("measures", later)
 
-    @staticmethod
-    def _measure_columns() -> tuple[sa.Column[Any], ...]:
-        m = cf.measures
-        return (m.c.household_id, m.c.cycle, m.c.measure_id, m.c.measure_type, m.c.status, m.c.planned_on,
-                m.c.implemented_on, m.c.ended_on, m.c.origin)
+    def _measure_scan(self) -> dict[tuple[str, int], str]:
+        """`_measures_by_cycle` of every household (of `households`, if given), for `_attach_measures`."""
+        return self._measures_by_cycle(self.households)
 
-    @staticmethod
-    def _measure_order() -> tuple[sa.Column[Any], ...]:
+    def _measures_by_cycle(self, households: Sequence[str] | None) -> dict[tuple[str, int], str]:
+        """The measures of each cycle of `households` (of every household: None), as the database encodes them:
+        a JSON array of [id, type, status, planned day, implemented day, ended day, origin, planned ordinal] a
+        measure, in no order (`_measure_items` orders them). The database groups and encodes them while the
+        thread that waits for it lets the others run; a cycle's are decoded only when a finding's evidence is
+        written. (Reading every measure as a row and grouping them here cost SQLite three times as much.)"""
         m = cf.measures
-        return (m.c.household_id, m.c.planned_ord, m.c.measure_id)
-
-    def _measure_scan(self) -> dict[tuple[str, int], list[Any]]:
-        """Every measure (of `households`, if given) in one pass, by household and cycle, for
-        `_attach_measures`."""
-        m = cf.measures
+        item = (m.c.measure_id, m.c.measure_type, m.c.status, m.c.planned_on, m.c.implemented_on, m.c.ended_on,
+                m.c.origin, m.c.planned_ord)
         if self.conn.dialect.name == "sqlite":
-            # SQLite reads the measures as stored (in the order of `_measure_order` it reads each row through its
-            # index and sorts them all) and a cycle's few are put in that order when its evidence is written
-            stmt = sa.select(*self._measure_columns(), m.c.planned_ord)
+            encoded: sa.ColumnElement[Any] = sa.func.json_group_array(sa.func.json_array(*item))
         else:
-            stmt = sa.select(*self._measure_columns()).order_by(*self._measure_order())
-        if self.households is not None:
-            stmt = stmt.where(m.c.household_id.in_(self.households))
-        found: dict[tuple[str, int], list[Any]] = defaultdict(list)
-        for r in self.conn.execute(stmt).fetchall():
-            found[(r[0], r[1])].append(r)   # household, cycle: by position (a read by name costs ten times more)
-        return found
+            encoded = sa.cast(sa.func.json_agg(sa.func.json_build_array(*item)), sa.Text)
+        stmt = sa.select(m.c.household_id, m.c.cycle, encoded).group_by(m.c.household_id, m.c.cycle)
+        if households is not None:
+            stmt = stmt.where(m.c.household_id.in_(households))
+        return {(h, c): text for h, c, text in self.conn.execute(stmt)}
 
     def _attach_problems(self, findings: list[Finding]) -> None:
         """Findings already in the double ledger carry their problem's id."""
@@ -1418,21 +1402,25 @@ def _short_publicity(r: Any) -> tuple[str, dict[str, Any]]:
     })
 
 
-def _measure_items(rows: list[Any]) -> list[dict[str, Any]]:
-    """The evidence of a cycle's measures."""
+def _measure_items(encoded: str | None) -> list[dict[str, Any]]:
+    """The evidence of a cycle's measures from `Inspector._measures_by_cycle`'s encoding (None: it has none), by
+    planned day (a day missing first), then id (by code point): the same order on both stores."""
+    if encoded is None:
+        return []
+    rows = orjson.loads(encoded)
+    rows.sort(key=lambda r: (r[7] is not None, r[7] or 0, r[0]))
     out = []
-    for r in rows:
-        prec = "month" if r.origin else "day"
-        out.append({"measure_id": r.measure_id, "measure_type": r.measure_type, "status": r.status,
-                    "planned_on": day(r.planned_on, prec), "implemented_on": day(r.implemented_on, prec),
-                    "ended_on": day(r.ended_on, prec)})
+    for measure_id, measure_type, status, planned_on, implemented_on, ended_on, origin, _ in rows:
+        month = bool(origin)   # an imported measure is dated to the month
+        out.append({"measure_id": measure_id, "measure_type": measure_type, "status": status,
+                    "planned_on": _iso_day(planned_on, month), "implemented_on": _iso_day(implemented_on, month),
+                    "ended_on": _iso_day(ended_on, month)})
     return out
 
 
-def _measure_items_in_order(rows: list[Any]) -> list[dict[str, Any]]:
-    """`_measure_items` of a cycle's measures read in no order: by planned day, then id, as SQLite sorts them
-    (a day missing first, ids by code point)."""
-    return _measure_items(sorted(rows, key=lambda r: (r.planned_ord is not None, r.planned_ord or 0, r.measure_id)))
+def _iso_day(text: str | None, month: bool) -> str | None:
+    """`day` of a date the database wrote as YYYY-MM-DD."""
+    return None if text is None else text[:7] if month else text
 
 
 def _not_in_place(r: Any, spans: list[tuple[date, date | None]], until: date, months: int
