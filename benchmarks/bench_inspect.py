@@ -243,7 +243,7 @@ def main() -> None:
             print(json.dumps(result, ensure_ascii=False))
         else:
             print(f"{result['households']} households on {result['store']}: {result['findings']} findings; "
-                  f"full runs on {result['jobs']} connections "
+                  f"full runs on {result['jobs']} connection{'s' if result['jobs'] > 1 else ''} "
                   f"{result['inspect_seconds']} s (median {result['median_seconds']} s, "
                   f"{result['inspect_households_per_s']} households/s)")
             for rule in RULES:
@@ -306,7 +306,7 @@ def main() -> None:
             print(json.dumps(result, ensure_ascii=False))
         else:
             print(f"{args.households} households on {result['store']}: {total} findings in {elapsed:.2f} s on {jobs} "
-                  "connections "
+                  f"connection{'s' if jobs > 1 else ''} "
                   f"({result['inspect_households_per_s']} households/s)")
             for rule in RULES:
                 print(f"  {rule:34s} {counts[rule]:7d} findings  {timings[rule]:6.2f} s (alone)")

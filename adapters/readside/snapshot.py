@@ -104,7 +104,6 @@ def _opened(engine: Engine, stack: ExitStack, isolation: str | None = None) -> C
 
 def _postgres(engine: Engine, count: int, stack: ExitStack) -> Snapshot:
     first = _opened(engine, stack, "REPEATABLE READ")
-    _no_jit(first)
     snapshot_id = first.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
     if not _SNAPSHOT_ID.fullmatch(snapshot_id):   # it goes into the statement as a literal (no parameters there)
         raise RuntimeError(f"unexpected snapshot id {snapshot_id!r}")
@@ -112,13 +111,8 @@ def _postgres(engine: Engine, count: int, stack: ExitStack) -> Snapshot:
     for _ in range(count - 1):
         conn = _opened(engine, stack, "REPEATABLE READ")
         conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot_id}'")
-        _no_jit(conn)
         connections.append(conn)
     return Snapshot(tuple(connections), _positions(first))
-
-
-def _no_jit(conn: Connection) -> None:
-    conn.exec_driver_sql("SET LOCAL jit = off")
 
 
 def _sqlite(engine: Engine, count: int, stack: ExitStack) -> Snapshot:

@@ -13,6 +13,7 @@ raising problems idempotent.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import gc
@@ -522,25 +523,31 @@ class Inspector:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            measures: dict[tuple[str, int], str] | None = None
-            if workers:
-                # every measure is read beside the rules when the run covers the whole store (the attach step
-                # would read them all anyway)
-                scan = (self.division is None and self.households is None
-                        and not self.MEASURE_RULES.isdisjoint(wanted))
-                done = self._shared_out(wanted, workers, scan)
-                measures = done.pop(_MEASURE_SCAN, None)
-                found = [done[rule] for rule in wanted]
-            else:
-                found = [list(getattr(self, rule)()) for rule in wanted]
-            out = [f for one in found for f in one]
-            self._attach_measures(out, measures)
-            self._attach_problems(out)
-            out.sort(key=lambda f: (f.division_code, f.household_id or "", f.rule, f.cycle or 0))
-            return out
+            with contextlib.ExitStack() as settings:
+                for conn in (self.conn, *workers):
+                    settings.enter_context(_without_jit(conn))
+                return self._run(wanted, workers)
         finally:
             if collecting:
                 gc.enable()
+
+    def _run(self, wanted: list[str], workers: Sequence[Connection]) -> list[Finding]:
+        measures: dict[tuple[str, int], str] | None = None
+        if workers:
+            # every measure is read beside the rules when the run covers the whole store (the attach step
+            # would read them all anyway)
+            scan = (self.division is None and self.households is None
+                    and not self.MEASURE_RULES.isdisjoint(wanted))
+            done = self._shared_out(wanted, workers, scan)
+            measures = done.pop(_MEASURE_SCAN, None)
+            found = [done[rule] for rule in wanted]
+        else:
+            found = [list(getattr(self, rule)()) for rule in wanted]
+        out = [f for one in found for f in one]
+        self._attach_measures(out, measures)
+        self._attach_problems(out)
+        out.sort(key=lambda f: (f.division_code, f.household_id or "", f.rule, f.cycle or 0))
+        return out
 
     def on(self, conn: Connection) -> Inspector:
         """This inspector (same date, division and households) reading through `conn`."""
@@ -1392,6 +1399,22 @@ class Inspector:
                 f.attach("problem_status", status)
                 if f.problem_id is None:
                     f.problem_id = pid
+
+
+@contextlib.contextmanager
+def _without_jit(conn: Connection) -> Iterator[None]:
+    """PostgreSQL without JIT compilation while the rules run on `conn` (the setting restored after, in its
+    transaction): the rules' statements cost enough for the planner to compile them, 25–50 ms a statement
+    that a run of a score of them never earns back (docs/benchmarks.md)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    was = conn.exec_driver_sql("SHOW jit").scalar_one()
+    conn.exec_driver_sql("SET LOCAL jit = off")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"SET LOCAL jit = {'on' if was == 'on' else 'off'}")
 
 
 def _short_publicity(r: Any) -> tuple[str, dict[str, Any]]:

@@ -206,3 +206,28 @@ def test_how_many_connections_an_inspection_uses(monkeypatch):
     for wrong in ("0", "x", "99"):
         with pytest.raises(ValueError, match="CASECORE_INSPECT_JOBS"):
             inspection_jobs({"CASECORE_INSPECT_JOBS": wrong})
+
+
+@pytest.mark.postgres
+def test_the_planner_settings_of_a_run_are_its_own(pg_facts, monkeypatch):
+    """On PostgreSQL the rules run without JIT on every connection of the run, and a hashed rule's statement
+    without nested loops; the caller's transaction has its own settings back afterwards."""
+    settings = sa.select(sa.func.current_setting("jit"), sa.func.current_setting("enable_nestloop"))
+    seen: list[tuple[str, str, bool]] = []
+
+    def reporting(self):
+        seen.append((*self.rows(settings)[0], False))
+        seen.append((*self.rows(settings, hashed=True)[0], True))
+        yield from ()
+
+    monkeypatch.setattr(Inspector, "short_publicity", reporting)
+    monkeypatch.setattr(Inspector, "backdated_entry", reporting)
+    with snapshot(pg_facts, 2) as shared:
+        for conn in shared.connections:
+            conn.exec_driver_sql("SET LOCAL jit = on")
+        Inspector(shared.main, POLICIES, date(2023, 9, 30)).run(["short_publicity", "backdated_entry"],
+                                                               shared.workers)
+        after = {(conn.exec_driver_sql("SHOW jit").scalar_one(), conn.exec_driver_sql("SHOW enable_nestloop")
+                  .scalar_one()) for conn in shared.connections}
+    assert sorted(seen) == [("off", "off", True)] * 2 + [("off", "on", False)] * 2
+    assert after == {("on", "on")}   # restored for what the caller runs next in its transaction
