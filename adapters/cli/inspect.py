@@ -48,10 +48,16 @@ def inspect(
                                                 "有新事件或日期变化时重算并保存; Ctrl-C 停止")] = None,
 ) -> None:
     """运行督查规则 (run the inspector's rules); --store 保存结果, --every 按计划刷新."""
+    from adapters.readside.snapshot import inspection_jobs
     from adapters.usecases import run_rules, unknown_rules
     from projections.queries.inspector import RULES
 
     day = business_date(as_of, "--as-of")
+    try:
+        inspection_jobs()   # read when a run starts: a wrong value is said now, not in the middle of it
+    except ValueError as exc:
+        err_console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
     unknown = unknown_rules(rule)
     if unknown:
         err_console.print(f"[red]未知规则: {escape(', '.join(unknown))}; 可选: {', '.join(RULES)}[/red]")

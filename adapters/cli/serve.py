@@ -34,6 +34,7 @@ def serve(
 
     from adapters.console.accounts import AccountError
     from adapters.http import Settings, TokenFileError, create_app
+    from adapters.readside.snapshot import inspection_jobs
 
     if (tls_cert is None) != (tls_key is None):
         err_console.print("[red]--tls-cert 与 --tls-key 须同时给出[/red]")
@@ -44,6 +45,7 @@ def serve(
         err_console.print(no_tokens_hint(), soft_wrap=True)
         raise typer.Exit(2)
     try:
+        inspection_jobs()   # how many connections /findings shares a run among: a wrong value stops the start
         app = create_app(Settings.from_env(db=db, tokens_file=tokens, accounts_file=accounts,
                                            catch_up_on_read=catch_up_on_read))
     except (TokenFileError, AccountError) as exc:

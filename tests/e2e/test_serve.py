@@ -115,3 +115,11 @@ def test_serve_without_tokens_says_how_to_start_with_the_demo_tokens_file(tmp_pa
                            env={"PATH": "/usr/bin:/bin"})
     assert again.returncode == 2
     assert "casecore serve --tokens casecore-demo/tokens.json --db casecore-demo.db" in again.stderr
+
+
+def test_serve_will_not_start_with_a_wrong_number_of_inspection_connections(tmp_path):
+    tokens = write_tokens(tmp_path / "tokens.json")
+    r = subprocess.run([CASECORE, "serve", "--db", str(tmp_path / "db"), "--tokens", str(tokens)],
+                       capture_output=True, text=True, timeout=60,
+                       env={"PATH": "/usr/bin:/bin", "CASECORE_INSPECT_JOBS": "0"})
+    assert r.returncode == 2 and "CASECORE_INSPECT_JOBS" in r.stderr

@@ -231,3 +231,12 @@ def test_the_planner_settings_of_a_run_are_its_own(pg_facts, monkeypatch):
                   .scalar_one()) for conn in shared.connections}
     assert sorted(seen) == [("off", "off", True)] * 2 + [("off", "on", False)] * 2
     assert after == {("on", "on")}   # restored for what the caller runs next in its transaction
+
+
+def test_the_command_line_names_a_wrong_number_of_connections_before_it_runs(sqlite_url):
+    from typer.testing import CliRunner
+
+    from adapters.cli import app as cli
+
+    done = CliRunner().invoke(cli, ["inspect", "--db", sqlite_url], env={"CASECORE_INSPECT_JOBS": "many"})
+    assert done.exit_code == 2 and "CASECORE_INSPECT_JOBS" in done.output and "Traceback" not in done.output
