@@ -77,6 +77,7 @@ def _key(*parts: Any) -> str:
 #: the index on (household, seq) answers alone
 SEQ_PER_DAY = 1_000_000
 
+
 def _fen(amount: Any) -> int:
     """An amount in whole fen, rounded as the columns store it (half away from zero)."""
     return int((Decimal(amount) * 100).to_integral_value(ROUND_HALF_UP))
