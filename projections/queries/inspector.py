@@ -110,7 +110,7 @@ RULE_COST: dict[str, int] = {
     "repeated_warnings_not_included": 12, "sudden_hardship_high_income": 12, "no_responsible_cadre": 9,
     "floor_only_with_labour": 8, "fast_in_fast_out": 3, "short_publicity": 3,
 }
-#: the task of a shared-out run that reads every measure for the evidence (`Inspector._measure_scan`)
+#: the task of a shared-out run that reads every measure for the evidence (`Inspector._measures_by_cycle`)
 _MEASURE_SCAN = "(measures)"
 
 
@@ -429,14 +429,10 @@ class Inspector:
         targeted at it) are far too low, so it probes an index once for each of thousands of rows where hashing
         both sides costs a third to a half less; the rules that join so (`hashed=True`) were measured both ways
         (docs/benchmarks.md)."""
-        if not hashed or self.conn.dialect.name != "postgresql":
+        if not hashed:
             return self.conn.execute(stmt).fetchall()
-        was = self.conn.exec_driver_sql("SHOW enable_nestloop").scalar_one()
-        self.conn.exec_driver_sql("SET LOCAL enable_nestloop = off")
-        try:
+        with _postgres_setting(self.conn, "enable_nestloop", "off"):
             return self.conn.execute(stmt).fetchall()
-        finally:
-            self.conn.exec_driver_sql(f"SET LOCAL enable_nestloop = {'on' if was == 'on' else 'off'}")
 
     @staticmethod
     def first_per_cycle(rows: Iterable[Any]) -> Iterator[Any]:
@@ -525,7 +521,7 @@ class Inspector:
         try:
             with contextlib.ExitStack() as settings:
                 for conn in (self.conn, *workers):
-                    settings.enter_context(_without_jit(conn))
+                    settings.enter_context(_postgres_setting(conn, "jit", "off"))
                 return self._run(wanted, workers)
         finally:
             if collecting:
@@ -571,7 +567,7 @@ class Inspector:
                     task = next(pending, None)
                 if task is None:
                     return
-                done[task] = (inspector._measure_scan() if task == _MEASURE_SCAN
+                done[task] = (inspector._measures_by_cycle(inspector.households) if task == _MEASURE_SCAN
                               else list(getattr(inspector, task)()))
 
         with ThreadPoolExecutor(len(workers), thread_name_prefix="inspector") as pool:
@@ -950,18 +946,6 @@ class Inspector:
         return ~exists(c.c.household_id == h.c.household_id,
                        sa.or_(self.monitored(c), self.open_inclusion(c)))
 
-    def _outside_by_joins(self) -> sa.Subquery:
-        """`_outside` as joins of the per-household maxima (the plain form)."""
-        h = named(cf.households, "h")
-        le, li, lg = self._last_elimination(), self._latest(cf.incomes), self._latest(cf.guarantees)
-        return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, li.c.latest.label("li"),
-                          lg.c.latest.label("lg"), sa.func.coalesce(le.c.ord, 0).label("after"))
-                .select_from(h)
-                .outerjoin(le, le.c.household_id == h.c.household_id)
-                .outerjoin(li, li.c.household_id == h.c.household_id)
-                .outerjoin(lg, lg.c.household_id == h.c.household_id)
-                .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
-
     def _outside_newest(self) -> sa.Subquery:
         """`_outside` without the newest checks' `seq`: PostgreSQL reads the newest rows themselves (`_newest`)."""
         h = named(cf.households, "h")
@@ -991,13 +975,6 @@ class Inspector:
                           .label("lg"),
                           sa.func.coalesce(last_elimination, 0).label("after"))
                 .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
-
-    def _latest(self, table: sa.Table) -> sa.Subquery:
-        """Per household, the newest assessment's `seq` made on or before the as-of date."""
-        t = named(table, f"{table.name}_latest")
-        return (sa.select(t.c.household_id, sa.func.max(t.c.seq).label("latest"))
-                .where(t.c.seq < self.seq_from(self.D + 1)).group_by(t.c.household_id)
-                .subquery(f"{table.name}_seq_latest"))
 
     def _newest(self, table: sa.Table, hs: sa.Subquery, seq: str, name: str, columns: Sequence[str]
                 ) -> tuple[sa.FromClause, sa.ColumnElement[bool]]:
@@ -1360,10 +1337,6 @@ class Inspector:
                 later = lists[k] = _Later(partial(_measure_items, scanned.get(k)))  # type: ignore[arg-type]
             f.attach("measures", later)
 
-    def _measure_scan(self) -> dict[tuple[str, int], str]:
-        """`_measures_by_cycle` of every household (of `households`, if given), for `_attach_measures`."""
-        return self._measures_by_cycle(self.households)
-
     def _measures_by_cycle(self, households: Sequence[str] | None) -> dict[tuple[str, int], str]:
         """The measures of each cycle of `households` (of every household: None), as the database encodes them:
         a JSON array of [id, type, status, planned day, implemented day, ended day, origin, planned ordinal] a
@@ -1402,19 +1375,20 @@ class Inspector:
 
 
 @contextlib.contextmanager
-def _without_jit(conn: Connection) -> Iterator[None]:
-    """PostgreSQL without JIT compilation while the rules run on `conn` (the setting restored after, in its
-    transaction): the rules' statements cost enough for the planner to compile them, 25–50 ms a statement
-    that a run of a score of them never earns back (docs/benchmarks.md)."""
+def _postgres_setting(conn: Connection, name: str, value: str) -> Iterator[None]:
+    """A planner setting of PostgreSQL (`jit`, `enable_nestloop`: on or off) for what runs on `conn` meanwhile,
+    restored after in its transaction; nothing on SQLite. The rules run without JIT: their statements cost
+    enough for the planner to compile them, 25–50 ms a statement that a run of a score of them never earns
+    back (docs/benchmarks.md)."""
     if conn.dialect.name != "postgresql":
         yield
         return
-    was = conn.exec_driver_sql("SHOW jit").scalar_one()
-    conn.exec_driver_sql("SET LOCAL jit = off")
+    was = conn.exec_driver_sql(f"SHOW {name}").scalar_one()
+    conn.exec_driver_sql(f"SET LOCAL {name} = {value}")
     try:
         yield
     finally:
-        conn.exec_driver_sql(f"SET LOCAL jit = {'on' if was == 'on' else 'off'}")
+        conn.exec_driver_sql(f"SET LOCAL {name} = {'on' if was == 'on' else 'off'}")
 
 
 def _short_publicity(r: Any) -> tuple[str, dict[str, Any]]:

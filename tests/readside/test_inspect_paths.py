@@ -42,8 +42,24 @@ class Reference(Inspector):
     def some_open_check(self, household_id: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
         return sa.true()
 
-    def _outside(self) -> sa.Subquery:   # on SQLite the inspector probes instead
-        return self._outside_by_joins()
+    def _latest(self, table: sa.Table) -> sa.Subquery:
+        """Per household, the newest assessment's `seq` made on or before the as-of date."""
+        t = table.alias(f"{table.name}_latest")
+        return (sa.select(t.c.household_id, sa.func.max(t.c.seq).label("latest"))
+                .where(t.c.seq < self.seq_from(self.D + 1)).group_by(t.c.household_id)
+                .subquery(f"{table.name}_seq_latest"))
+
+    def _outside(self) -> sa.Subquery:
+        """The per-household maxima joined (SQLite's inspector probes them, PostgreSQL's reads the newest rows)."""
+        h = cf.households.alias("h")
+        le, li, lg = self._last_elimination(), self._latest(cf.incomes), self._latest(cf.guarantees)
+        return (sa.select(h.c.household_id, h.c.division_code, h.c.cycle, li.c.latest.label("li"),
+                          lg.c.latest.label("lg"), sa.func.coalesce(le.c.ord, 0).label("after"))
+                .select_from(h)
+                .outerjoin(le, le.c.household_id == h.c.household_id)
+                .outerjoin(li, li.c.household_id == h.c.household_id)
+                .outerjoin(lg, lg.c.household_id == h.c.household_id)
+                .where(self.in_division(h.c.division_code), self._not_monitored(h)).subquery("hs"))
 
     @staticmethod
     def _all_needs(*needs: sa.Select) -> sa.Subquery:
